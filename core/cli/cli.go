@@ -1,0 +1,250 @@
+// Package cli implements the user's verbs: `edgeless workflow …`. It talks
+// to a controller's HTTP API only.
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// Config is the CLI's configuration, read from cli.toml.
+type Config struct {
+	ControllerURL string `toml:"controller_url" comment:"HTTP address of the controller's API"`
+}
+
+// Default returns the CLI defaults.
+func Default() Config { return Config{ControllerURL: "http://127.0.0.1:7001"} }
+
+// EnvControllerURL overrides the controller URL of the configuration file.
+const EnvControllerURL = "EDGELESS_CONTROLLER_URL"
+
+// Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
+func Workflow(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("workflow", flag.ContinueOnError)
+	cfgPath := fs.String("c", "", "CLI configuration file (cli.toml)")
+	tmpl := fs.String("t", "", "write a default cli.toml to this file and exit")
+	url := fs.String("controller-url", "", "controller API URL (overrides "+EnvControllerURL+" and -c)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: edgeless workflow [flags] start FILE | stop ID|all | list | inspect ID")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tmpl != "" {
+		return writeTemplate(*tmpl)
+	}
+	cfg := Default()
+	if *cfgPath != "" {
+		if err := spec.LoadConfig(*cfgPath, &cfg); err != nil {
+			return err
+		}
+	}
+	if v := os.Getenv(EnvControllerURL); v != "" {
+		cfg.ControllerURL = v
+	}
+	if *url != "" {
+		cfg.ControllerURL = *url
+	}
+	c := &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), http: &http.Client{Timeout: 5 * time.Minute}}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return errors.New("workflow: missing verb")
+	}
+	verb, rest := rest[0], rest[1:]
+	need := func(n int, what string) error {
+		if len(rest) != n {
+			return fmt.Errorf("workflow %s: want %s", verb, what)
+		}
+		return nil
+	}
+	switch verb {
+	case "start":
+		if err := need(1, "one workflow file"); err != nil {
+			return err
+		}
+		return c.start(ctx, rest[0], out)
+	case "stop":
+		if err := need(1, "a workflow id or all"); err != nil {
+			return err
+		}
+		return c.stop(ctx, rest[0], out)
+	case "list":
+		if err := need(0, "no arguments"); err != nil {
+			return err
+		}
+		return c.list(ctx, out)
+	case "inspect":
+		if err := need(1, "a workflow id"); err != nil {
+			return err
+		}
+		return c.inspect(ctx, rest[0], out)
+	}
+	return fmt.Errorf("workflow: unknown verb %q (want start, stop, list or inspect)", verb)
+}
+
+func writeTemplate(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cfg := Default()
+	if err := spec.WriteTemplate(f, &cfg); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type client struct {
+	base string
+	http *http.Client
+}
+
+// do sends a request and decodes a JSON reply into v; API errors come back as
+// their message.
+func (c *client) do(ctx context.Context, method, path string, body []byte, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("cannot read the controller's reply: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e spec.ErrorReply
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("controller answered %s", resp.Status)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
+func (c *client) start(ctx context.Context, file string, out io.Writer) error {
+	w, err := spec.LoadWorkflow(file)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	var reply spec.StartReply
+	if err := c.do(ctx, http.MethodPost, "/api/v1/workflows", body, &reply); err != nil {
+		return fmt.Errorf("cannot start %s: %w", file, err)
+	}
+	fmt.Fprintln(out, reply.WorkflowID)
+	return nil
+}
+
+func (c *client) stop(ctx context.Context, id string, out io.Writer) error {
+	ids := []string{id}
+	if id == "all" {
+		var list spec.WorkflowList
+		if err := c.do(ctx, http.MethodGet, "/api/v1/workflows", nil, &list); err != nil {
+			return err
+		}
+		ids = ids[:0]
+		for _, w := range list.Workflows {
+			ids = append(ids, w.ID)
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := c.do(ctx, http.MethodDelete, "/api/v1/workflows/"+id, nil, nil); err != nil {
+			errs = append(errs, fmt.Errorf("cannot stop workflow %s: %w", id, err))
+			continue
+		}
+		fmt.Fprintf(out, "Workflow %s stopped\n", id)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *client) list(ctx context.Context, out io.Writer) error {
+	var list spec.WorkflowList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/workflows", nil, &list); err != nil {
+		return err
+	}
+	for _, w := range list.Workflows {
+		fmt.Fprintln(out, w.ID)
+	}
+	return nil
+}
+
+func (c *client) inspect(ctx context.Context, id string, out io.Writer) error {
+	var wi spec.WorkflowInfo
+	if err := c.do(ctx, http.MethodGet, "/api/v1/workflows/"+id, nil, &wi); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "workflow %s (domain %s, started %s)\n", wi.ID, wi.Domain, wi.Started)
+	where := map[string]spec.ComponentInfo{}
+	for _, ci := range wi.Components {
+		where[ci.Name] = ci
+	}
+	instances := func(name string) {
+		ci := where[name]
+		fmt.Fprintf(out, "  logical id %s\n", ci.LogicalID)
+		if len(ci.Instances) == 0 {
+			fmt.Fprintln(out, "  (no instance running)")
+		}
+		for _, i := range ci.Instances {
+			fmt.Fprintf(out, "  instance %s on node %s\n", i.Instance, i.Node)
+		}
+	}
+	w := wi.Workflow
+	if w == nil {
+		return nil
+	}
+	for _, f := range w.Functions {
+		cs := f.ClassSpecification
+		fmt.Fprintf(out, "* function %s\n  class %s version %s run-time %s\n", f.Name, cs.ID, cs.Version, cs.FunctionType)
+		printMap(out, "OUT", f.OutputMapping)
+		printMap(out, "F_ANN", f.Annotations)
+		instances(f.Name)
+	}
+	for _, r := range w.Resources {
+		fmt.Fprintf(out, "* resource %s\n  class %s\n", r.Name, r.ClassType)
+		printMap(out, "OUT", r.OutputMapping)
+		printMap(out, "CONF", r.Configurations)
+		instances(r.Name)
+	}
+	printMap(out, "W_ANN", w.Annotations)
+	return nil
+}
+
+func printMap(out io.Writer, tag string, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(out, "  %s %s -> %s\n", tag, k, m[k])
+	}
+}

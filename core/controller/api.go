@@ -1,0 +1,106 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// routes is the HTTP API under /api/v1.
+func (c *Con) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/workflows", c.handleStart)
+	mux.HandleFunc("GET /api/v1/workflows", c.handleList)
+	mux.HandleFunc("GET /api/v1/workflows/{id}", c.handleInspect)
+	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.handleStop)
+	return mux
+}
+
+func (c *Con) handleStart(w http.ResponseWriter, r *http.Request) {
+	limit := int64(c.cfg.MaxWorkflowMB) << 20
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "workflow larger than max_workflow_mb")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "cannot read the request: "+err.Error())
+		return
+	}
+	wf, err := spec.ParseWorkflow("request", data)
+	if err == nil {
+		err = wf.Validate()
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	for _, f := range wf.Functions {
+		if len(f.ClassSpecification.Binary) == 0 {
+			writeError(w, http.StatusBadRequest, "function "+f.Name+": no code: the request must carry the code bytes in class_specification.binary")
+			return
+		}
+	}
+	id, err := c.startWorkflow(r.Context(), wf)
+	if err != nil {
+		status := http.StatusBadGateway
+		if errors.Is(err, ErrNoDomain) {
+			status = http.StatusServiceUnavailable
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, spec.StartReply{WorkflowID: id.String()})
+}
+
+func (c *Con) handleList(w http.ResponseWriter, r *http.Request) {
+	list := spec.WorkflowList{Workflows: []spec.WorkflowInfo{}}
+	for _, wf := range c.listWorkflows() {
+		list.Workflows = append(list.Workflows, c.info(r.Context(), wf, false))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (c *Con) handleInspect(w http.ResponseWriter, r *http.Request) {
+	id, err := core.ParseID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "workflow id: "+err.Error())
+		return
+	}
+	c.mu.Lock()
+	wf := c.workflows[id]
+	c.mu.Unlock()
+	if wf == nil {
+		writeError(w, http.StatusNotFound, ErrNotFound.Error()+": "+id.String())
+		return
+	}
+	writeJSON(w, http.StatusOK, c.info(r.Context(), wf, true))
+}
+
+func (c *Con) handleStop(w http.ResponseWriter, r *http.Request) {
+	id, err := core.ParseID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "workflow id: "+err.Error())
+		return
+	}
+	if err := c.stopWorkflow(id); err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, spec.ErrorReply{Error: msg})
+}

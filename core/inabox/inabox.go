@@ -1,0 +1,208 @@
+// Package inabox runs a controller, an orchestrator and one or more nodes in
+// one process, talking to each other over their real interfaces on loopback:
+// the quickest way to try edgeless, and the harness of end-to-end tests.
+package inabox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/controller"
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/orc"
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// Config holds the configuration of each part. The nodes share Node, except
+// that node k listens on the invocation port plus k and names its providers
+// with the suffix -k+1.
+type Config struct {
+	Nodes        int               `toml:"nodes" comment:"how many nodes to run"`
+	Controller   controller.Config `toml:"controller"`
+	Orchestrator orc.Config        `toml:"orchestrator"`
+	Node         node.Config       `toml:"node"`
+}
+
+// Default returns the EDGELESS-in-a-box defaults: one node, ports from 7001.
+func Default() Config {
+	return Config{Nodes: 1, Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Nodes < 1 {
+		errs = append(errs, fmt.Errorf("nodes: must be at least 1, got %d", c.Nodes))
+	}
+	if err := c.Controller.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("controller: %w", err))
+	}
+	if err := c.Orchestrator.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("orchestrator: %w", err))
+	}
+	if err := c.Node.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("node: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads an inabox TOML file over the defaults and validates it.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if err := spec.LoadConfig(path, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// WriteTemplate writes the commented default configuration.
+func WriteTemplate(w io.Writer) error {
+	cfg := Default()
+	return spec.WriteTemplate(w, &cfg)
+}
+
+// Inabox is a controller, an orchestrator and nodes in one process.
+type Inabox struct {
+	cfg   Config
+	log   *slog.Logger
+	Con   *controller.Con
+	Orc   *orc.Orc
+	Nodes []*node.Node
+}
+
+// New validates cfg; it opens no sockets.
+func New(cfg Config, log *slog.Logger) (*Inabox, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Inabox{cfg: cfg, log: log}, nil
+}
+
+// Start starts the controller, then the orchestrator pointed at it, then the
+// nodes pointed at the orchestrator, and returns once the controller sees
+// every node, so that a workflow can be started at once.
+func (b *Inabox) Start(ctx context.Context) error {
+	c, err := controller.New(b.cfg.Controller, b.log)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	b.Con = c
+	ocfg := b.cfg.Orchestrator
+	ocfg.General.DomainRegisterURL = c.DomainAddr()
+	o, err := orc.New(ocfg, b.log)
+	if err == nil {
+		err = o.Start(ctx)
+	}
+	if err != nil {
+		b.Close()
+		return err
+	}
+	b.Orc = o
+	for k := range b.cfg.Nodes {
+		ncfg, err := b.nodeConfig(k)
+		if err != nil {
+			b.Close()
+			return err
+		}
+		n, err := node.New(ncfg, b.log)
+		if err == nil {
+			err = n.Start(ctx)
+		}
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("node %d: %w", k, err)
+		}
+		b.Nodes = append(b.Nodes, n)
+	}
+	return b.waitNodes(ctx, b.cfg.Nodes)
+}
+
+func (b *Inabox) nodeConfig(k int) (node.Config, error) {
+	ncfg := b.cfg.Node
+	ncfg.General.NodeRegisterURL = b.Orc.Addr()
+	if k == 0 {
+		return ncfg, nil
+	}
+	ncfg.General.NodeID = "" // each node its own
+	addr, err := wire.ParseAddr(ncfg.General.InvocationURL)
+	if err != nil {
+		return ncfg, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if p, _ := strconv.Atoi(port); p != 0 {
+		port = strconv.Itoa(p + k)
+	}
+	ncfg.General.InvocationURL = net.JoinHostPort(host, port)
+	ncfg.General.InvocationURLAnnounced = ""
+	if ncfg.Resources.FileLogProvider != "" {
+		ncfg.Resources.FileLogProvider = fmt.Sprintf("file-log-%d", k+1)
+	}
+	return ncfg, nil
+}
+
+// waitNodes polls until the controller has heard of n nodes.
+func (b *Inabox) waitNodes(ctx context.Context, n int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Con.Nodes() < n {
+		if time.Now().After(deadline) {
+			b.Close()
+			return fmt.Errorf("the controller saw %d of %d nodes after 10s", b.Con.Nodes(), n)
+		}
+		select {
+		case <-ctx.Done():
+			b.Close()
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// ControllerURL returns the URL of the controller's HTTP API.
+func (b *Inabox) ControllerURL() string { return "http://" + b.Con.Addr() }
+
+// Close stops the nodes (instances get handle_stop), the orchestrator and
+// the controller. It is idempotent.
+func (b *Inabox) Close() error {
+	var errs []error
+	for _, n := range b.Nodes {
+		errs = append(errs, n.Close())
+	}
+	if b.Orc != nil {
+		errs = append(errs, b.Orc.Close())
+	}
+	if b.Con != nil {
+		errs = append(errs, b.Con.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts everything and serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	b, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("edgeless in a box is ready", "controller", b.ControllerURL(), "nodes", len(b.Nodes))
+	<-ctx.Done()
+	return b.Close()
+}

@@ -1,0 +1,150 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// Config is a node's configuration, read from node.toml.
+type Config struct {
+	General      General      `toml:"general"`
+	WASM         WASMRuntime  `toml:"wasm_runtime"`
+	State        State        `toml:"state"`
+	Resources    Resources    `toml:"resources"`
+	Capabilities Capabilities `toml:"user_node_capabilities"`
+}
+
+// General holds the node's identity, addresses and limits.
+type General struct {
+	NodeID                         string  `toml:"node_id" comment:"UUID of this node; empty picks a random one at every start"`
+	InvocationURL                  string  `toml:"invocation_url" comment:"address the dataplane and the node agent listen on"`
+	InvocationURLAnnounced         string  `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url"`
+	NodeRegisterURL                string  `toml:"node_register_url" comment:"orchestrator address this node registers with"`
+	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations; the orchestrator drops the node after twice this"`
+	MailboxSize                    int     `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`
+	CallTimeoutMS                  int     `toml:"call_timeout_ms" comment:"how long a call() waits for its reply before returning an error"`
+	MaxFrameBytes                  int     `toml:"max_frame_bytes" comment:"largest dataplane frame accepted or sent"`
+}
+
+// WASMRuntime configures the wasmtime runtime.
+type WASMRuntime struct {
+	Enabled          bool   `toml:"enabled" comment:"offer the RUST_WASM function type"`
+	CacheDir         string `toml:"cache_dir" comment:"directory of compiled modules, reused across restarts; empty = memory only"`
+	MaxMemoryMB      int    `toml:"max_memory_mb" comment:"linear memory limit of one instance"`
+	HandlerTimeoutMS int    `toml:"handler_timeout_ms" comment:"CPU budget of one handler invocation; past it the instance is stopped"`
+}
+
+// State configures where function state saved with sync() is kept.
+type State struct {
+	Dir string `toml:"dir" comment:"directory of function state, one file per logical function"`
+}
+
+// Resources names the resource providers this node offers; an empty name
+// disables a provider.
+type Resources struct {
+	FileLogProvider string `toml:"file_log_provider" comment:"provider id of the file-log resource"`
+}
+
+// Capabilities override or extend what the node advertises.
+type Capabilities struct {
+	Labels []string `toml:"labels" comment:"labels matched by the label_match_all annotation"`
+	TEE    bool     `toml:"is_tee_running" comment:"the node runs in a trusted execution environment"`
+	TPM    bool     `toml:"has_tpm" comment:"the node has a TPM"`
+}
+
+// Default returns a node configuration with EDGELESS's default ports.
+func Default() Config {
+	return Config{
+		General: General{
+			InvocationURL:                  "http://127.0.0.1:7005",
+			NodeRegisterURL:                "http://127.0.0.1:7004",
+			SubscriptionRefreshIntervalSec: 2,
+			MailboxSize:                    1024,
+			CallTimeoutMS:                  5000,
+			MaxFrameBytes:                  16 << 20,
+		},
+		WASM: WASMRuntime{
+			Enabled:          true,
+			CacheDir:         "edgeless-cache",
+			MaxMemoryMB:      64,
+			HandlerTimeoutMS: 5000,
+		},
+		State:     State{Dir: "function_state"},
+		Resources: Resources{FileLogProvider: "file-log-1"},
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.General.NodeID != "" {
+		if _, err := core.ParseID(c.General.NodeID); err != nil {
+			bad("general.node_id", "%v", err)
+		}
+	}
+	if _, err := wire.ParseAddr(c.General.InvocationURL); err != nil {
+		bad("general.invocation_url", "%v", err)
+	}
+	if c.General.InvocationURLAnnounced != "" {
+		if _, err := wire.ParseAddr(c.General.InvocationURLAnnounced); err != nil {
+			bad("general.invocation_url_announced", "%v", err)
+		}
+	}
+	if _, err := wire.ParseAddr(c.General.NodeRegisterURL); err != nil {
+		bad("general.node_register_url", "%v", err)
+	}
+	if c.General.SubscriptionRefreshIntervalSec <= 0 {
+		bad("general.subscription_refresh_interval_sec", "must be positive, got %v", c.General.SubscriptionRefreshIntervalSec)
+	}
+	if c.General.MailboxSize < 1 {
+		bad("general.mailbox_size", "must be at least 1, got %d", c.General.MailboxSize)
+	}
+	if c.General.CallTimeoutMS < 1 {
+		bad("general.call_timeout_ms", "must be at least 1, got %d", c.General.CallTimeoutMS)
+	}
+	if c.General.MaxFrameBytes < 1024 {
+		bad("general.max_frame_bytes", "must be at least 1024, got %d", c.General.MaxFrameBytes)
+	}
+	if c.WASM.MaxMemoryMB < 1 {
+		bad("wasm_runtime.max_memory_mb", "must be at least 1, got %d", c.WASM.MaxMemoryMB)
+	}
+	if c.WASM.HandlerTimeoutMS < 1 {
+		bad("wasm_runtime.handler_timeout_ms", "must be at least 1, got %d", c.WASM.HandlerTimeoutMS)
+	}
+	if c.State.Dir == "" {
+		bad("state.dir", "must not be empty")
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads a node.toml over the defaults and validates it.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if err := spec.LoadConfig(path, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// WriteTemplate writes the commented default node.toml.
+func WriteTemplate(w io.Writer) error {
+	cfg := Default()
+	cfg.General.NodeID = core.NewID().String()
+	return spec.WriteTemplate(w, &cfg)
+}
+
+func (c *Config) refreshInterval() time.Duration {
+	return time.Duration(c.General.SubscriptionRefreshIntervalSec * float64(time.Second))
+}

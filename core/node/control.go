@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/resources"
+	"github.com/edgeless-go/edgeless/sandbox"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// startFunction creates a function instance, hands it its saved state and
+// waits for handle_init before answering.
+func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wire.Empty, error) {
+	s := &req.Spec
+	if !slices.Contains(n.runtimes(), s.FunctionType) {
+		return nil, fmt.Errorf("function %q: function type %q is not offered by node %s (offered: %s)",
+			s.Name, s.FunctionType, n.id, strings.Join(n.runtimes(), ", "))
+	}
+	mod, err := n.wasm.Load(s.Code)
+	if err != nil {
+		return nil, fmt.Errorf("function %q: cannot load its code: %w", s.Name, err)
+	}
+	state, err := n.state.load(s.Logical)
+	if err != nil {
+		return nil, fmt.Errorf("function %q: %w", s.Name, err)
+	}
+	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function")
+	wi, err := n.wasm.Instantiate(mod, wasmHost{inst})
+	if err != nil {
+		return nil, fmt.Errorf("function %q: cannot instantiate: %w", s.Name, err)
+	}
+	inst.h = wi
+	inst.release = func(failed bool) {
+		if !failed {
+			if err := wi.Stop(); err != nil {
+				inst.log.Warn("handle_stop failed", "err", err)
+			}
+		}
+		wi.Close()
+	}
+	if err := n.add(inst); err != nil {
+		wi.Close()
+		return nil, err
+	}
+	// handle_init runs on the instance goroutine, before any event, since it
+	// may already cast or call.
+	initErr := make(chan error, 1)
+	go func() {
+		err := wi.Init([]byte(s.Annotations["init-payload"]), state)
+		initErr <- err
+		if err != nil {
+			n.remove(inst.id.Component)
+			wi.Close()
+			close(inst.done)
+			return
+		}
+		inst.run()
+	}()
+	if err := <-initErr; err != nil {
+		return nil, fmt.Errorf("function %q: handle_init failed: %w", s.Name, err)
+	}
+	inst.log.Info("function instance started", "class", s.ClassID, "state_bytes", len(state))
+	return &wire.Empty{}, nil
+}
+
+// startResource creates a resource instance on one of this node's providers.
+func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wire.Empty, error) {
+	s := &req.Spec
+	p := n.provs[req.Provider]
+	if p == nil {
+		return nil, fmt.Errorf("resource %q: node %s has no provider %q", s.Name, n.id, req.Provider)
+	}
+	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "resource")
+	ri, err := p.Start(resources.StartConfig{
+		Workflow:       s.Workflow,
+		Self:           inst.id,
+		Configurations: s.Configurations,
+		Host:           resourceHost{inst},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resource %q of class %s: %w", s.Name, s.ClassType, err)
+	}
+	inst.h = ri
+	inst.release = func(bool) {
+		if err := ri.Close(); err != nil {
+			inst.log.Warn("cannot close resource", "err", err)
+		}
+	}
+	if err := n.add(inst); err != nil {
+		ri.Close()
+		return nil, err
+	}
+	go inst.run()
+	inst.log.Info("resource instance started", "class", s.ClassType, "provider", req.Provider)
+	return &wire.Empty{}, nil
+}
+
+func (n *Node) stopComponent(ctx context.Context, req *wire.StopComponent) (*wire.Empty, error) {
+	inst := n.remove(req.ID)
+	if inst == nil {
+		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.ID)
+	}
+	inst.stop()
+	inst.log.Info("instance stopped")
+	return &wire.Empty{}, nil
+}
+
+func (n *Node) patch(ctx context.Context, req *wire.PatchNode) (*wire.Empty, error) {
+	inst := (*n.instances.Load())[req.Component]
+	if inst == nil {
+		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.Component)
+	}
+	inst.setOutputs(req.Outputs)
+	return &wire.Empty{}, nil
+}
+
+func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Empty, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	peers := maps.Clone(*n.peers.Load())
+	var gone []*wire.Client
+	for _, id := range req.Del {
+		if c := peers[id]; c != nil {
+			gone = append(gone, c)
+			delete(peers, id)
+		}
+	}
+	for _, p := range req.Add {
+		if p.Node == n.id {
+			continue
+		}
+		addr, err := wire.ParseAddr(p.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s: %w", p.Node, err)
+		}
+		if c := peers[p.Node]; c != nil {
+			gone = append(gone, c)
+		}
+		peers[p.Node] = wire.NewClient(addr, wire.ClientOptions{MaxFrame: n.cfg.General.MaxFrameBytes, Log: n.log})
+	}
+	n.peers.Store(&peers)
+	for _, c := range gone {
+		c.Close()
+	}
+	return &wire.Empty{}, nil
+}
+
+// reset stops every instance: the orchestrator lost track of this node.
+func (n *Node) reset(ctx context.Context, req *wire.Empty) (*wire.Empty, error) {
+	n.stopAll()
+	return &wire.Empty{}, nil
+}
+
+func (n *Node) add(inst *instance) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cur := *n.instances.Load()
+	if cur[inst.id.Component] != nil {
+		return fmt.Errorf("node %s already runs instance %s", n.id, inst.id.Component)
+	}
+	next := maps.Clone(cur)
+	next[inst.id.Component] = inst
+	n.instances.Store(&next)
+	return nil
+}
+
+// remove takes an instance out of the routing table and returns it.
+func (n *Node) remove(id core.ID) *instance {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cur := *n.instances.Load()
+	inst := cur[id]
+	if inst == nil {
+		return nil
+	}
+	next := maps.Clone(cur)
+	delete(next, id)
+	n.instances.Store(&next)
+	return inst
+}
+
+func (n *Node) stopAll() {
+	n.mu.Lock()
+	cur := *n.instances.Load()
+	empty := map[core.ID]*instance{}
+	n.instances.Store(&empty)
+	n.mu.Unlock()
+	for _, inst := range cur {
+		inst.stop()
+	}
+}
+
+// Instances returns the ids of the instances the node runs.
+func (n *Node) Instances() []core.ID {
+	return slices.Collect(maps.Keys(*n.instances.Load()))
+}
+
+var _ sandbox.Host = wasmHost{}

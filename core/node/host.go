@@ -1,0 +1,73 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/edgeless-go/edgeless/core"
+)
+
+// wasmHost is the sandbox.Host of one instance: the host calls a function
+// makes. It runs on the instance goroutine, inside a handler.
+type wasmHost struct{ *instance }
+
+func (h wasmHost) Cast(output, payload []byte) {
+	to, ok := h.resolve(output)
+	if !ok {
+		if h.log.Enabled(context.Background(), slog.LevelDebug) {
+			h.log.Debug("cast to an unmapped output dropped", "output", string(output))
+		}
+		return
+	}
+	h.castTo(to, payload)
+}
+
+func (h wasmHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload) }
+
+func (h wasmHost) Call(output, payload []byte) (core.CallRet, []byte) {
+	to, ok := h.resolve(output)
+	if !ok {
+		h.log.Warn("call to an unmapped output", "output", string(output))
+		return core.CallErr, nil
+	}
+	return h.callTo(to, payload)
+}
+
+func (h wasmHost) CallRaw(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
+	return h.callTo(to, payload)
+}
+
+func (h wasmHost) DelayedCast(ms int64, output, payload []byte) { h.delayedCast(ms, output, payload) }
+
+func (h wasmHost) Sync(state []byte) {
+	if err := h.n.state.save(h.logical, state); err != nil {
+		h.log.Error("cannot save function state", "err", err)
+	}
+}
+
+func (h wasmHost) TelemetryLog(level int32, target, msg []byte) {
+	l := slog.LevelInfo
+	switch level {
+	case 1:
+		l = slog.LevelError
+	case 2:
+		l = slog.LevelWarn
+	case 4, 5:
+		l = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if h.log.Enabled(ctx, l) {
+		h.log.Log(ctx, l, string(msg), "target", string(target))
+	}
+}
+
+func (h wasmHost) Self() core.InstanceID { return h.id }
+
+// resourceHost lets a resource cast on its outputs from any goroutine.
+type resourceHost struct{ *instance }
+
+func (h resourceHost) Cast(output string, payload []byte) {
+	if to, ok := h.resolve([]byte(output)); ok {
+		h.castTo(to, payload)
+	}
+}

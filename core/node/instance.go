@@ -1,0 +1,289 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+)
+
+// handler is what runs an instance's events: a WASM instance or a resource.
+// It is used by the instance's goroutine only.
+type handler interface {
+	Cast(src core.InstanceID, payload []byte) error
+	Call(src core.InstanceID, payload []byte) (core.CallRet, []byte, error)
+}
+
+// mail is one queued event; buf is the pooled buffer holding its payload.
+type mail struct {
+	ev  core.Event
+	buf *[]byte
+}
+
+// target is one output channel: the physical instances it maps to, balanced
+// round robin.
+type target struct {
+	ids  []core.InstanceID
+	next atomic.Uint32
+}
+
+func (t *target) pick() core.InstanceID {
+	if len(t.ids) == 1 {
+		return t.ids[0]
+	}
+	return t.ids[int(t.next.Add(1)-1)%len(t.ids)]
+}
+
+// instance is one running function or resource instance: a mailbox drained
+// by its own goroutine, one event at a time.
+type instance struct {
+	n        *Node
+	id       core.InstanceID
+	logical  core.ID
+	workflow core.ID
+	name     string
+	log      *slog.Logger
+
+	h       handler
+	release func(failed bool) // handle_stop unless failed, then free; run once on the instance goroutine
+
+	mailbox chan mail
+	outputs atomic.Pointer[map[string]*target]
+
+	// Call state: one outstanding call at most, since the instance is blocked in it.
+	corr     uint64        // last correlation id used; instance goroutine only
+	awaiting atomic.Uint64 // correlation id being waited for, 0 when none
+	replies  chan mail
+	timer    *time.Timer
+	replyBuf []byte
+
+	delayedMu sync.Mutex
+	delayed   map[*time.Timer]struct{}
+
+	quit     chan struct{}
+	done     chan struct{}
+	quitOnce sync.Once
+}
+
+func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind string) *instance {
+	inst := &instance{
+		n:        n,
+		id:       id,
+		logical:  logical,
+		workflow: workflow,
+		name:     name,
+		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
+		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
+		replies:  make(chan mail, 1),
+		delayed:  map[*time.Timer]struct{}{},
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	empty := map[string]*target{}
+	inst.outputs.Store(&empty)
+	return inst
+}
+
+var errMailboxFull = errors.New("mailbox full")
+
+// deliver queues an event for the instance, copying its payload. It never
+// blocks; it is safe from any goroutine.
+func (inst *instance) deliver(e *core.Event) error {
+	switch e.Kind {
+	case core.KindCallReply, core.KindCallNoReply, core.KindCallErr:
+		if e.Corr == 0 || inst.awaiting.Load() != e.Corr {
+			return nil // a late reply to a call that timed out
+		}
+		m := inst.n.mail(e)
+		select {
+		case inst.replies <- m:
+		default:
+			inst.n.bufs.Put(m.buf)
+		}
+		return nil
+	}
+	m := inst.n.mail(e)
+	select {
+	case inst.mailbox <- m:
+		return nil
+	default:
+		inst.n.bufs.Put(m.buf)
+		return errMailboxFull
+	}
+}
+
+// run drains the mailbox until the instance is stopped or its handler fails.
+func (inst *instance) run() {
+	defer close(inst.done)
+	for {
+		select {
+		case <-inst.quit:
+			inst.finish("")
+			return
+		case m := <-inst.mailbox:
+			err := inst.handle(&m)
+			inst.n.bufs.Put(m.buf)
+			if err != nil {
+				inst.log.Error("instance failed; removing it", "err", err)
+				inst.n.remove(inst.id.Component)
+				inst.finish(err.Error())
+				return
+			}
+		}
+	}
+}
+
+func (inst *instance) handle(m *mail) error {
+	e := &m.ev
+	if e.Kind == core.KindCast {
+		return inst.h.Cast(e.Source, e.Payload)
+	}
+	ret, reply, err := inst.h.Call(e.Source, e.Payload)
+	if err != nil {
+		ret, reply = core.CallErr, nil
+	}
+	out := core.Event{Kind: ret.ReplyKind(), Target: e.Source, Source: inst.id, Corr: e.Corr, Created: time.Now().UnixNano(), Payload: reply}
+	if rerr := inst.n.route(&out); rerr != nil && inst.log.Enabled(context.Background(), slog.LevelDebug) {
+		inst.log.Debug("cannot return call result", "to", e.Source.String(), "err", rerr)
+	}
+	return err
+}
+
+// finish runs handle_stop, answers calls still queued with an error, cancels
+// delayed casts and, if the instance failed, tells the orchestrator.
+func (inst *instance) finish(failure string) {
+	inst.delayedMu.Lock()
+	for t := range inst.delayed {
+		t.Stop()
+	}
+	inst.delayed = nil
+	inst.delayedMu.Unlock()
+	inst.release(failure != "")
+	for {
+		select {
+		case m := <-inst.mailbox:
+			if m.ev.Kind == core.KindCall {
+				inst.n.reply(&m.ev, core.KindCallErr)
+			}
+			inst.n.bufs.Put(m.buf)
+		default:
+			if failure != "" {
+				inst.n.instanceExited(inst.id.Component, failure)
+			}
+			return
+		}
+	}
+}
+
+// stop asks the instance to stop and waits until handle_stop has run.
+func (inst *instance) stop() {
+	inst.quitOnce.Do(func() { close(inst.quit) })
+	<-inst.done
+}
+
+func (inst *instance) resolve(output []byte) (core.InstanceID, bool) {
+	if string(output) == "self" {
+		return inst.id, true
+	}
+	t := (*inst.outputs.Load())[string(output)]
+	if t == nil || len(t.ids) == 0 {
+		return core.InstanceID{}, false
+	}
+	return t.pick(), true
+}
+
+func (inst *instance) setOutputs(outs map[string][]core.InstanceID) {
+	m := make(map[string]*target, len(outs))
+	for ch, ids := range outs {
+		m[ch] = &target{ids: ids}
+	}
+	inst.outputs.Store(&m)
+}
+
+// castTo sends a cast from this instance; payload is copied.
+func (inst *instance) castTo(to core.InstanceID, payload []byte) {
+	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: time.Now().UnixNano(), Payload: payload}
+	if err := inst.n.route(&e); err != nil {
+		inst.n.dropped.Add(1)
+		if inst.log.Enabled(context.Background(), slog.LevelDebug) {
+			inst.log.Debug("cast dropped", "to", to.String(), "err", err)
+		}
+	}
+}
+
+// callTo makes a call from this instance and waits for its result. The reply
+// is valid until the next call. It runs on the instance goroutine only.
+func (inst *instance) callTo(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
+	if to == inst.id {
+		return core.CallErr, nil // the instance is busy in this very call
+	}
+	inst.corr++
+	corr := inst.corr
+	inst.awaiting.Store(corr)
+	defer inst.awaiting.Store(0)
+	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
+	if err := inst.n.route(&e); err != nil {
+		return core.CallErr, nil
+	}
+	timeout := time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond
+	if inst.timer == nil {
+		inst.timer = time.NewTimer(timeout)
+	} else {
+		inst.timer.Reset(timeout)
+	}
+	defer inst.timer.Stop()
+	for {
+		select {
+		case m := <-inst.replies:
+			if m.ev.Corr != corr {
+				inst.n.bufs.Put(m.buf)
+				continue
+			}
+			inst.replyBuf = append(inst.replyBuf[:0], m.ev.Payload...)
+			inst.n.bufs.Put(m.buf)
+			switch m.ev.Kind {
+			case core.KindCallReply:
+				return core.CallReply, inst.replyBuf
+			case core.KindCallNoReply:
+				return core.CallNoReply, nil
+			}
+			return core.CallErr, nil
+		case <-inst.timer.C:
+			inst.log.Warn("call timed out", "to", to.String(), "timeout", timeout)
+			return core.CallErr, nil
+		case <-inst.quit:
+			return core.CallErr, nil
+		}
+	}
+}
+
+// delayedCast casts payload to output after ms milliseconds, unless the
+// instance stops first.
+func (inst *instance) delayedCast(ms int64, output, payload []byte) {
+	to, ok := inst.resolve(output)
+	if !ok {
+		inst.log.Debug("delayed cast to an unmapped output dropped", "output", string(output))
+		return
+	}
+	p := append([]byte(nil), payload...)
+	inst.delayedMu.Lock()
+	defer inst.delayedMu.Unlock()
+	if inst.delayed == nil {
+		return // stopping
+	}
+	var t *time.Timer
+	t = time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
+		inst.delayedMu.Lock()
+		_, live := inst.delayed[t]
+		delete(inst.delayed, t)
+		inst.delayedMu.Unlock()
+		if live {
+			inst.castTo(to, p)
+		}
+	})
+	inst.delayed[t] = struct{}{}
+}

@@ -1,0 +1,278 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/resources"
+	"github.com/edgeless-go/edgeless/sandbox"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// Function types a node can run with its WASM runtime. RUST_WASM is EDGELESS's
+// name; the code is any module implementing the ABI in docs/abi.md.
+var wasmTypes = []string{"RUST_WASM", "WASM"}
+
+// Node runs function instances and resource providers.
+type Node struct {
+	cfg  Config
+	id   core.ID
+	log  *slog.Logger
+	addr string // announced dataplane address
+
+	server  *wire.Server
+	orc     *wire.Client
+	wasm    *sandbox.Runtime
+	state   *stateStore
+	provs   map[string]resources.Provider // provider id → provider
+	nonce   uint64
+	bufs    sync.Pool // *[]byte payload buffers for mailboxes
+	dropped atomic.Uint64
+
+	// Read on every event without locks; replaced whole under mu.
+	instances atomic.Pointer[map[core.ID]*instance]
+	peers     atomic.Pointer[map[core.ID]*wire.Client]
+
+	mu     sync.Mutex // serialises changes to instances and peers, and guards exits
+	exits  []wire.InstanceExit
+	kick   chan struct{} // asks the registration loop to report now
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// New validates cfg and prepares a node; it opens no sockets.
+func New(cfg Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid node configuration: %w", err)
+	}
+	id := core.NewID()
+	if cfg.General.NodeID != "" {
+		id, _ = core.ParseID(cfg.General.NodeID)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{
+		cfg:   cfg,
+		id:    id,
+		log:   log.With("node", id.String()),
+		state: &stateStore{dir: cfg.State.Dir},
+		provs: map[string]resources.Provider{},
+		nonce: rand.Uint64(),
+		kick:  make(chan struct{}, 1),
+	}
+	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	if cfg.Resources.FileLogProvider != "" {
+		n.provs[cfg.Resources.FileLogProvider] = resources.FileLog{}
+	}
+	empty := map[core.ID]*instance{}
+	n.instances.Store(&empty)
+	noPeers := map[core.ID]*wire.Client{}
+	n.peers.Store(&noPeers)
+	return n, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() core.ID { return n.id }
+
+// Start opens the dataplane listener, starts the runtimes and begins
+// registering with the orchestrator. It returns once the node serves.
+func (n *Node) Start(ctx context.Context) error {
+	listen, _ := wire.ParseAddr(n.cfg.General.InvocationURL)
+	if n.cfg.WASM.Enabled {
+		rt, err := sandbox.New(sandbox.Config{
+			CacheDir:       n.cfg.WASM.CacheDir,
+			MaxMemoryBytes: int64(n.cfg.WASM.MaxMemoryMB) << 20,
+			HandlerTimeout: time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
+		}, n.log)
+		if err != nil {
+			return fmt.Errorf("cannot start the WASM runtime: %w", err)
+		}
+		n.wasm = rt
+	}
+	mux := &wire.Mux{}
+	wire.Method(mux, wire.MethodNodeStartFunction, n.startFunction)
+	wire.Method(mux, wire.MethodNodeStartResource, n.startResource)
+	wire.Method(mux, wire.MethodNodeStop, n.stopComponent)
+	wire.Method(mux, wire.MethodNodePatch, n.patch)
+	wire.Method(mux, wire.MethodNodePeers, n.updatePeers)
+	wire.Method(mux, wire.MethodNodeReset, n.reset)
+	srv, err := wire.NewServer(wire.ServerConfig{
+		Addr:     listen,
+		MaxFrame: n.cfg.General.MaxFrameBytes,
+		Log:      n.log,
+		Handler:  n,
+		Mux:      mux,
+	})
+	if err != nil {
+		n.closeRuntime()
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		n.closeRuntime()
+		return fmt.Errorf("cannot start node dataplane on %s: %w", listen, err)
+	}
+	n.server = srv
+	n.addr = srv.Addr()
+	if a := n.cfg.General.InvocationURLAnnounced; a != "" {
+		n.addr, _ = wire.ParseAddr(a)
+	}
+	orcAddr, _ := wire.ParseAddr(n.cfg.General.NodeRegisterURL)
+	n.orc = wire.NewClient(orcAddr, wire.ClientOptions{MaxFrame: n.cfg.General.MaxFrameBytes, Log: n.log})
+	ctx, n.cancel = context.WithCancel(context.Background())
+	n.wg.Add(1)
+	go n.registerLoop(ctx)
+	n.log.Info("node started", "addr", n.addr, "orchestrator", orcAddr, "runtimes", n.runtimes())
+	return nil
+}
+
+// Addr returns the address of the node's dataplane, as announced to others.
+func (n *Node) Addr() string { return n.addr }
+
+// Close stops every instance (each gets handle_stop), the registration loop
+// and the listener. It is idempotent and waits for all it started.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	n.stopAll()
+	var errs []error
+	if n.server != nil {
+		errs = append(errs, n.server.Close())
+	}
+	if n.orc != nil {
+		errs = append(errs, n.orc.Close())
+	}
+	n.mu.Lock()
+	for _, p := range *n.peers.Load() {
+		errs = append(errs, p.Close())
+	}
+	n.mu.Unlock()
+	n.closeRuntime()
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeRuntime() {
+	if n.wasm != nil {
+		n.wasm.Close()
+	}
+}
+
+// Run starts a node and serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	n, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Close()
+}
+
+func (n *Node) runtimes() []string {
+	if n.wasm == nil {
+		return nil
+	}
+	return wasmTypes
+}
+
+// registerLoop pushes the node's registration to the orchestrator every
+// refresh interval, and at once when an instance exits.
+func (n *Node) registerLoop(ctx context.Context) {
+	defer n.wg.Done()
+	interval := n.cfg.refreshInterval()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		err := n.register(ctx, interval)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			n.log.Warn("cannot register with the orchestrator; retrying", "err", err)
+			failing = true
+		case err == nil && failing:
+			n.log.Info("registered with the orchestrator again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+	}
+}
+
+func (n *Node) register(ctx context.Context, interval time.Duration) error {
+	n.mu.Lock()
+	exits := n.exits
+	n.exits = nil
+	n.mu.Unlock()
+	req := &wire.UpdateNode{
+		Node:         n.id,
+		Addr:         n.addr,
+		Nonce:        n.nonce,
+		RefreshMS:    interval.Milliseconds(),
+		Capabilities: n.capabilities(),
+		Providers:    n.providers(),
+		Exits:        exits,
+	}
+	ctx, cancel := context.WithTimeout(ctx, interval)
+	defer cancel()
+	if _, err := wire.Call[wire.UpdateNode, wire.UpdateNodeResponse](ctx, n.orc, wire.MethodOrcUpdateNode, req); err != nil {
+		n.mu.Lock()
+		n.exits = append(exits, n.exits...) // report them next time
+		n.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (n *Node) capabilities() wire.Capabilities {
+	c := n.cfg.Capabilities
+	return wire.Capabilities{
+		NumCPUs:  runtime.NumCPU(),
+		NumCores: runtime.NumCPU(),
+		Labels:   c.Labels,
+		Runtimes: n.runtimes(),
+		TEE:      c.TEE,
+		TPM:      c.TPM,
+	}
+}
+
+func (n *Node) providers() []wire.Provider {
+	out := make([]wire.Provider, 0, len(n.provs))
+	for id, p := range n.provs {
+		s := p.Spec()
+		out = append(out, wire.Provider{ID: id, ClassType: s.ClassType, Outputs: s.Outputs})
+	}
+	return out
+}
+
+// instanceExited records an instance that ended on its own and asks the
+// registration loop to tell the orchestrator now.
+func (n *Node) instanceExited(id core.ID, reason string) {
+	n.mu.Lock()
+	n.exits = append(n.exits, wire.InstanceExit{Component: id, Reason: reason})
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,102 @@
+package orc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// Config is an orchestrator's configuration, read from orchestrator.toml.
+type Config struct {
+	General  General  `toml:"general"`
+	Baseline Baseline `toml:"baseline"`
+}
+
+// General holds the orchestrator's identity and addresses.
+type General struct {
+	DomainID                       string  `toml:"domain_id" comment:"name of the orchestration domain"`
+	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address nodes register at and the controller sends orders to"`
+	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url"`
+	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
+	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
+	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
+}
+
+// Baseline selects the placement strategy.
+type Baseline struct {
+	OrchestrationStrategy string `toml:"orchestration_strategy" comment:"Random (weighted by CPUs) or RoundRobin"`
+}
+
+// Default returns an orchestrator configuration with EDGELESS's default ports.
+func Default() Config {
+	return Config{
+		General: General{
+			DomainID:                       "domain-7000",
+			OrchestratorURL:                "http://127.0.0.1:7003",
+			DomainRegisterURL:              "http://127.0.0.1:7002",
+			SubscriptionRefreshIntervalSec: 2,
+			ReconcileIntervalMS:            1000,
+		},
+		Baseline: Baseline{OrchestrationStrategy: "Random"},
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.General.DomainID == "" {
+		bad("general.domain_id", "must not be empty")
+	}
+	if _, err := wire.ParseAddr(c.General.OrchestratorURL); err != nil {
+		bad("general.orchestrator_url", "%v", err)
+	}
+	if c.General.OrchestratorURLAnnounced != "" {
+		if _, err := wire.ParseAddr(c.General.OrchestratorURLAnnounced); err != nil {
+			bad("general.orchestrator_url_announced", "%v", err)
+		}
+	}
+	if _, err := wire.ParseAddr(c.General.DomainRegisterURL); err != nil {
+		bad("general.domain_register_url", "%v", err)
+	}
+	if c.General.SubscriptionRefreshIntervalSec <= 0 {
+		bad("general.subscription_refresh_interval_sec", "must be positive, got %v", c.General.SubscriptionRefreshIntervalSec)
+	}
+	if c.General.ReconcileIntervalMS < 1 {
+		bad("general.reconcile_interval_ms", "must be at least 1, got %d", c.General.ReconcileIntervalMS)
+	}
+	switch c.Baseline.OrchestrationStrategy {
+	case "Random", "RoundRobin":
+	default:
+		bad("baseline.orchestration_strategy", "must be Random or RoundRobin, got %q", c.Baseline.OrchestrationStrategy)
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads an orchestrator.toml over the defaults and validates it.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if err := spec.LoadConfig(path, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// WriteTemplate writes the commented default orchestrator.toml.
+func WriteTemplate(w io.Writer) error {
+	cfg := Default()
+	return spec.WriteTemplate(w, &cfg)
+}
+
+func (c *Config) refreshInterval() time.Duration {
+	return time.Duration(c.General.SubscriptionRefreshIntervalSec * float64(time.Second))
+}

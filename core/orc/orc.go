@@ -1,0 +1,454 @@
+package orc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// node is a registered node of the domain.
+type node struct {
+	id        core.ID
+	addr      string
+	nonce     uint64
+	deadline  time.Time
+	caps      wire.Capabilities
+	providers []wire.Provider
+	client    *wire.Client
+	meshed    bool // peers have been told about it
+}
+
+// component is a logical function or resource and its physical instances.
+type component struct {
+	logical   core.ID
+	fn        *wire.FunctionSpec // exactly one of fn and res is set
+	res       *wire.ResourceSpec
+	req       spec.Requirements
+	instances []core.InstanceID
+	outputs   map[string]core.ID // channel → logical target
+	failures  int
+	retryAt   time.Time
+}
+
+func (c *component) name() string {
+	if c.fn != nil {
+		return c.fn.Name
+	}
+	return c.res.Name
+}
+
+// Orc is an orchestrator.
+type Orc struct {
+	cfg   Config
+	log   *slog.Logger
+	nonce uint64
+
+	server *wire.Server
+	con    *wire.Client
+	addr   string
+
+	regMu sync.Mutex // guards nodes and exits; held briefly, never across a call
+	nodes map[core.ID]*node
+	exits []wire.InstanceExit
+
+	opMu  sync.Mutex // serialises operations on comps, which call nodes
+	comps map[core.ID]*component
+	rr    int
+
+	kick    chan struct{} // asks for a reconcile now
+	regKick chan struct{} // asks for a domain registration now
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+// New validates cfg and prepares an orchestrator; it opens no sockets.
+func New(cfg Config, log *slog.Logger) (*Orc, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid orchestrator configuration: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Orc{
+		cfg:     cfg,
+		log:     log.With("domain", cfg.General.DomainID),
+		nonce:   rand.Uint64(),
+		nodes:   map[core.ID]*node{},
+		comps:   map[core.ID]*component{},
+		kick:    make(chan struct{}, 1),
+		regKick: make(chan struct{}, 1),
+	}, nil
+}
+
+// Start opens the orchestrator's listener and begins registering with the
+// controller and reconciling. It returns once the orchestrator serves.
+func (o *Orc) Start(ctx context.Context) error {
+	listen, _ := wire.ParseAddr(o.cfg.General.OrchestratorURL)
+	mux := &wire.Mux{}
+	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	wire.Method(mux, wire.MethodOrcStartFunction, o.startFunction)
+	wire.Method(mux, wire.MethodOrcStartResource, o.startResource)
+	wire.Method(mux, wire.MethodOrcStop, o.stop)
+	wire.Method(mux, wire.MethodOrcPatch, o.patch)
+	wire.Method(mux, wire.MethodOrcPlacement, o.placement)
+	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, Log: o.log, Handler: dropEvents{}, Mux: mux})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
+	}
+	o.server = srv
+	o.addr = srv.Addr()
+	if a := o.cfg.General.OrchestratorURLAnnounced; a != "" {
+		o.addr, _ = wire.ParseAddr(a)
+	}
+	conAddr, _ := wire.ParseAddr(o.cfg.General.DomainRegisterURL)
+	o.con = wire.NewClient(conAddr, wire.ClientOptions{Log: o.log})
+	ctx, o.cancel = context.WithCancel(context.Background())
+	o.wg.Add(2)
+	go o.reconcileLoop(ctx)
+	go o.registerLoop(ctx)
+	o.log.Info("orchestrator started", "addr", o.addr, "controller", conAddr, "strategy", o.cfg.Baseline.OrchestrationStrategy)
+	return nil
+}
+
+// Addr returns the address nodes and the controller reach the orchestrator at.
+func (o *Orc) Addr() string { return o.addr }
+
+// Close stops the loops and the listener. Instances keep running on their
+// nodes: they belong to the controller's workflows, not to this process.
+func (o *Orc) Close() error {
+	if !o.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if o.cancel != nil {
+		o.cancel()
+	}
+	o.wg.Wait()
+	var errs []error
+	if o.server != nil {
+		errs = append(errs, o.server.Close())
+	}
+	if o.con != nil {
+		errs = append(errs, o.con.Close())
+	}
+	o.regMu.Lock()
+	for _, n := range o.nodes {
+		errs = append(errs, n.client.Close())
+	}
+	o.regMu.Unlock()
+	o.log.Info("orchestrator stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts an orchestrator and serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	o, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := o.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return o.Close()
+}
+
+// dropEvents refuses dataplane events: nothing runs at the orchestrator.
+type dropEvents struct{}
+
+func (dropEvents) HandleEvent(*core.Event) {}
+
+func (o *Orc) wake() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// updateNode handles a node's registration and keep-alive. A node that is new,
+// or whose nonce changed because it restarted, is (re)admitted; its peers are
+// updated by the next reconcile.
+func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.UpdateNodeResponse, error) {
+	addr, err := wire.ParseAddr(req.Addr)
+	if err != nil || req.Node.IsZero() {
+		return nil, fmt.Errorf("node %s: bad registration (address %q)", req.Node, req.Addr)
+	}
+	deadline := time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
+	o.regMu.Lock()
+	defer o.regMu.Unlock()
+	o.exits = append(o.exits, req.Exits...)
+	n := o.nodes[req.Node]
+	if n != nil && n.nonce == req.Nonce {
+		n.deadline, n.caps, n.providers = deadline, req.Capabilities, req.Providers
+		if len(req.Exits) > 0 {
+			o.wake()
+		}
+		return &wire.UpdateNodeResponse{}, nil
+	}
+	if n != nil {
+		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
+		n.client.Close()
+	} else {
+		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
+	}
+	o.nodes[req.Node] = &node{
+		id: req.Node, addr: addr, nonce: req.Nonce, deadline: deadline,
+		caps: req.Capabilities, providers: req.Providers,
+		client: wire.NewClient(addr, wire.ClientOptions{Log: o.log}),
+	}
+	o.wake()
+	return &wire.UpdateNodeResponse{Reset: n != nil}, nil
+}
+
+func (o *Orc) reconcileLoop(ctx context.Context) {
+	defer o.wg.Done()
+	t := time.NewTicker(time.Duration(o.cfg.General.ReconcileIntervalMS) * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.kick:
+		}
+		o.reconcile(ctx)
+	}
+}
+
+// reconcile drops expired nodes, wires new ones into the mesh, re-creates
+// instances that were lost and repatches whatever pointed at them.
+func (o *Orc) reconcile(ctx context.Context) {
+	now := time.Now()
+	o.regMu.Lock()
+	var expired, fresh []*node
+	for id, n := range o.nodes {
+		if now.After(n.deadline) {
+			expired = append(expired, n)
+			delete(o.nodes, id)
+		} else if !n.meshed {
+			fresh = append(fresh, n)
+			n.meshed = true
+		}
+	}
+	exits := o.exits
+	o.exits = nil
+	all := o.liveNodesLocked()
+	o.regMu.Unlock()
+
+	if len(expired)+len(fresh) > 0 {
+		select { // the controller should see the new capacity now
+		case o.regKick <- struct{}{}:
+		default:
+		}
+	}
+	o.opMu.Lock()
+	defer o.opMu.Unlock()
+	changed := map[core.ID]bool{}
+	for _, n := range expired {
+		o.log.Warn("node missed its refresh deadline; re-creating its instances elsewhere", "node", n.id)
+		n.client.Close()
+		for _, c := range o.comps {
+			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
+				changed[c.logical] = true
+			}
+		}
+		for _, m := range all {
+			o.callNode(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Del: []core.ID{n.id}})
+		}
+	}
+	for _, n := range fresh {
+		peers := make([]wire.Peer, 0, len(all))
+		for _, m := range all {
+			peers = append(peers, wire.Peer{Node: m.id, Addr: m.addr})
+			if m.id != n.id {
+				o.callNode(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: []wire.Peer{{Node: n.id, Addr: n.addr}}})
+			}
+		}
+		o.callNode(ctx, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: peers})
+		// A node that restarted comes back empty: drop what it used to run.
+		for _, c := range o.comps {
+			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
+				changed[c.logical] = true
+			}
+		}
+	}
+	for _, e := range exits {
+		for _, c := range o.comps {
+			if dropInstances(c, func(i core.InstanceID) bool { return i.Component == e.Component }) {
+				o.log.Warn("instance ended; re-creating it", "function", c.name(), "instance", e.Component, "reason", e.Reason)
+				changed[c.logical] = true
+			}
+		}
+	}
+	for _, c := range o.comps {
+		if len(c.instances) > 0 || now.Before(c.retryAt) {
+			continue
+		}
+		if err := o.startComponent(ctx, c); err != nil {
+			c.failures++
+			backoff := min(time.Duration(1<<min(c.failures, 6))*time.Second, time.Minute)
+			c.retryAt = now.Add(backoff)
+			o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "retry_in", backoff)
+			continue
+		}
+		changed[c.logical] = true
+	}
+	o.repatch(ctx, changed)
+}
+
+// dropInstances removes the instances matching gone and reports whether any were.
+func dropInstances(c *component, gone func(core.InstanceID) bool) bool {
+	n := len(c.instances)
+	c.instances = slices.DeleteFunc(c.instances, gone)
+	return len(c.instances) != n
+}
+
+// repatch sends fresh output mappings to every instance of a changed component
+// and of every component that maps a channel to a changed one.
+func (o *Orc) repatch(ctx context.Context, changed map[core.ID]bool) {
+	if len(changed) == 0 {
+		return
+	}
+	for _, c := range o.comps {
+		affected := changed[c.logical]
+		for _, t := range c.outputs {
+			affected = affected || changed[t]
+		}
+		if affected {
+			o.patchComponent(ctx, c)
+		}
+	}
+}
+
+func (o *Orc) liveNodesLocked() []*node {
+	out := make([]*node, 0, len(o.nodes))
+	for _, n := range o.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+func (o *Orc) node(id core.ID) *node {
+	o.regMu.Lock()
+	defer o.regMu.Unlock()
+	return o.nodes[id]
+}
+
+// callNode sends a control request to a node, logging a failure: the
+// reconcile loop retries what matters on its next turn.
+func (o *Orc) callNode(ctx context.Context, n *node, method string, req any) {
+	if err := o.request(ctx, n, method, req); err != nil {
+		o.log.Warn("node request failed", "node", n.id, "method", method, "err", err)
+	}
+}
+
+func (o *Orc) request(ctx context.Context, n *node, method string, req any) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var err error
+	switch r := req.(type) {
+	case *wire.UpdatePeers:
+		_, err = wire.Call[wire.UpdatePeers, wire.Empty](ctx, n.client, method, r)
+	case *wire.PatchNode:
+		_, err = wire.Call[wire.PatchNode, wire.Empty](ctx, n.client, method, r)
+	case *wire.StopComponent:
+		_, err = wire.Call[wire.StopComponent, wire.Empty](ctx, n.client, method, r)
+	case *wire.StartFunction:
+		_, err = wire.Call[wire.StartFunction, wire.Empty](ctx, n.client, method, r)
+	case *wire.StartResource:
+		_, err = wire.Call[wire.StartResource, wire.Empty](ctx, n.client, method, r)
+	default:
+		panic(fmt.Sprintf("BUG: no request type %T", req))
+	}
+	return err
+}
+
+// registerLoop keeps the domain registered with the controller.
+func (o *Orc) registerLoop(ctx context.Context) {
+	defer o.wg.Done()
+	interval := o.cfg.refreshInterval()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		err := o.register(ctx, interval)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			o.log.Warn("cannot register with the controller; retrying", "err", err)
+			failing = true
+		case err == nil && failing:
+			o.log.Info("registered with the controller again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.regKick:
+		}
+	}
+}
+
+func (o *Orc) register(ctx context.Context, interval time.Duration) error {
+	o.regMu.Lock()
+	req := &wire.UpdateDomain{
+		Domain:    o.cfg.General.DomainID,
+		Addr:      o.addr,
+		Nonce:     o.nonce,
+		RefreshMS: interval.Milliseconds(),
+		Nodes:     len(o.nodes),
+	}
+	runtimes, classes := map[string]bool{}, map[string]bool{}
+	for _, n := range o.nodes {
+		req.Capabilities.NumCPUs += n.caps.NumCPUs
+		req.Capabilities.NumCores += n.caps.NumCores
+		for _, r := range n.caps.Runtimes {
+			runtimes[r] = true
+		}
+		for _, p := range n.providers {
+			classes[p.ClassType] = true
+		}
+	}
+	o.regMu.Unlock()
+	req.Capabilities.Runtimes = slices.Sorted(maps.Keys(runtimes))
+	req.ResourceTypes = slices.Sorted(maps.Keys(classes))
+	ctx, cancel := context.WithTimeout(ctx, interval)
+	defer cancel()
+	resp, err := wire.Call[wire.UpdateDomain, wire.UpdateDomainResponse](ctx, o.con, wire.MethodConUpdateDomain, req)
+	if err != nil {
+		return err
+	}
+	if resp.Reset {
+		o.resetDomain(ctx)
+	}
+	return nil
+}
+
+// resetDomain stops everything: the controller does not know this domain (it
+// restarted), so whatever runs here is nobody's any more.
+func (o *Orc) resetDomain(ctx context.Context) {
+	o.opMu.Lock()
+	defer o.opMu.Unlock()
+	if len(o.comps) == 0 {
+		return
+	}
+	o.log.Warn("controller reset the domain; stopping all components", "components", len(o.comps))
+	for id, c := range o.comps {
+		o.stopInstances(ctx, c)
+		delete(o.comps, id)
+	}
+}

@@ -1,0 +1,192 @@
+// Command edgeless is the edgeless serverless platform in one binary: the
+// controller (con), the orchestrator (orc), the node, all three in one
+// process (inabox), and the CLI verbs that drive them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/edgeless-go/edgeless/core/cli"
+	"github.com/edgeless-go/edgeless/core/controller"
+	"github.com/edgeless-go/edgeless/core/inabox"
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/orc"
+)
+
+// version is set at link time with -ldflags "-X main.version=…".
+var version = ""
+
+const usage = `usage: edgeless <mode|verb> [flags]
+
+modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented default one):
+  con       controller: workflow API and admission
+  orc       orchestrator: node registry, placement, recovery
+  node      runs function instances and resource providers
+  inabox    controller, orchestrator and nodes in one process (defaults when no -c)
+
+verbs:
+  workflow start FILE | stop ID|all | list | inspect ID
+
+flags:
+  --version   print the version and exit
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, "edgeless", buildVersion())
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "workflow":
+		err = cli.Workflow(ctx, args[1:], stdout)
+	case "con", "orc", "node", "inabox":
+		err = runMode(ctx, args[0], args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "edgeless: unknown mode or verb %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeless:", err)
+		return 1
+	}
+	return 0
+}
+
+func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "", "configuration file")
+	tmpl := fs.String("t", "", "write a commented default configuration to this file and exit")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
+	var workflows multiFlag
+	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", mode, fs.Args())
+	}
+	if *tmpl != "" {
+		return writeTemplate(mode, *tmpl)
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	switch mode {
+	case "con":
+		cfg, err := loadOr(*cfgPath, controller.Default, controller.Load)
+		if err != nil {
+			return err
+		}
+		return controller.Run(ctx, cfg, log)
+	case "orc":
+		cfg, err := loadOr(*cfgPath, orc.Default, orc.Load)
+		if err != nil {
+			return err
+		}
+		return orc.Run(ctx, cfg, log)
+	case "node":
+		cfg, err := loadOr(*cfgPath, node.Default, node.Load)
+		if err != nil {
+			return err
+		}
+		return node.Run(ctx, cfg, log)
+	}
+	cfg, err := loadOr(*cfgPath, inabox.Default, inabox.Load)
+	if err != nil {
+		return err
+	}
+	if *nodes > 0 {
+		cfg.Nodes = *nodes
+	}
+	b, err := inabox.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("edgeless in a box is ready", "controller", b.ControllerURL(), "nodes", len(b.Nodes))
+	for _, w := range workflows {
+		if err := cli.Workflow(ctx, []string{"-controller-url", b.ControllerURL(), "start", w}, stdout); err != nil {
+			log.Error("cannot start workflow", "file", w, "err", err)
+		}
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return b.Close()
+}
+
+// loadOr loads the configuration file, or returns the defaults when there is none.
+func loadOr[C any](path string, def func() C, load func(string) (C, error)) (C, error) {
+	if path == "" {
+		return def(), nil
+	}
+	return load(path)
+}
+
+func writeTemplate(mode, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	write := map[string]func(io.Writer) error{
+		"con": controller.WriteTemplate, "orc": orc.WriteTemplate, "node": node.WriteTemplate, "inabox": inabox.WriteTemplate,
+	}[mode]
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return "dev-" + s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	return "dev"
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

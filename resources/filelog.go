@@ -1,0 +1,91 @@
+package resources
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+)
+
+// FileLog is the file-log provider: every event it receives becomes one line
+// appended to a file.
+type FileLog struct{}
+
+// Spec implements Provider.
+func (FileLog) Spec() Spec {
+	return Spec{
+		ClassType:   "file-log",
+		Version:     "1.1",
+		Description: "Appends the payload of every cast or call as a line to a file; a call replies with an empty payload.",
+		Outputs:     []string{},
+		Configurations: map[string]string{
+			"filename":      "path of the file to append to (required)",
+			"add-timestamp": "true: prefix each line with the RFC 3339 time",
+			"add-source-id": "true: prefix each line with the sender's instance id",
+		},
+	}
+}
+
+// Start implements Provider.
+func (FileLog) Start(cfg StartConfig) (Instance, error) {
+	name := cfg.Configurations["filename"]
+	if name == "" {
+		return nil, &ConfigError{Class: "file-log", Key: "filename", Msg: "missing"}
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open file-log %q: %w", name, err)
+	}
+	return &fileLog{
+		f:         f,
+		timestamp: isTrue(cfg.Configurations["add-timestamp"]),
+		sourceID:  isTrue(cfg.Configurations["add-source-id"]),
+	}, nil
+}
+
+type fileLog struct {
+	mu        sync.Mutex
+	f         *os.File
+	timestamp bool
+	sourceID  bool
+	line      []byte
+}
+
+func (l *fileLog) Cast(src core.InstanceID, payload []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.line[:0]
+	if l.timestamp {
+		b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, ' ')
+	}
+	if l.sourceID {
+		b = append(b, src.String()...)
+		b = append(b, ' ')
+	}
+	b = append(b, payload...)
+	b = append(b, '\n')
+	l.line = b
+	if _, err := l.f.Write(b); err != nil {
+		return fmt.Errorf("cannot append to %s: %w", l.f.Name(), err)
+	}
+	return nil
+}
+
+func (l *fileLog) Call(src core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
+	if err := l.Cast(src, payload); err != nil {
+		return core.CallErr, nil, err
+	}
+	return core.CallReply, nil, nil
+}
+
+func (l *fileLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
+
+func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }

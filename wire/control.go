@@ -1,0 +1,170 @@
+package wire
+
+import "github.com/edgeless-go/edgeless/core"
+
+// Control-plane method names. Each is served by the mode named in its prefix.
+const (
+	MethodNodeStartFunction = "node.StartFunction"
+	MethodNodeStartResource = "node.StartResource"
+	MethodNodeStop          = "node.Stop"
+	MethodNodePatch         = "node.Patch"
+	MethodNodePeers         = "node.UpdatePeers"
+	MethodNodeReset         = "node.Reset"
+
+	MethodOrcUpdateNode    = "orc.UpdateNode"
+	MethodOrcStartFunction = "orc.StartFunction"
+	MethodOrcStartResource = "orc.StartResource"
+	MethodOrcStop          = "orc.Stop"
+	MethodOrcPatch         = "orc.Patch"
+	MethodOrcPlacement     = "orc.Placement"
+
+	MethodConUpdateDomain = "con.UpdateDomain"
+)
+
+// Empty is the body of requests and responses that carry nothing.
+type Empty struct{}
+
+// FunctionSpec describes a logical function as the controller hands it to an
+// orchestrator: everything needed to create instances of it anywhere.
+type FunctionSpec struct {
+	Logical      core.ID           `msgpack:"logical"`
+	Workflow     core.ID           `msgpack:"workflow"`
+	Name         string            `msgpack:"name"`
+	ClassID      string            `msgpack:"class_id"`
+	FunctionType string            `msgpack:"function_type"`
+	Version      string            `msgpack:"version"`
+	Code         []byte            `msgpack:"code"`
+	Annotations  map[string]string `msgpack:"annotations"`
+}
+
+// ResourceSpec describes a logical resource.
+type ResourceSpec struct {
+	Logical        core.ID           `msgpack:"logical"`
+	Workflow       core.ID           `msgpack:"workflow"`
+	Name           string            `msgpack:"name"`
+	ClassType      string            `msgpack:"class_type"`
+	Configurations map[string]string `msgpack:"configurations"`
+}
+
+// StartFunction asks a node to create one instance of a function. The
+// orchestrator chooses the instance id so that it can repatch before the node
+// answers.
+type StartFunction struct {
+	Component core.ID      `msgpack:"component"`
+	Spec      FunctionSpec `msgpack:"spec"`
+}
+
+// StartResource asks a node to create one instance of a resource on the given provider.
+type StartResource struct {
+	Component core.ID      `msgpack:"component"`
+	Provider  string       `msgpack:"provider"`
+	Spec      ResourceSpec `msgpack:"spec"`
+}
+
+// StopComponent asks to stop a component: a physical instance on a node, or a
+// logical function or resource (all its instances) at an orchestrator.
+type StopComponent struct {
+	ID core.ID `msgpack:"id"`
+}
+
+// PatchNode replaces the output mapping of a physical instance on a node.
+// Several targets for one channel mean several instances to balance across.
+type PatchNode struct {
+	Component core.ID                      `msgpack:"component"`
+	Outputs   map[string][]core.InstanceID `msgpack:"outputs"`
+}
+
+// PatchLogical replaces the output mapping of a logical component at an
+// orchestrator: channel → logical target.
+type PatchLogical struct {
+	Logical core.ID            `msgpack:"logical"`
+	Outputs map[string]core.ID `msgpack:"outputs"`
+}
+
+// Peer is a node of the domain and the address of its dataplane.
+type Peer struct {
+	Node core.ID `msgpack:"node"`
+	Addr string  `msgpack:"addr"`
+}
+
+// UpdatePeers adds and removes dataplane peers of a node.
+type UpdatePeers struct {
+	Add []Peer    `msgpack:"add"`
+	Del []core.ID `msgpack:"del"`
+}
+
+// Provider is a resource provider a node offers.
+type Provider struct {
+	ID        string   `msgpack:"id"`
+	ClassType string   `msgpack:"class_type"`
+	Outputs   []string `msgpack:"outputs"`
+}
+
+// Capabilities are what a node (or, aggregated, a domain) can run.
+type Capabilities struct {
+	NumCPUs      int      `msgpack:"num_cpus" json:"num_cpus"`
+	NumCores     int      `msgpack:"num_cores" json:"num_cores"`
+	ClockFreqMHz float64  `msgpack:"clock_freq_cpu" json:"clock_freq_cpu"`
+	MemSizeMiB   int      `msgpack:"mem_size" json:"mem_size"`
+	Labels       []string `msgpack:"labels" json:"labels"`
+	Runtimes     []string `msgpack:"runtimes" json:"runtimes"`
+	TEE          bool     `msgpack:"is_tee_running" json:"is_tee_running"`
+	TPM          bool     `msgpack:"has_tpm" json:"has_tpm"`
+}
+
+// InstanceExit reports a physical instance that ended on its own (a trap, a
+// timeout, a failed start), so that the orchestrator can re-create it.
+type InstanceExit struct {
+	Component core.ID `msgpack:"component"`
+	Reason    string  `msgpack:"reason"`
+}
+
+// UpdateNode is a node's periodic registration and keep-alive. A new Nonce
+// tells the orchestrator that the node restarted and lost its instances.
+type UpdateNode struct {
+	Node         core.ID        `msgpack:"node"`
+	Addr         string         `msgpack:"addr"`
+	Nonce        uint64         `msgpack:"nonce"`
+	RefreshMS    int64          `msgpack:"refresh_ms"`
+	Capabilities Capabilities   `msgpack:"capabilities"`
+	Providers    []Provider     `msgpack:"providers"`
+	Exits        []InstanceExit `msgpack:"exits"`
+}
+
+// UpdateNodeResponse tells a node whether it was (re)admitted; a reset node
+// has had its instances stopped.
+type UpdateNodeResponse struct {
+	Reset bool `msgpack:"reset"`
+}
+
+// Placement asks where the instances of logical components run.
+type Placement struct {
+	Logical []core.ID `msgpack:"logical"`
+}
+
+// PlacementResponse maps each logical id to its physical instances.
+type PlacementResponse struct {
+	Instances map[core.ID][]core.InstanceID `msgpack:"instances"`
+}
+
+// StartResponse lists the physical instances created for a logical component.
+type StartResponse struct {
+	Instances []core.InstanceID `msgpack:"instances"`
+}
+
+// UpdateDomain is an orchestrator's periodic registration with its controller.
+type UpdateDomain struct {
+	Domain        string       `msgpack:"domain"`
+	Addr          string       `msgpack:"addr"`
+	Nonce         uint64       `msgpack:"nonce"`
+	RefreshMS     int64        `msgpack:"refresh_ms"`
+	Nodes         int          `msgpack:"nodes"`
+	Capabilities  Capabilities `msgpack:"capabilities"`
+	ResourceTypes []string     `msgpack:"resource_types"`
+}
+
+// UpdateDomainResponse tells an orchestrator that the controller does not know
+// it (new or restarted) and that it should drop what it runs.
+type UpdateDomainResponse struct {
+	Reset bool `msgpack:"reset"`
+}
