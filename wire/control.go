@@ -168,3 +168,7 @@ type UpdateDomain struct {
 type UpdateDomainResponse struct {
 	Reset bool `msgpack:"reset"`
 }
+
+// MaxControlFrame bounds control-plane frames, which carry function code:
+// large enough for a Go wasip1 module of tens of MiB.
+const MaxControlFrame = 64 << 20

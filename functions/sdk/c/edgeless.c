@@ -1,0 +1,136 @@
+/*
+ * edgeless.c - target-independent helpers of the C SDK (see edgeless.h).
+ * Plain C with no I/O, so it links into any target without pulling in
+ * stdio or system interfaces.
+ */
+#include "edgeless.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_space(uint8_t c) {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* trim narrows [*p, *p+*n) to exclude leading and trailing whitespace. */
+static void trim(const uint8_t **p, size_t *n) {
+	while (*n > 0 && is_space((*p)[0])) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n > 0 && is_space((*p)[*n - 1])) {
+		(*n)--;
+	}
+}
+
+bool edgeless_init_arg(const uint8_t *payload, size_t payload_len, const char *key,
+                       const uint8_t **value, size_t *value_len) {
+	if (payload == NULL || key == NULL) {
+		return false;
+	}
+	size_t key_len = strlen(key);
+	bool found = false;
+	size_t start = 0;
+	while (start <= payload_len) {
+		size_t end = start;
+		while (end < payload_len && payload[end] != ',') {
+			end++;
+		}
+		const uint8_t *item = payload + start;
+		size_t item_len = end - start;
+		const uint8_t *eq = memchr(item, '=', item_len);
+		if (eq != NULL) {
+			const uint8_t *k = item;
+			size_t k_len = (size_t)(eq - item);
+			const uint8_t *v = eq + 1;
+			size_t v_len = item_len - k_len - 1;
+			trim(&k, &k_len);
+			trim(&v, &v_len);
+			if (k_len == key_len && memcmp(k, key, key_len) == 0) {
+				/* Keep scanning: the last occurrence wins, as in the
+				 * reference SDK's map-based parser. */
+				*value = v;
+				*value_len = v_len;
+				found = true;
+			}
+		}
+		start = end + 1;
+	}
+	return found;
+}
+
+int64_t edgeless_init_arg_i64(const uint8_t *payload, size_t payload_len, const char *key, int64_t fallback) {
+	const uint8_t *v;
+	size_t n;
+	int64_t out;
+	if (!edgeless_init_arg(payload, payload_len, key, &v, &n) || !edgeless_parse_i64(v, n, &out)) {
+		return fallback;
+	}
+	return out;
+}
+
+bool edgeless_parse_i64(const uint8_t *text, size_t text_len, int64_t *out) {
+	if (text == NULL) {
+		return false;
+	}
+	trim(&text, &text_len);
+	bool neg = false;
+	if (text_len > 0 && (text[0] == '-' || text[0] == '+')) {
+		neg = text[0] == '-';
+		text++;
+		text_len--;
+	}
+	if (text_len == 0) {
+		return false;
+	}
+	/* Accumulate the magnitude as unsigned so INT64_MIN, whose magnitude is
+	 * one more than INT64_MAX, parses without overflow. */
+	uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	uint64_t mag = 0;
+	for (size_t i = 0; i < text_len; i++) {
+		uint8_t c = text[i];
+		if (c < '0' || c > '9') {
+			return false;
+		}
+		uint64_t d = (uint64_t)(c - '0');
+		if (mag > (limit - d) / 10) {
+			return false;
+		}
+		mag = mag * 10 + d;
+	}
+	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+	return true;
+}
+
+size_t edgeless_format_i64(int64_t v, char *buf) {
+	char tmp[EDGELESS_I64_BUF];
+	size_t n = 0;
+	/* Work on the unsigned magnitude so INT64_MIN does not overflow. */
+	uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + mag % 10);
+		mag /= 10;
+	} while (mag != 0);
+	size_t len = 0;
+	if (v < 0) {
+		buf[len++] = '-';
+	}
+	while (n > 0) {
+		buf[len++] = tmp[--n];
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+edgeless_call_ret edgeless_reply(uint8_t **reply, size_t *reply_len, const void *data, size_t len) {
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	if (buf == NULL) {
+		return EDGELESS_ERR;
+	}
+	if (len > 0) {
+		memcpy(buf, data, len);
+	}
+	*reply = buf;
+	*reply_len = len;
+	return EDGELESS_REPLY;
+}

@@ -1,0 +1,187 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type echoReq struct {
+	Text  string
+	Times int
+}
+
+type echoResp struct {
+	Text string
+}
+
+// rpcServer starts a server whose Mux has echo, fail, panic and block
+// methods; block waits until release is called or its context ends.
+func rpcServer(t *testing.T, cfg ServerConfig) (s *Server, release func()) {
+	t.Helper()
+	released := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	mux := &Mux{}
+	Method(mux, "echo", func(_ context.Context, r *echoReq) (*echoResp, error) {
+		return &echoResp{Text: strings.Repeat(r.Text, max(r.Times, 1))}, nil
+	})
+	Method(mux, "fail", func(_ context.Context, r *echoReq) (*echoResp, error) {
+		return nil, errors.New("cannot do " + r.Text)
+	})
+	Method(mux, "panic", func(context.Context, *echoReq) (*echoResp, error) { panic("boom") })
+	Method(mux, "block", func(ctx context.Context, _ *echoReq) (*echoResp, error) {
+		select {
+		case <-released:
+			return &echoResp{Text: "released"}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	cfg.Mux = mux
+	s = startServer(t, cfg)
+	// Registered after startServer, so it runs before the server's Close.
+	t.Cleanup(release)
+	return s, release
+}
+
+func TestCallRoundTrip(t *testing.T) {
+	s, _ := rpcServer(t, ServerConfig{})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	resp, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{Text: "ab", Times: 3})
+	if err != nil || resp.Text != "ababab" {
+		t.Fatalf("echo: %+v, %v", resp, err)
+	}
+	// Counters follow the writes, which may finish after the answer arrived.
+	waitFor(t, "server counters", func() bool { st := s.Stats(); return st.FramesIn == 1 && st.FramesOut == 1 })
+	waitFor(t, "client counters", func() bool { st := c.Stats(); return st.FramesIn == 1 && st.FramesOut == 1 })
+}
+
+func TestCallConcurrent(t *testing.T) {
+	s, _ := rpcServer(t, ServerConfig{})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			text := strconv.Itoa(i)
+			resp, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{Text: text})
+			if err == nil && resp.Text != text {
+				err = errors.New("call " + text + " got " + resp.Text)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCallErrors(t *testing.T) {
+	s, _ := rpcServer(t, ServerConfig{})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	f := func(method, want string) {
+		t.Helper()
+		_, err := Call[echoReq, echoResp](context.Background(), c, method, &echoReq{Text: "x"})
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Method != method || re.Message != want {
+			t.Fatalf("%s: %v, want a RemoteError %q", method, err, want)
+		}
+	}
+	f("fail", "cannot do x")
+	f("nope", `unknown method "nope"`)
+	f("panic", `method "panic" panicked: boom`)
+
+	// A response that does not decode into Resp.
+	_, err := Call[echoReq, struct{ Text int }](context.Background(), c, "echo", &echoReq{Text: "x"})
+	if err == nil || !strings.Contains(err.Error(), `cannot decode response of "echo"`) {
+		t.Fatalf("mismatched response: %v", err)
+	}
+}
+
+func TestCallTimeoutDropsLateResponse(t *testing.T) {
+	s, release := rpcServer(t, ServerConfig{})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := Call[echoReq, echoResp](ctx, c, "block", &echoReq{})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `cannot call "block"`) {
+		t.Fatalf("Call: %v, want a deadline error naming the method", err)
+	}
+	if n := c.pendingCalls(); n != 0 {
+		t.Fatalf("%d calls still pending after the timeout", n)
+	}
+	release()
+	waitFor(t, "the late response", func() bool { return c.Stats().Late == 1 })
+	// The connection is still good.
+	if resp, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{Text: "y"}); err != nil || resp.Text != "y" {
+		t.Fatalf("echo after a late response: %+v, %v", resp, err)
+	}
+}
+
+func TestCallDefaultTimeout(t *testing.T) {
+	s, _ := rpcServer(t, ServerConfig{})
+	c := newClient(t, s.Addr(), ClientOptions{RequestTimeout: 50 * time.Millisecond})
+	_, err := Call[echoReq, echoResp](context.Background(), c, "block", &echoReq{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Call: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestCallFailsWhenConnectionDrops(t *testing.T) {
+	s, _ := rpcServer(t, ServerConfig{})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "block", &echoReq{})
+		errc <- err
+	}()
+	waitFor(t, "the call to reach the server", func() bool { return s.Stats().FramesIn == 1 })
+	s.Close() // cancels the handler and drops the connection
+	if err := <-errc; !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Call: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestServerRefusesRequestsBeyondMax(t *testing.T) {
+	s, release := rpcServer(t, ServerConfig{MaxRequests: 1})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "block", &echoReq{})
+		first <- err
+	}()
+	waitFor(t, "the first call to run", func() bool { return s.Stats().FramesIn == 1 })
+	_, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{})
+	var re *RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "server busy") {
+		t.Fatalf("second call: %v, want server busy", err)
+	}
+	if s.Stats().Refused != 1 {
+		t.Fatalf("Refused = %d", s.Stats().Refused)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMethodRegisteredTwicePanics(t *testing.T) {
+	m := &Mux{}
+	fn := func(context.Context, *echoReq) (*echoResp, error) { return nil, nil }
+	Method(m, "x", fn)
+	defer func() {
+		if r := recover(); r == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	Method(m, "x", fn)
+}
