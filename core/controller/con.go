@@ -78,7 +78,7 @@ func (c *Con) Start(ctx context.Context) error {
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodConUpdateDomain, c.updateDomain)
 	regAddr, _ := wire.ParseAddr(c.cfg.DomainRegisterURL)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: regAddr, Log: c.log, Handler: dropEvents{}, Mux: mux})
+	srv, err := wire.NewServer(wire.ServerConfig{Addr: regAddr, MaxFrame: wire.MaxControlFrame, Log: c.log, Handler: dropEvents{}, Mux: mux})
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 			d.client.Close()
 		}
 		c.log.Info("domain joined", "domain", req.Domain, "addr", addr, "nodes", req.Nodes)
-		d = &domain{id: req.Domain, addr: addr, nonce: req.Nonce, client: wire.NewClient(addr, wire.ClientOptions{Log: c.log})}
+		d = &domain{id: req.Domain, addr: addr, nonce: req.Nonce, client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: c.log})}
 		c.domains[req.Domain] = d
 	}
 	d.deadline = time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)

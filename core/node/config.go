@@ -29,7 +29,7 @@ type General struct {
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations; the orchestrator drops the node after twice this"`
 	MailboxSize                    int     `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`
 	CallTimeoutMS                  int     `toml:"call_timeout_ms" comment:"how long a call() waits for its reply before returning an error"`
-	MaxFrameBytes                  int     `toml:"max_frame_bytes" comment:"largest dataplane frame accepted or sent"`
+	MaxFrameBytes                  int     `toml:"max_frame_bytes" comment:"largest frame accepted or sent: events, and control requests carrying function code"`
 }
 
 // WASMRuntime configures the wasmtime runtime.
@@ -38,6 +38,7 @@ type WASMRuntime struct {
 	CacheDir         string `toml:"cache_dir" comment:"directory of compiled modules, reused across restarts; empty = memory only"`
 	MaxMemoryMB      int    `toml:"max_memory_mb" comment:"linear memory limit of one instance"`
 	HandlerTimeoutMS int    `toml:"handler_timeout_ms" comment:"CPU budget of one handler invocation; past it the instance is stopped"`
+	MaxInstances     int    `toml:"max_instances" comment:"WASM instances alive at once; each reserves address space for max_memory_mb"`
 }
 
 // State configures where function state saved with sync() is kept.
@@ -67,13 +68,14 @@ func Default() Config {
 			SubscriptionRefreshIntervalSec: 2,
 			MailboxSize:                    1024,
 			CallTimeoutMS:                  5000,
-			MaxFrameBytes:                  16 << 20,
+			MaxFrameBytes:                  wire.MaxControlFrame,
 		},
 		WASM: WASMRuntime{
 			Enabled:          true,
 			CacheDir:         "edgeless-cache",
 			MaxMemoryMB:      64,
 			HandlerTimeoutMS: 5000,
+			MaxInstances:     256,
 		},
 		State:     State{Dir: "function_state"},
 		Resources: Resources{FileLogProvider: "file-log-1"},
@@ -119,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WASM.HandlerTimeoutMS < 1 {
 		bad("wasm_runtime.handler_timeout_ms", "must be at least 1, got %d", c.WASM.HandlerTimeoutMS)
+	}
+	if c.WASM.MaxInstances < 1 {
+		bad("wasm_runtime.max_instances", "must be at least 1, got %d", c.WASM.MaxInstances)
 	}
 	if c.State.Dir == "" {
 		bad("state.dir", "must not be empty")

@@ -93,6 +93,7 @@ func (n *Node) Start(ctx context.Context) error {
 			CacheDir:       n.cfg.WASM.CacheDir,
 			MaxMemoryBytes: int64(n.cfg.WASM.MaxMemoryMB) << 20,
 			HandlerTimeout: time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
+			MaxInstances:   n.cfg.WASM.MaxInstances,
 		}, n.log)
 		if err != nil {
 			return fmt.Errorf("cannot start the WASM runtime: %w", err)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
@@ -41,6 +42,7 @@ func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartRespon
 	if err := o.startComponent(ctx, c); err != nil {
 		return nil, err
 	}
+	c.started = time.Now()
 	o.comps[c.logical] = c
 	return &wire.StartResponse{Instances: slices.Clone(c.instances)}, nil
 }

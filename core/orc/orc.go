@@ -37,8 +37,34 @@ type component struct {
 	req       spec.Requirements
 	instances []core.InstanceID
 	outputs   map[string]core.ID // channel → logical target
-	failures  int
-	retryAt   time.Time
+	failures  int                // consecutive failures, for the re-creation backoff
+	retryAt   time.Time          // no re-creation before this
+	started   time.Time          // when the last instance was created
+}
+
+// Re-creation backoff: the first attempt after a failure is immediate, so a
+// crashed function comes back at once; a function that keeps failing is
+// retried ever more slowly, up to maxBackoff.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = time.Minute
+	// stableAfter is how long an instance must have run for a failure to
+	// count as a new first one.
+	stableAfter = 30 * time.Second
+)
+
+// failed records a failure of c at now and returns how long re-creation waits.
+func (c *component) failed(now time.Time) time.Duration {
+	if now.Sub(c.started) > stableAfter {
+		c.failures = 0
+	}
+	c.failures++
+	delay := time.Duration(0)
+	if c.failures > 1 {
+		delay = min(minBackoff<<min(c.failures-2, 10), maxBackoff)
+	}
+	c.retryAt = now.Add(delay)
+	return delay
 }
 
 func (c *component) name() string {
@@ -103,7 +129,7 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcStop, o.stop)
 	wire.Method(mux, wire.MethodOrcPatch, o.patch)
 	wire.Method(mux, wire.MethodOrcPlacement, o.placement)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, Log: o.log, Handler: dropEvents{}, Mux: mux})
+	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
 	if err != nil {
 		return err
 	}
@@ -116,7 +142,7 @@ func (o *Orc) Start(ctx context.Context) error {
 		o.addr, _ = wire.ParseAddr(a)
 	}
 	conAddr, _ := wire.ParseAddr(o.cfg.General.DomainRegisterURL)
-	o.con = wire.NewClient(conAddr, wire.ClientOptions{Log: o.log})
+	o.con = wire.NewClient(conAddr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log})
 	ctx, o.cancel = context.WithCancel(context.Background())
 	o.wg.Add(2)
 	go o.reconcileLoop(ctx)
@@ -208,7 +234,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	o.nodes[req.Node] = &node{
 		id: req.Node, addr: addr, nonce: req.Nonce, deadline: deadline,
 		caps: req.Capabilities, providers: req.Providers,
-		client: wire.NewClient(addr, wire.ClientOptions{Log: o.log}),
+		client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log}),
 	}
 	o.wake()
 	return &wire.UpdateNodeResponse{Reset: n != nil}, nil
@@ -289,7 +315,8 @@ func (o *Orc) reconcile(ctx context.Context) {
 	for _, e := range exits {
 		for _, c := range o.comps {
 			if dropInstances(c, func(i core.InstanceID) bool { return i.Component == e.Component }) {
-				o.log.Warn("instance ended; re-creating it", "function", c.name(), "instance", e.Component, "reason", e.Reason)
+				delay := c.failed(now)
+				o.log.Warn("instance ended; re-creating it", "component", c.name(), "instance", e.Component, "reason", e.Reason, "after", delay)
 				changed[c.logical] = true
 			}
 		}
@@ -299,12 +326,10 @@ func (o *Orc) reconcile(ctx context.Context) {
 			continue
 		}
 		if err := o.startComponent(ctx, c); err != nil {
-			c.failures++
-			backoff := min(time.Duration(1<<min(c.failures, 6))*time.Second, time.Minute)
-			c.retryAt = now.Add(backoff)
-			o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "retry_in", backoff)
+			o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "after", c.failed(now))
 			continue
 		}
+		c.started = now
 		changed[c.logical] = true
 	}
 	o.repatch(ctx, changed)

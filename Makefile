@@ -1,0 +1,50 @@
+# edgeless: one binary for the controller, the orchestrator, the node and the CLI.
+#
+#   make run        set up, build, start inabox with the ping_pong example
+#   make test       set up, build the functions, run the whole test suite
+#   make build      build ./edgeless
+#   make functions  build the example functions (functions/<name>/<name>.wasm)
+#   make bench      micro-benchmarks (-count=5, for benchstat)
+#   make fuzz       run each fuzz target for FUZZTIME
+#   make lint       gofmt and go vet
+
+GO       ?= go
+FUZZTIME ?= 60s
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all deps build functions run test bench fuzz lint clean
+
+all: build functions
+
+deps:
+	@bash functions/install-deps.sh
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o edgeless .
+
+functions: deps
+	$(MAKE) -C functions
+
+# The example runs in run/, where its state, compiled-module cache and log
+# files go. Stop it with Ctrl-C.
+run: build functions
+	mkdir -p run
+	cd run && ../edgeless inabox -w ../examples/ping_pong/workflow.json
+
+test: functions
+	$(GO) test -count=1 ./...
+
+bench: functions
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=$(FUZZTIME) ./wire/
+	$(GO) test -run='^$$' -fuzz=FuzzParseWorkflow -fuzztime=$(FUZZTIME) ./core/spec/
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -f edgeless
+	$(MAKE) -C functions clean

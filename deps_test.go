@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportGraph enforces the package graph of docs/architecture: which of
+// our packages may import which, and that the shared vocabulary stays free of
+// third-party code.
+func TestImportGraph(t *testing.T) {
+	const mod = "github.com/edgeless-go/edgeless"
+	allowed := map[string][]string{
+		"":                {"core/cli", "core/controller", "core/orc", "core/node", "core/inabox", "bench"},
+		"core":            {},
+		"core/spec":       {"core"},
+		"wire":            {"core"},
+		"sandbox":         {"core"},
+		"native":          {"core"},
+		"resources":       {"core"},
+		"core/controller": {"core", "core/spec", "wire"},
+		"core/orc":        {"core", "core/spec", "wire"},
+		"core/node":       {"core", "core/spec", "wire", "sandbox", "native", "resources"},
+		"core/inabox":     {"core/controller", "core/orc", "core/node", "core/spec", "wire"},
+		"core/cli":        {"core", "core/spec"},
+		"bench":           {"core", "core/spec", "wire", "core/inabox"},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")
+		ok, known := allowed[pkg]
+		if !known {
+			t.Errorf("package %q is not in the import graph; add it to this test and to the architecture", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, mod) {
+				if pkg == "core" && strings.Contains(imp, ".") {
+					t.Errorf("core imports %s: it must use the standard library only", imp)
+				}
+				continue
+			}
+			dep := strings.TrimPrefix(strings.TrimPrefix(imp, mod), "/")
+			if !slices.Contains(ok, dep) {
+				t.Errorf("%s imports %s, which the architecture does not allow", fields[0], imp)
+			}
+		}
+	}
+}
