@@ -1,16 +1,24 @@
 package resources
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
 	"github.com/edgeless-go/edgeless/core"
 )
 
-// Host is what a resource instance needs from its node. It is safe to call
-// from any goroutine; payload is copied before Cast returns.
+// Host is what a resource instance needs from its node. Its methods are safe
+// to call from any goroutine, concurrently; payloads are copied before they
+// return.
 type Host interface {
+	// Cast sends payload to the target mapped to output; an unmapped output
+	// drops it.
 	Cast(output string, payload []byte)
+	// Call sends payload to the target mapped to output and waits for its
+	// result, until ctx ends or the node's call timeout passes. The reply is
+	// the caller's. An unmapped output or an unreachable target is an error.
+	Call(ctx context.Context, output string, payload []byte) (core.CallRet, []byte, error)
 }
 
 // Instance is a running resource. The node calls Cast and Call from one

@@ -1,8 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 )
@@ -63,11 +67,52 @@ func (h wasmHost) TelemetryLog(level int32, target, msg []byte) {
 
 func (h wasmHost) Self() core.InstanceID { return h.id }
 
-// resourceHost lets a resource cast on its outputs from any goroutine.
+// resourceHost lets a resource cast and call on its outputs from any goroutine.
 type resourceHost struct{ *instance }
 
 func (h resourceHost) Cast(output string, payload []byte) {
 	if to, ok := h.resolve([]byte(output)); ok {
 		h.castTo(to, payload)
+	}
+}
+
+func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (core.CallRet, []byte, error) {
+	to, ok := h.resolve([]byte(output))
+	if !ok {
+		return core.CallErr, nil, fmt.Errorf("output %q is not mapped", output)
+	}
+	corr := h.corr.Add(1)
+	ch := make(chan mail, 1)
+	h.pendingMu.Lock()
+	h.pending[corr] = ch
+	h.pendingMu.Unlock()
+	defer func() {
+		h.pendingMu.Lock()
+		delete(h.pending, corr)
+		h.pendingMu.Unlock()
+	}()
+	e := core.Event{Kind: core.KindCall, Target: to, Source: h.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
+	if err := h.n.route(&e); err != nil {
+		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
+	}
+	timeout := time.Duration(h.n.cfg.General.CallTimeoutMS) * time.Millisecond
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		defer h.n.bufs.Put(m.buf)
+		switch m.ev.Kind {
+		case core.KindCallReply:
+			return core.CallReply, bytes.Clone(m.ev.Payload), nil
+		case core.KindCallNoReply:
+			return core.CallNoReply, nil, nil
+		}
+		return core.CallErr, nil, nil
+	case <-t.C:
+		return core.CallErr, nil, fmt.Errorf("call to %s timed out after %v", to, timeout)
+	case <-ctx.Done():
+		return core.CallErr, nil, ctx.Err()
+	case <-h.quit:
+		return core.CallErr, nil, errors.New("resource stopped")
 	}
 }

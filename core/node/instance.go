@@ -54,12 +54,16 @@ type instance struct {
 	mailbox chan mail
 	outputs atomic.Pointer[map[string]*target]
 
-	// Call state: one outstanding call at most, since the instance is blocked in it.
-	corr     uint64        // last correlation id used; instance goroutine only
-	awaiting atomic.Uint64 // correlation id being waited for, 0 when none
+	// Calls made by a function: one at a time, since the instance is blocked in it.
+	corr     atomic.Uint64 // last correlation id used by this instance
+	awaiting atomic.Uint64 // correlation id the function waits for, 0 when none
 	replies  chan mail
 	timer    *time.Timer
 	replyBuf []byte
+
+	// Calls made by a resource: any number at once, from any goroutine.
+	pendingMu sync.Mutex
+	pending   map[uint64]chan mail
 
 	delayedMu sync.Mutex
 	delayed   map[*time.Timer]struct{}
@@ -79,6 +83,7 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
 		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
 		replies:  make(chan mail, 1),
+		pending:  map[uint64]chan mail{},
 		delayed:  map[*time.Timer]struct{}{},
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -95,12 +100,18 @@ var errMailboxFull = errors.New("mailbox full")
 func (inst *instance) deliver(e *core.Event) error {
 	switch e.Kind {
 	case core.KindCallReply, core.KindCallNoReply, core.KindCallErr:
+		ch := inst.replies
 		if e.Corr == 0 || inst.awaiting.Load() != e.Corr {
-			return nil // a late reply to a call that timed out
+			inst.pendingMu.Lock()
+			ch = inst.pending[e.Corr]
+			inst.pendingMu.Unlock()
+			if ch == nil {
+				return nil // a late reply to a call that timed out
+			}
 		}
 		m := inst.n.mail(e)
 		select {
-		case inst.replies <- m:
+		case ch <- m:
 		default:
 			inst.n.bufs.Put(m.buf)
 		}
@@ -221,8 +232,7 @@ func (inst *instance) callTo(to core.InstanceID, payload []byte) (core.CallRet, 
 	if to == inst.id {
 		return core.CallErr, nil // the instance is busy in this very call
 	}
-	inst.corr++
-	corr := inst.corr
+	corr := inst.corr.Add(1)
 	inst.awaiting.Store(corr)
 	defer inst.awaiting.Store(0)
 	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
