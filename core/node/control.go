@@ -9,7 +9,6 @@ import (
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/resources"
-	"github.com/edgeless-go/edgeless/sandbox"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -17,22 +16,19 @@ import (
 // waits for handle_init before answering.
 func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wire.Empty, error) {
 	s := &req.Spec
-	if !slices.Contains(n.runtimes(), s.FunctionType) {
+	rt := n.fns[s.FunctionType]
+	if rt == nil {
 		return nil, fmt.Errorf("function %q: function type %q is not offered by node %s (offered: %s)",
 			s.Name, s.FunctionType, n.id, strings.Join(n.runtimes(), ", "))
-	}
-	mod, err := n.wasm.Load(s.Code)
-	if err != nil {
-		return nil, fmt.Errorf("function %q: cannot load its code: %w", s.Name, err)
 	}
 	state, err := n.state.load(s.Logical)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
 	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function")
-	wi, err := n.wasm.Instantiate(mod, wasmHost{inst})
+	wi, err := rt.start(s.Code, functionHost{inst})
 	if err != nil {
-		return nil, fmt.Errorf("function %q: cannot instantiate: %w", s.Name, err)
+		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
 	inst.h = wi
 	inst.release = func(failed bool) {
@@ -199,5 +195,3 @@ func (n *Node) stopAll() {
 func (n *Node) Instances() []core.ID {
 	return slices.Collect(maps.Keys(*n.instances.Load()))
 }
-
-var _ sandbox.Host = wasmHost{}

@@ -11,11 +11,12 @@ import (
 	"github.com/edgeless-go/edgeless/core"
 )
 
-// wasmHost is the sandbox.Host of one instance: the host calls a function
-// makes. It runs on the instance goroutine, inside a handler.
-type wasmHost struct{ *instance }
+// functionHost is the Host of one function instance, for every runtime: the
+// host calls a function makes. It runs on the instance goroutine, inside a
+// handler.
+type functionHost struct{ *instance }
 
-func (h wasmHost) Cast(output, payload []byte) {
+func (h functionHost) Cast(output, payload []byte) {
 	to, ok := h.resolve(output)
 	if !ok {
 		if h.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -26,9 +27,9 @@ func (h wasmHost) Cast(output, payload []byte) {
 	h.castTo(to, payload)
 }
 
-func (h wasmHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload) }
+func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload) }
 
-func (h wasmHost) Call(output, payload []byte) (core.CallRet, []byte) {
+func (h functionHost) Call(output, payload []byte) (core.CallRet, []byte) {
 	to, ok := h.resolve(output)
 	if !ok {
 		h.log.Warn("call to an unmapped output", "output", string(output))
@@ -37,19 +38,21 @@ func (h wasmHost) Call(output, payload []byte) (core.CallRet, []byte) {
 	return h.callTo(to, payload)
 }
 
-func (h wasmHost) CallRaw(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
+func (h functionHost) CallRaw(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
 	return h.callTo(to, payload)
 }
 
-func (h wasmHost) DelayedCast(ms int64, output, payload []byte) { h.delayedCast(ms, output, payload) }
+func (h functionHost) DelayedCast(ms int64, output, payload []byte) {
+	h.delayedCast(ms, output, payload)
+}
 
-func (h wasmHost) Sync(state []byte) {
+func (h functionHost) Sync(state []byte) {
 	if err := h.n.state.save(h.logical, state); err != nil {
 		h.log.Error("cannot save function state", "err", err)
 	}
 }
 
-func (h wasmHost) TelemetryLog(level int32, target, msg []byte) {
+func (h functionHost) TelemetryLog(level int32, target, msg []byte) {
 	l := slog.LevelInfo
 	switch level {
 	case 1:
@@ -65,7 +68,7 @@ func (h wasmHost) TelemetryLog(level int32, target, msg []byte) {
 	}
 }
 
-func (h wasmHost) Self() core.InstanceID { return h.id }
+func (h functionHost) Self() core.InstanceID { return h.id }
 
 // resourceHost lets a resource cast and call on its outputs from any goroutine.
 type resourceHost struct{ *instance }

@@ -13,13 +13,8 @@ import (
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/resources"
-	"github.com/edgeless-go/edgeless/sandbox"
 	"github.com/edgeless-go/edgeless/wire"
 )
-
-// Function types a node can run with its WASM runtime. RUST_WASM is EDGELESS's
-// name; the code is any module implementing the ABI in docs/abi.md.
-var wasmTypes = []string{"RUST_WASM", "WASM"}
 
 // Node runs function instances and resource providers.
 type Node struct {
@@ -30,7 +25,7 @@ type Node struct {
 
 	server  *wire.Server
 	orc     *wire.Client
-	wasm    *sandbox.Runtime
+	fns     map[string]*functionRuntime // function type → runtime
 	state   *stateStore
 	provs   map[string]resources.Provider // provider id → provider
 	nonce   uint64
@@ -66,14 +61,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		id:    id,
 		log:   log.With("node", id.String()),
 		state: &stateStore{dir: cfg.State.Dir},
+		fns:   map[string]*functionRuntime{},
 		provs: map[string]resources.Provider{},
 		nonce: rand.Uint64(),
 		kick:  make(chan struct{}, 1),
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
-	if cfg.Resources.FileLogProvider != "" {
-		n.provs[cfg.Resources.FileLogProvider] = resources.FileLog{}
-	}
 	empty := map[core.ID]*instance{}
 	n.instances.Store(&empty)
 	noPeers := map[core.ID]*wire.Client{}
@@ -88,17 +81,14 @@ func (n *Node) ID() core.ID { return n.id }
 // registering with the orchestrator. It returns once the node serves.
 func (n *Node) Start(ctx context.Context) error {
 	listen, _ := wire.ParseAddr(n.cfg.General.InvocationURL)
-	if n.cfg.WASM.Enabled {
-		rt, err := sandbox.New(sandbox.Config{
-			CacheDir:       n.cfg.WASM.CacheDir,
-			MaxMemoryBytes: int64(n.cfg.WASM.MaxMemoryMB) << 20,
-			HandlerTimeout: time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
-			MaxInstances:   n.cfg.WASM.MaxInstances,
-		}, n.log)
-		if err != nil {
-			return fmt.Errorf("cannot start the WASM runtime: %w", err)
-		}
-		n.wasm = rt
+	if err := n.startRuntimes(); err != nil {
+		n.closeRuntimes()
+		return err
+	}
+	if err := n.startProviders(ctx); err != nil {
+		n.closeProviders()
+		n.closeRuntimes()
+		return err
 	}
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodNodeStartFunction, n.startFunction)
@@ -114,12 +104,12 @@ func (n *Node) Start(ctx context.Context) error {
 		Handler:  n,
 		Mux:      mux,
 	})
-	if err != nil {
-		n.closeRuntime()
-		return err
+	if err == nil {
+		err = srv.Start(ctx)
 	}
-	if err := srv.Start(ctx); err != nil {
-		n.closeRuntime()
+	if err != nil {
+		n.closeProviders()
+		n.closeRuntimes()
 		return fmt.Errorf("cannot start node dataplane on %s: %w", listen, err)
 	}
 	n.server = srv
@@ -162,15 +152,10 @@ func (n *Node) Close() error {
 		errs = append(errs, p.Close())
 	}
 	n.mu.Unlock()
-	n.closeRuntime()
+	n.closeProviders()
+	n.closeRuntimes()
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
-}
-
-func (n *Node) closeRuntime() {
-	if n.wasm != nil {
-		n.wasm.Close()
-	}
 }
 
 // Run starts a node and serves until ctx ends.
@@ -184,13 +169,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	<-ctx.Done()
 	return n.Close()
-}
-
-func (n *Node) runtimes() []string {
-	if n.wasm == nil {
-		return nil
-	}
-	return wasmTypes
 }
 
 // registerLoop pushes the node's registration to the orchestrator every

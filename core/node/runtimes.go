@@ -1,0 +1,95 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/sandbox"
+)
+
+// function is a running function instance, whatever its runtime.
+type function interface {
+	Init(payload, state []byte) error
+	Cast(src core.InstanceID, payload []byte) error
+	Call(src core.InstanceID, payload []byte) (core.CallRet, []byte, error)
+	Stop() error
+	Close()
+}
+
+// functionRuntime runs the function types named by types.
+type functionRuntime struct {
+	types []string
+	// start loads code (cached by the runtime) and creates an instance that
+	// makes its host calls through h.
+	start func(code []byte, h functionHost) (function, error)
+	close func() error
+}
+
+// startRuntimes creates the function runtimes the configuration enables.
+func (n *Node) startRuntimes() error {
+	if n.cfg.WASM.Enabled {
+		rt, err := sandbox.New(sandbox.Config{
+			CacheDir:       n.cfg.WASM.CacheDir,
+			MaxMemoryBytes: int64(n.cfg.WASM.MaxMemoryMB) << 20,
+			HandlerTimeout: time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
+			MaxInstances:   n.cfg.WASM.MaxInstances,
+		}, n.log)
+		if err != nil {
+			return fmt.Errorf("cannot start the WASM runtime: %w", err)
+		}
+		// RUST_WASM is EDGELESS's name: any module implementing docs/abi.md.
+		n.addRuntime(&functionRuntime{
+			types: []string{"RUST_WASM", "WASM"},
+			start: func(code []byte, h functionHost) (function, error) {
+				m, err := rt.Load(code)
+				if err != nil {
+					return nil, fmt.Errorf("cannot load its code: %w", err)
+				}
+				inst, err := rt.Instantiate(m, h)
+				if err != nil {
+					return nil, fmt.Errorf("cannot instantiate: %w", err)
+				}
+				return inst, nil
+			},
+			close: rt.Close,
+		})
+	}
+	return nil
+}
+
+func (n *Node) addRuntime(rt *functionRuntime) {
+	for _, t := range rt.types {
+		n.fns[t] = rt
+	}
+}
+
+// runtimes returns the function types the node offers, sorted.
+func (n *Node) runtimes() []string {
+	var out []string
+	for t := range n.fns {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// closeRuntimes closes each runtime once; instances must be gone.
+func (n *Node) closeRuntimes() {
+	closed := map[*functionRuntime]bool{}
+	for _, rt := range n.fns {
+		if closed[rt] {
+			continue
+		}
+		closed[rt] = true
+		if err := rt.close(); err != nil {
+			n.log.Warn("cannot close a function runtime", "types", rt.types, "err", err)
+		}
+	}
+}
+
+var (
+	_ sandbox.Host = functionHost{}
+	_ function     = (*sandbox.Instance)(nil)
+)
