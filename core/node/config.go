@@ -13,11 +13,12 @@ import (
 
 // Config is a node's configuration, read from node.toml.
 type Config struct {
-	General      General      `toml:"general"`
-	WASM         WASMRuntime  `toml:"wasm_runtime"`
-	State        State        `toml:"state"`
-	Resources    Resources    `toml:"resources"`
-	Capabilities Capabilities `toml:"user_node_capabilities"`
+	General      General       `toml:"general"`
+	WASM         WASMRuntime   `toml:"wasm_runtime"`
+	Native       NativeRuntime `toml:"native_runtime"`
+	State        State         `toml:"state"`
+	Resources    Resources     `toml:"resources"`
+	Capabilities Capabilities  `toml:"user_node_capabilities"`
 }
 
 // General holds the node's identity, addresses and limits.
@@ -41,15 +42,41 @@ type WASMRuntime struct {
 	MaxInstances     int    `toml:"max_instances" comment:"WASM instances alive at once; each reserves address space for max_memory_mb"`
 }
 
+// NativeRuntime configures native functions: shared objects loaded into the
+// node's process.
+type NativeRuntime struct {
+	Enabled bool `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
+}
+
 // State configures where function state saved with sync() is kept.
 type State struct {
 	Dir string `toml:"dir" comment:"directory of function state, one file per logical function"`
 }
 
 // Resources names the resource providers this node offers; an empty name
-// disables a provider.
+// disables a provider. Provider ids must be unique in the domain.
 type Resources struct {
-	FileLogProvider string `toml:"file_log_provider" comment:"provider id of the file-log resource"`
+	HTTPIngressURL           string           `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
+	HTTPIngressProvider      string           `toml:"http_ingress_provider" comment:"provider id of the http-ingress resource"`
+	HTTPEgressProvider       string           `toml:"http_egress_provider" comment:"provider id of the http-egress resource"`
+	HTTPPosterProvider       string           `toml:"http_poster_provider" comment:"provider id of the http-poster resource"`
+	FileLogProvider          string           `toml:"file_log_provider" comment:"provider id of the file-log resource"`
+	RedisProvider            string           `toml:"redis_provider" comment:"provider id of the redis resource"`
+	FilePusherProvider       FilePusher       `toml:"file_pusher_provider"`
+	MetricsCollectorProvider MetricsCollector `toml:"metrics_collector_provider"`
+}
+
+// FilePusher configures the file-pusher provider.
+type FilePusher struct {
+	Directory string `toml:"directory" comment:"directory whose files the file-pusher casts"`
+	Provider  string `toml:"provider" comment:"provider id of the file-pusher resource; empty disables it"`
+}
+
+// MetricsCollector configures the metrics-collector provider.
+type MetricsCollector struct {
+	CollectorType string `toml:"collector_type" comment:"where samples go: Redis"`
+	RedisURL      string `toml:"redis_url" comment:"Redis the metrics-collector writes to"`
+	Provider      string `toml:"provider" comment:"provider id of the metrics-collector resource; empty disables it"`
 }
 
 // Capabilities override or extend what the node advertises.
@@ -77,8 +104,19 @@ func Default() Config {
 			HandlerTimeoutMS: 5000,
 			MaxInstances:     256,
 		},
-		State:     State{Dir: "function_state"},
-		Resources: Resources{FileLogProvider: "file-log-1"},
+		State: State{Dir: "function_state"},
+		Resources: Resources{
+			HTTPIngressURL:      "http://127.0.0.1:7008",
+			HTTPIngressProvider: "http-ingress-1",
+			HTTPEgressProvider:  "http-egress-1",
+			HTTPPosterProvider:  "http-poster-1",
+			FileLogProvider:     "file-log-1",
+			RedisProvider:       "redis-1",
+			MetricsCollectorProvider: MetricsCollector{
+				CollectorType: "Redis",
+				RedisURL:      "redis://127.0.0.1:6379",
+			},
+		},
 	}
 }
 
