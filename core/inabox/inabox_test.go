@@ -136,3 +136,37 @@ func TestFileLog(t *testing.T) {
 		t.Fatalf("instances left after stop all: %v", got)
 	}
 }
+
+// TestGoAndCFunctions chains functions built with both SDKs: a Go counter
+// feeds a Go doubler, a C incrementer adds one, and a file-log records 2n+1
+// for consecutive n. (Counts made before the workflow's mappings are patched
+// go nowhere, as in EDGELESS, so n need not start at 1.)
+func TestGoAndCFunctions(t *testing.T) {
+	b := startBox(t, 1, nil)
+	logFile := filepath.Join(b.dir, "odd.log")
+	w := workflow(
+		fn(t, "counter", "counter_go", map[string]string{"output": "double"}, "period=10"),
+		fn(t, "double", "double_go", map[string]string{"output": "incr"}, ""),
+		fn(t, "incr", "incr", map[string]string{"output": "log"}, ""),
+	)
+	w.Resources = []spec.Resource{{
+		Name: "log", ClassType: "file-log", OutputMapping: map[string]string{},
+		Configurations: map[string]string{"filename": logFile},
+	}}
+	b.mustStartSpec(w)
+	var lines []string
+	eventually(t, 20*time.Second, "five lines in the log file", func() bool {
+		data, _ := os.ReadFile(logFile)
+		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
+		return len(lines) >= 5
+	})
+	first, err := strconv.Atoi(lines[0])
+	if err != nil || first%2 != 1 {
+		t.Fatalf("first line %q is not an odd number", lines[0])
+	}
+	for i, l := range lines[:5] {
+		if want := strconv.Itoa(first + 2*i); l != want {
+			t.Fatalf("line %d = %q, want %s (all: %q)", i, l, want, lines)
+		}
+	}
+}

@@ -53,6 +53,7 @@ type instance struct {
 
 	mailbox chan mail
 	outputs atomic.Pointer[map[string]*target]
+	handled atomic.Uint64 // events handled, casts and calls
 
 	// Calls made by a function: one at a time, since the instance is blocked in it.
 	corr     atomic.Uint64 // last correlation id used by this instance
@@ -138,6 +139,7 @@ func (inst *instance) run() {
 		case m := <-inst.mailbox:
 			err := inst.handle(&m)
 			inst.n.bufs.Put(m.buf)
+			inst.handled.Add(1)
 			if err != nil {
 				inst.log.Error("instance failed; removing it", "err", err)
 				inst.n.remove(inst.id.Component)

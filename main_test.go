@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/controller"
+	"github.com/edgeless-go/edgeless/core/inabox"
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/orc"
+)
+
+// binary builds the edgeless binary once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "edgeless")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestVersionAndTemplates(t *testing.T) {
+	bin := binary(t)
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "edgeless ") {
+		t.Fatalf("--version = %q, %v", out, err)
+	}
+	dir := t.TempDir()
+	f := func(mode string, load func(string) error) {
+		t.Helper()
+		file := filepath.Join(dir, mode+".toml")
+		if out, err := exec.Command(bin, mode, "-t", file).CombinedOutput(); err != nil {
+			t.Fatalf("%s -t: %v\n%s", mode, err, out)
+		}
+		data, _ := os.ReadFile(file)
+		if !bytes.Contains(data, []byte("# ")) {
+			t.Fatalf("%s template has no comments:\n%s", mode, data)
+		}
+		if err := load(file); err != nil {
+			t.Fatalf("%s template does not load back: %v", mode, err)
+		}
+	}
+	f("con", func(p string) error { _, err := controller.Load(p); return err })
+	f("orc", func(p string) error { _, err := orc.Load(p); return err })
+	f("node", func(p string) error { _, err := node.Load(p); return err })
+	f("inabox", func(p string) error { _, err := inabox.Load(p); return err })
+
+	cmd := exec.Command(bin, "node", "-c", filepath.Join(dir, "missing.toml"))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "missing.toml") {
+		t.Fatalf("node with a missing config: %v, %q; want an error naming the file", err, out)
+	}
+}
+
+// TestSignalStopsCleanly runs `edgeless inabox` with ping_pong and sends it
+// SIGINT: the pinger gets handle_stop, everything closes, the exit code is 0.
+func TestSignalStopsCleanly(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	cfg := `nodes = 1
+[controller]
+controller_url = "http://127.0.0.1:0"
+domain_register_url = "127.0.0.1:0"
+[orchestrator.general]
+orchestrator_url = "127.0.0.1:0"
+[node.general]
+invocation_url = "127.0.0.1:0"
+`
+	if err := os.WriteFile(filepath.Join(dir, "inabox.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	wf := `{"functions":[
+ {"name":"ponger","class_specification":{"id":"pong","function_type":"RUST_WASM","version":"0.1","code":"` + abs("functions/pong/pong.wasm") + `","outputs":["ping"]},"output_mapping":{"ping":"pinger"},"annotations":{}},
+ {"name":"pinger","class_specification":{"id":"ping","function_type":"RUST_WASM","version":"0.1","code":"` + abs("functions/ping/ping.wasm") + `","outputs":["ponger"]},"output_mapping":{"ponger":"ponger"},"annotations":{"init-payload":"period=20"}}],
+ "resources":[],"annotations":{}}`
+	if err := os.WriteFile(filepath.Join(dir, "wf.json"), []byte(wf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "inabox", "-c", "inabox.toml", "-w", "wf.json")
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	lines := make(chan string)
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(30 * time.Second)
+	signalled := false
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				err := cmd.Wait()
+				if err != nil {
+					t.Fatalf("edgeless inabox exited with %v after SIGINT\n%s", err, log.String())
+				}
+				if !signalled || !strings.Contains(log.String(), "stopped at") {
+					t.Fatalf("no handle_stop before exit (signalled %v)\n%s", signalled, log.String())
+				}
+				return
+			}
+			log.WriteString(l + "\n")
+			if !signalled && strings.Contains(l, "PING-3 -> PONG") {
+				cmd.Process.Signal(syscall.SIGINT)
+				signalled = true
+			}
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("timed out; signalled %v\n%s", signalled, log.String())
+		}
+	}
+}
