@@ -17,6 +17,9 @@ const (
 	MethodOrcStop          = "orc.Stop"
 	MethodOrcPatch         = "orc.Patch"
 	MethodOrcPlacement     = "orc.Placement"
+	MethodOrcCordon        = "orc.Cordon"
+	MethodOrcMigrate       = "orc.Migrate"
+	MethodOrcNodes         = "orc.Nodes"
 
 	MethodConUpdateDomain = "con.UpdateDomain"
 )
@@ -150,6 +153,35 @@ type PlacementResponse struct {
 // StartResponse lists the physical instances created for a logical component.
 type StartResponse struct {
 	Instances []core.InstanceID `msgpack:"instances"`
+}
+
+// Cordon marks a node as getting no new instances, or clears the mark.
+type Cordon struct {
+	Node     core.ID `msgpack:"node"`
+	Cordoned bool    `msgpack:"cordoned"`
+}
+
+// Migrate moves every instance of a logical component to the first of Nodes
+// that can host it; the instances are stopped (handle_stop, last sync) before
+// the new ones start, so state carries over.
+type Migrate struct {
+	Logical core.ID   `msgpack:"logical"`
+	Nodes   []core.ID `msgpack:"nodes"`
+}
+
+// NodeStatus is one node as its orchestrator sees it.
+type NodeStatus struct {
+	Node         core.ID      `msgpack:"node" json:"node"`
+	Addr         string       `msgpack:"addr" json:"addr"`
+	Cordoned     bool         `msgpack:"cordoned" json:"cordoned"`
+	Capabilities Capabilities `msgpack:"capabilities" json:"capabilities"`
+	Providers    []Provider   `msgpack:"providers" json:"providers"`
+	Instances    int          `msgpack:"instances" json:"instances"`
+}
+
+// NodeList answers MethodOrcNodes.
+type NodeList struct {
+	Nodes []NodeStatus `msgpack:"nodes" json:"nodes"`
 }
 
 // UpdateDomain is an orchestrator's periodic registration with its controller.

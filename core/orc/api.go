@@ -39,7 +39,8 @@ func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartRespon
 	if o.comps[c.logical] != nil {
 		return nil, fmt.Errorf("component %s already exists", c.logical)
 	}
-	if err := o.startComponent(ctx, c); err != nil {
+	if err := o.fill(ctx, c, nil); err != nil {
+		o.stopInstances(ctx, c)
 		return nil, err
 	}
 	c.started = time.Now()
@@ -47,26 +48,50 @@ func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartRespon
 	return &wire.StartResponse{Instances: slices.Clone(c.instances)}, nil
 }
 
-// startComponent places one instance of c and starts it.
-func (o *Orc) startComponent(ctx context.Context, c *component) error {
+// want returns how many instances c should have: max_instances of a function
+// (1 when absent or 0, which EDGELESS reads as "no limit"), 1 for a resource.
+func (c *component) want() int {
+	if c.fn != nil && c.req.MaxInstances > 0 {
+		return c.req.MaxInstances
+	}
+	return 1
+}
+
+// fill starts instances of c until it has want() of them, spreading them over
+// distinct nodes while it can. With only set, it places on those nodes only.
+func (o *Orc) fill(ctx context.Context, c *component, only []core.ID) error {
+	for len(c.instances) < c.want() {
+		if err := o.startOne(ctx, c, only); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startOne places one instance of c and starts it.
+func (o *Orc) startOne(ctx context.Context, c *component, only []core.ID) error {
+	hosting := map[core.ID]bool{}
+	for _, i := range c.instances {
+		hosting[i.Node] = true
+	}
 	id := core.NewID()
 	if c.fn != nil {
-		n, err := o.place(c)
+		n, err := o.place(c, hosting, only)
 		if err != nil {
 			return fmt.Errorf("function %q: %w", c.fn.Name, err)
 		}
-		if err := o.request(ctx, n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: id, Spec: *c.fn}); err != nil {
+		if err := request(ctx, n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: id, Spec: *c.fn}); err != nil {
 			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, n.id, err)
 		}
 		c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
 		o.log.Info("function placed", "function", c.fn.Name, "node", n.id, "instance", id)
 		return nil
 	}
-	n, provider, err := o.placeResource(c)
+	n, provider, err := o.placeResource(c, only)
 	if err != nil {
 		return fmt.Errorf("resource %q: %w", c.res.Name, err)
 	}
-	if err := o.request(ctx, n, wire.MethodNodeStartResource, &wire.StartResource{Component: id, Provider: provider, Spec: *c.res}); err != nil {
+	if err := request(ctx, n, wire.MethodNodeStartResource, &wire.StartResource{Component: id, Provider: provider, Spec: *c.res}); err != nil {
 		return fmt.Errorf("resource %q on node %s: %w", c.res.Name, n.id, err)
 	}
 	c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
@@ -89,7 +114,7 @@ func (o *Orc) stop(ctx context.Context, req *wire.StopComponent) (*wire.Empty, e
 func (o *Orc) stopInstances(ctx context.Context, c *component) {
 	for _, i := range c.instances {
 		if n := o.node(i.Node); n != nil {
-			o.callNode(ctx, n, wire.MethodNodeStop, &wire.StopComponent{ID: i.Component})
+			callNode(ctx, o, n, wire.MethodNodeStop, &wire.StopComponent{ID: i.Component})
 		}
 	}
 	c.instances = nil
@@ -125,7 +150,7 @@ func (o *Orc) patchComponent(ctx context.Context, c *component) error {
 		if n == nil {
 			continue
 		}
-		if err := o.request(ctx, n, wire.MethodNodePatch, &wire.PatchNode{Component: i.Component, Outputs: outs}); err != nil {
+		if err := request(ctx, n, wire.MethodNodePatch, &wire.PatchNode{Component: i.Component, Outputs: outs}); err != nil {
 			errs = append(errs, fmt.Errorf("cannot patch %q on node %s: %w", c.name(), n.id, err))
 		}
 	}
@@ -152,19 +177,32 @@ func nodeInfo(n *node) spec.NodeInfo {
 	return info
 }
 
-// place picks a node for a function: among the nodes that offer its runtime
-// and meet its requirements, by the configured strategy.
-func (o *Orc) place(c *component) (*node, error) {
+// usable reports whether a node may get new instances: it is not cordoned
+// and, when only is set, it is one of those.
+func usable(n *node, only []core.ID) bool {
+	return !n.cordoned && (only == nil || slices.Contains(only, n.id))
+}
+
+// place picks a node for a function: among the usable nodes that offer its
+// runtime and meet its requirements, preferring those not in hosting, by the
+// configured strategy.
+func (o *Orc) place(c *component, hosting map[core.ID]bool, only []core.ID) (*node, error) {
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
-	var feasible []*node
+	var feasible, spare []*node
 	for _, n := range o.nodes {
-		if slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
+		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
 			feasible = append(feasible, n)
+			if !hosting[n.id] {
+				spare = append(spare, n)
+			}
 		}
 	}
+	if len(spare) > 0 {
+		feasible = spare
+	}
 	if len(feasible) == 0 {
-		return nil, fmt.Errorf("%w among %d node(s) for function type %s and annotations %s",
+		return nil, fmt.Errorf("%w among %d node(s) (cordoned ones excluded) for function type %s and annotations %s",
 			ErrNoFeasibleNode, len(o.nodes), c.fn.FunctionType, formatMap(c.fn.Annotations))
 	}
 	slices.SortFunc(feasible, func(a, b *node) int { return strings.Compare(a.id.String(), b.id.String()) })
@@ -176,7 +214,7 @@ func (o *Orc) place(c *component) (*node, error) {
 }
 
 // placeResource picks a node and one of its providers of the resource's class.
-func (o *Orc) placeResource(c *component) (*node, string, error) {
+func (o *Orc) placeResource(c *component, only []core.ID) (*node, string, error) {
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
 	type choice struct {
@@ -185,7 +223,7 @@ func (o *Orc) placeResource(c *component) (*node, string, error) {
 	}
 	var feasible []choice
 	for _, n := range o.nodes {
-		if !c.req.Matches(nodeInfo(n)) {
+		if !usable(n, only) || !c.req.Matches(nodeInfo(n)) {
 			continue
 		}
 		for _, p := range n.providers {

@@ -27,6 +27,7 @@ type node struct {
 	providers []wire.Provider
 	client    *wire.Client
 	meshed    bool // peers have been told about it
+	cordoned  bool // gets no new instances
 }
 
 // component is a logical function or resource and its physical instances.
@@ -129,6 +130,9 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcStop, o.stop)
 	wire.Method(mux, wire.MethodOrcPatch, o.patch)
 	wire.Method(mux, wire.MethodOrcPlacement, o.placement)
+	wire.Method(mux, wire.MethodOrcCordon, o.cordon)
+	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
+	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
 	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
 	if err != nil {
 		return err
@@ -293,18 +297,21 @@ func (o *Orc) reconcile(ctx context.Context) {
 			}
 		}
 		for _, m := range all {
-			o.callNode(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Del: []core.ID{n.id}})
+			callNode(ctx, o, m, wire.MethodNodePeers, &wire.UpdatePeers{Del: []core.ID{n.id}})
 		}
 	}
 	for _, n := range fresh {
+		// Whatever a node we did not know runs is nobody's: an orchestrator
+		// that restarted has forgotten it.
+		callNode(ctx, o, n, wire.MethodNodeReset, &wire.Empty{})
 		peers := make([]wire.Peer, 0, len(all))
 		for _, m := range all {
 			peers = append(peers, wire.Peer{Node: m.id, Addr: m.addr})
 			if m.id != n.id {
-				o.callNode(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: []wire.Peer{{Node: n.id, Addr: n.addr}}})
+				callNode(ctx, o, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: []wire.Peer{{Node: n.id, Addr: n.addr}}})
 			}
 		}
-		o.callNode(ctx, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: peers})
+		callNode(ctx, o, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: peers})
 		// A node that restarted comes back empty: drop what it used to run.
 		for _, c := range o.comps {
 			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
@@ -322,15 +329,18 @@ func (o *Orc) reconcile(ctx context.Context) {
 		}
 	}
 	for _, c := range o.comps {
-		if len(c.instances) > 0 || now.Before(c.retryAt) {
+		if len(c.instances) >= c.want() || now.Before(c.retryAt) {
 			continue
 		}
-		if err := o.startComponent(ctx, c); err != nil {
+		before := len(c.instances)
+		err := o.fill(ctx, c, nil)
+		if len(c.instances) != before {
+			c.started = now
+			changed[c.logical] = true
+		}
+		if err != nil {
 			o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "after", c.failed(now))
-			continue
 		}
-		c.started = now
-		changed[c.logical] = true
 	}
 	o.repatch(ctx, changed)
 }
@@ -375,30 +385,17 @@ func (o *Orc) node(id core.ID) *node {
 
 // callNode sends a control request to a node, logging a failure: the
 // reconcile loop retries what matters on its next turn.
-func (o *Orc) callNode(ctx context.Context, n *node, method string, req any) {
-	if err := o.request(ctx, n, method, req); err != nil {
+func callNode[Req any](ctx context.Context, o *Orc, n *node, method string, req *Req) {
+	if err := request(ctx, n, method, req); err != nil {
 		o.log.Warn("node request failed", "node", n.id, "method", method, "err", err)
 	}
 }
 
-func (o *Orc) request(ctx context.Context, n *node, method string, req any) error {
+// request sends a control request to a node and waits for its answer.
+func request[Req any](ctx context.Context, n *node, method string, req *Req) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var err error
-	switch r := req.(type) {
-	case *wire.UpdatePeers:
-		_, err = wire.Call[wire.UpdatePeers, wire.Empty](ctx, n.client, method, r)
-	case *wire.PatchNode:
-		_, err = wire.Call[wire.PatchNode, wire.Empty](ctx, n.client, method, r)
-	case *wire.StopComponent:
-		_, err = wire.Call[wire.StopComponent, wire.Empty](ctx, n.client, method, r)
-	case *wire.StartFunction:
-		_, err = wire.Call[wire.StartFunction, wire.Empty](ctx, n.client, method, r)
-	case *wire.StartResource:
-		_, err = wire.Call[wire.StartResource, wire.Empty](ctx, n.client, method, r)
-	default:
-		panic(fmt.Sprintf("BUG: no request type %T", req))
-	}
+	_, err := wire.Call[Req, wire.Empty](ctx, n.client, method, req)
 	return err
 }
 

@@ -1,0 +1,125 @@
+package inabox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// orcCall makes a control request to the box's orchestrator, as an operator's tool would.
+func orcCall[Req, Resp any](t *testing.T, b *box, method string, req *Req) (*Resp, error) {
+	t.Helper()
+	c := wire.NewClient(b.Orc.Addr(), wire.ClientOptions{})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return wire.Call[Req, Resp](ctx, c, method, req)
+}
+
+// TestMaxInstancesSpread: a function with max_instances=3 gets three
+// instances on three nodes, and its caller's casts are balanced over them.
+func TestMaxInstancesSpread(t *testing.T) {
+	b := startBox(t, 3, nil)
+	logFile := filepath.Join(b.dir, "spread.log")
+	w := workflow(
+		fn(t, "counter", "counter", map[string]string{"output": "incr"}, "period=5"),
+		fn(t, "incr", "incr", map[string]string{"output": "log"}, ""),
+	)
+	w.Functions[1].Annotations[spec.KeyMaxInstances] = "3"
+	w.Resources = []spec.Resource{{
+		Name: "log", ClassType: "file-log", OutputMapping: map[string]string{},
+		Configurations: map[string]string{"filename": logFile, "add-source-id": "true"},
+	}}
+	id := b.mustStartSpec(w)
+	incr := component(b.inspect(id), "incr")
+	nodes := map[string]bool{}
+	for _, i := range incr.Instances {
+		nodes[i.Node] = true
+	}
+	if len(incr.Instances) != 3 || len(nodes) != 3 {
+		t.Fatalf("incr instances = %+v, want 3 on 3 nodes", incr.Instances)
+	}
+	var lines []string
+	eventually(t, 10*time.Second, "30 lines in the log", func() bool {
+		data, _ := os.ReadFile(logFile)
+		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
+		return len(lines) >= 30
+	})
+	// Round robin: the counter's n-th event goes to instance n mod 3, so each
+	// instance only ever sees values of one residue modulo 3.
+	residue := map[string]int{}
+	for _, l := range lines[:30] {
+		src, val, _ := strings.Cut(l, " ")
+		v, err := strconv.Atoi(val)
+		if err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if r, seen := residue[src]; seen && r != v%3 {
+			t.Fatalf("instance %s got values of residues %d and %d: not round robin\n%s", src, r, v%3, strings.Join(lines[:30], "\n"))
+		}
+		residue[src] = v % 3
+	}
+	if len(residue) != 3 {
+		t.Fatalf("events came from %d instances, want 3: %v", len(residue), residue)
+	}
+}
+
+// TestCordonAndMigrate: a cordoned node is refused as a target; migrating the
+// pinger moves it to the named node and its counter continues there.
+func TestCordonAndMigrate(t *testing.T) {
+	b := startBox(t, 3, nil)
+	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
+	pinger := component(b.inspect(id), "pinger")
+	eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
+
+	var others []core.ID
+	for _, n := range b.Nodes {
+		if n.ID().String() != pinger.Instances[0].Node {
+			others = append(others, n.ID())
+		}
+	}
+	logical, _ := core.ParseID(pinger.LogicalID)
+	if _, err := orcCall[wire.Cordon, wire.Empty](t, b, wire.MethodOrcCordon, &wire.Cordon{Node: others[0], Cordoned: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := orcCall[wire.Migrate, wire.Empty](t, b, wire.MethodOrcMigrate, &wire.Migrate{Logical: logical, Nodes: []core.ID{others[0]}})
+	if err == nil || !strings.Contains(err.Error(), "cordoned") {
+		t.Fatalf("migrate to a cordoned node: err = %v, want one saying it is cordoned", err)
+	}
+	list, err := orcCall[wire.Empty, wire.NodeList](t, b, wire.MethodOrcNodes, &wire.Empty{})
+	if err != nil || len(list.Nodes) != 3 {
+		t.Fatalf("nodes = %+v, %v", list, err)
+	}
+	for _, n := range list.Nodes {
+		if n.Cordoned != (n.Node == others[0]) {
+			t.Fatalf("node %s cordoned = %v", n.Node, n.Cordoned)
+		}
+	}
+
+	before := b.state(pinger.LogicalID)
+	if _, err := orcCall[wire.Migrate, wire.Empty](t, b, wire.MethodOrcMigrate, &wire.Migrate{Logical: logical, Nodes: []core.ID{others[0], others[1]}}); err != nil {
+		t.Fatal(err)
+	}
+	moved := component(b.inspect(id), "pinger").Instances
+	if len(moved) != 1 || moved[0].Node != others[1].String() {
+		t.Fatalf("after migrate pinger runs at %+v, want node %s", moved, others[1])
+	}
+	eventually(t, 10*time.Second, "the counter to continue on the new node", func() bool {
+		n := b.state(pinger.LogicalID)
+		if n < before {
+			t.Fatalf("counter went back from %d to %d", before, n)
+		}
+		return n >= before+3
+	})
+	if n := b.logs.count("function instance started", "function=pinger", "state_bytes="+strconv.Itoa(len(strconv.Itoa(before)))); n < 1 {
+		t.Fatal("the migrated pinger did not get its state in handle_init")
+	}
+}
