@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
-	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -26,15 +25,9 @@ type domain struct {
 	runtimes  []string
 	resources []string
 	client    *wire.Client
-}
-
-// workflow is a started workflow.
-type workflow struct {
-	id      core.ID
-	spec    *spec.Workflow
-	domain  *domain
-	started time.Time
-	logical map[string]core.ID // component name → logical id
+	// ready is false from a reset until the domain's next registration: by
+	// then it has dropped what it ran, so deploying there is safe.
+	ready bool
 }
 
 // Con is a controller.
@@ -47,8 +40,9 @@ type Con struct {
 	server   *wire.Server
 	httpAddr string
 
-	mu        sync.Mutex // guards domains and workflows; never held across a call
+	mu        sync.Mutex // guards domains, known and workflows; never held across a call
 	domains   map[string]*domain
+	known     map[string]uint64 // nonce of each domain under which our workflows run there
 	workflows map[core.ID]*workflow
 
 	cancel context.CancelFunc
@@ -68,6 +62,7 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		cfg:       cfg,
 		log:       log.With("component", "controller"),
 		domains:   map[string]*domain{},
+		known:     map[string]uint64{},
 		workflows: map[core.ID]*workflow{},
 	}, nil
 }
@@ -75,6 +70,9 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 // Start opens the domain registration listener and the HTTP API. It returns
 // once both serve.
 func (c *Con) Start(ctx context.Context) error {
+	if err := c.load(); err != nil {
+		return err
+	}
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodConUpdateDomain, c.updateDomain)
 	regAddr, _ := wire.ParseAddr(c.cfg.DomainRegisterURL)
@@ -103,7 +101,7 @@ func (c *Con) Start(ctx context.Context) error {
 			c.log.Error("API server failed", "err", err)
 		}
 	}()
-	go c.expireLoop(ctx)
+	go c.maintainLoop(ctx)
 	c.log.Info("controller started", "api", "http://"+c.httpAddr, "domain_register", srv.Addr())
 	return nil
 }
@@ -159,8 +157,10 @@ type dropEvents struct{}
 
 func (dropEvents) HandleEvent(*core.Event) {}
 
-// updateDomain handles an orchestrator's registration. A domain the controller
-// has not seen under this nonce is told to reset: nothing it runs is known here.
+// updateDomain handles an orchestrator's registration. A domain seen for the
+// first time under this nonce is told to reset, unless it is the domain our
+// saved workflows run in and kept running while the controller restarted: then
+// it is adopted as it is.
 func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.UpdateDomainResponse, error) {
 	addr, err := wire.ParseAddr(req.Addr)
 	if err != nil || req.Domain == "" {
@@ -169,22 +169,37 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.domains[req.Domain]
-	reset := d == nil || d.nonce != req.Nonce
-	if reset {
+	reset := false
+	if d == nil || d.nonce != req.Nonce {
 		if d != nil {
 			d.client.Close()
 		}
-		c.log.Info("domain joined", "domain", req.Domain, "addr", addr, "nodes", req.Nodes)
-		d = &domain{id: req.Domain, addr: addr, nonce: req.Nonce, client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: c.log})}
+		known, ok := c.known[req.Domain]
+		adopt := ok && known == req.Nonce && d == nil
+		reset = !adopt
+		d = &domain{id: req.Domain, addr: addr, nonce: req.Nonce, ready: adopt,
+			client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: c.log})}
 		c.domains[req.Domain] = d
+		for _, wf := range c.workflows {
+			if wf.Domain == req.Domain {
+				wf.running = adopt
+			}
+		}
+		if reset {
+			delete(c.known, req.Domain)
+		}
+		c.log.Info("domain joined", "domain", req.Domain, "addr", addr, "nodes", req.Nodes, "adopted", adopt)
+	} else if !d.ready {
+		d.ready = true
 	}
 	d.deadline = time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
 	d.nodes, d.runtimes, d.resources = req.Nodes, req.Capabilities.Runtimes, req.ResourceTypes
 	return &wire.UpdateDomainResponse{Reset: reset}, nil
 }
 
-// expireLoop drops domains that stopped refreshing.
-func (c *Con) expireLoop(ctx context.Context) {
+// maintainLoop drops domains that stopped refreshing and re-deploys the
+// workflows that ran there on a domain that can run them.
+func (c *Con) maintainLoop(ctx context.Context) {
 	defer c.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -196,23 +211,31 @@ func (c *Con) expireLoop(ctx context.Context) {
 			c.mu.Lock()
 			for id, d := range c.domains {
 				if now.After(d.deadline) {
-					c.log.Warn("domain missed its refresh deadline", "domain", id)
+					c.log.Warn("domain missed its refresh deadline; its workflows will be re-deployed", "domain", id)
 					d.client.Close()
 					delete(c.domains, id)
+					for _, wf := range c.workflows {
+						if wf.Domain == id {
+							wf.running = false
+						}
+					}
 				}
 			}
 			c.mu.Unlock()
+			c.redeploy(ctx)
 		}
 	}
 }
 
-// Nodes returns how many nodes the registered domains have in all.
+// Nodes returns how many nodes the ready domains have in all.
 func (c *Con) Nodes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for _, d := range c.domains {
-		n += d.nodes
+		if d.ready {
+			n += d.nodes
+		}
 	}
 	return n
 }

@@ -12,19 +12,21 @@ import (
 
 // Config is a controller's configuration, read from controller.toml.
 type Config struct {
-	ControllerURL     string `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
-	DomainRegisterURL string `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
-	RequestTimeoutSec int    `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
-	MaxWorkflowMB     int    `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	ControllerURL       string `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
+	DomainRegisterURL   string `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
+	PersistenceFilename string `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
+	RequestTimeoutSec   int    `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
+	MaxWorkflowMB       int    `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
 }
 
 // Default returns a controller configuration with EDGELESS's default ports.
 func Default() Config {
 	return Config{
-		ControllerURL:     "http://127.0.0.1:7001",
-		DomainRegisterURL: "http://127.0.0.1:7002",
-		RequestTimeoutSec: 60,
-		MaxWorkflowMB:     64,
+		ControllerURL:       "http://127.0.0.1:7001",
+		DomainRegisterURL:   "http://127.0.0.1:7002",
+		PersistenceFilename: "controller.save",
+		RequestTimeoutSec:   60,
+		MaxWorkflowMB:       64,
 	}
 }
 

@@ -19,34 +19,81 @@ var ErrNoDomain = errors.New("no domain can run this workflow")
 // ErrNotFound reports an unknown workflow id.
 var ErrNotFound = errors.New("no such workflow")
 
-// startWorkflow deploys w on a domain that offers every function type and
-// resource class it needs: all functions, then all resources, then the
-// mappings. On any failure it stops what it started and returns the reason.
+// workflow is an admitted workflow. It keeps its ids for life: re-deployed
+// after its domain was lost, its functions get their synced state back.
+type workflow struct {
+	ID      core.ID            `json:"id"`
+	Spec    *spec.Workflow     `json:"workflow"`
+	Domain  string             `json:"domain"` // where it runs, or ran last
+	Started time.Time          `json:"started"`
+	Logical map[string]core.ID `json:"logical"` // component name → logical id
+
+	running bool // deployed in Domain, which is live
+}
+
+func (wf *workflow) components() []core.ID {
+	ids := make([]core.ID, 0, len(wf.Logical))
+	for _, f := range wf.Spec.Functions {
+		ids = append(ids, wf.Logical[f.Name])
+	}
+	for _, r := range wf.Spec.Resources {
+		ids = append(ids, wf.Logical[r.Name])
+	}
+	return ids
+}
+
+// startWorkflow admits w and deploys it on a domain that can run it.
 func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, error) {
 	d, err := c.pickDomain(w)
 	if err != nil {
 		return core.ID{}, err
 	}
-	wf := &workflow{id: core.NewID(), spec: w, domain: d, started: time.Now(), logical: map[string]core.ID{}}
+	wf := &workflow{ID: core.NewID(), Spec: w, Started: time.Now(), Logical: map[string]core.ID{}}
 	for _, f := range w.Functions {
-		wf.logical[f.Name] = core.NewID()
+		wf.Logical[f.Name] = core.NewID()
 	}
 	for _, r := range w.Resources {
-		wf.logical[r.Name] = core.NewID()
+		wf.Logical[r.Name] = core.NewID()
 	}
+	if err := c.deploy(ctx, wf, d); err != nil {
+		return core.ID{}, err
+	}
+	c.mu.Lock()
+	c.workflows[wf.ID] = wf
+	c.placedLocked(wf, d)
+	c.mu.Unlock()
+	c.save()
+	c.log.Info("workflow started", "workflow", wf.ID, "domain", d.id, "functions", len(w.Functions), "resources", len(w.Resources))
+	return wf.ID, nil
+}
+
+// placedLocked records that wf now runs in d.
+func (c *Con) placedLocked(wf *workflow, d *domain) {
+	if wf.Domain != "" && wf.Domain != d.id {
+		// Whatever the old domain still runs of wf must go when it returns.
+		delete(c.known, wf.Domain)
+	}
+	wf.Domain, wf.running = d.id, true
+	c.known[d.id] = d.nonce
+}
+
+// deploy starts every function, then every resource, then patches the
+// mappings. On any failure it stops what it started and returns the reason.
+func (c *Con) deploy(ctx context.Context, wf *workflow, d *domain) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 	defer cancel()
 	var started []core.ID
-	fail := func(err error) (core.ID, error) {
-		c.stopComponents(wf, started)
-		c.log.Warn("workflow start failed; rolled back", "workflow", wf.id, "err", err)
-		return core.ID{}, err
+	fail := func(err error) error {
+		c.stopComponents(wf, d, started)
+		c.log.Warn("workflow deployment failed; rolled back", "workflow", wf.ID, "domain", d.id, "err", err)
+		return err
 	}
+	w := wf.Spec
 	for _, f := range w.Functions {
 		cs := f.ClassSpecification
 		ft, _ := spec.CanonicalFunctionType(cs.FunctionType)
 		req := &wire.FunctionSpec{
-			Logical: wf.logical[f.Name], Workflow: wf.id, Name: f.Name,
+			Logical: wf.Logical[f.Name], Workflow: wf.ID, Name: f.Name,
 			ClassID: cs.ID, FunctionType: ft, Version: cs.Version, Code: cs.Binary, Annotations: f.Annotations,
 		}
 		if _, err := wire.Call[wire.FunctionSpec, wire.StartResponse](ctx, d.client, wire.MethodOrcStartFunction, req); err != nil {
@@ -56,7 +103,7 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	}
 	for _, r := range w.Resources {
 		req := &wire.ResourceSpec{
-			Logical: wf.logical[r.Name], Workflow: wf.id, Name: r.Name,
+			Logical: wf.Logical[r.Name], Workflow: wf.ID, Name: r.Name,
 			ClassType: r.ClassType, Configurations: r.Configurations,
 		}
 		if _, err := wire.Call[wire.ResourceSpec, wire.StartResponse](ctx, d.client, wire.MethodOrcStartResource, req); err != nil {
@@ -68,9 +115,9 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 		if len(mapping) == 0 {
 			return nil
 		}
-		req := &wire.PatchLogical{Logical: wf.logical[name], Outputs: map[string]core.ID{}}
+		req := &wire.PatchLogical{Logical: wf.Logical[name], Outputs: map[string]core.ID{}}
 		for ch, target := range mapping {
-			req.Outputs[ch] = wf.logical[target]
+			req.Outputs[ch] = wf.Logical[target]
 		}
 		if _, err := wire.Call[wire.PatchLogical, wire.Empty](ctx, d.client, wire.MethodOrcPatch, req); err != nil {
 			return fmt.Errorf("cannot patch the outputs of %q: %w", name, err)
@@ -87,24 +134,22 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 			return fail(err)
 		}
 	}
-	c.mu.Lock()
-	c.workflows[wf.id] = wf
-	c.mu.Unlock()
-	c.log.Info("workflow started", "workflow", wf.id, "domain", d.id, "functions", len(w.Functions), "resources", len(w.Resources))
-	return wf.id, nil
+	return nil
 }
 
-// pickDomain returns the first domain, by name, whose nodes offer every
+// pickDomain returns the first ready domain, by name, whose nodes offer every
 // function type and resource class w needs.
 func (c *Con) pickDomain(w *spec.Workflow) (*domain, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.domains) == 0 {
-		return nil, fmt.Errorf("%w: no orchestration domain is registered", ErrNoDomain)
-	}
 	ids := make([]string, 0, len(c.domains))
-	for id := range c.domains {
-		ids = append(ids, id)
+	for id, d := range c.domains {
+		if d.ready {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no orchestration domain is registered", ErrNoDomain)
 	}
 	sort.Strings(ids)
 	var reasons []error
@@ -130,14 +175,14 @@ func (c *Con) pickDomain(w *spec.Workflow) (*domain, error) {
 	return nil, fmt.Errorf("%w: %w", ErrNoDomain, errors.Join(reasons...))
 }
 
-// stopComponents stops logical components, logging what fails: a stop must
-// go as far as it can.
-func (c *Con) stopComponents(wf *workflow, ids []core.ID) {
+// stopComponents stops logical components in d, logging what fails: a stop
+// must go as far as it can.
+func (c *Con) stopComponents(wf *workflow, d *domain, ids []core.ID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 	defer cancel()
 	for _, id := range ids {
-		if _, err := wire.Call[wire.StopComponent, wire.Empty](ctx, wf.domain.client, wire.MethodOrcStop, &wire.StopComponent{ID: id}); err != nil {
-			c.log.Warn("cannot stop component", "workflow", wf.id, "component", id, "err", err)
+		if _, err := wire.Call[wire.StopComponent, wire.Empty](ctx, d.client, wire.MethodOrcStop, &wire.StopComponent{ID: id}); err != nil {
+			c.log.Warn("cannot stop component", "workflow", wf.ID, "component", id, "err", err)
 		}
 	}
 }
@@ -146,20 +191,53 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	c.mu.Lock()
 	wf := c.workflows[id]
 	delete(c.workflows, id)
+	var d *domain
+	if wf != nil && wf.running {
+		d = c.domains[wf.Domain]
+	}
 	c.mu.Unlock()
 	if wf == nil {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	ids := make([]core.ID, 0, len(wf.logical))
-	for _, f := range wf.spec.Functions {
-		ids = append(ids, wf.logical[f.Name])
+	if d != nil {
+		c.stopComponents(wf, d, wf.components())
 	}
-	for _, r := range wf.spec.Resources {
-		ids = append(ids, wf.logical[r.Name])
-	}
-	c.stopComponents(wf, ids)
+	c.save()
 	c.log.Info("workflow stopped", "workflow", id)
 	return nil
+}
+
+// redeploy deploys the workflows that lost their domain on a ready one.
+func (c *Con) redeploy(ctx context.Context) {
+	c.mu.Lock()
+	var orphans []*workflow
+	for _, wf := range c.workflows {
+		if !wf.running {
+			orphans = append(orphans, wf)
+		}
+	}
+	c.mu.Unlock()
+	for _, wf := range orphans {
+		d, err := c.pickDomain(wf.Spec)
+		if err != nil {
+			continue // wait for a domain
+		}
+		if err := c.deploy(ctx, wf, d); err != nil {
+			continue
+		}
+		c.mu.Lock()
+		_, live := c.workflows[wf.ID]
+		if live {
+			c.placedLocked(wf, d)
+		}
+		c.mu.Unlock()
+		if !live { // stopped meanwhile
+			c.stopComponents(wf, d, wf.components())
+			continue
+		}
+		c.save()
+		c.log.Info("workflow re-deployed", "workflow", wf.ID, "domain", d.id)
+	}
 }
 
 func (c *Con) listWorkflows() []*workflow {
@@ -169,42 +247,48 @@ func (c *Con) listWorkflows() []*workflow {
 	for _, wf := range c.workflows {
 		out = append(out, wf)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].started.Before(out[j].started) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
 }
 
 // info describes a workflow; with placement it asks the domain where each
 // instance runs now.
 func (c *Con) info(ctx context.Context, wf *workflow, placement bool) spec.WorkflowInfo {
-	wi := spec.WorkflowInfo{ID: wf.id.String(), Domain: wf.domain.id, Started: wf.started.UTC().Format(time.RFC3339)}
+	c.mu.Lock()
+	var d *domain
+	if wf.running {
+		d = c.domains[wf.Domain]
+	}
+	c.mu.Unlock()
+	wi := spec.WorkflowInfo{ID: wf.ID.String(), Domain: wf.Domain, Started: wf.Started.UTC().Format(time.RFC3339)}
+	if d == nil {
+		wi.Domain += " (lost; waiting to re-deploy)"
+	}
 	var where map[core.ID][]core.InstanceID
-	if placement {
-		req := &wire.Placement{}
-		for _, id := range wf.logical {
-			req.Logical = append(req.Logical, id)
-		}
-		resp, err := wire.Call[wire.Placement, wire.PlacementResponse](ctx, wf.domain.client, wire.MethodOrcPlacement, req)
+	if placement && d != nil {
+		req := &wire.Placement{Logical: wf.components()}
+		resp, err := wire.Call[wire.Placement, wire.PlacementResponse](ctx, d.client, wire.MethodOrcPlacement, req)
 		if err != nil {
-			c.log.Warn("cannot ask where instances run", "workflow", wf.id, "err", err)
+			c.log.Warn("cannot ask where instances run", "workflow", wf.ID, "err", err)
 		} else {
 			where = resp.Instances
 		}
 	}
 	add := func(name, kind string) {
-		ci := spec.ComponentInfo{Name: name, Kind: kind, LogicalID: wf.logical[name].String(), Instances: []spec.InstanceInfo{}}
-		for _, i := range where[wf.logical[name]] {
+		ci := spec.ComponentInfo{Name: name, Kind: kind, LogicalID: wf.Logical[name].String(), Instances: []spec.InstanceInfo{}}
+		for _, i := range where[wf.Logical[name]] {
 			ci.Instances = append(ci.Instances, spec.InstanceInfo{Node: i.Node.String(), Instance: i.Component.String()})
 		}
 		wi.Components = append(wi.Components, ci)
 	}
-	for _, f := range wf.spec.Functions {
+	for _, f := range wf.Spec.Functions {
 		add(f.Name, "function")
 	}
-	for _, r := range wf.spec.Resources {
+	for _, r := range wf.Spec.Resources {
 		add(r.Name, "resource")
 	}
 	if placement {
-		wi.Workflow = withoutCode(wf.spec)
+		wi.Workflow = withoutCode(wf.Spec)
 	}
 	return wi
 }

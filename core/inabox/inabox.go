@@ -32,7 +32,11 @@ type Config struct {
 
 // Default returns the EDGELESS-in-a-box defaults: one node, ports from 7001.
 func Default() Config {
-	return Config{Nodes: 1, Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
+	c := Config{Nodes: 1, Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
+	// Everything in the box lives and dies with the process, so there is
+	// nothing for the controller to re-adopt after a restart.
+	c.Controller.PersistenceFilename = ""
+	return c
 }
 
 // Validate reports every problem of the configuration at once.
