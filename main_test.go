@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,19 +18,30 @@ import (
 	"github.com/edgeless-go/edgeless/core/orc"
 )
 
-// binary builds the edgeless binary once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "edgeless")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+// bin is the edgeless binary, built once by TestMain.
+var bin string
+
+// TestMain builds the binary and the example functions that the tests run
+// as separate processes.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgeless-bin-")
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	return bin
+	bin = filepath.Join(dir, "edgeless")
+	for _, c := range [][]string{{"go", "build", "-o", bin, "."}, {"make", "-s", "-C", "functions"}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(c, " "), err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func TestVersionAndTemplates(t *testing.T) {
-	bin := binary(t)
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "edgeless ") {
 		t.Fatalf("--version = %q, %v", out, err)
@@ -63,7 +75,6 @@ func TestVersionAndTemplates(t *testing.T) {
 // TestSignalStopsCleanly runs `edgeless inabox` with ping_pong and sends it
 // SIGINT: the pinger gets handle_stop, everything closes, the exit code is 0.
 func TestSignalStopsCleanly(t *testing.T) {
-	bin := binary(t)
 	dir := t.TempDir()
 	cfg := `nodes = 1
 [controller]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
@@ -17,7 +19,21 @@ func (c *Con) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/workflows", c.handleList)
 	mux.HandleFunc("GET /api/v1/workflows/{id}", c.handleInspect)
 	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.handleStop)
+	mux.HandleFunc("GET /api/v1/domains", c.handleDomains)
 	return mux
+}
+
+func (c *Con) handleDomains(w http.ResponseWriter, r *http.Request) {
+	list := spec.DomainList{Domains: []spec.DomainInfo{}}
+	c.mu.Lock()
+	for _, d := range c.domains {
+		list.Domains = append(list.Domains, spec.DomainInfo{
+			ID: d.id, Nodes: d.nodes, Ready: d.ready, Runtimes: d.runtimes, Resources: d.resources,
+		})
+	}
+	c.mu.Unlock()
+	slices.SortFunc(list.Domains, func(a, b spec.DomainInfo) int { return strings.Compare(a.ID, b.ID) })
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (c *Con) handleStart(w http.ResponseWriter, r *http.Request) {

@@ -40,3 +40,17 @@ type InstanceInfo struct {
 	Node     string `json:"node"`
 	Instance string `json:"instance"`
 }
+
+// DomainList answers GET /api/v1/domains.
+type DomainList struct {
+	Domains []DomainInfo `json:"domains"`
+}
+
+// DomainInfo is an orchestration domain registered with the controller.
+type DomainInfo struct {
+	ID        string   `json:"id"`
+	Nodes     int      `json:"nodes"`
+	Ready     bool     `json:"ready"`
+	Runtimes  []string `json:"runtimes"`
+	Resources []string `json:"resource_classes"`
+}

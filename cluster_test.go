@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// The multi-process tests run a controller, an orchestrator and nodes as
+// separate edgeless processes on loopback, as an operator would.
+
+const refresh = 0.5 // seconds between registrations in these tests
+
+// proc is one edgeless process whose output the test keeps.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *proc) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// cluster is a controller, an orchestrator and nodes in their own processes.
+type cluster struct {
+	t       *testing.T
+	dir     string
+	api     string // controller API URL
+	procs   map[string]*proc
+	nodeIDs []core.ID
+	mu      sync.Mutex
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func newCluster(t *testing.T, nodes int) *cluster {
+	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
+	c.api = fmt.Sprintf("http://127.0.0.1:%d", api)
+	c.write("controller.toml", fmt.Sprintf(`controller_url = %q
+domain_register_url = "127.0.0.1:%d"
+persistence_filename = %q
+`, c.api, dom, filepath.Join(c.dir, "controller.save")))
+	c.write("orchestrator.toml", fmt.Sprintf(`[general]
+domain_id = "domain-test"
+orchestrator_url = "127.0.0.1:%d"
+domain_register_url = "127.0.0.1:%d"
+subscription_refresh_interval_sec = %v
+reconcile_interval_ms = 100
+`, orcPort, dom, refresh))
+	for i := range nodes {
+		id := core.NewID()
+		c.nodeIDs = append(c.nodeIDs, id)
+		c.write(fmt.Sprintf("node%d.toml", i), fmt.Sprintf(`[general]
+node_id = %q
+invocation_url = "127.0.0.1:%d"
+node_register_url = "127.0.0.1:%d"
+subscription_refresh_interval_sec = %v
+[wasm_runtime]
+cache_dir = %q
+[state]
+dir = %q
+[resources]
+http_ingress_provider = ""
+http_egress_provider = ""
+http_poster_provider = ""
+redis_provider = ""
+file_log_provider = "file-log-%d"
+`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i))
+	}
+	c.start("con", "con", "-c", "controller.toml")
+	c.start("orc", "orc", "-c", "orchestrator.toml")
+	for i := range nodes {
+		c.start(fmt.Sprintf("node%d", i), "node", "-c", fmt.Sprintf("node%d.toml", i))
+	}
+	c.waitNodes(nodes)
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for name, p := range c.procs {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.cmd.Wait()
+			if t.Failed() {
+				t.Logf("output of %s:\n%s", name, p)
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) write(name, content string) {
+	if err := os.WriteFile(filepath.Join(c.dir, name), []byte(content), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cluster) start(name string, args ...string) *proc {
+	c.t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin, args...)}
+	p.cmd.Dir = c.dir
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.procs[name] = p
+	c.mu.Unlock()
+	return p
+}
+
+// kill ends a process with SIGKILL: no handle_stop, no goodbye.
+func (c *cluster) kill(name string) {
+	c.mu.Lock()
+	p := c.procs[name]
+	delete(c.procs, name)
+	c.mu.Unlock()
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+func (c *cluster) get(path string, v any) error {
+	resp, err := http.Get(c.api + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func (c *cluster) waitNodes(n int) {
+	c.t.Helper()
+	eventuallyT(c.t, 20*time.Second, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
+		var l spec.DomainList
+		return c.get("/api/v1/domains", &l) == nil && len(l.Domains) == 1 && l.Domains[0].Ready && l.Domains[0].Nodes == n
+	})
+}
+
+// cli runs an edgeless CLI verb against the cluster.
+func (c *cluster) cli(args ...string) (string, error) {
+	out, err := exec.Command(bin, append([]string{"workflow", "-controller-url", c.api}, args...)...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (c *cluster) inspect(id string) spec.WorkflowInfo {
+	c.t.Helper()
+	var wi spec.WorkflowInfo
+	if err := c.get("/api/v1/workflows/"+id, &wi); err != nil {
+		c.t.Fatal(err)
+	}
+	return wi
+}
+
+func (c *cluster) nodeProc(node string) string {
+	for i, id := range c.nodeIDs {
+		if id.String() == node {
+			return fmt.Sprintf("node%d", i)
+		}
+	}
+	c.t.Fatalf("unknown node %s", node)
+	return ""
+}
+
+// counter reads a function's synced counter from the shared state directory.
+func (c *cluster) counter(logical string) int {
+	data, err := os.ReadFile(filepath.Join(c.dir, "state", logical))
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(string(data))
+	return n
+}
+
+func eventuallyT(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func findComponent(wi spec.WorkflowInfo, name string) spec.ComponentInfo {
+	for _, ci := range wi.Components {
+		if ci.Name == name {
+			return ci
+		}
+	}
+	return spec.ComponentInfo{}
+}
+
+// counterWorkflow writes a workflow: a stateful counter → incr → file-log.
+func (c *cluster) counterWorkflow(logFile string) string {
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	fnJSON := func(name, class, mapping, init string) string {
+		return fmt.Sprintf(`{"name":%q,"class_specification":{"id":%q,"function_type":"RUST_WASM","version":"0.1","code":%q,"outputs":[]},"output_mapping":{%s},"annotations":{"init-payload":%q}}`,
+			name, class, abs("functions/"+class+"/"+class+".wasm"), mapping, init)
+	}
+	wf := fmt.Sprintf(`{"functions":[%s,%s],"resources":[{"name":"log","class_type":"file-log","output_mapping":{},"configurations":{"filename":%q}}],"annotations":{}}`,
+		fnJSON("counter", "counter", `"output":"incr"`, "period=20"), fnJSON("incr", "incr", `"output":"log"`, ""), logFile)
+	path := filepath.Join(c.dir, "counter.json")
+	c.write("counter.json", wf)
+	return path
+}
+
+// lastLogged returns the last number in the file-log, or -1.
+func lastLogged(file string) int {
+	data, _ := os.ReadFile(file)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	n, err := strconv.Atoi(lines[len(lines)-1])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// TestNodeFailureAcrossProcesses kills -9 the node process running a stateful
+// counter: the orchestrator re-creates it on another node within 2×refresh+1s,
+// it continues from its last synced value, and downstream events resume.
+func TestNodeFailureAcrossProcesses(t *testing.T) {
+	c := newCluster(t, 3)
+	logFile := filepath.Join(c.dir, "out.log")
+	id, err := c.cli("start", c.counterWorkflow(logFile))
+	if err != nil {
+		t.Fatalf("workflow start: %v: %s", err, id)
+	}
+	counter := findComponent(c.inspect(id), "counter")
+	eventuallyT(t, 10*time.Second, "the counter to reach 10", func() bool { return c.counter(counter.LogicalID) >= 10 })
+
+	victim := c.nodeProc(counter.Instances[0].Node)
+	killed := time.Now()
+	c.kill(victim)
+	last := c.counter(counter.LogicalID)
+	budget := time.Duration(2*refresh*float64(time.Second)) + time.Second
+	eventuallyT(t, budget+time.Second, "the re-created counter to handle an event", func() bool { return c.counter(counter.LogicalID) > last })
+	recovered := time.Since(killed)
+	if recovered > budget {
+		t.Fatalf("the counter resumed %v after kill -9, want within 2×refresh+1s = %v", recovered, budget)
+	}
+	t.Logf("kill -9 to first event handled by the re-created counter: %v (budget %v)", recovered, budget)
+	if n := c.counter(counter.LogicalID); n < last {
+		t.Fatalf("counter went from %d to %d: state was not handed back", last, n)
+	}
+	moved := findComponent(c.inspect(id), "counter").Instances
+	if len(moved) != 1 || moved[0].Node == counter.Instances[0].Node {
+		t.Fatalf("counter instances after the failure: %+v", moved)
+	}
+	eventuallyT(t, 10*time.Second, "downstream events to resume", func() bool { return lastLogged(logFile) >= last+5 })
+}
+
+// TestControllerRestartKeepsWorkflows restarts the controller process: the
+// workflow is listed again and never stopped running.
+func TestControllerRestartKeepsWorkflows(t *testing.T) {
+	c := newCluster(t, 2)
+	logFile := filepath.Join(c.dir, "out.log")
+	id, err := c.cli("start", c.counterWorkflow(logFile))
+	if err != nil {
+		t.Fatalf("workflow start: %v: %s", err, id)
+	}
+	before := findComponent(c.inspect(id), "counter")
+	eventuallyT(t, 10*time.Second, "the counter to reach 5", func() bool { return c.counter(before.LogicalID) >= 5 })
+
+	c.kill("con")
+	n := c.counter(before.LogicalID)
+	eventuallyT(t, 10*time.Second, "the counter to run on without a controller", func() bool { return c.counter(before.LogicalID) >= n+5 })
+	c.start("con", "con", "-c", "controller.toml")
+	c.waitNodes(2)
+	if list, err := c.cli("list"); err != nil || list != id {
+		t.Fatalf("workflow list after restart = %q, %v; want %s", list, err, id)
+	}
+	after := findComponent(c.inspect(id), "counter")
+	if len(after.Instances) != 1 || after.Instances[0] != before.Instances[0] {
+		t.Fatalf("counter instances changed across the controller restart: %+v → %+v", before.Instances, after.Instances)
+	}
+	m := c.counter(before.LogicalID)
+	eventuallyT(t, 10*time.Second, "the counter to keep running", func() bool { return c.counter(before.LogicalID) >= m+5 })
+	if out, err := c.cli("stop", id); err != nil {
+		t.Fatalf("stop after restart: %v: %s", err, out)
+	}
+}
+
+// TestWorkflowStartLatency starts a five-function workflow across three node
+// processes and reports how long the start took.
+func TestWorkflowStartLatency(t *testing.T) {
+	c := newCluster(t, 3)
+	abs, _ := filepath.Abs("functions/noop/noop.wasm")
+	var fns []string
+	for i := range 5 {
+		fns = append(fns, fmt.Sprintf(`{"name":"f%d","class_specification":{"id":"noop","function_type":"RUST_WASM","version":"0.1","code":%q,"outputs":[]},"output_mapping":{},"annotations":{}}`, i, abs))
+	}
+	c.write("five.json", `{"functions":[`+strings.Join(fns, ",")+`],"resources":[],"annotations":{}}`)
+	var times []time.Duration
+	for range 5 {
+		start := time.Now()
+		id, err := c.cli("start", filepath.Join(c.dir, "five.json"))
+		if err != nil {
+			t.Fatalf("start: %v: %s", err, id)
+		}
+		times = append(times, time.Since(start))
+		nodes := map[string]bool{}
+		for _, ci := range c.inspect(id).Components {
+			for _, i := range ci.Instances {
+				nodes[i.Node] = true
+			}
+		}
+		if len(nodes) < 2 {
+			t.Logf("all five functions landed on %d node(s)", len(nodes))
+		}
+	}
+	t.Logf("5-function workflow start across 3 nodes, CLI process included: %v", times)
+}
