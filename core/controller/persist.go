@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/edgeless-go/edgeless/core"
 )
 
 // saved is what the controller keeps on disk: the admitted workflows and the
@@ -67,24 +68,9 @@ func (c *Con) save() {
 	data, err := json.Marshal(&s)
 	c.mu.Unlock()
 	if err == nil {
-		err = writeFileAtomic(c.cfg.PersistenceFilename, data)
+		err = core.WriteFileAtomic(c.cfg.PersistenceFilename, data)
 	}
 	if err != nil {
 		c.log.Error("cannot save the workflows", "file", c.cfg.PersistenceFilename, "err", err)
 	}
-}
-
-func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }

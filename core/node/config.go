@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
@@ -50,13 +53,15 @@ type NativeRuntime struct {
 
 // State configures where function state saved with sync() is kept.
 type State struct {
-	Dir string `toml:"dir" comment:"directory of function state, one file per logical function"`
+	Dir      string `toml:"dir" comment:"directory of function state, one file per logical function"`
+	RedisURL string `toml:"redis_url" comment:"keep function state in this Redis instead (redis://host:port/db), shared by every node of the domain"`
 }
 
 // Resources names the resource providers this node offers; an empty name
 // disables a provider. Provider ids must be unique in the domain.
 type Resources struct {
 	HTTPIngressURL           string           `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
+	HTTPIngressMaxBodyBytes  int64            `toml:"http_ingress_max_body_bytes" comment:"largest HTTP body http-ingress accepts (larger: 413) and http-egress reads; 0 = 4 MiB"`
 	HTTPIngressProvider      string           `toml:"http_ingress_provider" comment:"provider id of the http-ingress resource"`
 	HTTPEgressProvider       string           `toml:"http_egress_provider" comment:"provider id of the http-egress resource"`
 	HTTPPosterProvider       string           `toml:"http_poster_provider" comment:"provider id of the http-poster resource"`
@@ -77,6 +82,36 @@ type MetricsCollector struct {
 	CollectorType string `toml:"collector_type" comment:"where samples go: Redis"`
 	RedisURL      string `toml:"redis_url" comment:"Redis the metrics-collector writes to"`
 	Provider      string `toml:"provider" comment:"provider id of the metrics-collector resource; empty disables it"`
+}
+
+func (r *Resources) validate(bad func(key, format string, args ...any)) {
+	if r.HTTPIngressProvider != "" {
+		if _, err := wire.ParseAddr(r.HTTPIngressURL); err != nil {
+			bad("resources.http_ingress_url", "%v", err)
+		}
+	}
+	if r.HTTPIngressMaxBodyBytes < 0 {
+		bad("resources.http_ingress_max_body_bytes", "must not be negative, got %d", r.HTTPIngressMaxBodyBytes)
+	}
+	if r.FilePusherProvider.Provider != "" && r.FilePusherProvider.Directory == "" {
+		bad("resources.file_pusher_provider.directory", "must be set when the provider is enabled")
+	}
+	if m := r.MetricsCollectorProvider; m.Provider != "" {
+		if !strings.EqualFold(m.CollectorType, "Redis") {
+			bad("resources.metrics_collector_provider.collector_type", "only Redis is supported, got %q", m.CollectorType)
+		}
+		if !strings.HasPrefix(m.RedisURL, "redis://") && !strings.HasPrefix(m.RedisURL, "rediss://") && !strings.HasPrefix(m.RedisURL, "unix://") {
+			bad("resources.metrics_collector_provider.redis_url", "want redis://host:port, got %q", m.RedisURL)
+		}
+	}
+	ids := map[string]bool{}
+	for _, id := range []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
+		r.RedisProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider} {
+		if id != "" && ids[id] {
+			bad("resources", "provider id %q is used twice", id)
+		}
+		ids[id] = true
+	}
 }
 
 // Capabilities override or extend what the node advertises.
@@ -106,12 +141,13 @@ func Default() Config {
 		},
 		State: State{Dir: "function_state"},
 		Resources: Resources{
-			HTTPIngressURL:      "http://127.0.0.1:7008",
-			HTTPIngressProvider: "http-ingress-1",
-			HTTPEgressProvider:  "http-egress-1",
-			HTTPPosterProvider:  "http-poster-1",
-			FileLogProvider:     "file-log-1",
-			RedisProvider:       "redis-1",
+			HTTPIngressURL:          "http://127.0.0.1:7008",
+			HTTPIngressMaxBodyBytes: 4 << 20,
+			HTTPIngressProvider:     "http-ingress-1",
+			HTTPEgressProvider:      "http-egress-1",
+			HTTPPosterProvider:      "http-poster-1",
+			FileLogProvider:         "file-log-1",
+			RedisProvider:           "redis-1",
 			MetricsCollectorProvider: MetricsCollector{
 				CollectorType: "Redis",
 				RedisURL:      "redis://127.0.0.1:6379",
@@ -163,8 +199,13 @@ func (c *Config) Validate() error {
 	if c.WASM.MaxInstances < 1 {
 		bad("wasm_runtime.max_instances", "must be at least 1, got %d", c.WASM.MaxInstances)
 	}
-	if c.State.Dir == "" {
-		bad("state.dir", "must not be empty")
+	if c.State.RedisURL != "" {
+		if _, err := redis.ParseURL(c.State.RedisURL); err != nil {
+			bad("state.redis_url", "%v", err)
+		}
+	}
+	if c.State.Dir == "" && c.State.RedisURL == "" {
+		bad("state.dir", "must not be empty when state.redis_url is not set")
 	}
 	return errors.Join(errs...)
 }

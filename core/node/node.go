@@ -26,7 +26,7 @@ type Node struct {
 	server  *wire.Server
 	orc     *wire.Client
 	fns     map[string]*functionRuntime // function type → runtime
-	state   *stateStore
+	state   stateStore
 	provs   map[string]resources.Provider // provider id → provider
 	nonce   uint64
 	bufs    sync.Pool // *[]byte payload buffers for mailboxes
@@ -60,7 +60,6 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		cfg:   cfg,
 		id:    id,
 		log:   log.With("node", id.String()),
-		state: &stateStore{dir: cfg.State.Dir},
 		fns:   map[string]*functionRuntime{},
 		provs: map[string]resources.Provider{},
 		nonce: rand.Uint64(),
@@ -81,6 +80,11 @@ func (n *Node) ID() core.ID { return n.id }
 // registering with the orchestrator. It returns once the node serves.
 func (n *Node) Start(ctx context.Context) error {
 	listen, _ := wire.ParseAddr(n.cfg.General.InvocationURL)
+	st, err := newStateStore(n.cfg.State)
+	if err != nil {
+		return err
+	}
+	n.state = st
 	if err := n.startRuntimes(); err != nil {
 		n.closeRuntimes()
 		return err
@@ -154,6 +158,9 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	n.closeProviders()
 	n.closeRuntimes()
+	if n.state != nil {
+		errs = append(errs, n.state.close())
+	}
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
 }

@@ -1,23 +1,49 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
 )
 
-// stateStore keeps the state functions save with sync(), one file per logical
-// function, so that a re-created instance gets it back in handle_init.
-type stateStore struct{ dir string }
+// stateStore keeps the state functions save with sync(), under the logical
+// function's id, so that every new instance of that function — after a
+// failure, a node loss or a migration — gets it back in handle_init.
+type stateStore interface {
+	load(logical core.ID) ([]byte, error)
+	save(logical core.ID, data []byte) error
+	close() error
+}
 
-func (s *stateStore) path(logical core.ID) string { return filepath.Join(s.dir, logical.String()) }
+// newStateStore returns a Redis store when redis_url is set, else a
+// directory store.
+func newStateStore(cfg State) (stateStore, error) {
+	if cfg.RedisURL == "" {
+		return dirStore(cfg.Dir), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("state.redis_url: %w", err)
+	}
+	return &redisStore{c: redis.NewClient(opts), url: cfg.RedisURL}, nil
+}
 
-func (s *stateStore) load(logical core.ID) ([]byte, error) {
-	b, err := os.ReadFile(s.path(logical))
+// dirStore keeps one file per logical function in a directory: enough for
+// one machine, or several sharing a file system.
+type dirStore string
+
+func (d dirStore) path(logical core.ID) string { return filepath.Join(string(d), logical.String()) }
+
+func (d dirStore) load(logical core.ID) ([]byte, error) {
+	b, err := os.ReadFile(d.path(logical))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -28,23 +54,50 @@ func (s *stateStore) load(logical core.ID) ([]byte, error) {
 }
 
 // save replaces the state atomically, so a crash leaves the old or the new one.
-func (s *stateStore) save(logical core.ID, data []byte) error {
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+func (d dirStore) save(logical core.ID, data []byte) error {
+	if err := os.MkdirAll(string(d), 0o755); err != nil {
 		return fmt.Errorf("cannot create state directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot save state of %s: %w", logical, err)
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("cannot save state of %s: %w", logical, err)
-	}
-	if err := os.Rename(tmp.Name(), s.path(logical)); err != nil {
-		os.Remove(tmp.Name())
+	if err := core.WriteFileAtomic(d.path(logical), data); err != nil {
 		return fmt.Errorf("cannot save state of %s: %w", logical, err)
 	}
 	return nil
 }
+
+func (dirStore) close() error { return nil }
+
+// redisStore keeps state in Redis under edgeless:state:<logical id>, so that
+// a function re-created on any node of the domain finds it.
+type redisStore struct {
+	c   *redis.Client
+	url string
+}
+
+// stateTimeout bounds one state operation: sync() runs inside a handler.
+const stateTimeout = 2 * time.Second
+
+func stateKey(logical core.ID) string { return "edgeless:state:" + logical.String() }
+
+func (r *redisStore) load(logical core.ID) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	b, err := r.c.Get(ctx, stateKey(logical)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read state of %s from %s: %w", logical, r.url, err)
+	}
+	return b, nil
+}
+
+func (r *redisStore) save(logical core.ID, data []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	if err := r.c.Set(ctx, stateKey(logical), data, 0).Err(); err != nil {
+		return fmt.Errorf("cannot save state of %s to %s: %w", logical, r.url, err)
+	}
+	return nil
+}
+
+func (r *redisStore) close() error { return r.c.Close() }
