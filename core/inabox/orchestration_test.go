@@ -123,3 +123,35 @@ func TestCordonAndMigrate(t *testing.T) {
 		t.Fatal("the migrated pinger did not get its state in handle_init")
 	}
 }
+
+// TestCallToDeadPeerFailsFast pins pinger and ponger to different nodes and
+// stops ponger's node: pinger's calls fail at once instead of waiting for the
+// call timeout, and the node keeps serving.
+func TestCallToDeadPeerFailsFast(t *testing.T) {
+	b := startBox(t, 2, func(c *Config) { c.Node.General.CallTimeoutMS = 60_000 })
+	a, z := b.Nodes[0], b.Nodes[1]
+	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) {
+		setInit(w, "pinger", "period=20")
+		for i := range w.Functions {
+			node := a.ID()
+			if w.Functions[i].Name == "ponger" {
+				node = z.ID()
+			}
+			w.Functions[i].Annotations[spec.KeyNodeIDMatchAny] = node.String()
+		}
+	})
+	pinger := component(b.inspect(id), "pinger")
+	eventually(t, 10*time.Second, "a PONG across nodes", func() bool { return b.logs.count("function=pinger", "-> PONG") >= 3 })
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := b.state(pinger.LogicalID)
+	eventually(t, 10*time.Second, "calls to the dead node to fail", func() bool { return b.logs.count("function=pinger", "call failed") >= 5 })
+	// Five failed calls with a 60 s call timeout: each failed at once.
+	if got := b.state(pinger.LogicalID); got < n+5 {
+		t.Fatalf("pinger advanced from %d to %d only", n, got)
+	}
+	if b.logs.count("call timed out") != 0 {
+		t.Fatal("a call waited for its timeout instead of failing at once")
+	}
+}
