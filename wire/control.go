@@ -132,6 +132,58 @@ type UpdateNode struct {
 	Capabilities Capabilities   `msgpack:"capabilities"`
 	Providers    []Provider     `msgpack:"providers"`
 	Exits        []InstanceExit `msgpack:"exits"`
+	Health       NodeHealth     `msgpack:"health"`
+	Samples      []Sample       `msgpack:"samples"` // since the last update, when performance_samples is on
+	Logs         []LogEntry     `msgpack:"logs"`    // telemetry_log entries since the last update, likewise
+}
+
+// NodeHealth is a node's health as EDGELESS's NodeHealthStatus, with its
+// quirks fixed (tx bytes and packets in their own fields, disk free space
+// free). Memory is in KiB, load averages ×100, -1 where unknown.
+type NodeHealth struct {
+	MemFree       int64   `msgpack:"mem_free" json:"mem_free"`
+	MemUsed       int64   `msgpack:"mem_used" json:"mem_used"`
+	MemAvailable  int64   `msgpack:"mem_available" json:"mem_available"`
+	ProcCPUUsage  float64 `msgpack:"proc_cpu_usage" json:"proc_cpu_usage"` // percent of one CPU
+	ProcMemory    int64   `msgpack:"proc_memory" json:"proc_memory"`
+	ProcVMemory   int64   `msgpack:"proc_vmemory" json:"proc_vmemory"`
+	LoadAvg1      int64   `msgpack:"load_avg_1" json:"load_avg_1"`
+	LoadAvg5      int64   `msgpack:"load_avg_5" json:"load_avg_5"`
+	LoadAvg15     int64   `msgpack:"load_avg_15" json:"load_avg_15"`
+	TotRxBytes    int64   `msgpack:"tot_rx_bytes" json:"tot_rx_bytes"`
+	TotRxPkts     int64   `msgpack:"tot_rx_pkts" json:"tot_rx_pkts"`
+	TotRxErrs     int64   `msgpack:"tot_rx_errs" json:"tot_rx_errs"`
+	TotTxBytes    int64   `msgpack:"tot_tx_bytes" json:"tot_tx_bytes"`
+	TotTxPkts     int64   `msgpack:"tot_tx_pkts" json:"tot_tx_pkts"`
+	TotTxErrs     int64   `msgpack:"tot_tx_errs" json:"tot_tx_errs"`
+	DiskFreeSpace int64   `msgpack:"disk_free_space" json:"disk_free_space"` // bytes
+	DiskTotReads  int64   `msgpack:"disk_tot_reads" json:"disk_tot_reads"`   // bytes
+	DiskTotWrites int64   `msgpack:"disk_tot_writes" json:"disk_tot_writes"` // bytes
+	GPULoadPerc   int64   `msgpack:"gpu_load_perc" json:"gpu_load_perc"`
+	GPUTempCels   int64   `msgpack:"gpu_temp_cels" json:"gpu_temp_cels"`
+	ActivePower   int64   `msgpack:"active_power" json:"active_power"` // mW
+	// From the node's eBPF probes when they run (zero otherwise).
+	RunQueueP99US   float64 `msgpack:"runq_p99_us" json:"runq_p99_us"`
+	ContextSwitches int64   `msgpack:"context_switches" json:"context_switches"`
+	TCPRetransmits  int64   `msgpack:"tcp_retransmits" json:"tcp_retransmits"`
+}
+
+// Sample is one performance sample of a physical instance: Metric is
+// function_instantiate_time, function_init_time, function_execution_time,
+// function_stop_time or function_transfer_time; Seconds its value.
+type Sample struct {
+	Instance  core.ID `msgpack:"instance"`
+	Metric    string  `msgpack:"metric"`
+	Timestamp float64 `msgpack:"ts"` // Unix seconds
+	Seconds   float64 `msgpack:"s"`
+}
+
+// LogEntry is one telemetry_log call of a physical instance.
+type LogEntry struct {
+	Instance  core.ID `msgpack:"instance"`
+	Timestamp float64 `msgpack:"ts"`
+	Target    string  `msgpack:"target"`
+	Message   string  `msgpack:"msg"`
 }
 
 // UpdateNodeResponse tells a node whether it was (re)admitted; a reset node
