@@ -92,6 +92,8 @@ subscription_refresh_interval_sec = %v
 cache_dir = %q
 [state]
 dir = %q
+[telemetry]
+metrics_url = "127.0.0.1:0"
 [resources]
 http_ingress_provider = ""
 http_egress_provider = ""

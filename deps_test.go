@@ -13,19 +13,22 @@ import (
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/edgeless-go/edgeless"
 	allowed := map[string][]string{
-		"":                {"core/cli", "core/controller", "core/orc", "core/node", "core/inabox", "bench"},
-		"core":            {},
-		"core/spec":       {"core"},
-		"wire":            {"core"},
-		"sandbox":         {"core"},
-		"native":          {"core"},
-		"resources":       {"core"},
-		"core/controller": {"core", "core/spec", "wire"},
-		"core/orc":        {"core", "core/spec", "wire"},
-		"core/node":       {"core", "core/spec", "wire", "sandbox", "native", "resources"},
-		"core/inabox":     {"core/controller", "core/orc", "core/node", "core/spec", "wire"},
-		"core/cli":        {"core", "core/spec"},
-		"bench":           {"core", "core/spec", "wire", "core/inabox"},
+		"":                   {"core/cli", "core/controller", "core/orc", "core/node", "core/inabox", "bench"},
+		"core":               {},
+		"core/spec":          {"core"},
+		"wire":               {"core"},
+		"sandbox":            {"core"},
+		"native":             {"core"},
+		"resources":          {"core"},
+		"core/controller":    {"core", "core/spec", "core/telemetry", "wire"},
+		"core/orc":           {"core", "core/spec", "core/telemetry", "wire"},
+		"core/node":          {"core", "core/spec", "core/telemetry", "core/node/ebpf", "wire", "sandbox", "native", "resources"},
+		"core/node/ebpf":     {},
+		"core/telemetry":     {},
+		"internal/redistest": {},
+		"core/inabox":        {"core/controller", "core/orc", "core/node", "core/spec", "wire"},
+		"core/cli":           {"core", "core/spec"},
+		"bench":              {"core", "core/spec", "wire", "core/inabox"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").CombinedOutput()
 	if err != nil {

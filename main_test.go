@@ -84,6 +84,10 @@ domain_register_url = "127.0.0.1:0"
 orchestrator_url = "127.0.0.1:0"
 [node.general]
 invocation_url = "127.0.0.1:0"
+[node.telemetry]
+metrics_url = "127.0.0.1:0"
+[node.resources]
+http_ingress_url = "127.0.0.1:0"
 `
 	if err := os.WriteFile(filepath.Join(dir, "inabox.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ type Config struct {
 	WASM         WASMRuntime   `toml:"wasm_runtime"`
 	Native       NativeRuntime `toml:"native_runtime"`
 	State        State         `toml:"state"`
+	Telemetry    Telemetry     `toml:"telemetry"`
 	Resources    Resources     `toml:"resources"`
 	Capabilities Capabilities  `toml:"user_node_capabilities"`
 }
@@ -49,6 +50,14 @@ type WASMRuntime struct {
 // node's process.
 type NativeRuntime struct {
 	Enabled bool `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
+}
+
+// Telemetry configures what the node reports about itself.
+type Telemetry struct {
+	MetricsURL         string `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	PerformanceSamples bool   `toml:"performance_samples" comment:"send per-event execution and transfer times and telemetry logs to the orchestrator"`
+	Pprof              bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	EBPF               bool   `toml:"ebpf" comment:"measure run-queue latency, context switches and dataplane TCP with eBPF (needs root or CAP_BPF)"`
 }
 
 // State configures where function state saved with sync() is kept.
@@ -139,7 +148,8 @@ func Default() Config {
 			HandlerTimeoutMS: 5000,
 			MaxInstances:     256,
 		},
-		State: State{Dir: "function_state"},
+		State:     State{Dir: "function_state"},
+		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7006"},
 		Resources: Resources{
 			HTTPIngressURL:          "http://127.0.0.1:7008",
 			HTTPIngressMaxBodyBytes: 4 << 20,
@@ -189,6 +199,11 @@ func (c *Config) Validate() error {
 	}
 	if c.General.MaxFrameBytes < 1024 {
 		bad("general.max_frame_bytes", "must be at least 1024, got %d", c.General.MaxFrameBytes)
+	}
+	if c.Telemetry.MetricsURL != "" {
+		if _, err := wire.ParseAddr(c.Telemetry.MetricsURL); err != nil {
+			bad("telemetry.metrics_url", "%v", err)
+		}
 	}
 	if c.WASM.MaxMemoryMB < 1 {
 		bad("wasm_runtime.max_memory_mb", "must be at least 1, got %d", c.WASM.MaxMemoryMB)

@@ -6,8 +6,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/resources"
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -25,36 +27,45 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
-	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function")
+	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function", s.FunctionType)
+	t0 := time.Now()
 	wi, err := rt.start(s.Code, functionHost{inst})
 	if err != nil {
+		n.dropInstanceMetrics(inst.metrics)
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
+	inst.sample("function_instantiate_time", t0)
 	inst.h = wi
 	inst.release = func(failed bool) {
 		if !failed {
+			t := time.Now()
 			if err := wi.Stop(); err != nil {
 				inst.log.Warn("handle_stop failed", "err", err)
 			}
+			inst.sample("function_stop_time", t)
 		}
 		wi.Close()
 	}
 	if err := n.add(inst); err != nil {
 		wi.Close()
+		n.dropInstanceMetrics(inst.metrics)
 		return nil, err
 	}
 	// handle_init runs on the instance goroutine, before any event, since it
 	// may already cast or call.
 	initErr := make(chan error, 1)
 	go func() {
-		err := wi.Init([]byte(s.Annotations["init-payload"]), state)
+		t := time.Now()
+		err := wi.Init([]byte(s.Annotations[spec.KeyInitPayload]), state)
 		initErr <- err
 		if err != nil {
 			n.remove(inst.id.Component)
 			wi.Close()
+			n.dropInstanceMetrics(inst.metrics)
 			close(inst.done)
 			return
 		}
+		inst.sample("function_init_time", t)
 		inst.run()
 	}()
 	if err := <-initErr; err != nil {
@@ -71,7 +82,7 @@ func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wir
 	if p == nil {
 		return nil, fmt.Errorf("resource %q: node %s has no provider %q", s.Name, n.id, req.Provider)
 	}
-	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "resource")
+	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "resource", s.ClassType)
 	ri, err := p.Start(resources.StartConfig{
 		Workflow:       s.Workflow,
 		Self:           inst.id,
@@ -79,6 +90,7 @@ func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wir
 		Host:           resourceHost{inst},
 	})
 	if err != nil {
+		n.dropInstanceMetrics(inst.metrics)
 		return nil, fmt.Errorf("resource %q of class %s: %w", s.Name, s.ClassType, err)
 	}
 	inst.h = ri
@@ -89,6 +101,7 @@ func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wir
 	}
 	if err := n.add(inst); err != nil {
 		ri.Close()
+		n.dropInstanceMetrics(inst.metrics)
 		return nil, err
 	}
 	go inst.run()
@@ -124,6 +137,7 @@ func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Em
 		if c := peers[id]; c != nil {
 			gone = append(gone, c)
 			delete(peers, id)
+			n.dropPeerMetrics(id)
 		}
 	}
 	for _, p := range req.Add {
@@ -137,7 +151,10 @@ func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Em
 		if c := peers[p.Node]; c != nil {
 			gone = append(gone, c)
 		}
-		peers[p.Node] = wire.NewClient(addr, wire.ClientOptions{MaxFrame: n.cfg.General.MaxFrameBytes, Log: n.log})
+		c := wire.NewClient(addr, wire.ClientOptions{MaxFrame: n.cfg.General.MaxFrameBytes, Log: n.log})
+		peers[p.Node] = c
+		n.dropPeerMetrics(p.Node)
+		n.registerPeerMetrics(p.Node, c)
 	}
 	n.peers.Store(&peers)
 	for _, c := range gone {

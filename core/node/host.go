@@ -66,6 +66,9 @@ func (h functionHost) TelemetryLog(level int32, target, msg []byte) {
 	if h.log.Enabled(ctx, l) {
 		h.log.Log(ctx, l, string(msg), "target", string(target))
 	}
+	if s := h.metrics.samples; s != nil {
+		s.log(h.id.Component, time.Now(), string(target), string(msg))
+	}
 }
 
 func (h functionHost) Self() core.InstanceID { return h.id }

@@ -54,6 +54,7 @@ type instance struct {
 	mailbox chan mail
 	outputs atomic.Pointer[map[string]*target]
 	handled atomic.Uint64 // events handled, casts and calls
+	metrics *instanceMetrics
 
 	// Calls made by a function: one at a time, since the instance is blocked in it.
 	corr     atomic.Uint64 // last correlation id used by this instance
@@ -74,7 +75,7 @@ type instance struct {
 	quitOnce sync.Once
 }
 
-func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind string) *instance {
+func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string) *instance {
 	inst := &instance{
 		n:        n,
 		id:       id,
@@ -91,10 +92,20 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 	}
 	empty := map[string]*target{}
 	inst.outputs.Store(&empty)
+	inst.metrics = n.newInstanceMetrics(inst, kind, class)
 	return inst
 }
 
 var errMailboxFull = errors.New("mailbox full")
+
+// sample records how long a lifecycle step that began at start took, when
+// performance samples are on.
+func (inst *instance) sample(metric string, start time.Time) {
+	if s := inst.metrics.samples; s != nil {
+		now := time.Now()
+		s.add(inst.id.Component, metric, now, now.Sub(start))
+	}
+}
 
 // deliver queues an event for the instance, copying its payload. It never
 // blocks; it is safe from any goroutine.
@@ -137,7 +148,9 @@ func (inst *instance) run() {
 			inst.finish("")
 			return
 		case m := <-inst.mailbox:
+			start := time.Now()
 			err := inst.handle(&m)
+			inst.metrics.observe(inst, &m.ev, start, time.Now(), err != nil)
 			inst.n.bufs.Put(m.buf)
 			inst.handled.Add(1)
 			if err != nil {
@@ -176,6 +189,7 @@ func (inst *instance) finish(failure string) {
 	inst.delayed = nil
 	inst.delayedMu.Unlock()
 	inst.release(failure != "")
+	inst.n.dropInstanceMetrics(inst.metrics)
 	for {
 		select {
 		case m := <-inst.mailbox:
@@ -221,7 +235,7 @@ func (inst *instance) setOutputs(outs map[string][]core.InstanceID) {
 func (inst *instance) castTo(to core.InstanceID, payload []byte) {
 	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: time.Now().UnixNano(), Payload: payload}
 	if err := inst.n.route(&e); err != nil {
-		inst.n.dropped.Add(1)
+		inst.n.dropped.Inc()
 		if inst.log.Enabled(context.Background(), slog.LevelDebug) {
 			inst.log.Debug("cast dropped", "to", to.String(), "err", err)
 		}

@@ -11,7 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/resources"
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -23,14 +26,19 @@ type Node struct {
 	log  *slog.Logger
 	addr string // announced dataplane address
 
-	server  *wire.Server
-	orc     *wire.Client
-	fns     map[string]*functionRuntime // function type → runtime
-	state   stateStore
-	provs   map[string]resources.Provider // provider id → provider
-	nonce   uint64
-	bufs    sync.Pool // *[]byte payload buffers for mailboxes
-	dropped atomic.Uint64
+	server *wire.Server
+	orc    *wire.Client
+	fns    map[string]*functionRuntime // function type → runtime
+	state  stateStore
+	provs  map[string]resources.Provider // provider id → provider
+	nonce  uint64
+	bufs   sync.Pool // *[]byte payload buffers for mailboxes
+
+	reg        *telemetry.Registry
+	metricsSrv *telemetry.Server
+	dropped    *metrics.Counter
+	samples    *samples
+	health     *healthReader
 
 	// Read on every event without locks; replaced whole under mu.
 	instances atomic.Pointer[map[core.ID]*instance]
@@ -57,15 +65,19 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log = slog.Default()
 	}
 	n := &Node{
-		cfg:   cfg,
-		id:    id,
-		log:   log.With("node", id.String()),
-		fns:   map[string]*functionRuntime{},
-		provs: map[string]resources.Provider{},
-		nonce: rand.Uint64(),
-		kick:  make(chan struct{}, 1),
+		cfg:     cfg,
+		id:      id,
+		log:     log.With("node", id.String()),
+		fns:     map[string]*functionRuntime{},
+		provs:   map[string]resources.Provider{},
+		nonce:   rand.Uint64(),
+		kick:    make(chan struct{}, 1),
+		reg:     telemetry.NewRegistry(),
+		samples: &samples{},
+		health:  &healthReader{dir: cfg.State.Dir},
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	n.registerNodeMetrics()
 	empty := map[core.ID]*instance{}
 	n.instances.Store(&empty)
 	noPeers := map[core.ID]*wire.Client{}
@@ -118,6 +130,16 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.server = srv
 	n.addr = srv.Addr()
+	if u := n.cfg.Telemetry.MetricsURL; u != "" {
+		addr, _ := wire.ParseAddr(u)
+		n.metricsSrv = telemetry.NewServer(n.reg, n.cfg.Telemetry.Pprof, n.log)
+		if err := n.metricsSrv.Start(addr); err != nil {
+			srv.Close()
+			n.closeProviders()
+			n.closeRuntimes()
+			return err
+		}
+	}
 	if a := n.cfg.General.InvocationURLAnnounced; a != "" {
 		n.addr, _ = wire.ParseAddr(a)
 	}
@@ -145,6 +167,9 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	n.stopAll()
 	var errs []error
+	if n.metricsSrv != nil {
+		errs = append(errs, n.metricsSrv.Close())
+	}
 	if n.server != nil {
 		errs = append(errs, n.server.Close())
 	}
@@ -210,6 +235,7 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 	exits := n.exits
 	n.exits = nil
 	n.mu.Unlock()
+	samples, logs := n.samples.take()
 	req := &wire.UpdateNode{
 		Node:         n.id,
 		Addr:         n.addr,
@@ -218,6 +244,9 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 		Capabilities: n.capabilities(),
 		Providers:    n.providers(),
 		Exits:        exits,
+		Health:       n.health.read(),
+		Samples:      samples,
+		Logs:         logs,
 	}
 	ctx, cancel := context.WithTimeout(ctx, interval)
 	defer cancel()
@@ -225,6 +254,7 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 		n.mu.Lock()
 		n.exits = append(exits, n.exits...) // report them next time
 		n.mu.Unlock()
+		n.samples.putBack(samples, logs)
 		return err
 	}
 	return nil

@@ -35,7 +35,7 @@ func (n *Node) route(e *core.Event) error {
 // the caller does not wait for its timeout.
 func (n *Node) HandleEvent(e *core.Event) {
 	if err := n.route(e); err != nil {
-		n.dropped.Add(1)
+		n.dropped.Inc()
 		if e.Kind == core.KindCall {
 			n.reply(e, core.KindCallErr)
 		}
@@ -46,7 +46,7 @@ func (n *Node) HandleEvent(e *core.Event) {
 func (n *Node) reply(e *core.Event, kind core.EventKind) {
 	out := core.Event{Kind: kind, Target: e.Source, Source: e.Target, Corr: e.Corr, Created: time.Now().UnixNano()}
 	if n.route(&out) != nil {
-		n.dropped.Add(1)
+		n.dropped.Inc()
 	}
 }
 
