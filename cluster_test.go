@@ -72,6 +72,7 @@ func newCluster(t *testing.T, nodes int) *cluster {
 	c.write("controller.toml", fmt.Sprintf(`controller_url = %q
 domain_register_url = "127.0.0.1:%d"
 persistence_filename = %q
+metrics_url = "127.0.0.1:0"
 `, c.api, dom, filepath.Join(c.dir, "controller.save")))
 	c.write("orchestrator.toml", fmt.Sprintf(`[general]
 domain_id = "domain-test"

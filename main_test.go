@@ -80,6 +80,7 @@ func TestSignalStopsCleanly(t *testing.T) {
 [controller]
 controller_url = "http://127.0.0.1:0"
 domain_register_url = "127.0.0.1:0"
+metrics_url = "127.0.0.1:0"
 [orchestrator.general]
 orchestrator_url = "127.0.0.1:0"
 [node.general]

@@ -11,7 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -45,6 +48,12 @@ type Con struct {
 	known     map[string]uint64 // nonce of each domain under which our workflows run there
 	workflows map[core.ID]*workflow
 
+	reg        *telemetry.Registry
+	metricsSrv *telemetry.Server
+	started    *metrics.Counter // workflow starts that succeeded
+	failed     *metrics.Counter // and that failed
+	redeployed *metrics.Counter
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -58,13 +67,29 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Con{
+	c := &Con{
 		cfg:       cfg,
 		log:       log.With("component", "controller"),
 		domains:   map[string]*domain{},
 		known:     map[string]uint64{},
 		workflows: map[core.ID]*workflow{},
-	}, nil
+		reg:       telemetry.NewRegistry(),
+	}
+	const starts = "edgeless_con_workflow_starts_total"
+	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)
+	c.failed = c.reg.Counter(starts, "Workflow start requests, by result.", `result="failed"`)
+	c.redeployed = c.reg.Counter("edgeless_con_workflow_redeployments_total", "Workflows re-deployed after their domain was lost.", "")
+	c.reg.Gauge("edgeless_con_workflows", "Admitted workflows.", "", func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.workflows))
+	})
+	c.reg.Gauge("edgeless_con_domains", "Registered orchestration domains.", "", func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.domains))
+	})
+	return c, nil
 }
 
 // Start opens the domain registration listener and the HTTP API. It returns
@@ -92,6 +117,15 @@ func (c *Con) Start(ctx context.Context) error {
 	}
 	c.httpLn = ln
 	c.httpAddr = ln.Addr().String()
+	if c.cfg.MetricsURL != "" {
+		addr, _ := wire.ParseAddr(c.cfg.MetricsURL)
+		c.metricsSrv = telemetry.NewServer(c.reg, c.cfg.Pprof, c.log)
+		if err := c.metricsSrv.Start(addr); err != nil {
+			ln.Close()
+			srv.Close()
+			return err
+		}
+	}
 	c.http = &http.Server{Handler: c.routes(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(2)
@@ -108,6 +142,14 @@ func (c *Con) Start(ctx context.Context) error {
 
 // Addr returns the host:port of the HTTP API.
 func (c *Con) Addr() string { return c.httpAddr }
+
+// MetricsAddr returns the address of the controller's /metrics endpoint, or "".
+func (c *Con) MetricsAddr() string {
+	if c.metricsSrv == nil {
+		return ""
+	}
+	return c.metricsSrv.Addr()
+}
 
 // DomainAddr returns the address orchestrators register at.
 func (c *Con) DomainAddr() string { return c.server.Addr() }
@@ -128,6 +170,9 @@ func (c *Con) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
+	if c.metricsSrv != nil {
+		errs = append(errs, c.metricsSrv.Close())
+	}
 	if c.server != nil {
 		errs = append(errs, c.server.Close())
 	}

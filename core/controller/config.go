@@ -17,6 +17,8 @@ type Config struct {
 	PersistenceFilename string `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
 	RequestTimeoutSec   int    `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
 	MaxWorkflowMB       int    `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	MetricsURL          string `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	Pprof               bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
 
 // Default returns a controller configuration with EDGELESS's default ports.
@@ -26,6 +28,7 @@ func Default() Config {
 		DomainRegisterURL:   "http://127.0.0.1:7002",
 		PersistenceFilename: "controller.save",
 		RequestTimeoutSec:   60,
+		MetricsURL:          "http://127.0.0.1:7011",
 		MaxWorkflowMB:       64,
 	}
 }
@@ -38,6 +41,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := wire.ParseAddr(c.DomainRegisterURL); err != nil {
 		errs = append(errs, fmt.Errorf("domain_register_url: %w", err))
+	}
+	if c.MetricsURL != "" {
+		if _, err := wire.ParseAddr(c.MetricsURL); err != nil {
+			errs = append(errs, fmt.Errorf("metrics_url: %w", err))
+		}
 	}
 	if c.RequestTimeoutSec < 1 {
 		errs = append(errs, fmt.Errorf("request_timeout_sec: must be at least 1, got %d", c.RequestTimeoutSec))

@@ -46,6 +46,7 @@ func (wf *workflow) components() []core.ID {
 func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, error) {
 	d, err := c.pickDomain(w)
 	if err != nil {
+		c.failed.Inc()
 		return core.ID{}, err
 	}
 	wf := &workflow{ID: core.NewID(), Spec: w, Started: time.Now(), Logical: map[string]core.ID{}}
@@ -56,8 +57,10 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 		wf.Logical[r.Name] = core.NewID()
 	}
 	if err := c.deploy(ctx, wf, d); err != nil {
+		c.failed.Inc()
 		return core.ID{}, err
 	}
+	c.started.Inc()
 	c.mu.Lock()
 	c.workflows[wf.ID] = wf
 	c.placedLocked(wf, d)
@@ -236,6 +239,7 @@ func (c *Con) redeploy(ctx context.Context) {
 			continue
 		}
 		c.save()
+		c.redeployed.Inc()
 		c.log.Info("workflow re-deployed", "workflow", wf.ID, "domain", d.id)
 	}
 }

@@ -152,6 +152,14 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// MetricsAddr returns the address of the node's /metrics endpoint, or "".
+func (n *Node) MetricsAddr() string {
+	if n.metricsSrv == nil {
+		return ""
+	}
+	return n.metricsSrv.Addr()
+}
+
 // Addr returns the address of the node's dataplane, as announced to others.
 func (n *Node) Addr() string { return n.addr }
 
