@@ -65,18 +65,29 @@ func (t *Trap) Unwrap() error { return t.cause }
 // of a Module, and the Host it calls. An Instance is used by one goroutine at
 // a time; Host methods run on that goroutine.
 type Instance struct {
-	rt     *Runtime
-	host   Host
-	handle cgo.Handle
-	c      *C.edg_inst
-	busy   bool // a handler is running; guards against re-entry from the Host
-	dead   bool
-	reply  []byte
+	rt        *Runtime
+	host      Host
+	handle    cgo.Handle
+	c         *C.edg_inst
+	busy      bool  // a handler is running; guards against re-entry from the Host
+	maxMemory int64 // this instance's linear-memory limit
+	dead      bool
+	reply     []byte
 }
 
 // Instantiate creates an instance of m that calls h. For WASI modules it
 // also runs the reactor's _initialize. m must have been loaded by r.
 func (r *Runtime) Instantiate(m *Module, h Host) (*Instance, error) {
+	return r.InstantiateLimit(m, h, r.cfg.MaxMemoryBytes)
+}
+
+// InstantiateLimit is Instantiate with a linear-memory limit of its own for
+// the instance, at most the runtime's MaxMemoryBytes (which a larger or
+// non-positive value means).
+func (r *Runtime) InstantiateLimit(m *Module, h Host, maxMemory int64) (*Instance, error) {
+	if maxMemory <= 0 || maxMemory > r.cfg.MaxMemoryBytes {
+		maxMemory = r.cfg.MaxMemoryBytes
+	}
 	if m.rt != r {
 		return nil, errors.New("cannot instantiate module: it was loaded by another runtime")
 	}
@@ -88,10 +99,10 @@ func (r *Runtime) Instantiate(m *Module, h Host) (*Instance, error) {
 	r.live++
 	r.mu.Unlock()
 
-	i := &Instance{rt: r, host: h}
+	i := &Instance{rt: r, host: h, maxMemory: maxMemory}
 	i.handle = cgo.NewHandle(i)
 	var c *C.edg_inst
-	rc := C.edg_instantiate(r.c, m.pre, m.flags, C.uintptr_t(i.handle), &c)
+	rc := C.edg_instantiate(r.c, m.pre, m.flags, C.int64_t(maxMemory), C.uintptr_t(i.handle), &c)
 	i.c = c
 	if c == nil {
 		i.handle.Delete()
@@ -245,9 +256,9 @@ func (i *Instance) fail(export string, rc C.int) error {
 	// returning -1 and usually traps soon after; wasmtime does not say so,
 	// so a trap with memory within a page of the limit is reported as out of
 	// memory.
-	if t.cause == nil && c.size > 0 && int64(c.size)+65536 > i.rt.cfg.MaxMemoryBytes {
+	if t.cause == nil && c.size > 0 && int64(c.size)+65536 > i.maxMemory {
 		t.cause = ErrOutOfMemory
-		t.Message += " (linear memory at its limit of " + strconv.FormatInt(i.rt.cfg.MaxMemoryBytes, 10) + " bytes)"
+		t.Message += " (linear memory at its limit of " + strconv.FormatInt(i.maxMemory, 10) + " bytes)"
 	}
 	C.edg_clear_failure(c)
 	C.edg_inst_kill(c)

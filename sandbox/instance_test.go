@@ -419,3 +419,26 @@ func TestInitializeTrap(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInstanceMemoryLimit: an instance created with a limit of its own runs
+// out of memory at that limit, while the runtime's limit still holds for
+// the others.
+func TestInstanceMemoryLimit(t *testing.T) {
+	r := newRuntime(t, Config{MaxMemoryBytes: 8 << 20, HandlerTimeout: time.Second})
+	m := load(t, r, abiGuest(t))
+	small, err := r.InstantiateLimit(m, &recordingHost{self: selfID}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	err = small.Cast(srcID, []byte("G"))
+	var trap *Trap
+	if !errors.As(err, &trap) || !errors.Is(err, ErrOutOfMemory) || !strings.Contains(trap.Message, "1048576 bytes") {
+		t.Fatalf("Cast growing past 1 MiB: %v, want out of memory at 1048576 bytes", err)
+	}
+	// The guest grows until refused: the other instance gets to 8 MiB.
+	big := instantiate(t, r, m, &recordingHost{self: selfID})
+	if err := big.Cast(srcID, []byte("G")); !errors.As(err, &trap) || !strings.Contains(trap.Message, "8388608 bytes") {
+		t.Fatalf("instance with the runtime's limit: %v, want out of memory at 8388608 bytes", err)
+	}
+}

@@ -489,7 +489,7 @@ static int lookup(edg_inst *in, const wasmtime_instance_t *inst,
 }
 
 int edg_instantiate(edg_rt *rt, const wasmtime_instance_pre_t *pre, int flags,
-                    uintptr_t handle, edg_inst **out) {
+                    int64_t max_memory, uintptr_t handle, edg_inst **out) {
   edg_inst *in = calloc(1, sizeof *in);
   *out = in;
   if (!in)
@@ -498,7 +498,7 @@ int edg_instantiate(edg_rt *rt, const wasmtime_instance_pre_t *pre, int flags,
   in->handle = handle;
   in->store = wasmtime_store_new(rt->engine, in, NULL);
   in->ctx = wasmtime_store_context(in->store);
-  wasmtime_store_limiter(in->store, rt->max_memory, -1, -1, -1, -1);
+  wasmtime_store_limiter(in->store, max_memory, -1, -1, -1, -1);
   arm(in);
   if (flags & EDG_INST_WASI) {
     wasi_config_t *wasi = wasi_config_new();

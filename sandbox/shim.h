@@ -110,7 +110,7 @@ void edg_rt_tick(edg_rt *rt);
 uint8_t *edg_module_describe(const wasmtime_module_t *m, size_t *len);
 
 int edg_instantiate(edg_rt *rt, const wasmtime_instance_pre_t *pre, int flags,
-                    uintptr_t handle, edg_inst **out);
+                    int64_t max_memory, uintptr_t handle, edg_inst **out);
 void edg_inst_kill(edg_inst *in);
 void edg_inst_delete(edg_inst *in);
 int edg_invoke(edg_inst *in, int kind, const uint8_t *a, size_t alen,
