@@ -1,7 +1,7 @@
 # edgeless: one binary for the controller, the orchestrator, the node and the CLI.
 #
 #   make run        set up, build, start inabox with the ping_pong example
-#   make test       set up, build the functions, run the whole test suite
+#   make test       set up (toolchain, redis-server), build the functions, run the whole test suite
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
 #   make bench      micro-benchmarks (-count=5, for benchstat)
@@ -16,8 +16,15 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 all: build functions
 
+# deps installs the C toolchain for the functions and redis-server, which
+# the tests start on their own ports (they never use a running Redis).
 deps:
 	@bash functions/install-deps.sh
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "deps: redis-server missing; installing it with apt-get"; \
+		if [ "$$(id -u)" -eq 0 ]; then run=; else run=sudo; fi; \
+		$$run env DEBIAN_FRONTEND=noninteractive apt-get update && \
+		$$run env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o edgeless .

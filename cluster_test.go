@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,7 +67,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func newCluster(t *testing.T, nodes int) *cluster {
+// newCluster starts a controller, an orchestrator and nodes; extra is added
+// to every node's configuration.
+func newCluster(t *testing.T, nodes int, extra string) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
 	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
 	c.api = fmt.Sprintf("http://127.0.0.1:%d", api)
@@ -80,6 +84,7 @@ orchestrator_url = "127.0.0.1:%d"
 domain_register_url = "127.0.0.1:%d"
 subscription_refresh_interval_sec = %v
 reconcile_interval_ms = 100
+metrics_url = "127.0.0.1:0"
 `, orcPort, dom, refresh))
 	for i := range nodes {
 		id := core.NewID()
@@ -101,7 +106,7 @@ http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
 file_log_provider = "file-log-%d"
-`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i))
+%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
 	}
 	c.start("con", "con", "-c", "controller.toml")
 	c.start("orc", "orc", "-c", "orchestrator.toml")
@@ -257,7 +262,7 @@ func lastLogged(file string) int {
 // counter: the orchestrator re-creates it on another node within 2×refresh+1s,
 // it continues from its last synced value, and downstream events resume.
 func TestNodeFailureAcrossProcesses(t *testing.T) {
-	c := newCluster(t, 3)
+	c := newCluster(t, 3, "")
 	logFile := filepath.Join(c.dir, "out.log")
 	id, err := c.cli("start", c.counterWorkflow(logFile))
 	if err != nil {
@@ -290,7 +295,7 @@ func TestNodeFailureAcrossProcesses(t *testing.T) {
 // TestControllerRestartKeepsWorkflows restarts the controller process: the
 // workflow is listed again and never stopped running.
 func TestControllerRestartKeepsWorkflows(t *testing.T) {
-	c := newCluster(t, 2)
+	c := newCluster(t, 2, "")
 	logFile := filepath.Join(c.dir, "out.log")
 	id, err := c.cli("start", c.counterWorkflow(logFile))
 	if err != nil {
@@ -321,7 +326,7 @@ func TestControllerRestartKeepsWorkflows(t *testing.T) {
 // TestWorkflowStartLatency starts a five-function workflow across three node
 // processes and reports how long the start took.
 func TestWorkflowStartLatency(t *testing.T) {
-	c := newCluster(t, 3)
+	c := newCluster(t, 3, "")
 	abs, _ := filepath.Abs("functions/noop/noop.wasm")
 	var fns []string
 	for i := range 5 {
@@ -347,4 +352,105 @@ func TestWorkflowStartLatency(t *testing.T) {
 		}
 	}
 	t.Logf("5-function workflow start across 3 nodes, CLI process included: %v", times)
+}
+
+// loadResult summarises one run of invocations.
+type loadResult struct {
+	latencies []time.Duration
+	perNode   map[string]int
+	statuses  map[int]int
+}
+
+func (r loadResult) quantile(q float64) time.Duration {
+	l := slices.Clone(r.latencies)
+	slices.Sort(l)
+	if len(l) == 0 {
+		return 0
+	}
+	return l[min(len(l)-1, int(q*float64(len(l))))]
+}
+
+// invokeLoad sends count invocations of fn from workers concurrent clients
+// and records each answer; it is bounded by count and by a deadline.
+func (c *cluster) invokeLoad(fn, body string, workers, count int) loadResult {
+	c.t.Helper()
+	res := loadResult{perNode: map[string]int{}, statuses: map[int]int{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan struct{}, count)
+	for range count {
+		next <- struct{}{}
+	}
+	close(next)
+	deadline := time.Now().Add(60 * time.Second)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				if time.Now().After(deadline) {
+					return
+				}
+				start := time.Now()
+				resp, err := http.Post(c.api+"/api/v1/invoke/"+fn, "application/json", strings.NewReader(body))
+				if err != nil {
+					mu.Lock()
+					res.statuses[-1]++
+					mu.Unlock()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				took := time.Since(start)
+				mu.Lock()
+				res.statuses[resp.StatusCode]++
+				if resp.StatusCode == http.StatusOK {
+					res.latencies = append(res.latencies, took)
+					res.perNode[resp.Header.Get("Edgeless-Node")]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// TestOffloadingUnderLoad overloads a function created on one of two node
+// processes, once with offloading off and once with it on: with it on, the
+// overloaded node refuses, the orchestrator starts an instance on the other
+// node and both serve. The latency quantiles of both runs are reported.
+func TestOffloadingUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test")
+	}
+	run := func(offload bool) loadResult {
+		extra := "[offload]\nenabled = false\n"
+		if offload {
+			extra = "[offload]\nenabled = true\nqueue_threshold = 2\ncpu_threshold = 0\n"
+		}
+		c := newCluster(t, 2, extra)
+		src, _ := filepath.Abs("functions/busy/busy.wasm")
+		out, err := exec.Command(bin, "function", "-controller-url", c.api, "create", "-f", "busy", "--src", src,
+			"--annotation", "max_instances=2").CombinedOutput()
+		if err != nil {
+			t.Fatalf("function create: %v: %s", err, out)
+		}
+		c.invokeLoad("busy", `{"params":{"work":"1"}}`, 2, 20) // warm up
+		res := c.invokeLoad("busy", `{"params":{"work":"10"}}`, 8, 400)
+		if res.statuses[http.StatusOK] != 400 {
+			t.Fatalf("offload=%v: answers %v, want 400 served", offload, res.statuses)
+		}
+		return res
+	}
+	off := run(false)
+	on := run(true)
+	if len(off.perNode) != 1 {
+		t.Fatalf("offloading off: served by %d nodes, want 1: %v", len(off.perNode), off.perNode)
+	}
+	if len(on.perNode) != 2 {
+		t.Fatalf("offloading on: served by %d nodes, want 2: %v", len(on.perNode), on.perNode)
+	}
+	t.Logf("offloading off: p50 %v p99 %v, per node %v", off.quantile(0.5), off.quantile(0.99), off.perNode)
+	t.Logf("offloading on:  p50 %v p99 %v, per node %v", on.quantile(0.5), on.quantile(0.99), on.perNode)
 }

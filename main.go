@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/edgeless-go/edgeless/bench"
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/controller"
 	"github.com/edgeless-go/edgeless/core/inabox"
@@ -32,10 +33,13 @@ modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented 
   con       controller: workflow API and admission
   orc       orchestrator: node registry, placement, recovery
   node      runs function instances and resource providers
+            (--available-resources [--json] lists the providers and exits)
   inabox    controller, orchestrator and nodes in one process (defaults when no -c)
 
 verbs:
   workflow start FILE | stop ID|all | list | inspect ID
+  function create|list|delete|invoke|poll   standalone functions (FaaS)
+  proxy show … | top nodes [--watch] | intent … | dump …   (the orchestrator's Redis mirror; proxy -h)
 
 flags:
   --version   print the version and exit
@@ -62,6 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "workflow":
 		err = cli.Workflow(ctx, args[1:], stdout)
+	case "bench":
+		err = bench.Run(ctx, args[1:], stdout)
+	case "function":
+		err = cli.Function(ctx, args[1:], stdout)
+	case "proxy":
+		err = cli.Proxy(ctx, args[1:], stdout)
 	case "con", "orc", "node", "inabox":
 		err = runMode(ctx, args[0], args[1:], stdout, stderr)
 	default:
@@ -85,6 +95,8 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	tmpl := fs.String("t", "", "write a commented default configuration to this file and exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
+	available := fs.Bool("available-resources", false, "node: list the resource providers of the configuration and exit")
+	asJSON := fs.Bool("json", false, "node: with --available-resources, print JSON")
 	var workflows multiFlag
 	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +130,9 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		cfg, err := loadOr(*cfgPath, node.Default, node.Load)
 		if err != nil {
 			return err
+		}
+		if *available {
+			return node.WriteAvailableResources(stdout, cfg, *asJSON)
 		}
 		return node.Run(ctx, cfg, log)
 	}

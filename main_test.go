@@ -83,6 +83,7 @@ domain_register_url = "127.0.0.1:0"
 metrics_url = "127.0.0.1:0"
 [orchestrator.general]
 orchestrator_url = "127.0.0.1:0"
+metrics_url = "127.0.0.1:0"
 [node.general]
 invocation_url = "127.0.0.1:0"
 [node.telemetry]

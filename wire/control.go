@@ -10,6 +10,7 @@ const (
 	MethodNodePatch         = "node.Patch"
 	MethodNodePeers         = "node.UpdatePeers"
 	MethodNodeReset         = "node.Reset"
+	MethodNodeInvoke        = "node.Invoke"
 
 	MethodOrcUpdateNode    = "orc.UpdateNode"
 	MethodOrcStartFunction = "orc.StartFunction"
@@ -20,6 +21,7 @@ const (
 	MethodOrcCordon        = "orc.Cordon"
 	MethodOrcMigrate       = "orc.Migrate"
 	MethodOrcNodes         = "orc.Nodes"
+	MethodOrcInvoke        = "orc.Invoke"
 
 	MethodConUpdateDomain = "con.UpdateDomain"
 )
@@ -234,6 +236,31 @@ type NodeStatus struct {
 // NodeList answers MethodOrcNodes.
 type NodeList struct {
 	Nodes []NodeStatus `msgpack:"nodes" json:"nodes"`
+}
+
+// Invoke calls a function with a payload from outside the dataplane (the
+// controller's invocation API): at an orchestrator, Logical names the
+// function; at a node, Component names the instance.
+type Invoke struct {
+	Logical   core.ID `msgpack:"logical"`
+	Component core.ID `msgpack:"component"`
+	Payload   []byte  `msgpack:"payload"`
+	// Queue asks the node to queue the invocation even past its offloading
+	// threshold (up to the mailbox's bound): there is nowhere else to go.
+	Queue bool `msgpack:"queue"`
+}
+
+// InvokeResponse is a function's answer to an Invoke. Overloaded says the
+// node refused the invocation because the instance's queue (or the node's
+// CPU) passed its offloading threshold, or its mailbox is full; Failure says
+// why the instance failed while handling it.
+type InvokeResponse struct {
+	Result     core.CallRet `msgpack:"result"`
+	Reply      []byte       `msgpack:"reply"`
+	Overloaded bool         `msgpack:"overloaded"`
+	Failure    string       `msgpack:"failure"`
+	Node       core.ID      `msgpack:"node"`
+	Offloaded  bool         `msgpack:"offloaded"` // served by another instance than the first choice
 }
 
 // UpdateDomain is an orchestrator's periodic registration with its controller.

@@ -30,26 +30,28 @@ func Default() Config { return Config{ControllerURL: "http://127.0.0.1:7001"} }
 // EnvControllerURL overrides the controller URL of the configuration file.
 const EnvControllerURL = "EDGELESS_CONTROLLER_URL"
 
-// Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
-func Workflow(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("workflow", flag.ContinueOnError)
+// setup parses the flags every verb group shares (-c, -t, -controller-url)
+// and returns a client for the controller and the remaining arguments. With
+// -t it writes the template and returns a nil client.
+func setup(group, usage string, args []string) (*client, []string, error) {
+	fs := flag.NewFlagSet(group, flag.ContinueOnError)
 	cfgPath := fs.String("c", "", "CLI configuration file (cli.toml)")
 	tmpl := fs.String("t", "", "write a default cli.toml to this file and exit")
 	url := fs.String("controller-url", "", "controller API URL (overrides "+EnvControllerURL+" and -c)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: edgeless workflow [flags] start FILE | stop ID|all | list | inspect ID")
+		fmt.Fprintln(fs.Output(), "usage: edgeless "+group+" [flags] "+usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if *tmpl != "" {
-		return writeTemplate(*tmpl)
+		return nil, nil, writeTemplate(*tmpl)
 	}
 	cfg := Default()
 	if *cfgPath != "" {
 		if err := spec.LoadConfig(*cfgPath, &cfg); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	if v := os.Getenv(EnvControllerURL); v != "" {
@@ -58,11 +60,18 @@ func Workflow(ctx context.Context, args []string, out io.Writer) error {
 	if *url != "" {
 		cfg.ControllerURL = *url
 	}
-	c := &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), http: &http.Client{Timeout: 5 * time.Minute}}
-	rest := fs.Args()
-	if len(rest) == 0 {
+	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("workflow: missing verb")
+		return nil, nil, fmt.Errorf("%s: missing verb", group)
+	}
+	return &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), http: &http.Client{Timeout: 5 * time.Minute}}, fs.Args(), nil
+}
+
+// Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
+func Workflow(ctx context.Context, args []string, out io.Writer) error {
+	c, rest, err := setup("workflow", "start FILE | stop ID|all | list | inspect ID", args)
+	if c == nil {
+		return err
 	}
 	verb, rest := rest[0], rest[1:]
 	need := func(n int, what string) error {
@@ -140,11 +149,25 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, v any
 		}
 		return fmt.Errorf("controller answered %s", resp.Status)
 	}
-	if v == nil {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case *rawReply:
+		*v = data
 		return nil
 	}
 	return json.Unmarshal(data, v)
 }
+
+// raw sends a request and returns the body of a successful reply as it is.
+func (c *client) raw(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	var reply rawReply
+	err := c.do(ctx, method, path, body, &reply)
+	return reply, err
+}
+
+// rawReply takes a reply body unparsed.
+type rawReply []byte
 
 func (c *client) start(ctx context.Context, file string, out io.Writer) error {
 	w, err := spec.LoadWorkflow(file)

@@ -20,6 +20,11 @@ func (c *Con) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/workflows/{id}", c.handleInspect)
 	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.handleStop)
 	mux.HandleFunc("GET /api/v1/domains", c.handleDomains)
+	mux.HandleFunc("POST /api/v1/functions", c.handleCreateFunction)
+	mux.HandleFunc("GET /api/v1/functions", c.handleListFunctions)
+	mux.HandleFunc("DELETE /api/v1/functions/{name}", c.handleDeleteFunction)
+	mux.HandleFunc("POST /api/v1/invoke/{name}", c.handleInvoke)
+	mux.HandleFunc("GET /api/v1/poll/{id}", c.handlePoll)
 	return mux
 }
 
@@ -64,11 +69,7 @@ func (c *Con) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := c.startWorkflow(r.Context(), wf)
 	if err != nil {
-		status := http.StatusBadGateway
-		if errors.Is(err, ErrNoDomain) {
-			status = http.StatusServiceUnavailable
-		}
-		writeError(w, status, err.Error())
+		writeError(w, startStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusCreated, spec.StartReply{WorkflowID: id.String()})

@@ -48,6 +48,9 @@ type Con struct {
 	known     map[string]uint64 // nonce of each domain under which our workflows run there
 	workflows map[core.ID]*workflow
 
+	faasMu sync.Mutex // serialises function creation, so that names stay unique
+	async  *asyncResults
+
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
 	started    *metrics.Counter // workflow starts that succeeded
@@ -74,6 +77,10 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		known:     map[string]uint64{},
 		workflows: map[core.ID]*workflow{},
 		reg:       telemetry.NewRegistry(),
+		async: &asyncResults{
+			ttl: time.Duration(cfg.AsyncResultTTLSec) * time.Second, max: cfg.MaxAsyncPending,
+			pending: map[string]*asyncEntry{},
+		},
 	}
 	const starts = "edgeless_con_workflow_starts_total"
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)

@@ -17,6 +17,8 @@ type Config struct {
 	PersistenceFilename string `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
 	RequestTimeoutSec   int    `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
 	MaxWorkflowMB       int    `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	AsyncResultTTLSec   int    `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
+	MaxAsyncPending     int    `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
 	MetricsURL          string `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof               bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
@@ -28,6 +30,8 @@ func Default() Config {
 		DomainRegisterURL:   "http://127.0.0.1:7002",
 		PersistenceFilename: "controller.save",
 		RequestTimeoutSec:   60,
+		AsyncResultTTLSec:   600,
+		MaxAsyncPending:     10000,
 		MetricsURL:          "http://127.0.0.1:7011",
 		MaxWorkflowMB:       64,
 	}
@@ -46,6 +50,12 @@ func (c *Config) Validate() error {
 		if _, err := wire.ParseAddr(c.MetricsURL); err != nil {
 			errs = append(errs, fmt.Errorf("metrics_url: %w", err))
 		}
+	}
+	if c.AsyncResultTTLSec < 1 {
+		errs = append(errs, fmt.Errorf("async_result_ttl_sec: must be at least 1, got %d", c.AsyncResultTTLSec))
+	}
+	if c.MaxAsyncPending < 1 {
+		errs = append(errs, fmt.Errorf("max_async_pending: must be at least 1, got %d", c.MaxAsyncPending))
 	}
 	if c.RequestTimeoutSec < 1 {
 		errs = append(errs, fmt.Errorf("request_timeout_sec: must be at least 1, got %d", c.RequestTimeoutSec))

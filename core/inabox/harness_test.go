@@ -95,6 +95,7 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	cfg.Node.Resources.HTTPIngressURL = "127.0.0.1:0"
 	cfg.Node.Telemetry.MetricsURL = ""
 	cfg.Controller.MetricsURL = ""
+	cfg.Orchestrator.General.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
 	if mutate != nil {

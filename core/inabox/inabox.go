@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/controller"
@@ -21,8 +22,10 @@ import (
 )
 
 // Config holds the configuration of each part. The nodes share Node, except
-// that node k listens on the invocation port plus k and names its providers
-// with the suffix -k+1.
+// that node k listens on the invocation and http-ingress ports plus k and
+// names its providers with the suffix -k+1 ("file-log-1" becomes
+// "file-log-<k+1>"). Nodes whose invocation port is 0 serve http-ingress on
+// a random port as well.
 type Config struct {
 	Nodes        int               `toml:"nodes" comment:"how many nodes to run"`
 	Controller   controller.Config `toml:"controller"`
@@ -36,6 +39,9 @@ func Default() Config {
 	// Everything in the box lives and dies with the process, so there is
 	// nothing for the controller to re-adopt after a restart.
 	c.Controller.PersistenceFilename = ""
+	// A box is a local, trusted setup where native and WASM functions are
+	// tried side by side; a node on its own keeps native functions off.
+	c.Node.Native.Enabled = true
 	return c
 }
 
@@ -140,24 +146,66 @@ func (b *Inabox) Start(ctx context.Context) error {
 func (b *Inabox) nodeConfig(k int) (node.Config, error) {
 	ncfg := b.cfg.Node
 	ncfg.General.NodeRegisterURL = b.Orc.Addr()
+	// Nodes on random dataplane ports serve http-ingress on a random port
+	// too, so that several boxes (tests) can run side by side.
+	random := false
+	if addr, err := wire.ParseAddr(ncfg.General.InvocationURL); err == nil {
+		_, port, _ := net.SplitHostPort(addr)
+		random = port == "0"
+	}
+	if random && ncfg.Resources.HTTPIngressProvider != "" {
+		addr, err := wire.ParseAddr(ncfg.Resources.HTTPIngressURL)
+		if err != nil {
+			return ncfg, err
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		ncfg.Resources.HTTPIngressURL = net.JoinHostPort(host, "0")
+	}
 	if k == 0 {
 		return ncfg, nil
 	}
 	ncfg.General.NodeID = "" // each node its own
-	addr, err := wire.ParseAddr(ncfg.General.InvocationURL)
+	inv, err := shiftPort(ncfg.General.InvocationURL, k)
 	if err != nil {
 		return ncfg, err
+	}
+	ncfg.General.InvocationURL = inv
+	ncfg.General.InvocationURLAnnounced = ""
+	r := &ncfg.Resources
+	if r.HTTPIngressProvider != "" && !random {
+		if r.HTTPIngressURL, err = shiftPort(r.HTTPIngressURL, k); err != nil {
+			return ncfg, err
+		}
+	}
+	for _, id := range []*string{&r.HTTPIngressProvider, &r.HTTPEgressProvider, &r.HTTPPosterProvider, &r.FileLogProvider,
+		&r.RedisProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider} {
+		if *id != "" {
+			*id = providerID(*id, k)
+		}
+	}
+	return ncfg, nil
+}
+
+// shiftPort returns url's host:port with the port plus k; port 0 stays 0.
+func shiftPort(url string, k int) (string, error) {
+	addr, err := wire.ParseAddr(url)
+	if err != nil {
+		return "", err
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	if p, _ := strconv.Atoi(port); p != 0 {
 		port = strconv.Itoa(p + k)
 	}
-	ncfg.General.InvocationURL = net.JoinHostPort(host, port)
-	ncfg.General.InvocationURLAnnounced = ""
-	if ncfg.Resources.FileLogProvider != "" {
-		ncfg.Resources.FileLogProvider = fmt.Sprintf("file-log-%d", k+1)
+	return net.JoinHostPort(host, port), nil
+}
+
+// providerID names node k's provider after node 0's: "file-log-1" becomes
+// "file-log-<k+1>", any other name gets the suffix "-<k+1>".
+func providerID(id string, k int) string {
+	if base, ok := strings.CutSuffix(id, "-1"); ok {
+		return base + "-" + strconv.Itoa(k+1)
 	}
-	return ncfg, nil
+	return id + "-" + strconv.Itoa(k+1)
 }
 
 // waitNodes polls until the controller has heard of n nodes.

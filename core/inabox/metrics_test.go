@@ -58,6 +58,7 @@ func TestMetrics(t *testing.T) {
 	b := startBox(t, 1, func(c *Config) {
 		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
 		c.Controller.MetricsURL = "127.0.0.1:0"
+		c.Orchestrator.General.MetricsURL = "127.0.0.1:0"
 	})
 	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=10") })
 	node := b.Nodes[0].MetricsAddr()
@@ -88,4 +89,29 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("edgeless_con_workflows = %v, want 1\n%s", v, con)
 	}
 	promtool(t, con)
+	orc := scrape(t, b.Orc.MetricsAddr())
+	if v := metricValue(t, orc, `edgeless_orc_placements_total`); v != 2 {
+		t.Errorf("edgeless_orc_placements_total = %v, want 2\n%s", v, orc)
+	}
+	promtool(t, orc)
+}
+
+// TestEBPFMetrics runs a node with its eBPF probes (root, as in CI): the
+// node's own context switches and run-queue samples show in /metrics.
+func TestEBPFMetrics(t *testing.T) {
+	b := startBox(t, 1, func(c *Config) {
+		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
+		c.Node.Telemetry.EBPF = true
+	})
+	if b.logs.count("eBPF telemetry unavailable") > 0 {
+		t.Fatalf("eBPF probes refused: %s", b.logs)
+	}
+	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=5") })
+	var text []byte
+	eventually(t, 10*time.Second, "context switches and run-queue samples", func() bool {
+		text = scrape(t, b.Nodes[0].MetricsAddr())
+		return metricValue(t, text, `edgeless_node_ebpf_context_switches_total\{kind="voluntary"\}`) > 0 &&
+			metricValue(t, text, `edgeless_node_ebpf_runqueue_latency_seconds_count`) > 0
+	})
+	promtool(t, text)
 }

@@ -21,6 +21,7 @@ type Config struct {
 	Native       NativeRuntime `toml:"native_runtime"`
 	State        State         `toml:"state"`
 	Telemetry    Telemetry     `toml:"telemetry"`
+	Offload      Offload       `toml:"offload"`
 	Resources    Resources     `toml:"resources"`
 	Capabilities Capabilities  `toml:"user_node_capabilities"`
 }
@@ -50,6 +51,16 @@ type WASMRuntime struct {
 // node's process.
 type NativeRuntime struct {
 	Enabled bool `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
+}
+
+// Offload configures how the node sheds invocations (the controller's
+// /api/v1/invoke) it cannot serve promptly: it refuses them, and the
+// orchestrator sends them to another instance of the function, starting one
+// on another node when max_instances allows.
+type Offload struct {
+	Enabled        bool    `toml:"enabled" comment:"refuse invocations to an overloaded instance so that they go elsewhere"`
+	QueueThreshold int     `toml:"queue_threshold" comment:"queued events at which an instance counts as overloaded"`
+	CPUThreshold   float64 `toml:"cpu_threshold" comment:"node process CPU use, percent of all CPUs, past which every instance counts as overloaded; 0 = ignore CPU"`
 }
 
 // Telemetry configures what the node reports about itself.
@@ -150,6 +161,7 @@ func Default() Config {
 		},
 		State:     State{Dir: "function_state"},
 		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7006"},
+		Offload:   Offload{QueueThreshold: 8, CPUThreshold: 90},
 		Resources: Resources{
 			HTTPIngressURL:          "http://127.0.0.1:7008",
 			HTTPIngressMaxBodyBytes: 4 << 20,
@@ -205,6 +217,12 @@ func (c *Config) Validate() error {
 			bad("telemetry.metrics_url", "%v", err)
 		}
 	}
+	if c.Offload.QueueThreshold < 1 {
+		bad("offload.queue_threshold", "must be at least 1, got %d", c.Offload.QueueThreshold)
+	}
+	if c.Offload.CPUThreshold < 0 || c.Offload.CPUThreshold > 100 {
+		bad("offload.cpu_threshold", "must be within 0–100, got %v", c.Offload.CPUThreshold)
+	}
 	if c.WASM.MaxMemoryMB < 1 {
 		bad("wasm_runtime.max_memory_mb", "must be at least 1, got %d", c.WASM.MaxMemoryMB)
 	}
@@ -222,6 +240,7 @@ func (c *Config) Validate() error {
 	if c.State.Dir == "" && c.State.RedisURL == "" {
 		bad("state.dir", "must not be empty when state.redis_url is not set")
 	}
+	c.Resources.validate(bad)
 	return errors.Join(errs...)
 }
 

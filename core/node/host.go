@@ -87,26 +87,33 @@ func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (
 	if !ok {
 		return core.CallErr, nil, fmt.Errorf("output %q is not mapped", output)
 	}
-	corr := h.corr.Add(1)
+	return h.callConcurrent(ctx, to, payload)
+}
+
+// callConcurrent calls to from any goroutine, any number at once, and waits
+// for the result until ctx ends or the node's call timeout passes. The reply
+// is the caller's.
+func (inst *instance) callConcurrent(ctx context.Context, to core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
+	corr := inst.corr.Add(1)
 	ch := make(chan mail, 1)
-	h.pendingMu.Lock()
-	h.pending[corr] = ch
-	h.pendingMu.Unlock()
+	inst.pendingMu.Lock()
+	inst.pending[corr] = ch
+	inst.pendingMu.Unlock()
 	defer func() {
-		h.pendingMu.Lock()
-		delete(h.pending, corr)
-		h.pendingMu.Unlock()
+		inst.pendingMu.Lock()
+		delete(inst.pending, corr)
+		inst.pendingMu.Unlock()
 	}()
-	e := core.Event{Kind: core.KindCall, Target: to, Source: h.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
-	if err := h.n.route(&e); err != nil {
+	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
+	if err := inst.n.route(&e); err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
-	timeout := time.Duration(h.n.cfg.General.CallTimeoutMS) * time.Millisecond
+	timeout := time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case m := <-ch:
-		defer h.n.bufs.Put(m.buf)
+		defer inst.n.bufs.Put(m.buf)
 		switch m.ev.Kind {
 		case core.KindCallReply:
 			return core.CallReply, bytes.Clone(m.ev.Payload), nil
@@ -118,7 +125,7 @@ func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (
 		return core.CallErr, nil, fmt.Errorf("call to %s timed out after %v", to, timeout)
 	case <-ctx.Done():
 		return core.CallErr, nil, ctx.Err()
-	case <-h.quit:
-		return core.CallErr, nil, errors.New("resource stopped")
+	case <-inst.quit:
+		return core.CallErr, nil, errors.New("caller stopped")
 	}
 }

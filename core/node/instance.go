@@ -73,6 +73,7 @@ type instance struct {
 	quit     chan struct{}
 	done     chan struct{}
 	quitOnce sync.Once
+	failure  string // why the instance failed, set before done is closed
 }
 
 func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string) *instance {
@@ -97,6 +98,8 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 }
 
 var errMailboxFull = errors.New("mailbox full")
+
+func isMailboxFull(err error) bool { return errors.Is(err, errMailboxFull) }
 
 // sample records how long a lifecycle step that began at start took, when
 // performance samples are on.
@@ -155,8 +158,9 @@ func (inst *instance) run() {
 			inst.handled.Add(1)
 			if err != nil {
 				inst.log.Error("instance failed; removing it", "err", err)
+				inst.failure = err.Error()
 				inst.n.remove(inst.id.Component)
-				inst.finish(err.Error())
+				inst.finish(inst.failure)
 				return
 			}
 		}

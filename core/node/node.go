@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/node/ebpf"
 	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/resources"
 	"github.com/edgeless-go/edgeless/wire"
@@ -37,6 +39,10 @@ type Node struct {
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
 	dropped    *metrics.Counter
+	offloaded  *metrics.Counter
+	cpu        atomic.Uint64 // node process CPU percent (float64 bits), from the last health read
+	invoker    *instance
+	probes     *ebpf.Probes // nil unless eBPF telemetry runs
 	samples    *samples
 	health     *healthReader
 
@@ -77,6 +83,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		health:  &healthReader{dir: cfg.State.Dir},
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	n.invoker = newInvoker(n)
 	n.registerNodeMetrics()
 	empty := map[core.ID]*instance{}
 	n.instances.Store(&empty)
@@ -113,6 +120,7 @@ func (n *Node) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodNodePatch, n.patch)
 	wire.Method(mux, wire.MethodNodePeers, n.updatePeers)
 	wire.Method(mux, wire.MethodNodeReset, n.reset)
+	wire.Method(mux, wire.MethodNodeInvoke, n.invoke)
 	srv, err := wire.NewServer(wire.ServerConfig{
 		Addr:     listen,
 		MaxFrame: n.cfg.General.MaxFrameBytes,
@@ -130,6 +138,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.server = srv
 	n.addr = srv.Addr()
+	n.startProbes()
 	if u := n.cfg.Telemetry.MetricsURL; u != "" {
 		addr, _ := wire.ParseAddr(u)
 		n.metricsSrv = telemetry.NewServer(n.reg, n.cfg.Telemetry.Pprof, n.log)
@@ -174,6 +183,7 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	n.stopAll()
+	close(n.invoker.quit) // invocations still waiting fail
 	var errs []error
 	if n.metricsSrv != nil {
 		errs = append(errs, n.metricsSrv.Close())
@@ -193,6 +203,9 @@ func (n *Node) Close() error {
 	n.closeRuntimes()
 	if n.state != nil {
 		errs = append(errs, n.state.close())
+	}
+	if n.probes != nil {
+		errs = append(errs, n.probes.Close())
 	}
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
@@ -244,6 +257,14 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 	n.exits = nil
 	n.mu.Unlock()
 	samples, logs := n.samples.take()
+	health := n.health.read()
+	if n.probes != nil {
+		st := n.probes.Snapshot()
+		health.RunQueueP99US = st.RunQueueP99Micros
+		health.ContextSwitches = int64(st.Switches())
+		health.TCPRetransmits = int64(st.TCPRetransmits)
+	}
+	n.cpu.Store(math.Float64bits(health.ProcCPUUsage))
 	req := &wire.UpdateNode{
 		Node:         n.id,
 		Addr:         n.addr,
@@ -252,7 +273,7 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 		Capabilities: n.capabilities(),
 		Providers:    n.providers(),
 		Exits:        exits,
-		Health:       n.health.read(),
+		Health:       health,
 		Samples:      samples,
 		Logs:         logs,
 	}

@@ -2,17 +2,164 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/resources"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
-// startProviders creates the resource providers the configuration names.
+// startProviders creates the resource providers the configuration names and
+// starts those that serve (the http-ingress listener).
 func (n *Node) startProviders(ctx context.Context) error {
-	if id := n.cfg.Resources.FileLogProvider; id != "" {
+	r := &n.cfg.Resources
+	callTimeout := time.Duration(n.cfg.General.CallTimeoutMS) * time.Millisecond
+	maxBody := r.HTTPIngressMaxBodyBytes
+	if maxBody == 0 {
+		maxBody = 4 << 20
+	}
+	if id := r.HTTPIngressProvider; id != "" {
+		addr, _ := wire.ParseAddr(r.HTTPIngressURL)
+		p, err := resources.NewHTTPIngress(resources.HTTPIngressConfig{
+			Addr: addr, MaxBodyBytes: maxBody, CallTimeout: callTimeout, Log: n.log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := p.Listen(ctx); err != nil {
+			return err
+		}
+		n.provs[id] = p
+	}
+	httpCfg := resources.HTTPClientConfig{MaxBodyBytes: maxBody, CallTimeout: callTimeout, Log: n.log}
+	if id := r.HTTPEgressProvider; id != "" {
+		n.provs[id] = resources.NewHTTPEgress(httpCfg)
+	}
+	if id := r.HTTPPosterProvider; id != "" {
+		n.provs[id] = resources.NewHTTPPoster(httpCfg)
+	}
+	if id := r.FileLogProvider; id != "" {
 		n.provs[id] = resources.FileLog{}
+	}
+	if id := r.RedisProvider; id != "" {
+		n.provs[id] = resources.NewRedis(n.log)
+	}
+	if id := r.FilePusherProvider.Provider; id != "" {
+		p, err := resources.NewFilePusher(r.FilePusherProvider.Directory, n.log)
+		if err != nil {
+			return err
+		}
+		n.provs[id] = p
+	}
+	if id := r.MetricsCollectorProvider.Provider; id != "" {
+		p, err := resources.NewMetricsCollector(r.MetricsCollectorProvider.RedisURL, n.log)
+		if err != nil {
+			return err
+		}
+		n.provs[id] = p
 	}
 	return nil
 }
 
-// closeProviders releases what providers hold (listeners, connections).
-func (n *Node) closeProviders() {}
+// closeProviders releases what providers hold (listeners, connections). The
+// instances are stopped before.
+func (n *Node) closeProviders() {
+	for id, p := range n.provs {
+		if c, ok := p.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				n.log.Warn("cannot close resource provider", "provider", id, "err", err)
+			}
+		}
+	}
+}
+
+// HTTPIngressAddr returns the address the node's http-ingress listens on, ""
+// when it has none.
+func (n *Node) HTTPIngressAddr() string {
+	if p, ok := n.provs[n.cfg.Resources.HTTPIngressProvider].(*resources.HTTPIngress); ok {
+		return p.Addr()
+	}
+	return ""
+}
+
+// AvailableResource is a provider a node configuration enables, as listed by
+// `edgeless node --available-resources`.
+type AvailableResource struct {
+	Provider string `json:"provider"`
+	resources.Spec
+}
+
+// AvailableResources returns the providers cfg enables, sorted by class.
+func AvailableResources(cfg Config) []AvailableResource {
+	r := &cfg.Resources
+	var out []AvailableResource
+	add := func(id string, p resources.Provider) {
+		if id != "" {
+			out = append(out, AvailableResource{Provider: id, Spec: p.Spec()})
+		}
+	}
+	add(r.HTTPIngressProvider, &resources.HTTPIngress{})
+	add(r.HTTPEgressProvider, &resources.HTTPEgress{})
+	add(r.HTTPPosterProvider, &resources.HTTPPoster{})
+	add(r.FileLogProvider, resources.FileLog{})
+	add(r.RedisProvider, &resources.Redis{})
+	add(r.FilePusherProvider.Provider, &resources.FilePusher{})
+	add(r.MetricsCollectorProvider.Provider, &resources.MetricsCollector{})
+	slices.SortFunc(out, func(a, b AvailableResource) int { return strings.Compare(a.ClassType, b.ClassType) })
+	return out
+}
+
+// WriteAvailableResources writes the providers cfg enables, their outputs and
+// configuration keys, as text or as a JSON array.
+func WriteAvailableResources(w io.Writer, cfg Config, asJSON bool) error {
+	list := AvailableResources(cfg)
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	var errs []error
+	pr := func(format string, args ...any) {
+		_, err := fmt.Fprintf(w, format, args...)
+		errs = append(errs, err)
+	}
+	for k, a := range list {
+		if k > 0 {
+			pr("\n")
+		}
+		pr("%s (version %s), provider %s\n  %s\n", a.ClassType, a.Version, a.Provider, a.Description)
+		if len(a.Outputs) > 0 {
+			pr("  outputs: %s\n", strings.Join(a.Outputs, ", "))
+		} else {
+			pr("  outputs: none\n")
+		}
+		keys := make([]string, 0, len(a.Configurations))
+		for key := range a.Configurations {
+			keys = append(keys, key)
+		}
+		slices.Sort(keys)
+		for _, key := range keys {
+			pr("  %-16s %s\n", key, a.Configurations[key])
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LogicalID implements resources.LogicalResolver for the instances of this
+// node: the metrics-collector keys averages by logical function.
+func (h resourceHost) LogicalID(src core.InstanceID) (core.ID, bool) {
+	if src.Node != h.n.id {
+		return core.ID{}, false
+	}
+	inst := (*h.n.instances.Load())[src.Component]
+	if inst == nil {
+		return core.ID{}, false
+	}
+	return inst.logical, true
+}

@@ -17,6 +17,9 @@ var (
 // copied; e is not retained. Safe from any goroutine.
 func (n *Node) route(e *core.Event) error {
 	if e.Target.Node == n.id {
+		if e.Target.Component == n.invoker.id.Component {
+			return n.invoker.deliver(e)
+		}
 		inst := (*n.instances.Load())[e.Target.Component]
 		if inst == nil {
 			return errNoInstance

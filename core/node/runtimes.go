@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/native"
 	"github.com/edgeless-go/edgeless/sandbox"
 )
 
@@ -56,6 +57,31 @@ func (n *Node) startRuntimes() error {
 			close: rt.Close,
 		})
 	}
+	if n.cfg.Native.Enabled {
+		rt, err := native.New(native.Config{}, n.log)
+		if err != nil {
+			return fmt.Errorf("cannot start the native runtime: %w", err)
+		}
+		// RUST_NATIVE is the name EDGELESS's native runner uses; our
+		// functions implement the C ABI of native/edgeless_native.h instead
+		// of its Rust one. The code runs in this process, unisolated.
+		n.addRuntime(&functionRuntime{
+			types: []string{"RUST_NATIVE", "NATIVE"},
+			start: func(code []byte, h functionHost) (function, error) {
+				m, err := rt.Load(code)
+				if err != nil {
+					return nil, err
+				}
+				inst, err := rt.Instantiate(m, h)
+				if err != nil {
+					return nil, err
+				}
+				return inst, nil
+			},
+			close: rt.Close,
+		})
+		n.log.Info("native runtime enabled: native functions run inside this process without isolation; a crash in one stops the node")
+	}
 	return nil
 }
 
@@ -91,5 +117,7 @@ func (n *Node) closeRuntimes() {
 
 var (
 	_ sandbox.Host = functionHost{}
+	_ native.Host  = functionHost{}
 	_ function     = (*sandbox.Instance)(nil)
+	_ function     = (*native.Instance)(nil)
 )

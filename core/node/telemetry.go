@@ -1,12 +1,15 @@
 package node
 
 import (
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/node/ebpf"
 	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -155,6 +158,7 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 // registerNodeMetrics registers the node-wide metrics.
 func (n *Node) registerNodeMetrics() {
 	n.dropped = n.reg.Counter(mDropped, "Events dropped: unmapped output, full mailbox, unreachable peer.", "")
+	n.offloaded = n.reg.Counter("edgeless_node_invocations_offloaded_total", "Invocations refused as overloaded, for the orchestrator to send elsewhere.", "")
 	for _, kind := range []string{"function", "resource"} {
 		n.reg.Gauge(mInstances, "Instances running on the node.", telemetry.Labels("kind", kind), func() float64 {
 			c := 0
@@ -193,4 +197,21 @@ func (n *Node) dropPeerMetrics(peer core.ID) {
 	for _, m := range []string{mPeerOut, mPeerBytes, mPeerLost, mPeerConn} {
 		n.reg.Unregister(m, l)
 	}
+}
+
+// startProbes starts the eBPF probes when configured; when the kernel or the
+// privileges refuse, the node says so once and runs without them.
+func (n *Node) startProbes() {
+	if !n.cfg.Telemetry.EBPF {
+		return
+	}
+	_, port, _ := net.SplitHostPort(n.server.Addr())
+	p, _ := strconv.Atoi(port)
+	probes, err := ebpf.Start(ebpf.Config{Enabled: true, DataplanePort: p}, n.log)
+	if err != nil {
+		n.log.Warn("eBPF telemetry unavailable; running without it", "err", err)
+		return
+	}
+	n.probes = probes
+	probes.Register(n.reg)
 }

@@ -48,10 +48,16 @@ func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartRespon
 	return &wire.StartResponse{Instances: slices.Clone(c.instances)}, nil
 }
 
-// want returns how many instances c should have: max_instances of a function
-// (1 when absent or 0, which EDGELESS reads as "no limit"), 1 for a resource.
+// want returns how many instances c should keep: min_instances of a
+// function, else its max_instances (0, EDGELESS's "no limit", counts as 1);
+// 1 for a resource. Overloaded invocations may add more, up to max_instances.
 func (c *component) want() int {
-	if c.fn != nil && c.req.MaxInstances > 0 {
+	switch {
+	case c.fn == nil:
+		return 1
+	case c.req.MinInstances > 0:
+		return c.req.MinInstances
+	case c.req.MaxInstances > 0:
 		return c.req.MaxInstances
 	}
 	return 1
@@ -84,6 +90,7 @@ func (o *Orc) startOne(ctx context.Context, c *component, only []core.ID) error 
 			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, n.id, err)
 		}
 		c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
+		o.placements.Inc()
 		o.log.Info("function placed", "function", c.fn.Name, "node", n.id, "instance", id)
 		return nil
 	}
@@ -95,6 +102,7 @@ func (o *Orc) startOne(ctx context.Context, c *component, only []core.ID) error 
 		return fmt.Errorf("resource %q on node %s: %w", c.res.Name, n.id, err)
 	}
 	c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
+	o.placements.Inc()
 	o.log.Info("resource placed", "resource", c.res.Name, "node", n.id, "provider", provider, "instance", id)
 	return nil
 }

@@ -6,14 +6,17 @@ import (
 	"io"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
 // Config is an orchestrator's configuration, read from orchestrator.toml.
 type Config struct {
-	General  General  `toml:"general"`
-	Baseline Baseline `toml:"baseline"`
+	General  General       `toml:"general"`
+	Baseline Baseline      `toml:"baseline"`
+	Proxy    ProxySettings `toml:"proxy"`
 }
 
 // General holds the orchestrator's identity and addresses.
@@ -24,11 +27,31 @@ type General struct {
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
 	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
+	MetricsURL                     string  `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	Pprof                          bool    `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
 
 // Baseline selects the placement strategy.
 type Baseline struct {
 	OrchestrationStrategy string `toml:"orchestration_strategy" comment:"Random (weighted by CPUs) or RoundRobin"`
+}
+
+// ProxySettings selects the proxy that mirrors the orchestrator's state to an
+// outside store and reads orchestration intents from it.
+type ProxySettings struct {
+	ProxyType            string          `toml:"proxy_type" comment:"None or Redis"`
+	RedisURL             string          `toml:"redis_url" comment:"Redis (or Valkey) server of the Redis proxy"`
+	ProxyGCPeriodSeconds int             `toml:"proxy_gc_period_seconds" comment:"health and performance entries older than this are removed; 0 keeps them"`
+	DatasetSettings      DatasetSettings `toml:"dataset_settings"`
+}
+
+// DatasetSettings makes the Redis proxy also append what it mirrors to CSV
+// files, for offline analysis.
+type DatasetSettings struct {
+	DatasetPath      string `toml:"dataset_path" comment:"prefix of the CSV files (e.g. \"dataset/\"); empty = no dataset"`
+	Append           bool   `toml:"append" comment:"append to existing files instead of truncating them"`
+	AdditionalFields string `toml:"additional_fields" comment:"text put first on every CSV row (e.g. an experiment's parameters)"`
+	AdditionalHeader string `toml:"additional_header" comment:"header of the additional fields"`
 }
 
 // Default returns an orchestrator configuration with EDGELESS's default ports.
@@ -40,8 +63,15 @@ func Default() Config {
 			DomainRegisterURL:              "http://127.0.0.1:7002",
 			SubscriptionRefreshIntervalSec: 2,
 			ReconcileIntervalMS:            1000,
+			MetricsURL:                     "http://127.0.0.1:7012",
 		},
 		Baseline: Baseline{OrchestrationStrategy: "Random"},
+		Proxy: ProxySettings{
+			ProxyType:            "None",
+			RedisURL:             "redis://127.0.0.1:6379",
+			ProxyGCPeriodSeconds: 360,
+			DatasetSettings:      DatasetSettings{Append: true},
+		},
 	}
 }
 
@@ -68,6 +98,11 @@ func (c *Config) Validate() error {
 	if c.General.SubscriptionRefreshIntervalSec <= 0 {
 		bad("general.subscription_refresh_interval_sec", "must be positive, got %v", c.General.SubscriptionRefreshIntervalSec)
 	}
+	if c.General.MetricsURL != "" {
+		if _, err := wire.ParseAddr(c.General.MetricsURL); err != nil {
+			bad("general.metrics_url", "%v", err)
+		}
+	}
 	if c.General.ReconcileIntervalMS < 1 {
 		bad("general.reconcile_interval_ms", "must be at least 1, got %d", c.General.ReconcileIntervalMS)
 	}
@@ -75,6 +110,18 @@ func (c *Config) Validate() error {
 	case "Random", "RoundRobin":
 	default:
 		bad("baseline.orchestration_strategy", "must be Random or RoundRobin, got %q", c.Baseline.OrchestrationStrategy)
+	}
+	switch c.Proxy.ProxyType {
+	case "None":
+	case "Redis":
+		if _, err := redis.ParseURL(c.Proxy.RedisURL); err != nil {
+			bad("proxy.redis_url", "%v", err)
+		}
+	default:
+		bad("proxy.proxy_type", "must be None or Redis, got %q", c.Proxy.ProxyType)
+	}
+	if c.Proxy.ProxyGCPeriodSeconds < 0 {
+		bad("proxy.proxy_gc_period_seconds", "must not be negative, got %d", c.Proxy.ProxyGCPeriodSeconds)
 	}
 	return errors.Join(errs...)
 }

@@ -12,8 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -93,6 +96,16 @@ type Orc struct {
 	comps map[core.ID]*component
 	rr    int
 
+	proxy *redisProxy // nil unless proxy_type is Redis
+
+	reg        *telemetry.Registry
+	metricsSrv *telemetry.Server
+	invokeRR   atomic.Uint64
+	placements *metrics.Counter
+	failures   *metrics.Counter // instances lost to node failures and instance exits
+	offloaded  *metrics.Counter
+	scaledOut  *metrics.Counter
+
 	kick    chan struct{} // asks for a reconcile now
 	regKick chan struct{} // asks for a domain registration now
 	cancel  context.CancelFunc
@@ -108,7 +121,7 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Orc{
+	o := &Orc{
 		cfg:     cfg,
 		log:     log.With("domain", cfg.General.DomainID),
 		nonce:   rand.Uint64(),
@@ -116,12 +129,22 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 		comps:   map[core.ID]*component{},
 		kick:    make(chan struct{}, 1),
 		regKick: make(chan struct{}, 1),
-	}, nil
+		reg:     telemetry.NewRegistry(),
+	}
+	o.registerMetrics()
+	return o, nil
 }
 
 // Start opens the orchestrator's listener and begins registering with the
 // controller and reconciling. It returns once the orchestrator serves.
 func (o *Orc) Start(ctx context.Context) error {
+	if o.cfg.Proxy.ProxyType == "Redis" {
+		p, err := newRedisProxy(ctx, o.cfg.Proxy, o.cfg.General.DomainID, o.log)
+		if err != nil {
+			return err
+		}
+		o.proxy = p
+	}
 	listen, _ := wire.ParseAddr(o.cfg.General.OrchestratorURL)
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
@@ -133,15 +156,24 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcCordon, o.cordon)
 	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
+	wire.Method(mux, wire.MethodOrcInvoke, o.invoke)
 	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
-	if err != nil {
-		return err
+	if err == nil {
+		if err = srv.Start(ctx); err != nil {
+			err = fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
+		}
 	}
-	if err := srv.Start(ctx); err != nil {
-		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
+	if err != nil {
+		o.proxy.close()
+		return err
 	}
 	o.server = srv
 	o.addr = srv.Addr()
+	if err := o.startMetrics(); err != nil {
+		srv.Close()
+		o.proxy.close()
+		return err
+	}
 	if a := o.cfg.General.OrchestratorURLAnnounced; a != "" {
 		o.addr, _ = wire.ParseAddr(a)
 	}
@@ -151,6 +183,10 @@ func (o *Orc) Start(ctx context.Context) error {
 	o.wg.Add(2)
 	go o.reconcileLoop(ctx)
 	go o.registerLoop(ctx)
+	if o.proxy != nil {
+		o.wg.Add(1)
+		go o.proxyLoop(ctx)
+	}
 	o.log.Info("orchestrator started", "addr", o.addr, "controller", conAddr, "strategy", o.cfg.Baseline.OrchestrationStrategy)
 	return nil
 }
@@ -171,6 +207,9 @@ func (o *Orc) Close() error {
 	var errs []error
 	if o.server != nil {
 		errs = append(errs, o.server.Close())
+	}
+	if o.metricsSrv != nil {
+		errs = append(errs, o.metricsSrv.Close())
 	}
 	if o.con != nil {
 		errs = append(errs, o.con.Close())
@@ -221,6 +260,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
 	o.exits = append(o.exits, req.Exits...)
+	o.proxy.record(req, time.Now())
 	n := o.nodes[req.Node]
 	if n != nil && n.nonce == req.Nonce {
 		n.deadline, n.caps, n.providers = deadline, req.Capabilities, req.Providers
@@ -294,6 +334,7 @@ func (o *Orc) reconcile(ctx context.Context) {
 		for _, c := range o.comps {
 			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
 				changed[c.logical] = true
+				o.failures.Inc()
 			}
 		}
 		for _, m := range all {
@@ -323,6 +364,7 @@ func (o *Orc) reconcile(ctx context.Context) {
 		for _, c := range o.comps {
 			if dropInstances(c, func(i core.InstanceID) bool { return i.Component == e.Component }) {
 				delay := c.failed(now)
+				o.failures.Inc()
 				o.log.Warn("instance ended; re-creating it", "component", c.name(), "instance", e.Component, "reason", e.Reason, "after", delay)
 				changed[c.logical] = true
 			}

@@ -1,5 +1,13 @@
 package spec
 
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
 // The controller's HTTP API (/api/v1/…) exchanges these JSON documents.
 
 // StartReply answers POST /api/v1/workflows.
@@ -53,4 +61,97 @@ type DomainInfo struct {
 	Ready     bool     `json:"ready"`
 	Runtimes  []string `json:"runtimes"`
 	Resources []string `json:"resource_classes"`
+}
+
+// AnnotationFunction marks the workflow of a standalone function (created
+// with POST /api/v1/functions): a workflow of that one function, the
+// annotation's value being its name.
+const AnnotationFunction = "edgeless.function"
+
+// FunctionCreate is the body of POST /api/v1/functions.
+type FunctionCreate struct {
+	Name        string            `json:"name"`
+	Runtime     string            `json:"runtime"` // wasm or native
+	Code        []byte            `json:"code"`    // the .wasm or .so
+	MemoryMB    int               `json:"memory_mb,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Standalone functions start with one instance and may grow to this many
+// when invocations overload them, unless their annotations say otherwise.
+const defaultMaxInstances = "4"
+
+// Workflow returns the one-function workflow that runs f.
+func (f *FunctionCreate) Workflow() (*Workflow, error) {
+	var errs []error
+	if f.Name == "" || strings.ContainsFunc(f.Name, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r))
+	}) {
+		errs = append(errs, fmt.Errorf("function name %q: want letters, digits, '-', '_' or '.'", f.Name))
+	}
+	ftype := map[string]string{"wasm": FunctionTypeWASM, "native": "RUST_NATIVE"}[f.Runtime]
+	if ftype == "" {
+		errs = append(errs, fmt.Errorf("function %q: runtime %q: want wasm or native", f.Name, f.Runtime))
+	}
+	if len(f.Code) == 0 {
+		errs = append(errs, fmt.Errorf("function %q: no code", f.Name))
+	}
+	if f.MemoryMB < 0 {
+		errs = append(errs, fmt.Errorf("function %q: memory %d MB is negative", f.Name, f.MemoryMB))
+	}
+	ann := map[string]string{KeyMinInstances: "1", KeyMaxInstances: defaultMaxInstances}
+	for k, v := range f.Annotations {
+		ann[k] = v
+	}
+	if f.MemoryMB > 0 {
+		ann[KeyMemoryMB] = strconv.Itoa(f.MemoryMB)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	w := &Workflow{
+		Functions: []Function{{
+			Name:               f.Name,
+			ClassSpecification: ClassSpec{ID: f.Name, FunctionType: ftype, Version: "1", Binary: f.Code, Outputs: []string{}},
+			OutputMapping:      map[string]string{},
+			Annotations:        ann,
+		}},
+		Resources:   []Resource{},
+		Annotations: map[string]string{AnnotationFunction: f.Name},
+		File:        "function " + f.Name,
+	}
+	return w, w.Validate()
+}
+
+// FunctionList answers GET /api/v1/functions.
+type FunctionList struct {
+	Functions []FunctionInfo `json:"functions"`
+}
+
+// FunctionInfo is one standalone function.
+type FunctionInfo struct {
+	Name        string            `json:"name"`
+	Runtime     string            `json:"runtime"`
+	WorkflowID  string            `json:"workflow_id"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// InvokeRequest is the body of POST /api/v1/invoke/NAME. Params reach the
+// function as a JSON object.
+type InvokeRequest struct {
+	Params map[string]any `json:"params"`
+	Async  bool           `json:"async"`
+}
+
+// InvokeAccepted answers an asynchronous invocation (202).
+type InvokeAccepted struct {
+	RequestID string `json:"request_id"`
+}
+
+// PollReply answers GET /api/v1/poll/ID: Status is pending, done (Result
+// holds the reply) or error.
+type PollReply struct {
+	Status string `json:"status"`
+	Result string `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
 }

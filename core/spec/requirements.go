@@ -14,7 +14,10 @@ import (
 // Deployment requirement keys, read from function annotations and resource
 // configurations with the names EDGELESS uses.
 const (
-	KeyMaxInstances     = "max_instances"
+	KeyMaxInstances = "max_instances"
+	KeyMinInstances = "min_instances"
+	// KeyMemoryMB sets an instance's memory limit in MiB, below the node's.
+	KeyMemoryMB         = "memory_mb"
 	KeyNodeIDMatchAny   = "node_id_match_any"
 	KeyLabelMatchAll    = "label_match_all"
 	KeyResourceMatchAll = "resource_match_all"
@@ -26,9 +29,14 @@ const (
 // The zero value places anywhere.
 type Requirements struct {
 	// MaxInstances caps the instances of one logical function; 0 means no
-	// limit. Like EDGELESS, placement keeps one instance per logical function
-	// for now, so the value is parsed and carried but not acted on.
+	// limit. Unless MinInstances says otherwise, the orchestrator starts that
+	// many, spread over distinct nodes.
 	MaxInstances int
+	// MinInstances is how many instances the orchestrator starts and keeps;
+	// more are started on demand (overloaded invocations) up to MaxInstances.
+	MinInstances int
+	// MemoryMB limits each instance's memory, when below the node's limit.
+	MemoryMB int
 	// NodeIDMatchAny, when not empty, lists the only nodes allowed.
 	NodeIDMatchAny []core.ID
 	// LabelMatchAll lists labels the node must all carry.
@@ -96,6 +104,20 @@ func parseRequirements(m map[string]string) (Requirements, []*Error) {
 				continue
 			}
 			r.MaxInstances = n
+		case KeyMemoryMB:
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 {
+				bad(key, "want an integer >= 1 (MiB)")
+				continue
+			}
+			r.MemoryMB = n
+		case KeyMinInstances:
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 {
+				bad(key, "want an integer >= 1")
+				continue
+			}
+			r.MinInstances = n
 		case KeyNodeIDMatchAny:
 			for _, s := range splitList(v) {
 				id, err := core.ParseID(s)
@@ -121,6 +143,9 @@ func parseRequirements(m map[string]string) (Requirements, []*Error) {
 				r.TPM = req
 			}
 		}
+	}
+	if r.MaxInstances > 0 && r.MinInstances > r.MaxInstances {
+		errs = append(errs, &Error{Path: KeyMinInstances, Msg: fmt.Sprintf("min_instances %d exceeds max_instances %d", r.MinInstances, r.MaxInstances)})
 	}
 	return r, errs
 }

@@ -117,5 +117,8 @@ func TestNodeInfoHasRuntime(t *testing.T) {
 	f([]string{"WASM"}, "RUST_WASM", true)
 	f([]string{"CONTAINER", "RUST_WASM"}, "CONTAINER", true)
 	f([]string{"RUST_WASM"}, "CONTAINER", false)
+	f([]string{"NATIVE", "RUST_NATIVE", "RUST_WASM", "WASM"}, "NATIVE", true)
+	f([]string{"RUST_NATIVE"}, "NATIVE", true)
+	f([]string{"RUST_WASM", "WASM"}, "RUST_NATIVE", false)
 	f(nil, "RUST_WASM", false)
 }

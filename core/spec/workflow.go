@@ -15,15 +15,22 @@ import (
 const (
 	// FunctionTypeWASM is a WebAssembly module using the EDGELESS guest ABI.
 	FunctionTypeWASM = "RUST_WASM"
+	// FunctionTypeNative is an ELF shared object implementing the native C
+	// ABI (docs/abi.md), run inside the node's process. The name is the one
+	// of EDGELESS's native runner.
+	FunctionTypeNative = "RUST_NATIVE"
 )
 
 // CanonicalFunctionType returns the canonical name of a known function type
 // and true, or "" and false when t is not known. "WASM" is accepted as an
-// alias of "RUST_WASM"; the comparison is case-sensitive, as in EDGELESS.
+// alias of "RUST_WASM" and "NATIVE" of "RUST_NATIVE"; the comparison is
+// case-sensitive, as in EDGELESS.
 func CanonicalFunctionType(t string) (string, bool) {
 	switch t {
 	case FunctionTypeWASM, "WASM":
 		return FunctionTypeWASM, true
+	case FunctionTypeNative, "NATIVE":
+		return FunctionTypeNative, true
 	}
 	return "", false
 }
@@ -35,7 +42,7 @@ func IsKnownFunctionType(t string) bool {
 }
 
 // knownFunctionTypes lists the accepted spellings for error messages.
-const knownFunctionTypes = "RUST_WASM, WASM"
+const knownFunctionTypes = "RUST_WASM, WASM, RUST_NATIVE, NATIVE"
 
 // Workflow is an EDGELESS workflow: functions and resources wired together by
 // their output mappings. The JSON form is EDGELESS's SpawnWorkflowRequest.

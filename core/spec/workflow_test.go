@@ -343,7 +343,7 @@ func TestValidateErrors(t *testing.T) {
 	f("self target", wf(fn("a", `,"output_mapping":{"out":"self"}`), ""), "functions[0].output_mapping.out", `"self" without a mapping`)
 	f("resource unknown target", wf("", `{"name":"r","class_type":"http-ingress","output_mapping":{"new_request":"nobody"}}`), "resources[0].output_mapping.new_request", `unknown target "nobody"`)
 	f("resource empty channel", wf(fn("a", ""), `{"name":"r","class_type":"http-ingress","output_mapping":{"":"a"}}`), `resources[0].output_mapping[""]`, "empty channel name")
-	f("unknown function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "RUST_NATIVE", 1), "functions[0].class_specification.function_type", `unknown function type "RUST_NATIVE" (known: RUST_WASM, WASM)`)
+	f("unknown function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "RUST_X86", 1), "functions[0].class_specification.function_type", `unknown function type "RUST_X86" (known: RUST_WASM, WASM, RUST_NATIVE, NATIVE)`)
 	f("empty function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "", 1), "functions[0].class_specification.function_type", `unknown function type ""`)
 	f("no code", strings.Replace(wf(fn("a", ""), ""), `,"code":"x.wasm"`, "", 1), "functions[0].class_specification", "neither code nor binary")
 	f("empty class type", wf("", `{"name":"r","class_type":""}`), "resources[0].class_type", "empty class type")
@@ -390,7 +390,11 @@ func TestFunctionTypes(t *testing.T) {
 	}
 	f("RUST_WASM", "RUST_WASM", true)
 	f("WASM", "RUST_WASM", true)
+	f("RUST_NATIVE", "RUST_NATIVE", true)
+	f("NATIVE", "RUST_NATIVE", true)
 	f("rust_wasm", "", false)
+	f("native", "", false)
+	f("RUST_X86", "", false)
 	f("CONTAINER", "", false)
 	f("", "", false)
 }

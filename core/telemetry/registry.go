@@ -164,6 +164,12 @@ func (r *Registry) WritePrometheus(w io.Writer) {
 	out.Flush()
 }
 
+// RegisterMetricsWriter adds a writer of ready-made exposition lines (with
+// their own HELP and TYPE), called at every scrape.
+func (r *Registry) RegisterMetricsWriter(f func(io.Writer)) {
+	r.set.RegisterMetricsWriter(f)
+}
+
 // Handler serves the registry at /metrics.
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -122,6 +122,93 @@ size_t edgeless_format_i64(int64_t v, char *buf) {
 	return len;
 }
 
+bool edgeless_parse_f64(const uint8_t *text, size_t text_len, double *out) {
+	if (text == NULL) {
+		return false;
+	}
+	trim(&text, &text_len);
+	size_t i = 0;
+	bool neg = false;
+	if (i < text_len && (text[i] == '-' || text[i] == '+')) {
+		neg = text[i] == '-';
+		i++;
+	}
+	double v = 0;
+	size_t digits = 0;
+	for (; i < text_len && text[i] >= '0' && text[i] <= '9'; i++, digits++) {
+		v = v * 10 + (text[i] - '0');
+	}
+	if (i < text_len && text[i] == '.') {
+		double scale = 0.1;
+		for (i++; i < text_len && text[i] >= '0' && text[i] <= '9'; i++, digits++) {
+			v += (text[i] - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (digits == 0) {
+		return false;
+	}
+	if (i < text_len && (text[i] == 'e' || text[i] == 'E')) {
+		int64_t e;
+		if (!edgeless_parse_i64(text + i + 1, text_len - i - 1, &e) || e > 308 || e < -308) {
+			return false;
+		}
+		for (; e > 0; e--) {
+			v *= 10;
+		}
+		for (; e < 0; e++) {
+			v /= 10;
+		}
+		i = text_len;
+	}
+	if (i != text_len) {
+		return false;
+	}
+	*out = neg ? -v : v;
+	return true;
+}
+
+size_t edgeless_format_f64(double v, int decimals, char *buf) {
+	if (decimals < 0) {
+		decimals = 0;
+	}
+	if (decimals > 9) {
+		decimals = 9;
+	}
+	if (!(v > -9.2e18 && v < 9.2e18)) {
+		memcpy(buf, "nan", 4);
+		return 3;
+	}
+	uint64_t scale = 1;
+	for (int k = 0; k < decimals; k++) {
+		scale *= 10;
+	}
+	bool neg = v < 0;
+	double mag = neg ? -v : v;
+	/* Round half away from zero to the last digit shown. */
+	uint64_t whole = (uint64_t)mag;
+	uint64_t frac = (uint64_t)((mag - (double)whole) * (double)scale + 0.5);
+	if (frac >= scale) {
+		whole++;
+		frac -= scale;
+	}
+	size_t n = 0;
+	if (neg && (whole != 0 || frac != 0)) {
+		buf[n++] = '-';
+	}
+	n += edgeless_format_i64((int64_t)whole, buf + n);
+	if (decimals > 0) {
+		buf[n++] = '.';
+		for (int k = decimals - 1; k >= 0; k--) {
+			buf[n + (size_t)k] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		n += (size_t)decimals;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
 edgeless_call_ret edgeless_reply(uint8_t **reply, size_t *reply_len, const void *data, size_t len) {
 	uint8_t *buf = malloc(len > 0 ? len : 1);
 	if (buf == NULL) {

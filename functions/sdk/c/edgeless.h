@@ -13,6 +13,14 @@
  *   it to the handlers; the host calls are imports from module "env".
  *   A function's source never sees any of this.
  *
+ *   native (gcc -shared -fPIC -fvisibility=hidden -I../native): link with
+ *   edgeless.c and edgeless_native.c, which implements the C ABI of
+ *   native/edgeless_native.h: the node loads the .so into its own process
+ *   and makes the host calls through a table it hands over at load time.
+ *   The node maps a separate copy of the library per instance, so statics
+ *   are per instance on both targets. Nothing isolates a native function
+ *   from the node: a crash in it stops the node.
+ *
  * Memory ownership, in one place:
  *
  *   - Buffers passed TO a handler (payload, state) are owned by the
@@ -180,6 +188,21 @@ bool edgeless_parse_i64(const uint8_t *text, size_t text_len, int64_t *out);
  * EDGELESS_I64_BUF bytes, NUL-terminates it and returns the number of
  * characters written (without the NUL). */
 size_t edgeless_format_i64(int64_t v, char *buf);
+
+/* EDGELESS_F64_BUF is the buffer size edgeless_format_f64 needs. */
+#define EDGELESS_F64_BUF 32
+
+/* edgeless_parse_f64 parses text as a decimal number ("-12", "3.25",
+ * "1e3"), ignoring surrounding ASCII whitespace. It stores the result in *out
+ * and returns true, or returns false (leaving *out alone) on empty input or
+ * any other character. */
+bool edgeless_parse_f64(const uint8_t *text, size_t text_len, double *out);
+
+/* edgeless_format_f64 writes v in fixed-point decimal with `decimals` digits
+ * after the point (at most 9) to buf, which must hold EDGELESS_F64_BUF
+ * bytes, NUL-terminates it and returns its length. Values beyond +-9.2e18
+ * and NaN are written as "nan". */
+size_t edgeless_format_f64(double v, int decimals, char *buf);
 
 /* edgeless_reply is a convenience for handle_call: it copies len bytes of
  * data into a new malloc'd buffer, stores it in *reply and *reply_len and

@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Telemetry targets that delimit a transaction, as in EDGELESS's functions.
+const (
+	targetBegin = "tbegin"
+	targetEnd   = "tend"
+)
+
+// mark is one tbegin or tend of a transaction.
+type mark struct {
+	at  int64  // Unix ns, when the function made the host call
+	wf  string // workflow id
+	txn string // transaction id, as the function logged it
+	end bool
+}
+
+// markSink collects marks from any goroutine, up to max; past it they are
+// counted and dropped, so that memory stays bounded on long runs. Marks go
+// into fixed-size chunks: growing one slice would copy every mark so far
+// while the lock is held, on the goroutine of the instance that logged.
+type markSink struct {
+	mu      sync.Mutex
+	chunks  [][]mark
+	n, max  int
+	dropped int
+}
+
+const markChunk = 1 << 14
+
+func newMarkSink(max int) *markSink { return &markSink{max: max} }
+
+func (s *markSink) add(m mark) {
+	s.mu.Lock()
+	switch {
+	case s.n >= s.max:
+		s.dropped++
+	default:
+		if k := len(s.chunks); k == 0 || len(s.chunks[k-1]) == markChunk {
+			s.chunks = append(s.chunks, make([]mark, 0, markChunk))
+		}
+		last := &s.chunks[len(s.chunks)-1]
+		*last = append(*last, m)
+		s.n++
+	}
+	s.mu.Unlock()
+}
+
+// take returns the marks collected so far and how many were dropped.
+func (s *markSink) take() ([]mark, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]mark, 0, s.n)
+	for _, c := range s.chunks {
+		all = append(all, c...)
+	}
+	return all, s.dropped
+}
+
+// count returns how many marks were collected.
+func (s *markSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// markHandler is the slog.Handler of an in-process cluster. Nodes turn a
+// function's telemetry_log(TRACE, target, msg) into a debug record whose
+// message is msg, with the attribute target and, from the instance's logger,
+// workflow. The handler takes the records of tbegin and tend as marks and
+// passes everything else at or above level to next.
+//
+// Enabled must admit debug records for the marks to be made at all, so the
+// cluster's other debug records are made too and dropped here; none of them
+// is on an event's path when nothing fails.
+type markHandler struct {
+	next  slog.Handler
+	level slog.Level
+	sink  *markSink
+	wf    string // the "workflow" attribute of the logger, if any
+}
+
+func (h *markHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l == slog.LevelDebug || l >= h.level
+}
+
+func (h *markHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelDebug && h.wf != "" {
+		var target string
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "target" {
+				target = a.Value.String()
+				return false
+			}
+			return true
+		})
+		if target == targetBegin || target == targetEnd {
+			h.sink.add(mark{at: r.Time.UnixNano(), wf: h.wf, txn: r.Message, end: target == targetEnd})
+			return nil
+		}
+	}
+	if r.Level < h.level {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *markHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.next = h.next.WithAttrs(attrs)
+	for _, a := range attrs {
+		if a.Key == "workflow" {
+			c.wf = a.Value.String()
+		}
+	}
+	return &c
+}
+
+func (h *markHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	c.next = h.next.WithGroup(name)
+	return &c
+}
+
+// readRedisMarks reads the marks that the orchestrator's Redis proxy
+// mirrored: the sorted sets performance:<instance>:tbegin and :tend, whose
+// members are "<unix seconds>:<message>". instances maps a physical
+// instance id to its workflow; instances of other workflows are skipped.
+func readRedisMarks(ctx context.Context, url string, instances map[string]string, sink *markSink) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("cannot parse --redis-url: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	for _, target := range []string{targetBegin, targetEnd} {
+		iter := rdb.Scan(ctx, 0, "performance:*:"+target, 1000).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			inst := strings.TrimSuffix(strings.TrimPrefix(key, "performance:"), ":"+target)
+			wf, ok := instances[inst]
+			if !ok {
+				continue
+			}
+			members, err := rdb.ZRange(ctx, key, 0, -1).Result()
+			if err != nil {
+				return fmt.Errorf("cannot read %s from Redis: %w", key, err)
+			}
+			for _, m := range members {
+				ts, txn, ok := strings.Cut(m, ":")
+				sec, err := strconv.ParseFloat(ts, 64)
+				if !ok || err != nil {
+					continue
+				}
+				sink.add(mark{at: int64(sec * 1e9), wf: wf, txn: txn, end: target == targetEnd})
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("cannot list the %s marks in Redis: %w", target, err)
+		}
+	}
+	return nil
+}

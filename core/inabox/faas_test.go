@@ -1,0 +1,157 @@
+package inabox
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/cli"
+)
+
+// fcli runs an `edgeless function` verb against the box.
+func (b *box) fcli(args ...string) (string, error) {
+	var out bytes.Buffer
+	err := cli.Function(context.Background(), append([]string{"-controller-url", b.ControllerURL()}, args...), &out)
+	return out.String(), err
+}
+
+func wantErr(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Fatalf("error %q does not contain %q", err, p)
+		}
+	}
+}
+
+// TestFunctionLifecycle: create, list, invoke (sync and async with poll),
+// delete a standalone function, and each way an invocation can go wrong.
+func TestFunctionLifecycle(t *testing.T) {
+	b := startBox(t, 1, func(c *Config) { c.Controller.AsyncResultTTLSec = 1 })
+	src := filepath.Join(root, "functions/sum/sum.wasm")
+	if out, err := b.fcli("create", "-f", "sum", "--src", src, "--runtime", "wasm", "--memory", "16"); err != nil || out != "Function sum created\n" {
+		t.Fatalf("create = %q, %v", out, err)
+	}
+	if _, err := b.fcli("create", "-f", "sum", "--src", src); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("second create: %v, want that it exists", err)
+	}
+	if out, err := b.fcli("list"); err != nil || out != "sum\tRUST_WASM\n" {
+		t.Fatalf("list = %q, %v", out, err)
+	}
+	if out, err := b.fcli("invoke", "-f", "sum", "-p", "a:2", "-p", "b:3"); err != nil || out != "5\n" {
+		t.Fatalf("invoke = %q, %v; want 5", out, err)
+	}
+	params := filepath.Join(b.dir, "params.json")
+	os.WriteFile(params, []byte(`{"a": 40, "b": 2.5}`), 0o644)
+	if out, err := b.fcli("invoke", "-f", "sum", "--params_file", params); err != nil || out != "42.5\n" {
+		t.Fatalf("invoke --params_file = %q, %v; want 42.5", out, err)
+	}
+
+	id, err := b.fcli("invoke", "-f", "sum", "-p", "a:20", "-p", "b:22", "--async")
+	if err != nil || len(strings.TrimSpace(id)) != 32 {
+		t.Fatalf("async invoke = %q, %v", id, err)
+	}
+	id = strings.TrimSpace(id)
+	eventually(t, 10*time.Second, "the async result", func() bool {
+		out, err := b.fcli("poll", "--request", id)
+		if err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		return out == "42\n"
+	})
+	// Results are kept async_result_ttl_sec (1 s here), then dropped.
+	eventually(t, 10*time.Second, "the async result to expire", func() bool {
+		_, err := b.fcli("poll", "--request", id)
+		return err != nil
+	})
+	_, err = b.fcli("poll", "--request", id)
+	wantErr(t, err, "no request", "expired")
+
+	_, err = b.fcli("invoke", "-f", "nosuch", "-p", "a:1")
+	wantErr(t, err, `no function "nosuch"`)
+	_, err = b.fcli("invoke", "-f", "sum", "-p", "a:two", "-p", "b:3")
+	wantErr(t, err, `function "sum" returned an error`, `"a":"two"`)
+	_, err = b.fcli("invoke", "-f", "sum", "-p", "a")
+	wantErr(t, err, `"a": want key:value`)
+	os.WriteFile(params, []byte(`[1, 2]`), 0o644)
+	_, err = b.fcli("invoke", "-f", "sum", "--params_file", params)
+	wantErr(t, err, "want a JSON object")
+
+	if _, err := b.fcli("create", "-f", "trapper", "--src", filepath.Join(root, "functions/trap/trap.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.fcli("invoke", "-f", "trapper")
+	wantErr(t, err, `function "trapper" failed`, "unreachable")
+
+	if out, err := b.fcli("delete", "-f", "sum"); err != nil || out != "Function sum deleted\n" {
+		t.Fatalf("delete = %q, %v", out, err)
+	}
+	_, err = b.fcli("invoke", "-f", "sum", "-p", "a:1", "-p", "b:1")
+	wantErr(t, err, `no function "sum"`)
+	if out, _ := b.fcli("list"); out != "trapper\tRUST_WASM\n" {
+		t.Fatalf("list after delete = %q", out)
+	}
+}
+
+// TestOverloadWithoutNeighbour: with one node and one instance allowed, an
+// invocation burst queues up to the mailbox bound and the rest is refused
+// with 429 and a clear reason; nothing is lost.
+func TestOverloadWithoutNeighbour(t *testing.T) {
+	b := startBox(t, 1, func(c *Config) { c.Node.General.MailboxSize = 4 })
+	if _, err := b.fcli("create", "-f", "busy", "--src", filepath.Join(root, "functions/busy/busy.wasm"),
+		"--annotation", "max_instances=1"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	type result struct {
+		status int
+		body   string
+	}
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			resp, err := http.Post(b.ControllerURL()+"/api/v1/invoke/busy", "application/json", strings.NewReader(`{"params":{"work":"20"}}`))
+			if err != nil {
+				results <- result{status: -1, body: err.Error()}
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- result{resp.StatusCode, string(body)}
+		}()
+	}
+	counts := map[int]int{}
+	for range n {
+		select {
+		case r := <-results:
+			counts[r.status]++
+			switch r.status {
+			case http.StatusOK:
+				if r.body != "done" {
+					t.Errorf("200 with body %q", r.body)
+				}
+			case http.StatusTooManyRequests:
+				if !strings.Contains(r.body, "overloaded") {
+					t.Errorf("429 without a reason: %q", r.body)
+				}
+			default:
+				t.Errorf("status %d: %s", r.status, r.body)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("invocations unanswered; so far %v", counts)
+		}
+	}
+	if counts[http.StatusOK] == 0 || counts[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("answers %v: want some served and some refused with 429", counts)
+	}
+	t.Logf("answers: %v", counts)
+}

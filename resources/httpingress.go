@@ -1,0 +1,452 @@
+package resources
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+)
+
+// HTTPIngressConfig configures a node's http-ingress server.
+type HTTPIngressConfig struct {
+	// Addr is the host:port the server listens on; port 0 picks a free one.
+	Addr string
+	// MaxBodyBytes bounds a request body; a larger one is answered 413.
+	MaxBodyBytes int64
+	// CallTimeout is how long the node lets a call wait for its reply; an
+	// instance's timeout_ms is capped to it.
+	CallTimeout time.Duration
+	Log         *slog.Logger
+}
+
+// HTTPIngress is the http-ingress provider: one HTTP/1.1 server per node,
+// shared by all its resource instances. A request goes to an instance whose
+// host, method and workflow match; the instance turns it into a call (or a
+// cast) on its output new_request.
+type HTTPIngress struct {
+	cfg    HTTPIngressConfig
+	log    *slog.Logger
+	routes atomic.Pointer[[]*ingressRoute] // replaced whole under mu
+	mu     sync.Mutex
+	next   atomic.Uint32 // round robin among matching routes
+	bufs   sync.Pool     // *[]byte for bodies and JSON
+
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc // ends the contexts of requests in flight
+	served   chan struct{}
+	closeErr error
+	closed   sync.Once
+}
+
+// NewHTTPIngress validates cfg; it opens no socket.
+func NewHTTPIngress(cfg HTTPIngressConfig) (*HTTPIngress, error) {
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return nil, fmt.Errorf("cannot use http-ingress address %q: %w", cfg.Addr, err)
+	}
+	if cfg.MaxBodyBytes < 1 {
+		return nil, fmt.Errorf("http-ingress: max body bytes must be positive, got %d", cfg.MaxBodyBytes)
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	p := &HTTPIngress{cfg: cfg, log: cfg.Log.With("provider", "http-ingress")}
+	p.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	p.routes.Store(&[]*ingressRoute{})
+	return p, nil
+}
+
+// Listen opens the listener and serves in the background; it returns once
+// the server accepts connections.
+func (p *HTTPIngress) Listen(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen for http-ingress on %s: %w", p.cfg.Addr, err)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	p.ln, p.cancel = ln, cancel
+	p.srv = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	p.served = make(chan struct{})
+	go func() {
+		defer close(p.served)
+		if err := p.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			p.log.Error("http-ingress server stopped", "err", err)
+		}
+	}()
+	p.log.Info("http-ingress listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the address the server listens on, "" before Listen.
+func (p *HTTPIngress) Addr() string {
+	if p.ln == nil {
+		return ""
+	}
+	return p.ln.Addr().String()
+}
+
+// Close stops the server: requests in flight are cancelled and answered, and
+// Close waits for their handlers. It is idempotent.
+func (p *HTTPIngress) Close() error {
+	p.closed.Do(func() {
+		if p.srv == nil {
+			return
+		}
+		p.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.srv.Shutdown(ctx); err != nil {
+			p.closeErr = errors.Join(fmt.Errorf("cannot shut down http-ingress: %w", err), p.srv.Close())
+		}
+		<-p.served
+	})
+	return p.closeErr
+}
+
+// Spec implements Provider.
+func (p *HTTPIngress) Spec() Spec {
+	return Spec{
+		ClassType: "http-ingress",
+		Version:   "2.1",
+		Description: "Receives HTTP requests on the node's http_ingress_url and calls (or casts to) the component on new_request. " +
+			"The default mode calls with the JSON EdgelessHTTPRequest and answers with the EdgelessHTTPResponse the function replies; " +
+			"mode=raw calls with the request body and answers 200 with the reply's bytes.",
+		Outputs: []string{"new_request"},
+		Configurations: map[string]string{
+			"host":          "Host header to match (port ignored); empty matches any host",
+			"method":        "comma-separated methods to match (GET, HEAD, POST, PUT, DELETE, PATCH); empty matches any; `methods` is accepted too",
+			"wf_id":         "true: the client must add ?wf_id=<workflow UUID> to the URL",
+			"async":         "true: cast the body to new_request and answer 200 OK at once",
+			"encode_base64": "async only, true: cast the body base64-encoded",
+			"mode":          "json (default): EDGELESS JSON request and reply; raw: the body in, the reply's bytes out",
+			"timeout_ms":    "how long to wait for the reply before answering 504 (default and upper bound: the node's call timeout)",
+		},
+	}
+}
+
+// ingressRoute is one resource instance's interest in requests.
+type ingressRoute struct {
+	host     string // lower case, no port; "" = any
+	methods  uint8  // bit i = methods[i]; 0 = any
+	wfID     bool
+	workflow string // the workflow id as a string, compared with ?wf_id=
+	async    bool
+	base64   bool
+	raw      bool
+	timeout  time.Duration
+	out      Host
+}
+
+// Start implements Provider.
+func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
+	c := cfg.Configurations
+	rt := &ingressRoute{
+		host:     strings.ToLower(hostOnly(strings.TrimSpace(c["host"]))),
+		wfID:     isTrue(c["wf_id"]),
+		workflow: cfg.Workflow.String(),
+		async:    isTrue(c["async"]),
+		base64:   isTrue(c["encode_base64"]),
+		timeout:  p.cfg.CallTimeout,
+		out:      cfg.Host,
+	}
+	list := c["method"]
+	if list == "" {
+		list = c["methods"]
+	}
+	for m := range strings.SplitSeq(list, ",") {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "" {
+			continue
+		}
+		bit := methodBit(m)
+		if bit == 0 {
+			return nil, &ConfigError{Class: "http-ingress", Key: "method", Msg: "unknown method " + strconv.Quote(m)}
+		}
+		rt.methods |= bit
+	}
+	switch mode := strings.ToLower(strings.TrimSpace(c["mode"])); mode {
+	case "", "json":
+	case "raw":
+		rt.raw = true
+	default:
+		return nil, &ConfigError{Class: "http-ingress", Key: "mode", Msg: "want json or raw, got " + strconv.Quote(mode)}
+	}
+	if s := c["timeout_ms"]; s != "" {
+		ms, err := strconv.Atoi(s)
+		if err != nil || ms < 1 {
+			return nil, &ConfigError{Class: "http-ingress", Key: "timeout_ms", Msg: "want a positive integer, got " + strconv.Quote(s)}
+		}
+		rt.timeout = min(time.Duration(ms)*time.Millisecond, p.cfg.CallTimeout)
+	}
+	p.mu.Lock()
+	next := append(slices.Clone(*p.routes.Load()), rt)
+	p.routes.Store(&next)
+	p.mu.Unlock()
+	return &ingressInstance{p: p, rt: rt}, nil
+}
+
+// ingressInstance is the handle of one route; it receives no events.
+type ingressInstance struct {
+	p  *HTTPIngress
+	rt *ingressRoute
+}
+
+func (i *ingressInstance) Cast(core.InstanceID, []byte) error { return nil }
+
+func (i *ingressInstance) Call(core.InstanceID, []byte) (core.CallRet, []byte, error) {
+	return core.CallNoReply, nil, nil
+}
+
+func (i *ingressInstance) Close() error {
+	i.p.mu.Lock()
+	defer i.p.mu.Unlock()
+	next := slices.DeleteFunc(slices.Clone(*i.p.routes.Load()), func(r *ingressRoute) bool { return r == i.rt })
+	i.p.routes.Store(&next)
+	return nil
+}
+
+func methodBit(httpMethod string) uint8 {
+	for i, m := range methods {
+		if m[0] == httpMethod {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// hostOnly strips a port from a Host header value.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return h
+}
+
+// match picks a route for the request, round robin among those that match.
+func (p *HTTPIngress) match(r *http.Request, bit uint8) *ingressRoute {
+	routes := *p.routes.Load()
+	host := hostOnly(r.Host)
+	var wf string
+	var found *ingressRoute
+	n := 0
+	for _, rt := range routes {
+		if rt.host != "" && !strings.EqualFold(rt.host, host) {
+			continue
+		}
+		if rt.methods != 0 && rt.methods&bit == 0 {
+			continue
+		}
+		if rt.wfID {
+			if wf == "" {
+				wf = queryValue(r.URL.RawQuery, "wf_id")
+			}
+			if !strings.EqualFold(wf, rt.workflow) {
+				continue
+			}
+		}
+		// Reservoir choice over the matches, without building a list.
+		n++
+		if n == 1 || p.next.Add(1)%uint32(n) == 0 {
+			found = rt
+		}
+	}
+	return found
+}
+
+// queryValue returns the first value of key in a raw query, unescaped.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k == key {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// ServeHTTP implements http.Handler.
+func (p *HTTPIngress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	bit := methodBit(r.Method)
+	if bit == 0 {
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	rt := p.match(r, bit)
+	if rt == nil {
+		http.Error(w, "Not Found", http.StatusNotFound)
+		return
+	}
+	if r.ContentLength > p.cfg.MaxBodyBytes {
+		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	body, err := readBody((*bp)[:0], r.Body, p.cfg.MaxBodyBytes)
+	*bp = body
+	switch {
+	case errors.Is(err, errTooLarge):
+		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		http.Error(w, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	if rt.async {
+		payload := body
+		if rt.base64 {
+			jp := p.bufs.Get().(*[]byte)
+			defer p.bufs.Put(jp)
+			payload = base64.StdEncoding.AppendEncode((*jp)[:0], body)
+			*jp = payload
+		}
+		rt.out.Cast("new_request", payload)
+		w.Write([]byte("OK"))
+		return
+	}
+	payload := body
+	if !rt.raw {
+		jp := p.bufs.Get().(*[]byte)
+		defer p.bufs.Put(jp)
+		payload = appendIngressRequest((*jp)[:0], r, rt.host, body)
+		*jp = payload
+	}
+	// The node bounds every call by its call timeout already; a context
+	// timer is needed only for a shorter timeout_ms.
+	ctx := r.Context()
+	if rt.timeout < p.cfg.CallTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	ret, reply, err := rt.out.Call(ctx, "new_request", payload)
+	if err != nil {
+		// The node's own call timer is as long as rt.timeout or shorter, so
+		// the elapsed time tells a timeout from other failures.
+		if errors.Is(err, context.DeadlineExceeded) || time.Since(start) >= rt.timeout {
+			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout)
+			return
+		}
+		if p.log.Enabled(r.Context(), slog.LevelDebug) {
+			p.log.Debug("http-ingress call failed", "err", err)
+		}
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	switch {
+	case ret == core.CallErr:
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+	case ret == core.CallNoReply && rt.raw:
+		w.WriteHeader(http.StatusNoContent)
+	case ret == core.CallNoReply:
+		http.Error(w, "Not Found", http.StatusNotFound) // as EDGELESS answers
+	case rt.raw:
+		w.Write(reply)
+	default:
+		var resp HTTPResponse
+		if err := ParseHTTPResponse(reply, &resp); err != nil {
+			if p.log.Enabled(r.Context(), slog.LevelDebug) {
+				p.log.Debug("http-ingress reply is not an EdgelessHTTPResponse", "err", err)
+			}
+			http.Error(w, "Bad Gateway", http.StatusBadGateway)
+			return
+		}
+		h := w.Header()
+		for k, v := range resp.Headers {
+			h.Add(k, v)
+		}
+		w.WriteHeader(resp.Status)
+		w.Write(resp.Body)
+	}
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody appends the body to dst, failing with errTooLarge past max bytes.
+func readBody(dst []byte, body io.Reader, max int64) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, int(min(max+1-int64(len(dst)), int64(cap(dst))+512)))
+		}
+		n, err := body.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if int64(len(dst)) > max {
+			return dst, errTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+// appendIngressRequest appends the EdgelessHTTPRequest JSON of r. Header
+// names are lower case and repeated headers are joined with ", ", as a map
+// of strings holds one value per name.
+func appendIngressRequest(dst []byte, r *http.Request, host string, body []byte) []byte {
+	if host == "" {
+		host = r.Host
+	}
+	dst = append(dst, `{"method":"`...)
+	dst = append(dst, edgelessMethod(r.Method)...)
+	dst = append(dst, `","protocol":"Unknown","host":`...)
+	dst = appendJSONString(dst, host)
+	dst = append(dst, `,"path":`...)
+	dst = appendJSONString(dst, r.RequestURI)
+	dst = append(dst, `,"body":`...)
+	dst = appendJSONBytes(dst, body)
+	dst = append(dst, `,"headers":{`...)
+	first := true
+	for k, vs := range r.Header {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, '"')
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		dst = append(dst, `":`...)
+		if len(vs) == 1 {
+			dst = appendJSONString(dst, vs[0])
+			continue
+		}
+		dst = appendJSONString(dst, strings.Join(vs, ", "))
+	}
+	return append(dst, "}}"...)
+}
