@@ -12,19 +12,27 @@ GO       ?= go
 FUZZTIME ?= 60s
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all deps build functions run test bench fuzz lint clean
+.PHONY: all deps test-deps build functions run test bench fuzz lint clean
 
 all: build functions
 
-# deps installs the C toolchain for the functions and redis-server, which
-# the tests start on their own ports (they never use a running Redis).
+# deps installs the C toolchain for the functions.
 deps:
 	@bash functions/install-deps.sh
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "deps: redis-server missing; installing it with apt-get"; \
+
+# test-deps installs what the tests run for real: redis-server (the tests
+# start their own, on their own ports; they never use a running Redis) and
+# promtool (Prometheus's linter, which checks every /metrics).
+test-deps: deps
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "test-deps: installing$$missing with apt-get"; \
 		if [ "$$(id -u)" -eq 0 ]; then run=; else run=sudo; fi; \
 		$$run env DEBIAN_FRONTEND=noninteractive apt-get update && \
-		$$run env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
+		$$run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o edgeless .
@@ -38,7 +46,7 @@ run: build functions
 	mkdir -p run
 	cd run && ../edgeless inabox -w ../examples/ping_pong/workflow.json
 
-test: functions
+test: test-deps functions
 	$(GO) test -count=1 ./...
 	cd functions && $(GO) test -count=1 ./...
 
