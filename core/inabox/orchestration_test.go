@@ -11,7 +11,9 @@ import (
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/redistest"
 	"github.com/edgeless-go/edgeless/wire"
+	"github.com/redis/go-redis/v9"
 )
 
 // orcCall makes a control request to the box's orchestrator, as an operator's tool would.
@@ -154,4 +156,45 @@ func TestCallToDeadPeerFailsFast(t *testing.T) {
 	if b.logs.count("call timed out") != 0 {
 		t.Fatal("a call waited for its timeout instead of failing at once")
 	}
+}
+
+// TestStateInRedis keeps function state in a real Redis: the pinger's counter
+// is there under its logical id, and a pinger re-created on another node
+// continues from it.
+func TestStateInRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	b := startBox(t, 2, func(c *Config) {
+		c.Node.State.RedisURL = "redis://" + srv.Addr() + "/0"
+		c.Node.State.Dir = ""
+	})
+	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
+	pinger := component(b.inspect(id), "pinger")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	counter := func() int {
+		v, err := rdb.Get(context.Background(), "edgeless:state:"+pinger.LogicalID).Int()
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	eventually(t, 10*time.Second, "the counter in Redis to reach 5", func() bool { return counter() >= 5 })
+	if b.state(pinger.LogicalID) != -1 {
+		t.Fatal("state written to the state directory although redis_url is set")
+	}
+	victim := b.Nodes[0]
+	if victim.ID().String() != pinger.Instances[0].Node {
+		victim = b.Nodes[1]
+	}
+	if err := victim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	last := counter()
+	eventually(t, 10*time.Second, "the re-created pinger to continue", func() bool {
+		n := counter()
+		if n < last {
+			t.Fatalf("counter went back from %d to %d", last, n)
+		}
+		return n >= last+3
+	})
 }
