@@ -50,6 +50,16 @@ func TestFunctionLifecycle(t *testing.T) {
 	if out, err := b.fcli("invoke", "-f", "sum", "-p", "a:2", "-p", "b:3"); err != nil || out != "5\n" {
 		t.Fatalf("invoke = %q, %v; want 5", out, err)
 	}
+	// The same C source built as a native shared object.
+	if _, err := b.fcli("create", "-f", "sum-native", "--src", filepath.Join(root, "functions/sum/sum.so"), "--runtime", "native"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.fcli("invoke", "-f", "sum-native", "-p", "a:2", "-p", "b:3"); err != nil || out != "5\n" {
+		t.Fatalf("native invoke = %q, %v; want 5", out, err)
+	}
+	if _, err := b.fcli("delete", "-f", "sum-native"); err != nil {
+		t.Fatal(err)
+	}
 	params := filepath.Join(b.dir, "params.json")
 	os.WriteFile(params, []byte(`{"a": 40, "b": 2.5}`), 0o644)
 	if out, err := b.fcli("invoke", "-f", "sum", "--params_file", params); err != nil || out != "42.5\n" {
