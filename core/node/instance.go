@@ -73,7 +73,7 @@ type instance struct {
 	quit     chan struct{}
 	done     chan struct{}
 	quitOnce sync.Once
-	failure  string // why the instance failed, set before done is closed
+	failure  atomic.Pointer[string] // why the handler failed; set before the failed call is answered
 }
 
 func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string) *instance {
@@ -158,9 +158,10 @@ func (inst *instance) run() {
 			inst.handled.Add(1)
 			if err != nil {
 				inst.log.Error("instance failed; removing it", "err", err)
-				inst.failure = err.Error()
+				reason := err.Error()
+				inst.failure.Store(&reason)
 				inst.n.remove(inst.id.Component)
-				inst.finish(inst.failure)
+				inst.finish(reason)
 				return
 			}
 		}
@@ -174,6 +175,9 @@ func (inst *instance) handle(m *mail) error {
 	}
 	ret, reply, err := inst.h.Call(e.Source, e.Payload)
 	if err != nil {
+		// The caller may want to know why (the invocation API tells users).
+		reason := err.Error()
+		inst.failure.Store(&reason)
 		ret, reply = core.CallErr, nil
 	}
 	out := core.Event{Kind: ret.ReplyKind(), Target: e.Source, Source: inst.id, Corr: e.Corr, Created: time.Now().UnixNano(), Payload: reply}

@@ -50,12 +50,8 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 		return nil, err
 	}
 	resp.Result, resp.Reply = ret, reply
-	if ret == core.CallErr {
-		select {
-		case <-inst.done:
-			resp.Failure = inst.failure
-		default:
-		}
+	if f := inst.failure.Load(); ret == core.CallErr && f != nil {
+		resp.Failure = *f
 	}
 	return resp, nil
 }
