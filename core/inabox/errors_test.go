@@ -110,3 +110,23 @@ func (b *box) mustStartSpec(w *spec.Workflow) string {
 	}
 	return id
 }
+
+// TestMemoryLimitAnnotation: memory_mb limits one function's instances below
+// the node's limit. Two hogs each get 1, 2, 3, … MiB more per event: the one
+// limited to 2 MiB fails at its second event, while the one under the
+// node's 64 MiB holds 10 MiB after its fourth.
+func TestMemoryLimitAnnotation(t *testing.T) {
+	b := startBox(t, 1, nil)
+	limited := fn(t, "limited", "hog", nil, "")
+	limited.Annotations[spec.KeyMemoryMB] = "2"
+	b.mustStartSpec(workflow(fn(t, "count", "counter", map[string]string{"output": "limited"}, "period=50"), limited))
+	eventually(t, 10*time.Second, "the limited hog to fail", func() bool {
+		return b.logs.count("instance failed", "function=limited") > 0
+	})
+	id := b.mustStartSpec(workflow(fn(t, "count", "counter", map[string]string{"output": "free"}, "period=50"), fn(t, "free", "hog", nil, "")))
+	counter := component(b.inspect(id), "count")
+	eventually(t, 10*time.Second, "four events for the unlimited hog", func() bool { return b.state(counter.LogicalID) >= 5 })
+	if n := b.logs.count("instance failed", "function=free"); n != 0 {
+		t.Fatalf("the hog under the node's limit failed %d times", n)
+	}
+}

@@ -29,7 +29,8 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	}
 	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function", s.FunctionType)
 	t0 := time.Now()
-	wi, err := rt.start(s.Code, functionHost{inst})
+	limits, _ := spec.ParseRequirements(s.Annotations) // validated by the controller
+	wi, err := rt.start(s.Code, limits.MemoryMB, functionHost{inst})
 	if err != nil {
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)

@@ -23,8 +23,9 @@ type function interface {
 type functionRuntime struct {
 	types []string
 	// start loads code (cached by the runtime) and creates an instance that
-	// makes its host calls through h.
-	start func(code []byte, h functionHost) (function, error)
+	// makes its host calls through h, its memory limited to memoryMB when the
+	// runtime can (0: the runtime's limit).
+	start func(code []byte, memoryMB int, h functionHost) (function, error)
 	close func() error
 }
 
@@ -43,12 +44,12 @@ func (n *Node) startRuntimes() error {
 		// RUST_WASM is EDGELESS's name: any module implementing docs/abi.md.
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_WASM", "WASM"},
-			start: func(code []byte, h functionHost) (function, error) {
+			start: func(code []byte, memoryMB int, h functionHost) (function, error) {
 				m, err := rt.Load(code)
 				if err != nil {
 					return nil, fmt.Errorf("cannot load its code: %w", err)
 				}
-				inst, err := rt.Instantiate(m, h)
+				inst, err := rt.InstantiateLimit(m, h, int64(memoryMB)<<20)
 				if err != nil {
 					return nil, fmt.Errorf("cannot instantiate: %w", err)
 				}
@@ -67,7 +68,8 @@ func (n *Node) startRuntimes() error {
 		// of its Rust one. The code runs in this process, unisolated.
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_NATIVE", "NATIVE"},
-			start: func(code []byte, h functionHost) (function, error) {
+			// Native code shares the node's memory: memoryMB cannot be enforced.
+			start: func(code []byte, _ int, h functionHost) (function, error) {
 				m, err := rt.Load(code)
 				if err != nil {
 					return nil, err
