@@ -134,12 +134,12 @@ func BenchmarkGnetEcho(b *testing.B) {
 	b.Run("oneway", func(b *testing.B) {
 		h, addr := startGnet(b, true)
 		c := dial(b, addr)
+		batch := make([]byte, 0, 256*frameSize)
+		for range 256 {
+			batch = append(batch, frame...)
+		}
 		oneway(b, func(n int) error {
-			batch := make([]byte, 0, n*frameSize)
-			for range n {
-				batch = append(batch, frame...)
-			}
-			_, err := c.Write(batch)
+			_, err := c.Write(batch[:n*frameSize])
 			return err
 		}, func() int64 { return h.bytes.Load() / frameSize })
 	})

@@ -69,7 +69,7 @@ func setup(group, usage string, args []string) (*client, []string, error) {
 
 // Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
 func Workflow(ctx context.Context, args []string, out io.Writer) error {
-	c, rest, err := setup("workflow", "start FILE | stop ID|all | list | inspect ID", args)
+	c, rest, err := setup("workflow", "start FILE | stop ID|all | list | inspect ID | migrate ID [COMPONENT] NODE[,NODE…]", args)
 	if c == nil {
 		return err
 	}
@@ -101,8 +101,22 @@ func Workflow(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return c.inspect(ctx, rest[0], out)
+	case "migrate":
+		if len(rest) != 2 && len(rest) != 3 {
+			return fmt.Errorf("workflow migrate: want ID [COMPONENT] NODE[,NODE…]")
+		}
+		req := spec.MigrateRequest{Nodes: strings.Split(rest[len(rest)-1], ",")}
+		if len(rest) == 3 {
+			req.Component = rest[1]
+		}
+		body, _ := json.Marshal(&req)
+		if err := c.do(ctx, http.MethodPost, "/api/v1/workflows/"+rest[0]+"/migrate", body, nil); err != nil {
+			return fmt.Errorf("cannot migrate: %w", err)
+		}
+		fmt.Fprintf(out, "Workflow %s migrated\n", rest[0])
+		return nil
 	}
-	return fmt.Errorf("workflow: unknown verb %q (want start, stop, list or inspect)", verb)
+	return fmt.Errorf("workflow: unknown verb %q (want start, stop, list, inspect or migrate)", verb)
 }
 
 func writeTemplate(path string) error {

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // routes is the HTTP API under /api/v1.
@@ -19,6 +21,7 @@ func (c *Con) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/workflows", c.handleList)
 	mux.HandleFunc("GET /api/v1/workflows/{id}", c.handleInspect)
 	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.handleStop)
+	mux.HandleFunc("POST /api/v1/workflows/{id}/migrate", c.handleMigrate)
 	mux.HandleFunc("GET /api/v1/domains", c.handleDomains)
 	mux.HandleFunc("POST /api/v1/functions", c.handleCreateFunction)
 	mux.HandleFunc("GET /api/v1/functions", c.handleListFunctions)
@@ -120,4 +123,61 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, spec.ErrorReply{Error: msg})
+}
+
+// handleMigrate moves a workflow's components to other nodes of its domain.
+func (c *Con) handleMigrate(w http.ResponseWriter, r *http.Request) {
+	id, err := core.ParseID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "workflow id: "+err.Error())
+		return
+	}
+	var req spec.MigrateRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad migrate request: "+err.Error())
+		return
+	}
+	var nodes []core.ID
+	for _, s := range req.Nodes {
+		n, err := core.ParseID(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "node: "+err.Error())
+			return
+		}
+		nodes = append(nodes, n)
+	}
+	c.mu.Lock()
+	wf := c.workflows[id]
+	var d *domain
+	if wf != nil && wf.running {
+		d = c.domains[wf.Domain]
+	}
+	c.mu.Unlock()
+	switch {
+	case wf == nil:
+		writeError(w, http.StatusNotFound, ErrNotFound.Error()+": "+id.String())
+		return
+	case d == nil:
+		writeError(w, http.StatusServiceUnavailable, "workflow "+id.String()+" is not running: its domain was lost")
+		return
+	}
+	names := []string{req.Component}
+	if req.Component == "" {
+		names = names[:0]
+		for name := range wf.Logical {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		lid, ok := wf.Logical[name]
+		if !ok {
+			writeError(w, http.StatusNotFound, "workflow "+id.String()+" has no component "+strconv.Quote(name))
+			return
+		}
+		if _, err := wire.Call[wire.Migrate, wire.Empty](r.Context(), d.client, wire.MethodOrcMigrate, &wire.Migrate{Logical: lid, Nodes: nodes}); err != nil {
+			writeError(w, http.StatusConflict, "cannot migrate "+strconv.Quote(name)+": "+err.Error())
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -198,3 +198,24 @@ func TestStateInRedis(t *testing.T) {
 		return n >= last+3
 	})
 }
+
+// TestWorkflowMigrateCLI moves a workflow's function with `workflow migrate`.
+func TestWorkflowMigrateCLI(t *testing.T) {
+	b := startBox(t, 2, nil)
+	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
+	pinger := component(b.inspect(id), "pinger")
+	target := b.Nodes[0].ID().String()
+	if target == pinger.Instances[0].Node {
+		target = b.Nodes[1].ID().String()
+	}
+	if out, err := b.cli("migrate", id, "pinger", target); err != nil || out != "Workflow "+id+" migrated\n" {
+		t.Fatalf("workflow migrate = %q, %v", out, err)
+	}
+	if in := component(b.inspect(id), "pinger").Instances; len(in) != 1 || in[0].Node != target {
+		t.Fatalf("pinger runs at %+v, want node %s", in, target)
+	}
+	_, err := b.cli("migrate", id, "nosuch", target)
+	if err == nil || !strings.Contains(err.Error(), `no component "nosuch"`) {
+		t.Fatalf("migrate of an unknown component: %v", err)
+	}
+}

@@ -155,3 +155,11 @@ type PollReply struct {
 	Result string `json:"result,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
+
+// MigrateRequest is the body of POST /api/v1/workflows/{id}/migrate: move a
+// component of the workflow (all of them when Component is empty) to the
+// first of Nodes that can host it.
+type MigrateRequest struct {
+	Component string   `json:"component"`
+	Nodes     []string `json:"nodes"`
+}
