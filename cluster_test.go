@@ -108,23 +108,32 @@ redis_provider = ""
 file_log_provider = "file-log-%d"
 %s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
 	}
+	// Registered before any process starts, so that none outlives a failure.
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for name, p := range c.procs {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			exited := make(chan struct{})
+			go func() { p.cmd.Wait(); close(exited) }()
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s did not stop within 10s of SIGTERM", name)
+				p.cmd.Process.Kill()
+				<-exited
+			}
+			if t.Failed() {
+				t.Logf("output of %s:\n%s", name, p)
+			}
+		}
+	})
 	c.start("con", "con", "-c", "controller.toml")
 	c.start("orc", "orc", "-c", "orchestrator.toml")
 	for i := range nodes {
 		c.start(fmt.Sprintf("node%d", i), "node", "-c", fmt.Sprintf("node%d.toml", i))
 	}
 	c.waitNodes(nodes)
-	t.Cleanup(func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for name, p := range c.procs {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			p.cmd.Wait()
-			if t.Failed() {
-				t.Logf("output of %s:\n%s", name, p)
-			}
-		}
-	})
 	return c
 }
 
