@@ -43,7 +43,7 @@ type Event struct {
 	Target  InstanceID
 	Source  InstanceID
 	Corr    uint64 // correlation id joining a call to its reply; 0 for casts
-	Created int64  // sender's wall clock when the event was made, Unix nanoseconds
+	Created int64  // sender's wall clock, Unix ns: when the sending handler began, or the event was made outside one
 	Payload []byte
 }
 

@@ -24,10 +24,10 @@ func (h functionHost) Cast(output, payload []byte) {
 		}
 		return
 	}
-	h.castTo(to, payload)
+	h.castTo(to, payload, h.created())
 }
 
-func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload) }
+func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload, h.created()) }
 
 func (h functionHost) Call(output, payload []byte) (core.CallRet, []byte) {
 	to, ok := h.resolve(output)
@@ -78,7 +78,7 @@ type resourceHost struct{ *instance }
 
 func (h resourceHost) Cast(output string, payload []byte) {
 	if to, ok := h.resolve([]byte(output)); ok {
-		h.castTo(to, payload)
+		h.castTo(to, payload, time.Now().UnixNano())
 	}
 }
 

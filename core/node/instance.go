@@ -54,7 +54,11 @@ type instance struct {
 	mailbox chan mail
 	outputs atomic.Pointer[map[string]*target]
 	handled atomic.Uint64 // events handled, casts and calls
-	metrics *instanceMetrics
+	// handlerStart is when the running handler began (Unix ns), 0 outside
+	// one; events the handler sends carry it as their creation time, which
+	// spares a clock read per event. Instance goroutine only.
+	handlerStart int64
+	metrics      *instanceMetrics
 
 	// Calls made by a function: one at a time, since the instance is blocked in it.
 	corr     atomic.Uint64 // last correlation id used by this instance
@@ -143,27 +147,49 @@ func (inst *instance) deliver(e *core.Event) error {
 }
 
 // run drains the mailbox until the instance is stopped or its handler fails.
+// While events queue back to back, a handler's start is the previous one's
+// end: one clock read per event instead of two (a clock read costs ~50 ns on
+// some VMs, about as much as a native handler call).
 func (inst *instance) run() {
 	defer close(inst.done)
+	var last time.Time // when the previous handler ended; zero after idling
 	for {
+		var m mail
+		var start time.Time
 		select {
 		case <-inst.quit:
 			inst.finish("")
 			return
-		case m := <-inst.mailbox:
-			start := time.Now()
-			err := inst.handle(&m)
-			inst.metrics.observe(inst, &m.ev, start, time.Now(), err != nil)
-			inst.n.bufs.Put(m.buf)
-			inst.handled.Add(1)
-			if err != nil {
-				inst.log.Error("instance failed; removing it", "err", err)
-				reason := err.Error()
-				inst.failure.Store(&reason)
-				inst.n.remove(inst.id.Component)
-				inst.finish(reason)
+		case m = <-inst.mailbox:
+			start = last
+		default:
+			select {
+			case <-inst.quit:
+				inst.finish("")
 				return
+			case m = <-inst.mailbox:
 			}
+		}
+		if start.IsZero() {
+			start = time.Now()
+		}
+		inst.handlerStart = start.UnixNano()
+		err := inst.handle(&m)
+		last = time.Now()
+		inst.metrics.observe(inst, &m.ev, start, last, err != nil)
+		inst.handlerStart = 0
+		inst.n.bufs.Put(m.buf)
+		inst.handled.Add(1)
+		if err != nil {
+			inst.log.Error("instance failed; removing it", "err", err)
+			reason := err.Error()
+			inst.failure.Store(&reason)
+			inst.n.remove(inst.id.Component)
+			inst.finish(reason)
+			return
+		}
+		if len(inst.mailbox) == 0 {
+			last = time.Time{} // the next event may come after a pause
 		}
 	}
 }
@@ -180,7 +206,7 @@ func (inst *instance) handle(m *mail) error {
 		inst.failure.Store(&reason)
 		ret, reply = core.CallErr, nil
 	}
-	out := core.Event{Kind: ret.ReplyKind(), Target: e.Source, Source: inst.id, Corr: e.Corr, Created: time.Now().UnixNano(), Payload: reply}
+	out := core.Event{Kind: ret.ReplyKind(), Target: e.Source, Source: inst.id, Corr: e.Corr, Created: inst.created(), Payload: reply}
 	if rerr := inst.n.route(&out); rerr != nil && inst.log.Enabled(context.Background(), slog.LevelDebug) {
 		inst.log.Debug("cannot return call result", "to", e.Source.String(), "err", rerr)
 	}
@@ -239,9 +265,18 @@ func (inst *instance) setOutputs(outs map[string][]core.InstanceID) {
 	inst.outputs.Store(&m)
 }
 
-// castTo sends a cast from this instance; payload is copied.
-func (inst *instance) castTo(to core.InstanceID, payload []byte) {
-	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: time.Now().UnixNano(), Payload: payload}
+// created is the creation time of an event the instance sends from its
+// handler. Instance goroutine only.
+func (inst *instance) created() int64 {
+	if inst.handlerStart != 0 {
+		return inst.handlerStart
+	}
+	return time.Now().UnixNano()
+}
+
+// castTo sends a cast from this instance, made at created; payload is copied.
+func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) {
+	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
 	if err := inst.n.route(&e); err != nil {
 		inst.n.dropped.Inc()
 		if inst.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -259,7 +294,7 @@ func (inst *instance) callTo(to core.InstanceID, payload []byte) (core.CallRet, 
 	corr := inst.corr.Add(1)
 	inst.awaiting.Store(corr)
 	defer inst.awaiting.Store(0)
-	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
+	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: inst.created(), Payload: payload}
 	if err := inst.n.route(&e); err != nil {
 		return core.CallErr, nil
 	}
@@ -316,7 +351,7 @@ func (inst *instance) delayedCast(ms int64, output, payload []byte) {
 		delete(inst.delayed, t)
 		inst.delayedMu.Unlock()
 		if live {
-			inst.castTo(to, p)
+			inst.castTo(to, p, time.Now().UnixNano())
 		}
 	})
 	inst.delayed[t] = struct{}{}
