@@ -50,7 +50,8 @@ type WASMRuntime struct {
 // NativeRuntime configures native functions: shared objects loaded into the
 // node's process.
 type NativeRuntime struct {
-	Enabled bool `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
+	Enabled bool   `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
+	Dir     string `toml:"dir" comment:"where a function's .so is written before it is loaded (not mounted noexec); empty = the system's temporary directory"`
 }
 
 // Offload configures how the node sheds invocations (the controller's

@@ -59,7 +59,7 @@ func (n *Node) startRuntimes() error {
 		})
 	}
 	if n.cfg.Native.Enabled {
-		rt, err := native.New(native.Config{}, n.log)
+		rt, err := native.New(native.Config{Dir: n.cfg.Native.Dir}, n.log)
 		if err != nil {
 			return fmt.Errorf("cannot start the native runtime: %w", err)
 		}
