@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 const proxyUsage = `usage: edgeless proxy [flags] VERB
@@ -168,30 +169,6 @@ type proxyCapabilities struct {
 	MemSizeGPU   int      `json:"mem_size_gpu"`
 }
 
-type proxyHealth struct {
-	MemFree       int64   `json:"mem_free"`
-	MemUsed       int64   `json:"mem_used"`
-	MemAvailable  int64   `json:"mem_available"`
-	ProcCPUUsage  float64 `json:"proc_cpu_usage"`
-	ProcMemory    int64   `json:"proc_memory"`
-	ProcVMemory   int64   `json:"proc_vmemory"`
-	LoadAvg1      int64   `json:"load_avg_1"`
-	LoadAvg5      int64   `json:"load_avg_5"`
-	LoadAvg15     int64   `json:"load_avg_15"`
-	TotRxBytes    int64   `json:"tot_rx_bytes"`
-	TotRxPkts     int64   `json:"tot_rx_pkts"`
-	TotRxErrs     int64   `json:"tot_rx_errs"`
-	TotTxBytes    int64   `json:"tot_tx_bytes"`
-	TotTxPkts     int64   `json:"tot_tx_pkts"`
-	TotTxErrs     int64   `json:"tot_tx_errs"`
-	DiskFreeSpace int64   `json:"disk_free_space"`
-	DiskTotReads  int64   `json:"disk_tot_reads"`
-	DiskTotWrites int64   `json:"disk_tot_writes"`
-	GPULoadPerc   int64   `json:"gpu_load_perc"`
-	GPUTempCels   int64   `json:"gpu_temp_cels"`
-	ActivePower   *int64  `json:"active_power"` // absent in older EDGELESS values
-}
-
 type proxyProvider struct {
 	ClassType string   `json:"class_type"`
 	NodeID    string   `json:"node_id"`
@@ -263,18 +240,18 @@ func (m *mirror) capabilities(ctx context.Context) (map[string]proxyCapabilities
 }
 
 // health returns each node's latest health status.
-func (m *mirror) health(ctx context.Context) (map[string]proxyHealth, error) {
+func (m *mirror) health(ctx context.Context) (map[string]wire.NodeHealth, error) {
 	keys, err := m.keys(ctx, "node:health:*")
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]proxyHealth{}
+	out := map[string]wire.NodeHealth{}
 	for _, k := range keys {
 		last, err := m.rdb.ZRange(ctx, k, -1, -1).Result()
 		if err != nil || len(last) == 0 {
 			continue
 		}
-		var h proxyHealth
+		h := wire.NodeHealth{ActivePower: -1} // absent in older EDGELESS values
 		if json.Unmarshal([]byte(last[0]), &h) == nil {
 			out[strings.TrimPrefix(k, "node:health:")] = h
 		}
@@ -482,10 +459,7 @@ func (m *mirror) showNode(ctx context.Context, what string, out io.Writer) error
 		}
 		for _, node := range sortedKeys(health) {
 			h := health[node]
-			power := int64(-1)
-			if h.ActivePower != nil {
-				power = *h.ActivePower
-			}
+			power := h.ActivePower
 			fmt.Fprintf(out, "%s -> memory free %d kb, used %d kb, available %d kb, process cpu usage %.1f%%, memory %d kb, vmemory %d kb, "+
 				"load avg 1 minute %d%% 5 minutes %d%% 15 minutes %d%%, network tot rx %d bytes (%d pkts) %d errs, tot tx %d bytes (%d pkts) %d errs, "+
 				"disk available %d bytes, tot disk reads %d writes %d, gpu_load_perc %d%%, gpu_temp_cels %.2f°, active_power %d mW\n",
@@ -598,8 +572,8 @@ func (m *mirror) topNodes(ctx context.Context, out io.Writer) error {
 			if h.GPULoadPerc >= 0 {
 				gpu = strconv.FormatInt(h.GPULoadPerc, 10) + "%"
 			}
-			if h.ActivePower != nil && *h.ActivePower >= 0 {
-				power = strconv.FormatInt(*h.ActivePower, 10) + " mW"
+			if h.ActivePower >= 0 {
+				power = strconv.FormatInt(h.ActivePower, 10) + " mW"
 			}
 		}
 		rate := "-"

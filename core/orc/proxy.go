@@ -536,47 +536,12 @@ func capabilitiesJSON(c wire.Capabilities) string {
 	})
 }
 
-// healthValue is NodeHealthStatus: integers where EDGELESS has them, so that
-// its deserializer accepts the value, plus our eBPF figures, which it
-// ignores.
-type healthValue struct {
-	MemFree         int64   `json:"mem_free"`
-	MemUsed         int64   `json:"mem_used"`
-	MemAvailable    int64   `json:"mem_available"`
-	ProcCPUUsage    int64   `json:"proc_cpu_usage"`
-	ProcMemory      int64   `json:"proc_memory"`
-	ProcVMemory     int64   `json:"proc_vmemory"`
-	LoadAvg1        int64   `json:"load_avg_1"`
-	LoadAvg5        int64   `json:"load_avg_5"`
-	LoadAvg15       int64   `json:"load_avg_15"`
-	TotRxBytes      int64   `json:"tot_rx_bytes"`
-	TotRxPkts       int64   `json:"tot_rx_pkts"`
-	TotRxErrs       int64   `json:"tot_rx_errs"`
-	TotTxBytes      int64   `json:"tot_tx_bytes"`
-	TotTxPkts       int64   `json:"tot_tx_pkts"`
-	TotTxErrs       int64   `json:"tot_tx_errs"`
-	DiskFreeSpace   int64   `json:"disk_free_space"`
-	DiskTotReads    int64   `json:"disk_tot_reads"`
-	DiskTotWrites   int64   `json:"disk_tot_writes"`
-	GPULoadPerc     int64   `json:"gpu_load_perc"`
-	GPUTempCels     int64   `json:"gpu_temp_cels"`
-	ActivePower     int64   `json:"active_power"`
-	RunQueueP99US   float64 `json:"runq_p99_us"`
-	ContextSwitches int64   `json:"context_switches"`
-	TCPRetransmits  int64   `json:"tcp_retransmits"`
-}
-
+// healthJSON is the node:health value: NodeHealthStatus, whose JSON names
+// wire.NodeHealth shares, with the CPU use rounded, since EDGELESS reads it
+// as an integer; our eBPF figures come along, and EDGELESS ignores them.
 func healthJSON(h wire.NodeHealth) string {
-	return marshal(healthValue{
-		MemFree: h.MemFree, MemUsed: h.MemUsed, MemAvailable: h.MemAvailable,
-		ProcCPUUsage: int64(math.Round(h.ProcCPUUsage)), ProcMemory: h.ProcMemory, ProcVMemory: h.ProcVMemory,
-		LoadAvg1: h.LoadAvg1, LoadAvg5: h.LoadAvg5, LoadAvg15: h.LoadAvg15,
-		TotRxBytes: h.TotRxBytes, TotRxPkts: h.TotRxPkts, TotRxErrs: h.TotRxErrs,
-		TotTxBytes: h.TotTxBytes, TotTxPkts: h.TotTxPkts, TotTxErrs: h.TotTxErrs,
-		DiskFreeSpace: h.DiskFreeSpace, DiskTotReads: h.DiskTotReads, DiskTotWrites: h.DiskTotWrites,
-		GPULoadPerc: h.GPULoadPerc, GPUTempCels: h.GPUTempCels, ActivePower: h.ActivePower,
-		RunQueueP99US: h.RunQueueP99US, ContextSwitches: h.ContextSwitches, TCPRetransmits: h.TCPRetransmits,
-	})
+	h.ProcCPUUsage = math.Round(h.ProcCPUUsage)
+	return marshal(h)
 }
 
 type providerValue struct {
