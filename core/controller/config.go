@@ -80,14 +80,7 @@ func httpAddr(s string) (string, error) {
 
 // Load reads a controller.toml over the defaults and validates it.
 func Load(path string) (Config, error) {
-	cfg := Default()
-	if err := spec.LoadConfig(path, &cfg); err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	return spec.LoadValidated(path, Default())
 }
 
 // WriteTemplate writes the commented default controller.toml.

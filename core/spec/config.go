@@ -355,3 +355,18 @@ func appendString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// LoadValidated reads the TOML file path over cfg (the defaults) with
+// LoadConfig and validates the result, so that a mode's Load is one line.
+func LoadValidated[C any, P interface {
+	*C
+	Validate() error
+}](path string, cfg C) (C, error) {
+	if err := LoadConfig(path, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := P(&cfg).Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
