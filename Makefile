@@ -4,7 +4,8 @@
 #   make test       set up (toolchain, redis-server), build the functions, run the whole test suite
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
-#   make bench      micro-benchmarks (-count=5, for benchstat)
+#   make bench      micro-benchmarks and baselines (-count=5, for benchstat)
+#   make profile    CPU profile of a loaded two-node chain (cpu.pprof)
 #   make fuzz       run each fuzz target for FUZZTIME
 #   make lint       gofmt and go vet
 
@@ -12,7 +13,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all deps test-deps build functions run test bench fuzz lint clean
+.PHONY: all deps test-deps build functions run test bench profile fuzz lint clean
 
 all: build functions
 
@@ -50,8 +51,20 @@ test: test-deps functions
 	$(GO) test -count=1 ./...
 	cd functions && $(GO) test -count=1 ./...
 
+# One package at a time (-p 1): two benchmarks sharing the two cores would
+# measure each other. The baselines are a module of their own (bench/baseline).
+BENCHCOUNT ?= 5
 bench: functions
-	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./...
+	$(GO) test -p 1 -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./...
+	cd bench/baseline && $(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) .
+
+# profile loads a ring of two WASM functions on two nodes in this process
+# with 64 transactions in flight for 10 s, writes the CPU profile of the load
+# to cpu.pprof and prints its top entries.
+profile: build functions
+	./edgeless bench --inabox --nodes 2 --arrival-model single --warmup 1 --duration 10 \
+		--wf-type 'vector-mul-chain;bench/testdata/ring-loaded.json' --no-transaction-rows --cpuprofile cpu.pprof
+	$(GO) tool pprof -top -nodecount=30 edgeless cpu.pprof
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=$(FUZZTIME) ./wire/

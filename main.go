@@ -39,6 +39,7 @@ modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented 
 verbs:
   workflow start FILE | stop ID|all | list | inspect ID
   function create|list|delete|invoke|poll   standalone functions (FaaS)
+  bench [flags]                              the benchmark suite (bench -h)
   proxy show … | top nodes [--watch] | intent … | dump …   (the orchestrator's Redis mirror; proxy -h)
 
 flags:

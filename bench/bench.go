@@ -250,20 +250,6 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		}
 		defer func() { err = errors.Join(err, r.csv.close()) }()
 	}
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("cannot create the CPU profile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("cannot start the CPU profile: %w", err)
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			err = errors.Join(err, f.Close())
-		}()
-	}
 	arr, err := newArrivals(cfg.ArrivalModel, cfg.Interarrival, cfg.Lifetime, cfg.Warmup, cfg.WorkloadTrace, r.rng)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -273,7 +259,17 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	end := measureFrom.Add(seconds(cfg.Duration))
 	fmt.Fprintf(stdout, "edgeless bench: %s, %s arrivals, warm-up %gs, duration %gs, seed %d, controller %s\n",
 		cfg.WfType, cfg.ArrivalModel, cfg.Warmup, cfg.Duration, cfg.Seed, url)
-	if err := r.loop(ctx, arr, t0, end); err != nil {
+	// The profile covers the load only, not the cluster's start nor the
+	// pairing of the marks afterwards.
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
+	err = r.loop(ctx, arr, t0, end)
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return err
 	}
 	if cfg.RedisURL != "" {
@@ -287,6 +283,26 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		}
 	}
 	return r.report(measureFrom, end)
+}
+
+// startProfile starts a CPU profile into path ("" = none) and returns the
+// function that stops it.
+func startProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot start the CPU profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -64,7 +64,12 @@ func (h functionHost) TelemetryLog(level int32, target, msg []byte) {
 	}
 	ctx := context.Background()
 	if h.log.Enabled(ctx, l) {
-		h.log.Log(ctx, l, string(msg), "target", string(target))
+		// A record without a caller's pc: slog.Logger.Log would walk the
+		// stack for it (runtime.Callers), a large part of a busy function's
+		// cost.
+		r := slog.NewRecord(time.Now(), l, string(msg), 0)
+		r.AddAttrs(slog.String("target", string(target)))
+		h.log.Handler().Handle(ctx, r)
 	}
 	if s := h.metrics.samples; s != nil {
 		s.log(h.id.Component, time.Now(), string(target), string(msg))
