@@ -460,6 +460,11 @@ func TestOffloadingUnderLoad(t *testing.T) {
 	if len(on.perNode) != 2 {
 		t.Fatalf("offloading on: served by %d nodes, want 2: %v", len(on.perNode), on.perNode)
 	}
-	t.Logf("offloading off: p50 %v p99 %v, per node %v", off.quantile(0.5), off.quantile(0.99), off.perNode)
-	t.Logf("offloading on:  p50 %v p99 %v, per node %v", on.quantile(0.5), on.quantile(0.99), on.perNode)
+	for _, r := range []struct {
+		name string
+		res  loadResult
+	}{{"off", off}, {"on", on}} {
+		t.Logf("offloading %-3s: p50 %v p90 %v p99 %v max %v, per node %v", r.name,
+			r.res.quantile(0.5), r.res.quantile(0.9), r.res.quantile(0.99), r.res.quantile(1), r.res.perNode)
+	}
 }

@@ -258,6 +258,7 @@ type InvokeResponse struct {
 	Result     core.CallRet `msgpack:"result"`
 	Reply      []byte       `msgpack:"reply"`
 	Overloaded bool         `msgpack:"overloaded"`
+	Queued     int          `msgpack:"queued"` // the instance's queue when it refused
 	Failure    string       `msgpack:"failure"`
 	Node       core.ID      `msgpack:"node"`
 	Offloaded  bool         `msgpack:"offloaded"` // served by another instance than the first choice

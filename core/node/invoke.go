@@ -36,7 +36,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	resp := &wire.InvokeResponse{Node: n.id}
 	if !req.Queue && n.overloaded(inst) {
 		n.offloaded.Inc()
-		resp.Overloaded = true
+		resp.Overloaded, resp.Queued = true, len(inst.mailbox)
 		return resp, nil
 	}
 	ret, reply, err := n.invoker.callConcurrent(ctx, inst.id, req.Payload)
@@ -44,7 +44,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	case err == nil:
 	case isMailboxFull(err):
 		n.offloaded.Inc()
-		resp.Overloaded = true
+		resp.Overloaded, resp.Queued = true, len(inst.mailbox)
 		return resp, nil
 	default:
 		return nil, err

@@ -14,8 +14,8 @@ import (
 // whose node refuses it as overloaded is skipped (the invocation is
 // offloaded to the next). When every instance refuses, it starts one more —
 // on a node not yet hosting one, if any — while max_instances allows, and
-// otherwise queues it at the first choice, up to that instance's mailbox
-// bound; past that it answers Overloaded.
+// otherwise queues it at the instance with the shortest queue, up to that
+// instance's mailbox bound; past that it answers Overloaded.
 func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeResponse, error) {
 	o.opMu.Lock()
 	c := o.comps[req.Logical]
@@ -27,13 +27,18 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	o.opMu.Unlock()
 	first := int(o.invokeRR.Add(1))
 	var lastErr error
+	shortest, queued := -1, 0
 	for k := range insts {
-		resp, err := o.invokeOn(ctx, insts[(first+k)%len(insts)], req.Payload, false)
+		i := (first + k) % len(insts)
+		resp, err := o.invokeOn(ctx, insts[i], req.Payload, false)
 		if err != nil {
 			lastErr = err
 			continue
 		}
 		if resp.Overloaded {
+			if shortest < 0 || resp.Queued < queued {
+				shortest, queued = i, resp.Queued
+			}
 			continue
 		}
 		if k > 0 {
@@ -53,8 +58,8 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		}
 		lastErr = err
 	}
-	if len(insts) > 0 {
-		resp, err := o.invokeOn(ctx, insts[first%len(insts)], req.Payload, true)
+	if shortest >= 0 {
+		resp, err := o.invokeOn(ctx, insts[shortest], req.Payload, true)
 		if err == nil {
 			return resp, nil
 		}
