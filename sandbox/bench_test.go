@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"crypto/sha256"
 	"testing"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -128,6 +129,24 @@ var benchGuests = map[string]func(testing.TB) []byte{
 // BenchmarkLoadFromDisk loads a module with an empty memory cache from the
 // artefact in CacheDir.
 func BenchmarkLoadFromDisk(b *testing.B) { benchLoad(b, b.TempDir(), benchGuests) }
+
+// BenchmarkLoadFromDiskHashed is BenchmarkLoadFromDisk with the module's
+// hash known in advance, as the node has it from the control plane.
+func BenchmarkLoadFromDiskHashed(b *testing.B) {
+	code := goReactor(b)
+	sum := sha256.Sum256(code)
+	r := newRuntime(b, Config{CacheDir: b.TempDir()})
+	load(b, r, code)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		forget(r)
+		b.StartTimer()
+		if _, err := r.LoadHashed(code, sum); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // BenchmarkCompile loads a module the runtime has never seen.
 func BenchmarkCompile(b *testing.B) { benchLoad(b, "", benchGuests) }

@@ -32,7 +32,16 @@ type moduleEntry struct {
 // neither has it. Concurrent loads of the same code compile it once. code is
 // not retained.
 func (r *Runtime) Load(code []byte) (*Module, error) {
-	key := sha256.Sum256(code)
+	return r.LoadHashed(code, sha256.Sum256(code))
+}
+
+// LoadHashed is Load for a caller that already knows the SHA-256 of code,
+// e.g. because the control plane computed it once when the workflow was
+// admitted: hashing a 2 MB module costs about as much as loading it from the
+// disk cache. The caller vouches for sum; a wrong one would make the cache
+// return another module.
+func (r *Runtime) LoadHashed(code []byte, sum [32]byte) (*Module, error) {
+	key := sum
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

@@ -39,6 +39,7 @@ type FunctionSpec struct {
 	FunctionType string            `msgpack:"function_type"`
 	Version      string            `msgpack:"version"`
 	Code         []byte            `msgpack:"code"`
+	CodeHash     [32]byte          `msgpack:"code_hash"` // SHA-256 of Code, computed once at admission
 	Annotations  map[string]string `msgpack:"annotations"`
 }
 

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,7 +98,8 @@ func (c *Con) deploy(ctx context.Context, wf *workflow, d *domain) error {
 		ft, _ := spec.CanonicalFunctionType(cs.FunctionType)
 		req := &wire.FunctionSpec{
 			Logical: wf.Logical[f.Name], Workflow: wf.ID, Name: f.Name,
-			ClassID: cs.ID, FunctionType: ft, Version: cs.Version, Code: cs.Binary, Annotations: f.Annotations,
+			ClassID: cs.ID, FunctionType: ft, Version: cs.Version, Code: cs.Binary, CodeHash: sha256.Sum256(cs.Binary),
+			Annotations: f.Annotations,
 		}
 		if _, err := wire.Call[wire.FunctionSpec, wire.StartResponse](ctx, d.client, wire.MethodOrcStartFunction, req); err != nil {
 			return fail(fmt.Errorf("cannot start function %q: %w", f.Name, err))

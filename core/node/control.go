@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,7 +31,13 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function", s.FunctionType)
 	t0 := time.Now()
 	limits, _ := spec.ParseRequirements(s.Annotations) // validated by the controller
-	wi, err := rt.start(s.Code, limits.MemoryMB, functionHost{inst})
+	// The controller hashed the code once at admission; the control plane
+	// is trusted, as it is with the code itself.
+	sum := s.CodeHash
+	if sum == ([32]byte{}) {
+		sum = sha256.Sum256(s.Code)
+	}
+	wi, err := rt.start(s.Code, sum, limits.MemoryMB, functionHost{inst})
 	if err != nil {
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)

@@ -22,10 +22,10 @@ type function interface {
 // functionRuntime runs the function types named by types.
 type functionRuntime struct {
 	types []string
-	// start loads code (cached by the runtime) and creates an instance that
-	// makes its host calls through h, its memory limited to memoryMB when the
-	// runtime can (0: the runtime's limit).
-	start func(code []byte, memoryMB int, h functionHost) (function, error)
+	// start loads code (cached by the runtime under sum, its SHA-256) and
+	// creates an instance that makes its host calls through h, its memory
+	// limited to memoryMB when the runtime can (0: the runtime's limit).
+	start func(code []byte, sum [32]byte, memoryMB int, h functionHost) (function, error)
 	close func() error
 }
 
@@ -44,8 +44,8 @@ func (n *Node) startRuntimes() error {
 		// RUST_WASM is EDGELESS's name: any module implementing docs/abi.md.
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_WASM", "WASM"},
-			start: func(code []byte, memoryMB int, h functionHost) (function, error) {
-				m, err := rt.Load(code)
+			start: func(code []byte, sum [32]byte, memoryMB int, h functionHost) (function, error) {
+				m, err := rt.LoadHashed(code, sum)
 				if err != nil {
 					return nil, fmt.Errorf("cannot load its code: %w", err)
 				}
@@ -69,7 +69,7 @@ func (n *Node) startRuntimes() error {
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_NATIVE", "NATIVE"},
 			// Native code shares the node's memory: memoryMB cannot be enforced.
-			start: func(code []byte, _ int, h functionHost) (function, error) {
+			start: func(code []byte, _ [32]byte, _ int, h functionHost) (function, error) {
 				m, err := rt.Load(code)
 				if err != nil {
 					return nil, err
