@@ -1,10 +1,33 @@
-/* busy: a function that does a fixed amount of work per call, for load
- * tests: the "work" parameter of the call's JSON object (default 1) is in
- * units of a million loop iterations. It replies "done". */
+/* busy: a function that takes a fixed time per call, for load tests. The
+ * call's JSON object may hold "work", in units of a million loop iterations
+ * (CPU-bound, default 1), and "sleep_ms", milliseconds spent waiting as a
+ * function waiting on I/O would (default 0). It replies "done". */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "edgeless.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* param returns the non-negative integer after "key": in the JSON text, or
+ * def when absent. */
+static long param(const uint8_t *p, size_t n, const char *key, long def) {
+	size_t k = strlen(key);
+	for (size_t i = 0; i + k + 2 < n; i++) {
+		if (p[i] == '"' && memcmp(p + i + 1, key, k) == 0 && p[i + 1 + k] == '"') {
+			size_t j = i + k + 2;
+			while (j < n && (p[j] == ':' || p[j] == ' ' || p[j] == '"')) {
+				j++;
+			}
+			long v = 0;
+			while (j < n && p[j] >= '0' && p[j] <= '9') {
+				v = v * 10 + (p[j++] - '0');
+			}
+			return v;
+		}
+	}
+	return def;
+}
 
 void handle_init(const uint8_t *payload, size_t payload_len, const uint8_t *state, size_t state_len) {
 	(void)payload;
@@ -22,19 +45,11 @@ void handle_cast(edgeless_instance_id src, const uint8_t *payload, size_t payloa
 edgeless_call_ret handle_call(edgeless_instance_id src, const uint8_t *payload, size_t payload_len,
                               uint8_t **reply, size_t *reply_len) {
 	(void)src;
-	long work = 1;
-	for (size_t i = 0; i + 7 < payload_len; i++) {
-		if (memcmp(payload + i, "\"work\"", 6) == 0) {
-			size_t j = i + 6;
-			while (j < payload_len && (payload[j] == ':' || payload[j] == ' ' || payload[j] == '"')) {
-				j++;
-			}
-			work = 0;
-			while (j < payload_len && payload[j] >= '0' && payload[j] <= '9') {
-				work = work * 10 + (payload[j++] - '0');
-			}
-			break;
-		}
+	long work = param(payload, payload_len, "work", 1);
+	long sleep_ms = param(payload, payload_len, "sleep_ms", 0);
+	if (sleep_ms > 0) {
+		struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
 	}
 	/* volatile keeps the compiler from removing the loop. */
 	volatile long x = 0;
