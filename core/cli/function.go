@@ -184,10 +184,14 @@ func castRaw(args []string, out io.Writer) error {
 		c.Close()
 		return fmt.Errorf("function invoke cast: %w", err)
 	}
-	if err := c.Close(); err != nil { // Close flushes what is queued
-		return fmt.Errorf("function invoke cast: %w", err)
+	// The first frame waits for the connection: wait until it is written.
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().FramesOut == 0 && c.Stats().Lost == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	if st := c.Stats(); st.FramesOut == 0 {
+	sent := c.Stats().FramesOut > 0
+	c.Close()
+	if !sent {
 		return fmt.Errorf("function invoke cast: the event could not be sent to %s", addr)
 	}
 	fmt.Fprintln(out, "event casted")

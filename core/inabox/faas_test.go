@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/cli"
+	"github.com/edgeless-go/edgeless/core/spec"
 )
 
 // fcli runs an `edgeless function` verb against the box.
@@ -164,4 +165,26 @@ func TestOverloadWithoutNeighbour(t *testing.T) {
 		t.Fatalf("answers %v: want some served and some refused with 429", counts)
 	}
 	t.Logf("answers: %v", counts)
+}
+
+// TestRawCast sends EDGELESS's raw `function invoke cast` straight to a
+// node's dataplane: the double function gets 21 and logs 42.
+func TestRawCast(t *testing.T) {
+	b := startBox(t, 1, nil)
+	logFile := filepath.Join(b.dir, "raw.log")
+	w := workflow(fn(t, "double", "double", map[string]string{"output": "log"}, ""))
+	w.Resources = []spec.Resource{{Name: "log", ClassType: "file-log", OutputMapping: map[string]string{},
+		Configurations: map[string]string{"filename": logFile}}}
+	id := b.mustStartSpec(w)
+	in := component(b.inspect(id), "double").Instances[0]
+	out, err := b.fcli("invoke", "cast", "http://"+b.Nodes[0].Addr(), in.Node, in.Instance, "21")
+	if err != nil || out != "event casted\n" {
+		t.Fatalf("invoke cast = %q, %v", out, err)
+	}
+	eventually(t, 10*time.Second, "42 in the log", func() bool {
+		data, _ := os.ReadFile(logFile)
+		return string(data) == "42\n"
+	})
+	_, err = b.fcli("invoke", "cast", "http://"+b.Nodes[0].Addr(), "not-a-uuid", in.Instance, "21")
+	wantErr(t, err, "node id")
 }
