@@ -130,7 +130,7 @@ func TestCordonAndMigrate(t *testing.T) {
 // stops ponger's node: pinger's calls fail at once instead of waiting for the
 // call timeout, and the node keeps serving.
 func TestCallToDeadPeerFailsFast(t *testing.T) {
-	b := startBox(t, 2, func(c *Config) { c.Node.General.CallTimeoutMS = 60_000 })
+	b := startBox(t, 2, func(c *Config) { c.Node.General.CallTimeoutMS = 2000 })
 	a, z := b.Nodes[0], b.Nodes[1]
 	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) {
 		setInit(w, "pinger", "period=20")
@@ -148,13 +148,11 @@ func TestCallToDeadPeerFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := b.state(pinger.LogicalID)
-	eventually(t, 10*time.Second, "calls to the dead node to fail", func() bool { return b.logs.count("function=pinger", "call failed") >= 5 })
-	// Five failed calls with a 60 s call timeout: each failed at once.
+	// Five failed calls within 3 s while a call may wait 2 s for its reply:
+	// they failed at once (one call in flight as the node went may time out).
+	eventually(t, 3*time.Second, "calls to the dead node to fail", func() bool { return b.logs.count("function=pinger", "call failed") >= 5 })
 	if got := b.state(pinger.LogicalID); got < n+5 {
 		t.Fatalf("pinger advanced from %d to %d only", n, got)
-	}
-	if b.logs.count("call timed out") != 0 {
-		t.Fatal("a call waited for its timeout instead of failing at once")
 	}
 }
 
