@@ -146,10 +146,12 @@ func (c *Config) flags(fs *flag.FlagSet) {
 // Run runs `edgeless bench [flags]`, printing the summary to stdout.
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := Default()
+	sc := defaultScenario()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	cfg.flags(fs)
+	sc.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: edgeless bench [flags]")
+		fmt.Fprintln(fs.Output(), "usage: edgeless bench [flags]\n       edgeless bench --scenario NAME [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -160,6 +162,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("bench: %w", err)
+	}
+	if sc.Name != "" {
+		if err := sc.validate(); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		return runScenario(ctx, cfg, sc, stdout)
 	}
 	if strings.HasSuffix(cfg.WfType, ";template") {
 		_, tmpl, err := parseWorkflowType(cfg.WfType, nil)
@@ -501,6 +509,15 @@ func (r *runner) report(from, to time.Time) error {
 // startBox starts a cluster in this process on random loopback ports, with
 // its state and module cache under dir.
 func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger) (*inabox.Inabox, error) {
+	return startBoxCache(ctx, nodes, dir, "", log)
+}
+
+// startBoxCache is startBox with the module cache in cache ("" = under dir),
+// which may be shared by clusters started one after the other.
+func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.Logger) (*inabox.Inabox, error) {
+	if cache == "" {
+		cache = filepath.Join(dir, "cache")
+	}
 	cfg := inabox.Default()
 	cfg.Nodes = nodes
 	cfg.Controller.ControllerURL = "http://127.0.0.1:0"
@@ -514,7 +531,7 @@ func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger) (*in
 	cfg.Node.General.InvocationURL = "127.0.0.1:0"
 	cfg.Node.Resources.HTTPIngressURL = "127.0.0.1:0"
 	cfg.Node.Telemetry.MetricsURL = ""
-	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
+	cfg.Node.WASM.CacheDir = cache
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
 	b, err := inabox.New(cfg, log)
 	if err != nil {

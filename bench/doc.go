@@ -20,6 +20,10 @@
 //     --redis-url then reads the marks from the proxy's
 //     performance:<instance>:tbegin|tend sorted sets at the end of the run.
 //
+// With --scenario NAME it runs one of the fixed scenarios instead (invoke,
+// rate, cold, chain, payload, failover: see scenario.go and
+// docs/performance.md), each against clusters it starts in this process.
+//
 // Every loop is bounded in time (--warmup + --duration) and in count
 // (--max-workflows, --max-transactions), and only the addresses given are
 // contacted.

@@ -33,6 +33,7 @@ type markSink struct {
 	mu      sync.Mutex
 	chunks  [][]mark
 	n, max  int
+	ends    int
 	dropped int
 }
 
@@ -52,6 +53,9 @@ func (s *markSink) add(m mark) {
 		last := &s.chunks[len(s.chunks)-1]
 		*last = append(*last, m)
 		s.n++
+		if m.end {
+			s.ends++
+		}
 	}
 	s.mu.Unlock()
 }
@@ -170,4 +174,19 @@ func readRedisMarks(ctx context.Context, url string, instances map[string]string
 		}
 	}
 	return nil
+}
+
+// reset forgets the marks collected so far, between the points of a
+// scenario.
+func (s *markSink) reset() {
+	s.mu.Lock()
+	s.chunks, s.n, s.ends, s.dropped = nil, 0, 0, 0
+	s.mu.Unlock()
+}
+
+// endCount returns how many of the marks collected are ends.
+func (s *markSink) endCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ends
 }

@@ -138,6 +138,10 @@ type UpdateNode struct {
 	Health       NodeHealth     `msgpack:"health"`
 	Samples      []Sample       `msgpack:"samples"` // since the last update, when performance_samples is on
 	Logs         []LogEntry     `msgpack:"logs"`    // telemetry_log entries since the last update, likewise
+	// Leaving says the node is shutting down, its instances stopped (their
+	// state synced): the orchestrator re-creates them elsewhere at once
+	// instead of waiting for the node's deadline.
+	Leaving bool `msgpack:"leaving"`
 }
 
 // NodeHealth is a node's health as EDGELESS's NodeHealthStatus, with its

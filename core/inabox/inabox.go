@@ -222,15 +222,17 @@ func (b *Inabox) waitNodes(ctx context.Context, n int) error {
 // ControllerURL returns the URL of the controller's HTTP API.
 func (b *Inabox) ControllerURL() string { return "http://" + b.Con.Addr() }
 
-// Close stops the nodes (instances get handle_stop), the orchestrator and
+// Close stops the orchestrator, the nodes (instances get handle_stop) and
 // the controller. It is idempotent.
 func (b *Inabox) Close() error {
 	var errs []error
-	for _, n := range b.Nodes {
-		errs = append(errs, n.Close())
-	}
+	// The orchestrator goes first: it would otherwise re-create the
+	// instances of each node leaving on the nodes still to close.
 	if b.Orc != nil {
 		errs = append(errs, b.Orc.Close())
+	}
+	for _, n := range b.Nodes {
+		errs = append(errs, n.Close())
 	}
 	if b.Con != nil {
 		errs = append(errs, b.Con.Close())

@@ -159,7 +159,7 @@ func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Em
 		if c := peers[p.Node]; c != nil {
 			gone = append(gone, c)
 		}
-		c := wire.NewClient(addr, wire.ClientOptions{MaxFrame: n.cfg.General.MaxFrameBytes, Log: n.log})
+		c := wire.NewClient(addr, n.clientOptions())
 		peers[p.Node] = c
 		n.dropPeerMetrics(p.Node)
 		n.registerPeerMetrics(p.Node, c)
@@ -180,6 +180,9 @@ func (n *Node) reset(ctx context.Context, req *wire.Empty) (*wire.Empty, error) 
 func (n *Node) add(inst *instance) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.closed.Load() { // Close has stopped, or is stopping, every instance
+		return fmt.Errorf("node %s is shutting down", n.id)
+	}
 	cur := *n.instances.Load()
 	if cur[inst.id.Component] != nil {
 		return fmt.Errorf("node %s already runs instance %s", n.id, inst.id.Component)

@@ -153,7 +153,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.addr, _ = wire.ParseAddr(a)
 	}
 	orcAddr, _ := wire.ParseAddr(n.cfg.General.NodeRegisterURL)
-	n.orc = wire.NewClient(orcAddr, wire.ClientOptions{MaxFrame: n.cfg.General.MaxFrameBytes, Log: n.log})
+	n.orc = wire.NewClient(orcAddr, n.clientOptions())
 	ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(1)
 	go n.registerLoop(ctx)
@@ -167,6 +167,17 @@ func (n *Node) MetricsAddr() string {
 		return ""
 	}
 	return n.metricsSrv.Addr()
+}
+
+// clientOptions are those of the node's connections: a frame as large as
+// max_frame_bytes must fit in the outbound queue, or a large event would be
+// refused as if the peer were slow.
+func (n *Node) clientOptions() wire.ClientOptions {
+	return wire.ClientOptions{
+		MaxFrame:   n.cfg.General.MaxFrameBytes,
+		MaxPending: max(wire.DefaultMaxPending, 2*n.cfg.General.MaxFrameBytes),
+		Log:        n.log,
+	}
 }
 
 // Addr returns the address of the node's dataplane, as announced to others.
@@ -184,6 +195,7 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	n.stopAll()
 	close(n.invoker.quit) // invocations still waiting fail
+	n.leave()
 	var errs []error
 	if n.metricsSrv != nil {
 		errs = append(errs, n.metricsSrv.Close())
@@ -287,6 +299,20 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 		return err
 	}
 	return nil
+}
+
+// leave tells the orchestrator that the node is going, so that what it ran
+// is re-created elsewhere now; best effort, briefly.
+func (n *Node) leave() {
+	if n.orc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req := &wire.UpdateNode{Node: n.id, Addr: n.addr, Nonce: n.nonce, Leaving: true}
+	if _, err := wire.Call[wire.UpdateNode, wire.UpdateNodeResponse](ctx, n.orc, wire.MethodOrcUpdateNode, req); err != nil {
+		n.log.Debug("cannot tell the orchestrator the node is leaving", "err", err)
+	}
 }
 
 func (n *Node) capabilities() wire.Capabilities {

@@ -262,6 +262,14 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	o.exits = append(o.exits, req.Exits...)
 	o.proxy.record(req, time.Now())
 	n := o.nodes[req.Node]
+	if req.Leaving {
+		if n != nil && n.nonce == req.Nonce {
+			o.log.Info("node is leaving; re-creating its instances elsewhere", "node", req.Node)
+			n.deadline = time.Time{} // expired: the next reconcile, now, drops it
+			o.wake()
+		}
+		return &wire.UpdateNodeResponse{}, nil
+	}
 	if n != nil && n.nonce == req.Nonce {
 		n.deadline, n.caps, n.providers = deadline, req.Capabilities, req.Providers
 		if len(req.Exits) > 0 {

@@ -1,0 +1,210 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// createFunction registers the standalone function name with the code in
+// path (a .so is native) through POST /api/v1/functions; the controller
+// answers once its instance runs.
+func (c *controller) createFunction(ctx context.Context, name, path string) error {
+	code, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read function code: %w", err)
+	}
+	rt := "wasm"
+	if strings.HasSuffix(path, ".so") {
+		rt = "native"
+	}
+	body, err := json.Marshal(&spec.FunctionCreate{Name: name, Runtime: rt, Code: code})
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodPost, "/api/v1/functions", body, nil); err != nil {
+		return fmt.Errorf("cannot create function %q: %w", name, err)
+	}
+	return nil
+}
+
+func (c *controller) deleteFunction(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/functions/"+name, nil, nil)
+}
+
+// invoker sends synchronous invocations of one function, over keep-alive
+// connections (one per concurrent caller).
+type invoker struct {
+	url  string
+	http *http.Client
+	body []byte
+}
+
+func newInvoker(base, name string, conns int) *invoker {
+	t := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		IdleConnTimeout: time.Minute, DisableCompression: true}
+	return &invoker{url: strings.TrimSuffix(base, "/") + "/api/v1/invoke/" + name,
+		http: &http.Client{Transport: t, Timeout: 30 * time.Second}, body: []byte(`{"params":{}}`)}
+}
+
+func (iv *invoker) close() { iv.http.CloseIdleConnections() }
+
+// invoke makes one synchronous invocation and reads the whole answer.
+func (iv *invoker) invoke(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, iv.url, bytes.NewReader(iv.body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := iv.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("invocation answered %s", resp.Status)
+	}
+	return err
+}
+
+// loadResult is what one load point measured.
+type loadResult struct {
+	lat      []time.Duration
+	lag      []time.Duration // open loop: from the intended to the actual send
+	svc      []time.Duration // open loop: from the actual send (what a closed loop would see)
+	errs     int
+	unsent   int // open loop: requests never sent before the drain deadline
+	elapsed  time.Duration
+	firstErr error
+}
+
+func (r *loadResult) add(o *loadResult) {
+	r.lat = append(r.lat, o.lat...)
+	r.lag = append(r.lag, o.lag...)
+	r.svc = append(r.svc, o.svc...)
+	r.errs += o.errs
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+}
+
+// closedLoop runs clients callers, each invoking again as soon as its answer
+// arrives, for warm-up then d or until max invocations were measured; it
+// returns the latencies measured after the warm-up.
+func closedLoop(ctx context.Context, iv *invoker, clients int, warm, d time.Duration, max int) loadResult {
+	start := time.Now()
+	measure := start.Add(warm)
+	end := measure.Add(d)
+	per := max/clients + 1
+	results := make([]loadResult, clients)
+	var wg sync.WaitGroup
+	for k := range clients {
+		wg.Go(func() {
+			r := &results[k]
+			r.lat = make([]time.Duration, 0, min(per, 1<<16))
+			for len(r.lat) < per {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				err := iv.invoke(ctx)
+				t1 := time.Now()
+				if t0.Before(measure) {
+					continue
+				}
+				if err != nil {
+					r.errs++
+					if r.firstErr == nil {
+						r.firstErr = err
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					continue
+				}
+				r.lat = append(r.lat, t1.Sub(t0))
+			}
+		})
+	}
+	wg.Wait()
+	var all loadResult
+	for i := range results {
+		all.add(&results[i])
+	}
+	all.elapsed = time.Since(measure)
+	return all
+}
+
+// openLoop sends invocations at a constant rate (per second) for d, from a
+// pool of workers callers, and measures each invocation's latency from the
+// time it was due to be sent, not from when a worker got to it: a stalled
+// server delays every request queued behind it, and those delays are
+// counted (no coordinated omission). Requests still queued drain after d
+// for at most drain; those never sent by then are counted as unsent.
+func openLoop(ctx context.Context, iv *invoker, workers int, rate float64, d, drain time.Duration) loadResult {
+	n := int(rate * d.Seconds())
+	due := make(chan time.Time, n)
+	start := time.Now().Add(time.Millisecond)
+	stopAt := start.Add(d + drain)
+	results := make([]loadResult, workers)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Go(func() {
+			r := &results[k]
+			for at := range due {
+				sent := time.Now()
+				if sent.After(stopAt) {
+					r.unsent++
+					continue
+				}
+				r.lag = append(r.lag, sent.Sub(at))
+				err := iv.invoke(ctx)
+				if err != nil {
+					r.errs++
+					if r.firstErr == nil {
+						r.firstErr = err
+					}
+					continue
+				}
+				done := time.Now()
+				r.lat = append(r.lat, done.Sub(at))
+				r.svc = append(r.svc, done.Sub(sent))
+			}
+		})
+	}
+	// The dispatcher releases every request that is due, then sleeps
+	// until the next one: a late wake-up releases a burst, as an open
+	// system's arrivals would have queued during it.
+	interval := float64(time.Second) / rate
+	for i := 0; i < n && ctx.Err() == nil; {
+		now := time.Now()
+		for i < n {
+			at := start.Add(time.Duration(float64(i) * interval))
+			if at.After(now) {
+				time.Sleep(at.Sub(now))
+				break
+			}
+			due <- at
+			i++
+		}
+	}
+	close(due)
+	wg.Wait()
+	var all loadResult
+	for i := range results {
+		all.add(&results[i])
+		all.unsent += results[i].unsent
+	}
+	all.elapsed = time.Since(start)
+	return all
+}

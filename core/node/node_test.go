@@ -1,0 +1,84 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// startNode starts a node with no orchestrator (its registration just fails).
+func startNode(t *testing.T) *Node {
+	t.Helper()
+	cfg := Default()
+	cfg.General.InvocationURL = "127.0.0.1:0"
+	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.WASM.CacheDir = ""
+	cfg.WASM.MaxInstances = 8
+	cfg.State.Dir = t.TempDir()
+	cfg.Telemetry.MetricsURL = ""
+	cfg.Resources = Resources{FileLogProvider: "file-log-1"}
+	n, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// TestLargeEventAcrossNodes sends an event close to the frame limit from a
+// function on one node to a resource on another: it arrives whole.
+func TestLargeEventAcrossNodes(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	ctx := context.Background()
+	for _, pair := range [][2]*Node{{a, b}, {b, a}} {
+		if _, err := pair[0].updatePeers(ctx, &wire.UpdatePeers{Add: []wire.Peer{{Node: pair[1].ID(), Addr: pair[1].Addr()}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, err := os.ReadFile(filepath.Join("..", "..", "functions", "echo", "echo.wasm"))
+	if err != nil {
+		t.Fatalf("%v (run make functions)", err)
+	}
+	echo, log := core.NewID(), core.NewID()
+	file := filepath.Join(t.TempDir(), "big.log")
+	if _, err := b.startResource(ctx, &wire.StartResource{Component: log, Provider: "file-log-1",
+		Spec: wire.ResourceSpec{Logical: core.NewID(), Name: "log", ClassType: "file-log", Configurations: map[string]string{"filename": file}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.startFunction(ctx, &wire.StartFunction{Component: echo,
+		Spec: wire.FunctionSpec{Logical: core.NewID(), Name: "echo", FunctionType: "RUST_WASM", Code: code}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.patch(ctx, &wire.PatchNode{Component: echo, Outputs: map[string][]core.InstanceID{"output": {{Node: b.ID(), Component: log}}}}); err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16) // 10 MiB, over the default queue bound
+	e := core.Event{Kind: core.KindCast, Target: core.InstanceID{Node: a.ID(), Component: echo}, Payload: payload}
+	if err := a.route(&e); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(file)
+		if len(data) == len(payload)+1 {
+			if !bytes.Equal(data[:len(payload)], payload) {
+				t.Fatal("the event arrived altered")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20s the log holds %d bytes, want %d; dropped events: %d", len(data), len(payload)+1, a.dropped.Get())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
