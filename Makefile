@@ -67,8 +67,10 @@ profile: build functions
 	$(GO) tool pprof -top -nodecount=30 edgeless cpu.pprof
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=$(FUZZTIME) ./wire/
-	$(GO) test -run='^$$' -fuzz=FuzzParseWorkflow -fuzztime=$(FUZZTIME) ./core/spec/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzFrames$$' -fuzztime=$(FUZZTIME) ./wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseWorkflow$$' -fuzztime=$(FUZZTIME) ./core/spec/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHTTPResponse$$' -fuzztime=$(FUZZTIME) ./resources/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
