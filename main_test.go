@@ -146,3 +146,25 @@ http_ingress_url = "127.0.0.1:0"
 		}
 	}
 }
+
+// TestDefaultsFitTogether: modes started with their defaults find each other.
+func TestDefaultsFitTogether(t *testing.T) {
+	c, o, n := controller.Default(), orc.Default(), node.Default()
+	if o.General.DomainRegisterURL != c.DomainRegisterURL {
+		t.Errorf("orchestrator registers at %s, controller listens at %s", o.General.DomainRegisterURL, c.DomainRegisterURL)
+	}
+	if n.General.NodeRegisterURL != o.General.OrchestratorURL {
+		t.Errorf("node registers at %s, orchestrator listens at %s", n.General.NodeRegisterURL, o.General.OrchestratorURL)
+	}
+	ports := map[string]string{}
+	for name, url := range map[string]string{
+		"controller api": c.ControllerURL, "controller domains": c.DomainRegisterURL, "controller metrics": c.MetricsURL,
+		"orchestrator": o.General.OrchestratorURL, "orchestrator metrics": o.General.MetricsURL,
+		"node dataplane": n.General.InvocationURL, "node metrics": n.Telemetry.MetricsURL, "http-ingress": n.Resources.HTTPIngressURL,
+	} {
+		if other, dup := ports[url]; dup {
+			t.Errorf("%s and %s both default to %s", name, other, url)
+		}
+		ports[url] = name
+	}
+}

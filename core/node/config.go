@@ -147,7 +147,7 @@ func Default() Config {
 	return Config{
 		General: General{
 			InvocationURL:                  "http://127.0.0.1:7005",
-			NodeRegisterURL:                "http://127.0.0.1:7004",
+			NodeRegisterURL:                "http://127.0.0.1:7003",
 			SubscriptionRefreshIntervalSec: 2,
 			MailboxSize:                    1024,
 			CallTimeoutMS:                  5000,
