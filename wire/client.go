@@ -43,6 +43,10 @@ type ClientOptions struct {
 	BackoffMax     time.Duration // cap on the redial delay; default DefaultBackoffMax
 	RequestTimeout time.Duration // Call timeout when its context has no deadline; default DefaultRequestTimeout
 	Log            *slog.Logger  // nil discards
+	// OnLost, when set, is called (on the client's own goroutine, without
+	// locks held) each time an established connection breaks: the owner may
+	// treat the peer as gone rather than wait for a timeout.
+	OnLost func()
 }
 
 func (o *ClientOptions) fill() {
@@ -253,6 +257,14 @@ func (c *Client) pendingCalls() int {
 	return len(c.calls)
 }
 
+// Down reports whether the peer is unreachable: the connection broke or the
+// last dial failed, and no redial has succeeded since.
+func (c *Client) Down() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == linkDown
+}
+
 // Close stops the connection goroutines after one bounded attempt (at most
 // DialTimeout) to write what is queued, fails waiting calls with ErrClosed and
 // waits for the goroutines to end. It is idempotent.
@@ -301,6 +313,9 @@ func (c *Client) run() {
 				return
 			}
 			c.down(err, true)
+			if c.opts.OnLost != nil {
+				c.opts.OnLost()
+			}
 			// A connection that lived long was healthy: start backing off
 			// afresh. One that dies at once (a peer that accepts and drops)
 			// keeps backing off rather than redialling in a tight loop.

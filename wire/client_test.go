@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,14 +16,21 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	first := &recorder{}
 	s := startServer(t, ServerConfig{Handler: first})
 	addr := s.Addr()
-	c := newClient(t, addr, ClientOptions{BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond})
+	var lost atomic.Int32
+	c := newClient(t, addr, ClientOptions{BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
+		OnLost: func() { lost.Add(1) }})
 	e := testEvent(core.KindCast, 1, 0, []byte("before"))
 	if err := c.SendEvent(&e); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "first event", func() bool { return first.len() == 1 })
 
+	if c.Down() {
+		t.Fatal("Down while connected")
+	}
 	s.Close()
+	waitFor(t, "OnLost", func() bool { return lost.Load() == 1 })
+	waitFor(t, "Down", c.Down)
 	waitFor(t, "ErrUnavailable", func() bool { return errors.Is(c.SendEvent(&e), ErrUnavailable) })
 	began := time.Now()
 	if _, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{}); !errors.Is(err, ErrUnavailable) {
@@ -53,6 +61,9 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	}
 	if got := c.Stats().Connects; got != 2 {
 		t.Fatalf("Connects = %d, want 2", got)
+	}
+	if c.Down() {
+		t.Fatal("Down after the reconnect")
 	}
 }
 

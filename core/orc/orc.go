@@ -286,7 +286,9 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	o.nodes[req.Node] = &node{
 		id: req.Node, addr: addr, nonce: req.Nonce, deadline: deadline,
 		caps: req.Capabilities, providers: req.Providers,
-		client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log}),
+		// A broken connection to a node is the first sign of its failure
+		// (a crash, kill -9): reconcile at once rather than at its deadline.
+		client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log, OnLost: o.wake}),
 	}
 	o.wake()
 	return &wire.UpdateNodeResponse{Reset: n != nil}, nil
@@ -314,7 +316,9 @@ func (o *Orc) reconcile(ctx context.Context) {
 	o.regMu.Lock()
 	var expired, fresh []*node
 	for id, n := range o.nodes {
-		if now.After(n.deadline) {
+		// A node whose connection broke and cannot be redialled is gone: a
+		// node that is alive answers, and one that comes back registers anew.
+		if now.After(n.deadline) || n.client.Down() {
 			expired = append(expired, n)
 			delete(o.nodes, id)
 		} else if !n.meshed {
@@ -337,7 +341,7 @@ func (o *Orc) reconcile(ctx context.Context) {
 	defer o.opMu.Unlock()
 	changed := map[core.ID]bool{}
 	for _, n := range expired {
-		o.log.Warn("node missed its refresh deadline; re-creating its instances elsewhere", "node", n.id)
+		o.log.Warn("node lost (refresh deadline missed, or unreachable); re-creating its instances elsewhere", "node", n.id)
 		n.client.Close()
 		for _, c := range o.comps {
 			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
