@@ -3,6 +3,7 @@ package inabox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/cli"
+	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
@@ -187,4 +189,47 @@ func TestRawCast(t *testing.T) {
 	})
 	_, err = b.fcli("invoke", "cast", "http://"+b.Nodes[0].Addr(), "not-a-uuid", in.Instance, "21")
 	wantErr(t, err, "node id")
+}
+
+// TestScaleOutAndIn: a burst against a function whose one instance is
+// overloaded starts a second instance on the other node; once invocations
+// stop finding it overloaded, the extra instance is stopped again.
+func TestScaleOutAndIn(t *testing.T) {
+	b := startBox(t, 2, func(c *Config) {
+		c.Node.Offload = node.Offload{Enabled: true, QueueThreshold: 1}
+		c.Orchestrator.General.ScaleInAfterSec = 1
+	})
+	if _, err := b.fcli("create", "-f", "busy", "--src", filepath.Join(root, "functions/busy/busy.wasm"), "--annotation", "max_instances=2"); err != nil {
+		t.Fatal(err)
+	}
+	var list spec.FunctionList
+	resp, err := http.Get(b.ControllerURL() + "/api/v1/functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Functions) != 1 {
+		t.Fatalf("functions: %+v", list)
+	}
+	id := list.Functions[0].WorkflowID
+	instances := func() int { return len(component(b.inspect(id), "busy").Instances) }
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 10 {
+				r, err := http.Post(b.ControllerURL()+"/api/v1/invoke/busy", "application/json", strings.NewReader(`{"params":{"work":"0","sleep_ms":"5"}}`))
+				if err == nil {
+					io.Copy(io.Discard, r.Body)
+					r.Body.Close()
+				}
+			}
+		}()
+	}
+	eventually(t, 10*time.Second, "a second instance", func() bool { return instances() == 2 })
+	for range 4 {
+		<-done
+	}
+	eventually(t, 10*time.Second, "the extra instance to be stopped", func() bool { return instances() == 1 })
 }

@@ -27,6 +27,7 @@ type General struct {
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
 	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
+	ScaleInAfterSec                int     `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations after which instances added on demand are stopped again"`
 	MetricsURL                     string  `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof                          bool    `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
@@ -63,6 +64,7 @@ func Default() Config {
 			DomainRegisterURL:              "http://127.0.0.1:7002",
 			SubscriptionRefreshIntervalSec: 2,
 			ReconcileIntervalMS:            1000,
+			ScaleInAfterSec:                60,
 			MetricsURL:                     "http://127.0.0.1:7012",
 		},
 		Baseline: Baseline{OrchestrationStrategy: "Random"},
@@ -102,6 +104,9 @@ func (c *Config) Validate() error {
 		if _, err := wire.ParseAddr(c.General.MetricsURL); err != nil {
 			bad("general.metrics_url", "%v", err)
 		}
+	}
+	if c.General.ScaleInAfterSec < 1 {
+		bad("general.scale_in_after_sec", "must be at least 1, got %d", c.General.ScaleInAfterSec)
 	}
 	if c.General.ReconcileIntervalMS < 1 {
 		bad("general.reconcile_interval_ms", "must be at least 1, got %d", c.General.ReconcileIntervalMS)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/wire"
@@ -47,6 +48,9 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		}
 		return resp, nil
 	}
+	o.opMu.Lock()
+	c.busyAt = time.Now()
+	o.opMu.Unlock()
 	if i, ok := o.scaleOut(ctx, req.Logical); ok {
 		resp, err := o.invokeOn(ctx, i, req.Payload, false)
 		if err == nil {
@@ -96,4 +100,25 @@ func (o *Orc) scaleOut(ctx context.Context, logical core.ID) (core.InstanceID, b
 	o.scaledOut.Inc()
 	o.repatch(ctx, map[core.ID]bool{c.logical: true})
 	return c.instances[len(c.instances)-1], true
+}
+
+// scaleIn stops, one per reconcile, an instance that invocations added beyond
+// a function's min_instances once no invocation has found the function
+// overloaded for scale_in_after_sec. The newest goes first.
+func (o *Orc) scaleIn(ctx context.Context, now time.Time) {
+	idle := time.Duration(o.cfg.General.ScaleInAfterSec) * time.Second
+	for _, c := range o.comps {
+		if c.fn == nil || len(c.instances) <= c.want() || now.Sub(c.busyAt) < idle {
+			continue
+		}
+		last := c.instances[len(c.instances)-1]
+		c.instances = c.instances[:len(c.instances)-1]
+		// Others stop sending to it first, then it stops.
+		o.repatch(ctx, map[core.ID]bool{c.logical: true})
+		if n := o.node(last.Node); n != nil {
+			callNode(ctx, o, n, wire.MethodNodeStop, &wire.StopComponent{ID: last.Component})
+		}
+		o.scaledIn.Inc()
+		o.log.Info("instance no longer needed; stopped", "function", c.fn.Name, "instance", last.Component, "instances", len(c.instances))
+	}
 }

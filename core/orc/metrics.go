@@ -10,6 +10,7 @@ func (o *Orc) registerMetrics() {
 	o.failures = o.reg.Counter("edgeless_orc_failures_handled_total", "Instances lost to a node failure or an instance exit and re-created.", "")
 	o.offloaded = o.reg.Counter("edgeless_orc_invocations_offloaded_total", "Invocations served by another instance than the first choice, which was overloaded.", "")
 	o.scaledOut = o.reg.Counter("edgeless_orc_scale_outs_total", "Instances started because every instance of a function was overloaded.", "")
+	o.scaledIn = o.reg.Counter("edgeless_orc_scale_ins_total", "Instances added by scale-out stopped again once their function was no longer overloaded.", "")
 	o.reg.Gauge("edgeless_orc_nodes", "Nodes registered in the domain.", "", func() float64 {
 		o.regMu.Lock()
 		defer o.regMu.Unlock()

@@ -44,6 +44,7 @@ type component struct {
 	failures  int                // consecutive failures, for the re-creation backoff
 	retryAt   time.Time          // no re-creation before this
 	started   time.Time          // when the last instance was created
+	busyAt    time.Time          // when an invocation last found every instance overloaded
 }
 
 // Re-creation backoff: the first attempt after a failure is immediate, so a
@@ -105,6 +106,7 @@ type Orc struct {
 	failures   *metrics.Counter // instances lost to node failures and instance exits
 	offloaded  *metrics.Counter
 	scaledOut  *metrics.Counter
+	scaledIn   *metrics.Counter
 
 	kick    chan struct{} // asks for a reconcile now
 	regKick chan struct{} // asks for a domain registration now
@@ -382,6 +384,7 @@ func (o *Orc) reconcile(ctx context.Context) {
 			}
 		}
 	}
+	o.scaleIn(ctx, now)
 	for _, c := range o.comps {
 		if len(c.instances) >= c.want() || now.Before(c.retryAt) {
 			continue
