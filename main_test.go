@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -166,5 +169,41 @@ func TestDefaultsFitTogether(t *testing.T) {
 			t.Errorf("%s and %s both default to %s", name, other, url)
 		}
 		ports[url] = name
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite docs/config.md from the configuration structs")
+
+// TestConfigDoc keeps docs/config.md, the configuration reference, equal to
+// the templates that -t writes (generated from the configuration structs).
+// After changing a configuration, run: go test -run TestConfigDoc -update .
+func TestConfigDoc(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("# Configuration reference\n\nEvery mode reads a TOML file (`-c FILE`); `edgeless <mode> -t FILE` writes the commented defaults\nbelow, generated from the same structs the modes read. Unknown keys are errors. `edgeless workflow -t FILE`\nwrites the CLI's `cli.toml`.\n")
+	for _, m := range []struct {
+		title string
+		write func(io.Writer) error
+	}{
+		{"controller.toml (`edgeless con`)", controller.WriteTemplate},
+		{"orchestrator.toml (`edgeless orc`)", orc.WriteTemplate},
+		{"node.toml (`edgeless node`)", node.WriteTemplate},
+		{"inabox.toml (`edgeless inabox`)", inabox.WriteTemplate},
+	} {
+		var tmpl bytes.Buffer
+		if err := m.write(&tmpl); err != nil {
+			t.Fatal(err)
+		}
+		// The node template carries a fresh random node_id; show a fixed one.
+		text := regexp.MustCompile(`node_id = "[0-9a-f-]{36}"`).ReplaceAllString(tmpl.String(), `node_id = "00000000-0000-0000-0000-000000000000"`)
+		fmt.Fprintf(&b, "\n## %s\n\n```toml\n%s```\n", m.title, text)
+	}
+	if *update {
+		if err := os.WriteFile("docs/config.md", b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	have, err := os.ReadFile("docs/config.md")
+	if err != nil || !bytes.Equal(have, b.Bytes()) {
+		t.Fatalf("docs/config.md is not what the configuration structs give; run: go test -run TestConfigDoc -update .")
 	}
 }
