@@ -59,6 +59,7 @@ type ConfigError struct {
 	Class, Key, Msg string
 }
 
+// Error names the resource class, the key and what is wrong with it.
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("resource %s: configuration %q: %s", e.Class, e.Key, e.Msg)
 }
