@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -34,11 +37,13 @@ modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented 
   orc       orchestrator: node registry, placement, recovery
   node      runs function instances and resource providers
             (--available-resources [--json] lists the providers and exits)
-  inabox    controller, orchestrator and nodes in one process (defaults when no -c)
+  inabox    controller, orchestrator and nodes in one process (defaults when no -c);
+            --allow-native FILE lets its nodes run that native .so (repeatable)
 
 verbs:
   workflow start FILE | stop ID|all | list | inspect ID
   function create|list|delete|invoke|poll   standalone functions (FaaS)
+  cert init | ca | issue | token             certificates and API tokens (cert -h)
   bench [flags]                              the benchmark suite (bench -h)
   proxy show … | top nodes [--watch] | intent … | dump …   (the orchestrator's Redis mirror; proxy -h)
 
@@ -73,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cli.Function(ctx, args[1:], stdout)
 	case "proxy":
 		err = cli.Proxy(ctx, args[1:], stdout)
+	case "cert":
+		err = cli.Cert(args[1:], stdout)
 	case "con", "orc", "node", "inabox":
 		err = runMode(ctx, args[0], args[1:], stdout, stderr)
 	default:
@@ -98,8 +105,9 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
 	available := fs.Bool("available-resources", false, "node: list the resource providers of the configuration and exit")
 	asJSON := fs.Bool("json", false, "node: with --available-resources, print JSON")
-	var workflows multiFlag
+	var workflows, natives multiFlag
 	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
+	fs.Var(&natives, "allow-native", "inabox: enable native functions and allow this .so (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -144,6 +152,9 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	if *nodes > 0 {
 		cfg.Nodes = *nodes
 	}
+	if err := allowNative(&cfg.Node, natives); err != nil {
+		return err
+	}
 	b, err := inabox.New(cfg, log)
 	if err != nil {
 		return err
@@ -151,15 +162,37 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	if err := b.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("edgeless in a box is ready", "controller", b.ControllerURL(), "nodes", len(b.Nodes))
+	log.Info("edgeless in a box is ready", "controller", b.ControllerURL(), "nodes", len(b.Nodes), "cli_config", b.CLIConfig())
+	cliArgs := []string{"-controller-url", b.ControllerURL(), "-token", b.AdminToken()}
+	if p := b.CLIConfig(); p != "" {
+		cliArgs = []string{"-c", p}
+		// The CLI on this machine finds the box without flags.
+		if err := cli.InstallUserConfig(p); err != nil {
+			log.Info("the CLI needs -c to reach this box", "cli_config", p, "reason", err)
+		}
+	}
 	for _, w := range workflows {
-		if err := cli.Workflow(ctx, []string{"-controller-url", b.ControllerURL(), "start", w}, stdout); err != nil {
+		if err := cli.Workflow(ctx, append(slices.Clone(cliArgs), "start", w), stdout); err != nil {
 			log.Error("cannot start workflow", "file", w, "err", err)
 		}
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	return b.Close()
+}
+
+// allowNative enables the native runtime of cfg for the .so files named.
+func allowNative(cfg *node.Config, files []string) error {
+	for _, f := range files {
+		code, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--allow-native: %w", err)
+		}
+		sum := sha256.Sum256(code)
+		cfg.Native.Enabled = true
+		cfg.Native.AllowedSHA256 = append(cfg.Native.AllowedSHA256, hex.EncodeToString(sum[:]))
+	}
+	return nil
 }
 
 // loadOr loads the configuration file, or returns the defaults when there is none.

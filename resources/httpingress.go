@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -29,7 +30,9 @@ type HTTPIngressConfig struct {
 	// CallTimeout is how long the node lets a call wait for its reply; an
 	// instance's timeout_ms is capped to it.
 	CallTimeout time.Duration
-	Log         *slog.Logger
+	// AllowCatchAll lets a workflow claim every host (an empty or "*" host).
+	AllowCatchAll bool
+	Log           *slog.Logger
 }
 
 // HTTPIngress is the http-ingress provider: one HTTP/1.1 server per node,
@@ -83,16 +86,17 @@ func (p *HTTPIngress) Listen(ctx context.Context) error {
 	base, cancel := context.WithCancel(context.Background())
 	p.ln, p.cancel = ln, cancel
 	p.srv = &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		Handler:     p,
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
+	limits := core.IngressLimits()
+	limits.Apply(p.srv)
+	limited := limits.Listener(ln)
 	p.served = make(chan struct{})
 	go func() {
 		defer close(p.served)
-		if err := p.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := p.srv.Serve(limited); !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error("http-ingress server stopped", "err", err)
 		}
 	}()
@@ -149,7 +153,7 @@ func (p *HTTPIngress) Spec() Spec {
 
 // ingressRoute is one resource instance's interest in requests.
 type ingressRoute struct {
-	host     string // lower case, no port; "" = any
+	host     string // lower case, no port; "" = any (catch-all)
 	methods  uint8  // bit i = methods[i]; 0 = any
 	wfID     bool
 	workflow string // the workflow id as a string, compared with ?wf_id=
@@ -163,8 +167,16 @@ type ingressRoute struct {
 // Start implements Provider.
 func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
 	c := cfg.Configurations
+	host := strings.ToLower(hostOnly(strings.TrimSpace(c["host"])))
+	if host == "*" {
+		host = ""
+	}
+	if host == "" && !p.cfg.AllowCatchAll {
+		return nil, &ConfigError{Class: "http-ingress", Key: "host",
+			Msg: "empty: a catch-all ingress takes every host's requests, and the node's operator must allow it (resources.http_ingress_allow_catch_all)"}
+	}
 	rt := &ingressRoute{
-		host:     strings.ToLower(hostOnly(strings.TrimSpace(c["host"]))),
+		host:     host,
 		wfID:     isTrue(c["wf_id"]),
 		workflow: cfg.Workflow.String(),
 		async:    isTrue(c["async"]),
@@ -202,9 +214,17 @@ func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
 		rt.timeout = min(time.Duration(ms)*time.Millisecond, p.cfg.CallTimeout)
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	// A host belongs to one workflow: another one would receive part of its
+	// requests, with their headers and credentials.
+	for _, other := range *p.routes.Load() {
+		if other.host == rt.host && other.workflow != rt.workflow {
+			return nil, &ConfigError{Class: "http-ingress", Key: "host",
+				Msg: strconv.Quote(cmp.Or(rt.host, "*")) + " belongs to workflow " + other.workflow}
+		}
+	}
 	next := append(slices.Clone(*p.routes.Load()), rt)
 	p.routes.Store(&next)
-	p.mu.Unlock()
 	return &ingressInstance{p: p, rt: rt}, nil
 }
 

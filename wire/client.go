@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ type ClientOptions struct {
 	BackoffMax     time.Duration // cap on the redial delay; default DefaultBackoffMax
 	RequestTimeout time.Duration // Call timeout when its context has no deadline; default DefaultRequestTimeout
 	Log            *slog.Logger  // nil discards
+	// TLS, when set, dials with mutual TLS (Credentials.ClientTLS, naming the
+	// identity the peer must prove); nil dials plaintext.
+	TLS *tls.Config
 	// OnLost, when set, is called (on the client's own goroutine, without
 	// locks held) each time an established connection breaks: the owner may
 	// treat the peer as gone rather than wait for a timeout.
@@ -334,7 +338,14 @@ func (c *Client) run() {
 
 func (c *Client) dial() (net.Conn, error) {
 	d := net.Dialer{Timeout: c.opts.DialTimeout}
-	conn, err := d.DialContext(c.ctx, "tcp", c.addr)
+	var conn net.Conn
+	var err error
+	if c.opts.TLS != nil {
+		td := tls.Dialer{NetDialer: &d, Config: c.opts.TLS}
+		conn, err = td.DialContext(c.ctx, "tcp", c.addr)
+	} else {
+		conn, err = d.DialContext(c.ctx, "tcp", c.addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -14,21 +14,29 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
 // Config is the CLI's configuration, read from cli.toml.
 type Config struct {
-	ControllerURL string `toml:"controller_url" comment:"HTTP address of the controller's API"`
+	ControllerURL string `toml:"controller_url" comment:"URL of the controller's API"`
+	CAPath        string `toml:"ca_path" comment:"PEM certificate of the cluster's CA, which signed the controller's certificate; empty trusts the system's CAs"`
+	Token         string `toml:"token" comment:"API token (prefer token_path, or the EDGELESS_TOKEN environment variable)"`
+	TokenPath     string `toml:"token_path" comment:"file holding the API token"`
+	CertPath      string `toml:"cert_path" comment:"client certificate for raw casts to a node's dataplane (function invoke cast)"`
+	KeyPath       string `toml:"key_path" comment:"private key of cert_path"`
 }
 
 // Default returns the CLI defaults.
-func Default() Config { return Config{ControllerURL: "http://127.0.0.1:7001"} }
+func Default() Config { return Config{ControllerURL: "https://127.0.0.1:7001"} }
 
-// EnvControllerURL overrides the controller URL of the configuration file.
-const EnvControllerURL = "EDGELESS_CONTROLLER_URL"
+// Environment variables that override the configuration file.
+const (
+	EnvControllerURL = "EDGELESS_CONTROLLER_URL"
+	EnvToken         = "EDGELESS_TOKEN"
+	EnvCA            = "EDGELESS_CA"
+)
 
 // setup parses the flags every verb group shares (-c, -t, -controller-url)
 // and returns a client for the controller and the remaining arguments. With
@@ -38,6 +46,8 @@ func setup(group, usage string, args []string) (*client, []string, error) {
 	cfgPath := fs.String("c", "", "CLI configuration file (cli.toml)")
 	tmpl := fs.String("t", "", "write a default cli.toml to this file and exit")
 	url := fs.String("controller-url", "", "controller API URL (overrides "+EnvControllerURL+" and -c)")
+	token := fs.String("token", "", "API token (overrides "+EnvToken+" and -c)")
+	ca := fs.String("ca", "", "CA certificate of the controller (overrides "+EnvCA+" and -c)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: edgeless "+group+" [flags] "+usage)
 		fs.PrintDefaults()
@@ -49,22 +59,35 @@ func setup(group, usage string, args []string) (*client, []string, error) {
 		return nil, nil, writeTemplate(*tmpl)
 	}
 	cfg := Default()
-	if *cfgPath != "" {
-		if err := spec.LoadConfig(*cfgPath, &cfg); err != nil {
+	path := *cfgPath
+	if path == "" {
+		path = UserConfigPath()
+		if _, err := os.Stat(path); err != nil {
+			path = ""
+		}
+	}
+	if path != "" {
+		if err := spec.LoadConfig(path, &cfg); err != nil {
 			return nil, nil, err
 		}
 	}
-	if v := os.Getenv(EnvControllerURL); v != "" {
-		cfg.ControllerURL = v
+	override := func(dst *string, env, flag string) {
+		if v := os.Getenv(env); v != "" {
+			*dst = v
+		}
+		if flag != "" {
+			*dst = flag
+		}
 	}
-	if *url != "" {
-		cfg.ControllerURL = *url
-	}
+	override(&cfg.ControllerURL, EnvControllerURL, *url)
+	override(&cfg.Token, EnvToken, *token)
+	override(&cfg.CAPath, EnvCA, *ca)
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return nil, nil, fmt.Errorf("%s: missing verb", group)
 	}
-	return &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), http: &http.Client{Timeout: 5 * time.Minute}}, fs.Args(), nil
+	c, err := newClient(cfg)
+	return c, fs.Args(), err
 }
 
 // Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
@@ -133,8 +156,10 @@ func writeTemplate(path string) error {
 }
 
 type client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
+	cfg   Config
 }
 
 // do sends a request and decodes a JSON reply into v; API errors come back as
@@ -146,6 +171,9 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, v any
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

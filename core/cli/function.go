@@ -77,7 +77,7 @@ func Function(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "invoke":
 		if len(rest) > 0 && rest[0] == "cast" {
-			return castRaw(rest[1:], out)
+			return c.castRaw(rest[1:], out)
 		}
 		var params pairs
 		fs.Var(&params, "p", "key:value parameter (repeatable)")
@@ -162,7 +162,7 @@ func parse(fs *flag.FlagSet, args []string, name *string) error {
 
 // castRaw sends one cast straight to a node's dataplane, as EDGELESS's
 // `function invoke cast` does.
-func castRaw(args []string, out io.Writer) error {
+func (cl *client) castRaw(args []string, out io.Writer) error {
 	if len(args) != 4 {
 		return errors.New("function invoke cast: want INVOCATION_URL NODE_ID FUNCTION_ID PAYLOAD")
 	}
@@ -178,7 +178,15 @@ func castRaw(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("function invoke cast: function id: %w", err)
 	}
-	c := wire.NewClient(addr, wire.ClientOptions{DialTimeout: 5 * time.Second})
+	opts := wire.ClientOptions{DialTimeout: 5 * time.Second}
+	if cl.cfg.CertPath != "" {
+		creds, err := wire.LoadCredentials(cl.cfg.CAPath, cl.cfg.CertPath, cl.cfg.KeyPath)
+		if err != nil {
+			return fmt.Errorf("function invoke cast: %w", err)
+		}
+		opts.TLS = creds.ClientTLS(wire.Identity{Role: wire.RoleNode, ID: node.String()})
+	}
+	c := wire.NewClient(addr, opts)
 	e := core.Event{Kind: core.KindCast, Target: core.InstanceID{Node: node, Component: fn}, Created: time.Now().UnixNano(), Payload: []byte(args[3])}
 	if err := c.SendEvent(&e); err != nil {
 		c.Close()

@@ -17,17 +17,17 @@ import (
 // routes is the HTTP API under /api/v1.
 func (c *Con) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/workflows", c.handleStart)
-	mux.HandleFunc("GET /api/v1/workflows", c.handleList)
-	mux.HandleFunc("GET /api/v1/workflows/{id}", c.handleInspect)
-	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.handleStop)
-	mux.HandleFunc("POST /api/v1/workflows/{id}/migrate", c.handleMigrate)
-	mux.HandleFunc("GET /api/v1/domains", c.handleDomains)
-	mux.HandleFunc("POST /api/v1/functions", c.handleCreateFunction)
-	mux.HandleFunc("GET /api/v1/functions", c.handleListFunctions)
-	mux.HandleFunc("DELETE /api/v1/functions/{name}", c.handleDeleteFunction)
-	mux.HandleFunc("POST /api/v1/invoke/{name}", c.handleInvoke)
-	mux.HandleFunc("GET /api/v1/poll/{id}", c.handlePoll)
+	mux.HandleFunc("POST /api/v1/workflows", c.guard(RoleDeployer, c.handleStart))
+	mux.HandleFunc("GET /api/v1/workflows", c.guard(RoleDeployer, c.handleList))
+	mux.HandleFunc("GET /api/v1/workflows/{id}", c.guard(RoleDeployer, c.handleInspect))
+	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.guard(RoleDeployer, c.handleStop))
+	mux.HandleFunc("POST /api/v1/workflows/{id}/migrate", c.guard(RoleAdmin, c.handleMigrate))
+	mux.HandleFunc("GET /api/v1/domains", c.guard(RoleDeployer, c.handleDomains))
+	mux.HandleFunc("POST /api/v1/functions", c.guard(RoleDeployer, c.handleCreateFunction))
+	mux.HandleFunc("GET /api/v1/functions", c.guard(RoleInvoker, c.handleListFunctions))
+	mux.HandleFunc("DELETE /api/v1/functions/{name}", c.guard(RoleDeployer, c.handleDeleteFunction))
+	mux.HandleFunc("POST /api/v1/invoke/{name}", c.guard(RoleInvoker, c.handleInvoke))
+	mux.HandleFunc("GET /api/v1/poll/{id}", c.guard(RoleInvoker, c.handlePoll))
 	return mux
 }
 

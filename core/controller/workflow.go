@@ -1,12 +1,15 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -19,6 +22,9 @@ var ErrNoDomain = errors.New("no domain can run this workflow")
 
 // ErrNotFound reports an unknown workflow id.
 var ErrNotFound = errors.New("no such workflow")
+
+// ErrConflict reports a workflow that claims what another one owns.
+var ErrConflict = errors.New("conflict")
 
 // workflow is an admitted workflow. It keeps its ids for life: re-deployed
 // after its domain was lost, its functions get their synced state back.
@@ -57,7 +63,17 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	for _, r := range w.Resources {
 		wf.Logical[r.Name] = core.NewID()
 	}
-	if err := c.deploy(ctx, wf, d); err != nil {
+	c.mu.Lock()
+	err = c.claimLocked(wf)
+	c.mu.Unlock()
+	if err == nil {
+		if err = c.deploy(ctx, wf, d); err != nil {
+			c.mu.Lock()
+			c.releaseLocked(wf)
+			c.mu.Unlock()
+		}
+	}
+	if err != nil {
 		c.failed.Inc()
 		return core.ID{}, err
 	}
@@ -69,6 +85,46 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	c.save()
 	c.log.Info("workflow started", "workflow", wf.ID, "domain", d.id, "functions", len(w.Functions), "resources", len(w.Resources))
 	return wf.ID, nil
+}
+
+// ingressHosts returns the hosts wf's http-ingress resources claim, lower
+// case without a port; "*" stands for a catch-all.
+func ingressHosts(wf *workflow) []string {
+	var hosts []string
+	for _, r := range wf.Spec.Resources {
+		if r.ClassType != "http-ingress" {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(r.Configurations["host"]))
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		hosts = append(hosts, cmp.Or(h, "*"))
+	}
+	return hosts
+}
+
+// claimLocked reserves wf's ingress hosts, or names the workflow that owns
+// one of them: a host's requests, with their credentials, go to one workflow.
+func (c *Con) claimLocked(wf *workflow) error {
+	hosts := ingressHosts(wf)
+	for _, h := range hosts {
+		if owner, ok := c.hosts[h]; ok && owner != wf.ID {
+			return fmt.Errorf("%w: http-ingress host %q belongs to workflow %s", ErrConflict, h, owner)
+		}
+	}
+	for _, h := range hosts {
+		c.hosts[h] = wf.ID
+	}
+	return nil
+}
+
+func (c *Con) releaseLocked(wf *workflow) {
+	for _, h := range ingressHosts(wf) {
+		if c.hosts[h] == wf.ID {
+			delete(c.hosts, h)
+		}
+	}
 }
 
 // placedLocked records that wf now runs in d.
@@ -196,6 +252,9 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	c.mu.Lock()
 	wf := c.workflows[id]
 	delete(c.workflows, id)
+	if wf != nil {
+		c.releaseLocked(wf)
+	}
 	var d *domain
 	if wf != nil && wf.running {
 		d = c.domains[wf.Domain]
@@ -299,12 +358,21 @@ func (c *Con) info(ctx context.Context, wf *workflow, placement bool) spec.Workf
 	return wi
 }
 
-// withoutCode returns a copy of w without the code bytes, for display.
+// withoutCode returns a copy of w for display: without the code bytes, and
+// with the passwords of URLs in resource configurations redacted.
 func withoutCode(w *spec.Workflow) *spec.Workflow {
 	cp := *w
 	cp.Functions = slices.Clone(w.Functions)
 	for i := range cp.Functions {
 		cp.Functions[i].ClassSpecification.Binary = nil
+	}
+	cp.Resources = slices.Clone(w.Resources)
+	for i := range cp.Resources {
+		conf := make(map[string]string, len(cp.Resources[i].Configurations))
+		for k, v := range cp.Resources[i].Configurations {
+			conf[k] = core.Redact(v)
+		}
+		cp.Resources[i].Configurations = conf
 	}
 	return &cp
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/controller"
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
@@ -27,21 +29,19 @@ import (
 // "file-log-<k+1>"). Nodes whose invocation port is 0 serve http-ingress on
 // a random port as well.
 type Config struct {
-	Nodes        int               `toml:"nodes" comment:"how many nodes to run"`
-	Controller   controller.Config `toml:"controller"`
-	Orchestrator orc.Config        `toml:"orchestrator"`
-	Node         node.Config       `toml:"node"`
+	Nodes          int               `toml:"nodes" comment:"how many nodes to run"`
+	CredentialsDir string            `toml:"credentials_dir" comment:"where the box writes its CA certificate, an admin token, a client certificate and a cli.toml for the CLI; empty keeps them in memory"`
+	Controller     controller.Config `toml:"controller"`
+	Orchestrator   orc.Config        `toml:"orchestrator"`
+	Node           node.Config       `toml:"node"`
 }
 
 // Default returns the EDGELESS-in-a-box defaults: one node, ports from 7001.
 func Default() Config {
-	c := Config{Nodes: 1, Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
+	c := Config{Nodes: 1, CredentialsDir: "tls", Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
 	// Everything in the box lives and dies with the process, so there is
 	// nothing for the controller to re-adopt after a restart.
 	c.Controller.PersistenceFilename = ""
-	// A box is a local, trusted setup where native and WASM functions are
-	// tried side by side; a node on its own keeps native functions off.
-	c.Node.Native.Enabled = true
 	return c
 }
 
@@ -81,6 +81,11 @@ type Inabox struct {
 	Con   *controller.Con
 	Orc   *orc.Orc
 	Nodes []*node.Node
+
+	ca            *wire.CA // nil when nothing in the box uses TLS
+	adminToken    string   // "" when the API authenticates nobody
+	cliConfig     cli.Config
+	cliConfigPath string // "" when credentials stay in memory
 }
 
 // New validates cfg; it opens no sockets.
@@ -98,6 +103,9 @@ func New(cfg Config, log *slog.Logger) (*Inabox, error) {
 // nodes pointed at the orchestrator, and returns once the controller sees
 // every node, so that a workflow can be started at once.
 func (b *Inabox) Start(ctx context.Context) error {
+	if err := b.makeCredentials(); err != nil {
+		return err
+	}
 	c, err := controller.New(b.cfg.Controller, b.log)
 	if err != nil {
 		return err
@@ -106,6 +114,10 @@ func (b *Inabox) Start(ctx context.Context) error {
 		return err
 	}
 	b.Con = c
+	if err := b.writeCLIConfig(); err != nil {
+		b.Close()
+		return err
+	}
 	ocfg := b.cfg.Orchestrator
 	ocfg.General.DomainRegisterURL = c.DomainAddr()
 	o, err := orc.New(ocfg, b.log)
@@ -139,6 +151,20 @@ func (b *Inabox) Start(ctx context.Context) error {
 func (b *Inabox) nodeConfig(k int) (node.Config, error) {
 	ncfg := b.cfg.Node
 	ncfg.General.NodeRegisterURL = b.Orc.Addr()
+	if k > 0 {
+		ncfg.General.NodeID = "" // each node its own
+	}
+	if ncfg.TLS.Enabled {
+		id := ncfg.General.NodeID
+		if id == "" {
+			id = core.NewID().String()
+		}
+		creds, err := b.ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: id}, nil)
+		if err != nil {
+			return ncfg, err
+		}
+		ncfg.Credentials = creds
+	}
 	// Nodes on random dataplane ports serve http-ingress on a random port
 	// too, so that several boxes (tests) can run side by side.
 	random := false
@@ -157,7 +183,6 @@ func (b *Inabox) nodeConfig(k int) (node.Config, error) {
 	if k == 0 {
 		return ncfg, nil
 	}
-	ncfg.General.NodeID = "" // each node its own
 	inv, err := shiftPort(ncfg.General.InvocationURL, k)
 	if err != nil {
 		return ncfg, err
@@ -220,7 +245,7 @@ func (b *Inabox) waitNodes(ctx context.Context, n int) error {
 }
 
 // ControllerURL returns the URL of the controller's HTTP API.
-func (b *Inabox) ControllerURL() string { return "http://" + b.Con.Addr() }
+func (b *Inabox) ControllerURL() string { return b.Con.URL() }
 
 // Close stops the orchestrator, the nodes (instances get handle_stop) and
 // the controller. It is idempotent.

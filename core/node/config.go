@@ -1,9 +1,12 @@
 package node
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,6 +27,11 @@ type Config struct {
 	Offload      Offload       `toml:"offload"`
 	Resources    Resources     `toml:"resources"`
 	Capabilities Capabilities  `toml:"user_node_capabilities"`
+	TLS          spec.TLS      `toml:"tls"`
+
+	// Credentials, when set, are used instead of the files named by TLS (for
+	// nodes started in the process that holds the CA, such as inabox).
+	Credentials *wire.Credentials `toml:"-"`
 }
 
 // General holds the node's identity, addresses and limits.
@@ -52,6 +60,9 @@ type WASMRuntime struct {
 type NativeRuntime struct {
 	Enabled bool   `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
 	Dir     string `toml:"dir" comment:"where a function's .so is written before it is loaded (not mounted noexec); empty = the system's temporary directory"`
+	// The allowlist pins native code: with the node's own privileges, a .so
+	// can do anything, so the operator names each one by its hash.
+	AllowedSHA256 []string `toml:"allowed_sha256" comment:"SHA-256 (hex) of every .so this node may load (sha256sum FILE); others are refused"`
 }
 
 // Offload configures how the node sheds invocations (the controller's
@@ -81,9 +92,12 @@ type State struct {
 // Resources names the resource providers this node offers; an empty name
 // disables a provider. Provider ids must be unique in the domain.
 type Resources struct {
+	DataDir                  string           `toml:"data_dir" comment:"directory that file-log and file-pusher paths are relative to; they may not leave it"`
+	AllowedDirs              []string         `toml:"allowed_dirs" comment:"further absolute directories that workflows may name in file-log paths"`
 	HTTPIngressURL           string           `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
 	HTTPIngressMaxBodyBytes  int64            `toml:"http_ingress_max_body_bytes" comment:"largest HTTP body http-ingress accepts (larger: 413) and http-egress reads; 0 = 4 MiB"`
 	HTTPIngressProvider      string           `toml:"http_ingress_provider" comment:"provider id of the http-ingress resource"`
+	HTTPIngressAllowCatchAll bool             `toml:"http_ingress_allow_catch_all" comment:"let one workflow's http-ingress take the requests of every host (an empty or \"*\" host)"`
 	HTTPEgressProvider       string           `toml:"http_egress_provider" comment:"provider id of the http-egress resource"`
 	HTTPPosterProvider       string           `toml:"http_poster_provider" comment:"provider id of the http-poster resource"`
 	FileLogProvider          string           `toml:"file_log_provider" comment:"provider id of the file-log resource"`
@@ -122,7 +136,15 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 			bad("resources.metrics_collector_provider.collector_type", "only Redis is supported, got %q", m.CollectorType)
 		}
 		if !strings.HasPrefix(m.RedisURL, "redis://") && !strings.HasPrefix(m.RedisURL, "rediss://") && !strings.HasPrefix(m.RedisURL, "unix://") {
-			bad("resources.metrics_collector_provider.redis_url", "want redis://host:port, got %q", m.RedisURL)
+			bad("resources.metrics_collector_provider.redis_url", "want redis://host:port, got %q", core.Redact(m.RedisURL))
+		}
+	}
+	if r.DataDir == "" {
+		bad("resources.data_dir", "must not be empty")
+	}
+	for _, d := range r.AllowedDirs {
+		if !filepath.IsAbs(d) {
+			bad("resources.allowed_dirs", "%q is not an absolute directory", d)
 		}
 	}
 	ids := map[string]bool{}
@@ -161,9 +183,11 @@ func Default() Config {
 			MaxInstances:     256,
 		},
 		State:     State{Dir: "function_state"},
+		TLS:       spec.DefaultTLS(wire.RoleNode),
 		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7006"},
 		Offload:   Offload{QueueThreshold: 8, CPUThreshold: 90},
 		Resources: Resources{
+			DataDir:                 ".",
 			HTTPIngressURL:          "http://127.0.0.1:7008",
 			HTTPIngressMaxBodyBytes: 4 << 20,
 			HTTPIngressProvider:     "http-ingress-1",
@@ -241,7 +265,19 @@ func (c *Config) Validate() error {
 	if c.State.Dir == "" && c.State.RedisURL == "" {
 		bad("state.dir", "must not be empty when state.redis_url is not set")
 	}
+	if c.Native.Enabled {
+		for _, h := range c.Native.AllowedSHA256 {
+			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+				bad("native_runtime.allowed_sha256", "%q is not a SHA-256 in hex", h)
+			}
+		}
+	}
 	c.Resources.validate(bad)
+	if c.Credentials == nil {
+		if err := c.TLS.Validate("tls."); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -159,7 +159,7 @@ func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Em
 		if c := peers[p.Node]; c != nil {
 			gone = append(gone, c)
 		}
-		c := wire.NewClient(addr, n.clientOptions())
+		c := wire.NewClient(addr, n.clientOptions(wire.Identity{Role: wire.RoleNode, ID: p.Node.String()}))
 		peers[p.Node] = c
 		n.dropPeerMetrics(p.Node)
 		n.registerPeerMetrics(p.Node, c)

@@ -23,10 +23,11 @@ import (
 
 // Node runs function instances and resource providers.
 type Node struct {
-	cfg  Config
-	id   core.ID
-	log  *slog.Logger
-	addr string // announced dataplane address
+	cfg   Config
+	creds *wire.Credentials // nil when TLS is off
+	id    core.ID
+	log   *slog.Logger
+	addr  string // announced dataplane address
 
 	server *wire.Server
 	orc    *wire.Client
@@ -39,6 +40,7 @@ type Node struct {
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
 	dropped    *metrics.Counter
+	foreign    *metrics.Counter
 	offloaded  *metrics.Counter
 	cpu        atomic.Uint64 // node process CPU percent (float64 bits), from the last health read
 	invoker    *instance
@@ -67,11 +69,28 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.General.NodeID != "" {
 		id, _ = core.ParseID(cfg.General.NodeID)
 	}
+	creds, err := loadCredentials(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		// The certificate is the node's identity: node_id may repeat it or
+		// be left out, never differ from it.
+		certID, err := core.ParseID(creds.Identity().ID)
+		if err != nil {
+			return nil, fmt.Errorf("invalid node certificate: its id %q is not a node UUID", creds.Identity().ID)
+		}
+		if cfg.General.NodeID != "" && certID != id {
+			return nil, fmt.Errorf("invalid node configuration: general.node_id %s differs from the id %s in the node's certificate", id, certID)
+		}
+		id = certID
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	n := &Node{
 		cfg:     cfg,
+		creds:   creds,
 		id:      id,
 		log:     log.With("node", id.String()),
 		fns:     map[string]*functionRuntime{},
@@ -121,13 +140,19 @@ func (n *Node) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodNodePeers, n.updatePeers)
 	wire.Method(mux, wire.MethodNodeReset, n.reset)
 	wire.Method(mux, wire.MethodNodeInvoke, n.invoke)
-	srv, err := wire.NewServer(wire.ServerConfig{
+	scfg := wire.ServerConfig{
 		Addr:     listen,
 		MaxFrame: n.cfg.General.MaxFrameBytes,
 		Log:      n.log,
 		Handler:  n,
 		Mux:      mux,
-	})
+	}
+	if n.creds != nil {
+		scfg.TLS = n.creds.ServerTLS()
+		scfg.Authorize = authorizeControl
+		scfg.EventsFrom = eventsFrom
+	}
+	srv, err := wire.NewServer(scfg)
 	if err == nil {
 		err = srv.Start(ctx)
 	}
@@ -153,7 +178,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.addr, _ = wire.ParseAddr(a)
 	}
 	orcAddr, _ := wire.ParseAddr(n.cfg.General.NodeRegisterURL)
-	n.orc = wire.NewClient(orcAddr, n.clientOptions())
+	n.orc = wire.NewClient(orcAddr, n.clientOptions(wire.Identity{Role: wire.RoleOrchestrator}))
 	ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(1)
 	go n.registerLoop(ctx)
@@ -172,12 +197,48 @@ func (n *Node) MetricsAddr() string {
 // clientOptions are those of the node's connections: a frame as large as
 // max_frame_bytes must fit in the outbound queue, or a large event would be
 // refused as if the peer were slow.
-func (n *Node) clientOptions() wire.ClientOptions {
-	return wire.ClientOptions{
+func (n *Node) clientOptions(peer wire.Identity) wire.ClientOptions {
+	o := wire.ClientOptions{
 		MaxFrame:   n.cfg.General.MaxFrameBytes,
 		MaxPending: max(wire.DefaultMaxPending, 2*n.cfg.General.MaxFrameBytes),
 		Log:        n.log,
 	}
+	if n.creds != nil {
+		o.TLS = n.creds.ClientTLS(peer)
+	}
+	return o
+}
+
+// loadCredentials returns the node's TLS credentials, or nil with TLS off.
+func loadCredentials(cfg *Config) (*wire.Credentials, error) {
+	if !cfg.TLS.Enabled {
+		return nil, nil
+	}
+	c := cfg.Credentials
+	if c == nil {
+		var err error
+		if c, err = wire.LoadCredentials(cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath); err != nil {
+			return nil, fmt.Errorf("cannot load the node's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", err)
+		}
+	}
+	if r := c.Identity().Role; r != wire.RoleNode {
+		return nil, fmt.Errorf("invalid node certificate: it is for a %s, not a node", r)
+	}
+	return c, nil
+}
+
+// authorizeControl lets only the orchestrator give a node orders.
+func authorizeControl(peer wire.Identity, method string) error {
+	if peer.Role != wire.RoleOrchestrator {
+		return errors.New("only the orchestrator gives a node orders")
+	}
+	return nil
+}
+
+// eventsFrom lets peers of the domain send events, and operators' clients
+// (the CLI's raw cast).
+func eventsFrom(peer wire.Identity) bool {
+	return peer.Role == wire.RoleNode || peer.Role == wire.RoleClient
 }
 
 // Addr returns the address of the node's dataplane, as announced to others.

@@ -28,6 +28,7 @@ func (n *Node) startProviders(ctx context.Context) error {
 		addr, _ := wire.ParseAddr(r.HTTPIngressURL)
 		p, err := resources.NewHTTPIngress(resources.HTTPIngressConfig{
 			Addr: addr, MaxBodyBytes: maxBody, CallTimeout: callTimeout, Log: n.log,
+			AllowCatchAll: r.HTTPIngressAllowCatchAll,
 		})
 		if err != nil {
 			return err

@@ -33,7 +33,7 @@ func newStateStore(cfg State) (stateStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state.redis_url: %w", err)
 	}
-	return &redisStore{c: redis.NewClient(opts), url: cfg.RedisURL}, nil
+	return &redisStore{c: redis.NewClient(opts), url: core.Redact(cfg.RedisURL)}, nil
 }
 
 // dirStore keeps one file per logical function in a directory: enough for

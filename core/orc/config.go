@@ -17,6 +17,11 @@ type Config struct {
 	General  General       `toml:"general"`
 	Baseline Baseline      `toml:"baseline"`
 	Proxy    ProxySettings `toml:"proxy"`
+	TLS      spec.TLS      `toml:"tls"`
+
+	// Credentials, when set, are used instead of the files named by TLS (for
+	// an orchestrator started in the process that holds the CA, such as inabox).
+	Credentials *wire.Credentials `toml:"-"`
 }
 
 // General holds the orchestrator's identity and addresses.
@@ -68,6 +73,7 @@ func Default() Config {
 			MetricsURL:                     "http://127.0.0.1:7012",
 		},
 		Baseline: Baseline{OrchestrationStrategy: "Random"},
+		TLS:      spec.DefaultTLS(wire.RoleOrchestrator),
 		Proxy: ProxySettings{
 			ProxyType:            "None",
 			RedisURL:             "redis://127.0.0.1:6379",
@@ -127,6 +133,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Proxy.ProxyGCPeriodSeconds < 0 {
 		bad("proxy.proxy_gc_period_seconds", "must not be negative, got %d", c.Proxy.ProxyGCPeriodSeconds)
+	}
+	if c.Credentials == nil {
+		if err := c.TLS.Validate("tls."); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
