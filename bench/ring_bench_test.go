@@ -49,7 +49,7 @@ func benchRing(b *testing.B, nodes int, ext string, window int) {
 		b.Fatal(err)
 	}
 	w, _ := p.next(rand.New(rand.NewPCG(1, 1)), 0)
-	if _, err := newController(box.ControllerURL()).start(context.Background(), w); err != nil {
+	if _, err := newController(boxAPI(box)).start(context.Background(), w); err != nil {
 		b.Fatal(err)
 	}
 	// Warm up: 2000 transactions (4000 marks) before measuring.
@@ -96,7 +96,7 @@ func BenchmarkWorkflowStart(b *testing.B) {
 	if err := p.validate(); err != nil {
 		b.Fatal(err)
 	}
-	con := newController(box.ControllerURL())
+	con := newController(boxAPI(box))
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
 	b.ReportAllocs()

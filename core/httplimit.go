@@ -23,12 +23,12 @@ type HTTPLimits struct {
 // APILimits are those of the controller's API, whose bodies may carry
 // function code of tens of MB, hence the longer body time.
 func APILimits() HTTPLimits {
-	return HTTPLimits{MaxConns: 1024, MaxPerHost: 64, HeaderTime: 5 * time.Second, BodyTime: 2 * time.Minute, IdleTime: time.Minute, HeaderBytes: 64 << 10}
+	return HTTPLimits{MaxConns: 2048, MaxPerHost: 256, HeaderTime: 5 * time.Second, BodyTime: 2 * time.Minute, IdleTime: time.Minute, HeaderBytes: 64 << 10}
 }
 
 // IngressLimits are those of http-ingress, which faces the public.
 func IngressLimits() HTTPLimits {
-	return HTTPLimits{MaxConns: 4096, MaxPerHost: 256, HeaderTime: 5 * time.Second, BodyTime: 30 * time.Second, IdleTime: time.Minute, HeaderBytes: 64 << 10}
+	return HTTPLimits{MaxConns: 8192, MaxPerHost: 1024, HeaderTime: 5 * time.Second, BodyTime: 30 * time.Second, IdleTime: time.Minute, HeaderBytes: 64 << 10}
 }
 
 // MetricsLimits are those of /metrics, scraped by a few collectors.

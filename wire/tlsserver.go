@@ -195,14 +195,15 @@ func (s *Server) readFrames(conn net.Conn, p *peer) error {
 			frames++
 		}
 		s.count(frames, used-start)
+		rest := buf[used:end]
 		if frames > 0 && p.reserved > 0 {
 			s.budget.put(p.reserved)
 			p.reserved = 0
-			if len(buf) > bigFrame && end == used {
+			if len(buf) > bigFrame && len(rest) == 0 {
 				buf = make([]byte, bigFrame) // give a large frame's memory back
 			}
 		}
-		end = copy(buf, buf[used:end])
+		end = copy(buf, rest)
 		start = 0
 		if end >= prefixLen {
 			size := int(binary.BigEndian.Uint32(buf))

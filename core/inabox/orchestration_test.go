@@ -19,7 +19,13 @@ import (
 // orcCall makes a control request to the box's orchestrator, as an operator's tool would.
 func orcCall[Req, Resp any](t *testing.T, b *box, method string, req *Req) (*Resp, error) {
 	t.Helper()
-	c := wire.NewClient(b.Orc.Addr(), wire.ClientOptions{})
+	// The orchestrator takes orders from the controller only: the test
+	// speaks with a controller's certificate from the box's CA.
+	creds, err := b.CA().Credentials(wire.Identity{Role: wire.RoleController, ID: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wire.NewClient(b.Orc.Addr(), wire.ClientOptions{TLS: creds.ClientTLS(wire.Identity{Role: wire.RoleOrchestrator})})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

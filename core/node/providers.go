@@ -46,7 +46,7 @@ func (n *Node) startProviders(ctx context.Context) error {
 		n.provs[id] = resources.NewHTTPPoster(httpCfg)
 	}
 	if id := r.FileLogProvider; id != "" {
-		n.provs[id] = resources.FileLog{}
+		n.provs[id] = resources.FileLog{Dir: r.DataDir, Allowed: r.AllowedDirs}
 	}
 	if id := r.RedisProvider; id != "" {
 		n.provs[id] = resources.NewRedis(n.log)
