@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,7 +53,8 @@ func (p *proc) String() string {
 type cluster struct {
 	t       *testing.T
 	dir     string
-	api     string // controller API URL
+	api     string       // controller API URL
+	http    *http.Client // trusts the cluster's CA and sends the admin token
 	procs   map[string]*proc
 	nodeIDs []core.ID
 	mu      sync.Mutex
@@ -72,7 +75,10 @@ func freePort(t *testing.T) int {
 func newCluster(t *testing.T, nodes int, extra string) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
 	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
-	c.api = fmt.Sprintf("http://127.0.0.1:%d", api)
+	c.api = fmt.Sprintf("https://127.0.0.1:%d", api)
+	// Certificates and the admin token as an operator makes them: the
+	// defaults of every mode read tls/.
+	c.run("cert", "init", "-domain", "domain-test")
 	c.write("controller.toml", fmt.Sprintf(`controller_url = %q
 domain_register_url = "127.0.0.1:%d"
 persistence_filename = %q
@@ -89,6 +95,7 @@ metrics_url = "127.0.0.1:0"
 	for i := range nodes {
 		id := core.NewID()
 		c.nodeIDs = append(c.nodeIDs, id)
+		c.run("cert", "issue", "-role", "node", "-id", id.String(), "-out", fmt.Sprintf("node%d", i))
 		c.write(fmt.Sprintf("node%d.toml", i), fmt.Sprintf(`[general]
 node_id = %q
 invocation_url = "127.0.0.1:%d"
@@ -100,14 +107,19 @@ cache_dir = %q
 dir = %q
 [telemetry]
 metrics_url = "127.0.0.1:0"
+[tls]
+cert_path = "tls/node%d.pem"
+key_path = "tls/node%d.key"
 [resources]
+allowed_dirs = [%q]
 http_ingress_provider = ""
 http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
 file_log_provider = "file-log-%d"
-%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
+%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, extra))
 	}
+	c.http = c.client()
 	// Registered before any process starts, so that none outlives a failure.
 	t.Cleanup(func() {
 		c.mu.Lock()
@@ -135,6 +147,50 @@ file_log_provider = "file-log-%d"
 	}
 	c.waitNodes(nodes)
 	return c
+}
+
+// run runs an edgeless verb in the cluster's directory and fails the test if
+// it fails.
+func (c *cluster) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = c.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("edgeless %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// client returns an HTTP client of the API with the CA and token that
+// `edgeless cert init` wrote.
+func (c *cluster) client() *http.Client {
+	c.t.Helper()
+	pem, err := os.ReadFile(filepath.Join(c.dir, "tls", "ca.pem"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tok, err := os.ReadFile(filepath.Join(c.dir, "tls", "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return &http.Client{Transport: bearer{t, strings.TrimSpace(string(tok))}, Timeout: time.Minute}
+}
+
+// bearer adds a token to every request.
+type bearer struct {
+	next  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 func (c *cluster) write(name, content string) {
@@ -168,7 +224,7 @@ func (c *cluster) kill(name string) {
 }
 
 func (c *cluster) get(path string, v any) error {
-	resp, err := http.Get(c.api + path)
+	resp, err := c.http.Get(c.api + path)
 	if err != nil {
 		return err
 	}
@@ -189,7 +245,7 @@ func (c *cluster) waitNodes(n int) {
 
 // cli runs an edgeless CLI verb against the cluster.
 func (c *cluster) cli(args ...string) (string, error) {
-	out, err := exec.Command(bin, append([]string{"workflow", "-controller-url", c.api}, args...)...).CombinedOutput()
+	out, err := exec.Command(bin, append([]string{"workflow", "-c", filepath.Join(c.dir, "tls", "cli.toml"), "-controller-url", c.api}, args...)...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -401,7 +457,7 @@ func (c *cluster) invokeLoad(fn, body string, workers, count int) loadResult {
 					return
 				}
 				start := time.Now()
-				resp, err := http.Post(c.api+"/api/v1/invoke/"+fn, "application/json", strings.NewReader(body))
+				resp, err := c.http.Post(c.api+"/api/v1/invoke/"+fn, "application/json", strings.NewReader(body))
 				if err != nil {
 					mu.Lock()
 					res.statuses[-1]++
@@ -443,7 +499,7 @@ func TestOffloadingUnderLoad(t *testing.T) {
 		}
 		c := newCluster(t, 2, extra)
 		src, _ := filepath.Abs("functions/busy/busy.wasm")
-		out, err := exec.Command(bin, "function", "-controller-url", c.api, "create", "-f", "busy", "--src", src,
+		out, err := exec.Command(bin, "function", "-c", filepath.Join(c.dir, "tls", "cli.toml"), "-controller-url", c.api, "create", "-f", "busy", "--src", src,
 			"--annotation", "max_instances=2").CombinedOutput()
 		if err != nil {
 			t.Fatalf("function create: %v: %s", err, out)

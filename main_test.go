@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "edgeless")
+	// inabox and cert init install a cli.toml in the user's configuration
+	// directory: the processes of the tests use one of their own.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	for _, c := range [][]string{{"go", "build", "-o", bin, "."}, {"make", "-s", "-C", "functions"}} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(c, " "), err, out)
