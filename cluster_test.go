@@ -57,6 +57,7 @@ type cluster struct {
 	http    *http.Client // trusts the cluster's CA and sends the admin token
 	procs   map[string]*proc
 	nodeIDs []core.ID
+	ingress []string // each node's http-ingress address
 	mu      sync.Mutex
 }
 
@@ -96,6 +97,7 @@ metrics_url = "127.0.0.1:0"
 		id := core.NewID()
 		c.nodeIDs = append(c.nodeIDs, id)
 		c.run("cert", "issue", "-role", "node", "-id", id.String(), "-out", fmt.Sprintf("node%d", i))
+		c.ingress = append(c.ingress, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 		c.write(fmt.Sprintf("node%d.toml", i), fmt.Sprintf(`[general]
 node_id = %q
 invocation_url = "127.0.0.1:%d"
@@ -112,12 +114,13 @@ cert_path = "tls/node%d.pem"
 key_path = "tls/node%d.key"
 [resources]
 allowed_dirs = [%q]
-http_ingress_provider = ""
+http_ingress_provider = "http-ingress-%d"
+http_ingress_url = %q
 http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
 file_log_provider = "file-log-%d"
-%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, extra))
+%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, c.ingress[i], i, extra))
 	}
 	c.http = c.client()
 	// Registered before any process starts, so that none outlives a failure.

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -184,13 +182,9 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 // allowNative enables the native runtime of cfg for the .so files named.
 func allowNative(cfg *node.Config, files []string) error {
 	for _, f := range files {
-		code, err := os.ReadFile(f)
-		if err != nil {
+		if err := cfg.Native.AllowFile(f); err != nil {
 			return fmt.Errorf("--allow-native: %w", err)
 		}
-		sum := sha256.Sum256(code)
-		cfg.Native.Enabled = true
-		cfg.Native.AllowedSHA256 = append(cfg.Native.AllowedSHA256, hex.EncodeToString(sum[:]))
 	}
 	return nil
 }

@@ -528,6 +528,22 @@ func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger) (*in
 	return startBoxCache(ctx, nodes, dir, "", log)
 }
 
+// allowBuiltNative lets the box run the native functions built in
+// functions/ (the native runtime is off by default and pinned by hash): the
+// benchmarks deploy those and nothing else.
+func allowBuiltNative(cfg *inabox.Config) error {
+	files, err := filepath.Glob(filepath.Join("functions", "*", "*.so"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := cfg.Node.Native.AllowFile(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startBoxCache is startBox with the module cache in cache ("" = under dir),
 // which may be shared by clusters started one after the other.
 func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.Logger) (*inabox.Inabox, error) {
@@ -537,6 +553,9 @@ func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.
 	cfg := inabox.Default()
 	cfg.Nodes = nodes
 	cfg.CredentialsDir = ""
+	if err := allowBuiltNative(&cfg); err != nil {
+		return nil, err
+	}
 	cfg.Controller.ControllerURL = "https://127.0.0.1:0"
 	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
 	cfg.Controller.MetricsURL = ""

@@ -249,8 +249,15 @@ func (c *Con) Close() error {
 	}
 	var errs []error
 	if c.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, c.http.Shutdown(ctx))
+		// Shutdown waits for requests in flight; connections that never
+		// sent one (a client's spare, a stalled TLS handshake) are closed
+		// after the grace period rather than waited for.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := c.http.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			c.http.Close()
+		} else {
+			errs = append(errs, err)
+		}
 		cancel()
 	}
 	c.wg.Wait()

@@ -1,8 +1,6 @@
 package inabox
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,10 +129,8 @@ func allowNative(t *testing.T, extra ...[]byte) func(*Config) {
 		extra = append(extra, code)
 	}
 	return func(c *Config) {
-		c.Node.Native.Enabled = true
 		for _, code := range extra {
-			sum := sha256.Sum256(code)
-			c.Node.Native.AllowedSHA256 = append(c.Node.Native.AllowedSHA256, hex.EncodeToString(sum[:]))
+			c.Node.Native.Allow(code)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -63,6 +64,23 @@ type NativeRuntime struct {
 	// The allowlist pins native code: with the node's own privileges, a .so
 	// can do anything, so the operator names each one by its hash.
 	AllowedSHA256 []string `toml:"allowed_sha256" comment:"SHA-256 (hex) of every .so this node may load (sha256sum FILE); others are refused"`
+}
+
+// Allow enables the native runtime and adds code's SHA-256 to the allowlist.
+func (r *NativeRuntime) Allow(code []byte) {
+	sum := sha256.Sum256(code)
+	r.Enabled = true
+	r.AllowedSHA256 = append(r.AllowedSHA256, hex.EncodeToString(sum[:]))
+}
+
+// AllowFile is Allow for the .so file at path.
+func (r *NativeRuntime) AllowFile(path string) error {
+	code, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot allow native code: %w", err)
+	}
+	r.Allow(code)
+	return nil
 }
 
 // Offload configures how the node sheds invocations (the controller's
