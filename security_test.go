@@ -157,14 +157,25 @@ __attribute__((constructor)) static void evil(void) { FILE *f = fopen(%q, "w"); 
 		t.Fatalf("without a token: %d %s, want 401", status, body)
 	}
 	// A deployer's token: the nodes offer no native runtime.
+	// Tokens added with `edgeless cert token` are taken up without a restart.
 	tok := strings.TrimSpace(c.run("cert", "token", "-role", "deployer", "-name", "alice"))
 	deployer := &http.Client{Transport: bearer{anon.Transport, tok}}
-	if status, body := post(deployer); status < 400 || !strings.Contains(body, "RUST_NATIVE") {
+	var status int
+	var body string
+	eventuallyT(t, 5*time.Second, "the new token to be known", func() bool {
+		status, body = post(deployer)
+		return status != http.StatusUnauthorized
+	})
+	if status < 400 || !strings.Contains(body, "RUST_NATIVE") {
 		t.Fatalf("native code on default nodes: %d %s, want a refusal naming RUST_NATIVE", status, body)
 	}
 	// An invoker's token may not deploy at all.
 	tok = strings.TrimSpace(c.run("cert", "token", "-role", "invoker", "-name", "bob"))
-	if status, body := post(&http.Client{Transport: bearer{anon.Transport, tok}}); status != http.StatusForbidden {
+	eventuallyT(t, 5*time.Second, "the invoker's token to be known", func() bool {
+		status, body = post(&http.Client{Transport: bearer{anon.Transport, tok}})
+		return status != http.StatusUnauthorized
+	})
+	if status != http.StatusForbidden {
 		t.Fatalf("invoker deploying: %d %s, want 403", status, body)
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
@@ -524,8 +535,14 @@ func TestSecretsRedacted(t *testing.T) {
 	c.start("orc", "orc", "-c", "orchestrator.toml")
 	c.kill("node0")
 	nodeConf, _ := os.ReadFile(filepath.Join(c.dir, "node0.toml"))
-	c.write("node0.toml", strings.Replace(string(nodeConf), "[state]\n", fmt.Sprintf("[state]\nredis_url = %q\n", url), 1))
+	conf := strings.Replace(string(nodeConf), "[state]\n", fmt.Sprintf("[state]\nredis_url = %q\n", url), 1)
+	c.write("node0.toml", strings.Replace(conf, `redis_provider = ""`, `redis_provider = "redis-0"`, 1))
 	c.start("node0", "node", "-c", "node0.toml")
+	eventuallyT(t, 10*time.Second, "the restarted orchestrator's domain to join", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return strings.Count(c.procs["con"].String(), "domain joined") >= 2
+	})
 	c.waitNodes(1)
 	wf := fmt.Sprintf(`{"functions":[],"resources":[{"name":"r","class_type":"redis","output_mapping":{},"configurations":{"url":%q,"key":"k"}}],"annotations":{}}`, url)
 	c.write("redis.json", wf)

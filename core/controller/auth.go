@@ -8,9 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Role is what an API token may do. Each role may do what the roles below it
@@ -106,23 +111,99 @@ func LoadTokens(path string) ([]Token, error) {
 	return out, nil
 }
 
-// authenticator checks bearer tokens. Its map is built once and only read.
+// authenticator checks bearer tokens. The tokens of its file are re-read
+// when the file changes (checked at most once a second), so that tokens are
+// added and revoked without a restart. It is safe for concurrent use.
 type authenticator struct {
-	tokens map[[32]byte]Token // nil: authentication is off
+	path   string  // "" when only fixed tokens exist
+	fixed  []Token // tokens given in the configuration
+	tokens atomic.Pointer[map[[32]byte]Token]
+	log    *slog.Logger
+
+	checked atomic.Int64 // Unix nanoseconds of the last look at the file
+	mu      sync.Mutex   // serialises reloads
+	stamp   fileStamp    // of the file last read; guarded by mu
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+// newAuthenticator returns nil when authentication is off (no file, no
+// fixed tokens).
+func newAuthenticator(path string, fixed []Token, log *slog.Logger) (*authenticator, error) {
+	if path == "" && len(fixed) == 0 {
+		return nil, nil
+	}
+	a := &authenticator{path: path, fixed: fixed, log: log}
+	if err := a.reload(); err != nil {
+		return nil, err
+	}
+	a.checked.Store(time.Now().UnixNano())
+	return a, nil
+}
+
+// reload reads the tokens file if it changed since the last read.
+func (a *authenticator) reload() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tokens := a.fixed
+	var stamp fileStamp
+	if a.path != "" {
+		fi, err := os.Stat(a.path)
+		if err != nil {
+			return fmt.Errorf("cannot read API tokens: %w", err)
+		}
+		stamp = fileStamp{fi.ModTime(), fi.Size()}
+		if a.tokens.Load() != nil && stamp == a.stamp {
+			return nil
+		}
+		t, err := LoadTokens(a.path)
+		if err != nil {
+			return err
+		}
+		tokens = append(slices.Clip(tokens), t...)
+	}
+	m := make(map[[32]byte]Token, len(tokens))
+	for _, t := range tokens {
+		m[t.Hash] = t
+	}
+	a.tokens.Store(&m)
+	a.stamp = stamp
+	return nil
+}
+
+// current returns the tokens, re-reading the file when age has passed since
+// the last look; a file that became unreadable keeps the tokens read before.
+func (a *authenticator) current(age time.Duration) map[[32]byte]Token {
+	now := time.Now().UnixNano()
+	if last := a.checked.Load(); a.path != "" && now-last > int64(age) && a.checked.CompareAndSwap(last, now) {
+		if err := a.reload(); err != nil {
+			a.log.Warn("keeping the API tokens read before", "err", err)
+		}
+	}
+	return *a.tokens.Load()
 }
 
 var errNoToken = errors.New("missing bearer token: send Authorization: Bearer <token> (edgeless cert token makes one)")
 
-// check returns the token of r, or the HTTP status and message refusing it.
+// check returns the HTTP status and message refusing r, or 0 and nil. A nil
+// authenticator lets everything through.
 func (a *authenticator) check(r *http.Request, need Role) (int, error) {
-	if a.tokens == nil {
+	if a == nil {
 		return 0, nil
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		return http.StatusUnauthorized, errNoToken
 	}
-	t, ok := a.tokens[sha256.Sum256([]byte(strings.TrimSpace(tok)))]
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	t, ok := a.current(time.Second)[sum]
+	if !ok {
+		// A token added a moment ago: look at the file sooner.
+		t, ok = a.current(100 * time.Millisecond)[sum]
+	}
 	if !ok {
 		return http.StatusUnauthorized, errors.New("unknown bearer token")
 	}

@@ -39,8 +39,8 @@ type Con struct {
 	cfg   Config
 	log   *slog.Logger
 	creds *wire.Credentials // nil when TLS is off
-	auth  authenticator
-	https bool // the API is served over TLS
+	auth  *authenticator    // nil: the API authenticates nobody
+	https bool              // the API is served over TLS
 
 	http     *http.Server
 	httpLn   net.Listener
@@ -75,9 +75,13 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	creds, auth, err := loadSecurity(&cfg)
+	creds, err := loadCredentials(&cfg)
 	if err != nil {
 		return nil, err
+	}
+	auth, err := newAuthenticator(cfg.TokensPath, cfg.Tokens, log.With("component", "controller"))
+	if err != nil {
+		return nil, fmt.Errorf("%w (make one with `edgeless cert token`, or set tokens_path = \"\" on a trusted network)", err)
 	}
 	_, https, _ := apiAddr(cfg.ControllerURL)
 	c := &Con{
@@ -175,8 +179,8 @@ func (c *Con) Start(ctx context.Context) error {
 	}()
 	go c.maintainLoop(ctx)
 	c.log.Info("controller started", "api", c.URL(), "domain_register", srv.Addr(), "tls", c.creds != nil,
-		"authentication", c.auth.tokens != nil)
-	if c.auth.tokens == nil {
+		"authentication", c.auth != nil)
+	if c.auth == nil {
 		c.log.Warn("the API authenticates nobody (tokens_path is empty): anyone who reaches it may run code on the nodes")
 	}
 	return nil
@@ -193,38 +197,23 @@ func (c *Con) URL() string {
 	return "http://" + c.httpAddr
 }
 
-// loadSecurity returns the controller's TLS credentials (nil with TLS off)
-// and its token checker.
-func loadSecurity(cfg *Config) (*wire.Credentials, authenticator, error) {
-	var auth authenticator
-	tokens := cfg.Tokens
-	if cfg.TokensPath != "" {
-		t, err := LoadTokens(cfg.TokensPath)
-		if err != nil {
-			return nil, auth, fmt.Errorf("%w (make one with `edgeless cert token`, or set tokens_path = \"\" on a trusted network)", err)
-		}
-		tokens = append(tokens, t...)
-	}
-	if cfg.TokensPath != "" || len(cfg.Tokens) > 0 {
-		auth.tokens = make(map[[32]byte]Token, len(tokens))
-		for _, t := range tokens {
-			auth.tokens[t.Hash] = t
-		}
-	}
+// loadCredentials returns the controller's TLS credentials, or nil with TLS
+// off.
+func loadCredentials(cfg *Config) (*wire.Credentials, error) {
 	if !cfg.TLS.Enabled {
-		return nil, auth, nil
+		return nil, nil
 	}
 	creds := cfg.Credentials
 	if creds == nil {
 		var err error
 		if creds, err = wire.LoadCredentials(cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath); err != nil {
-			return nil, auth, fmt.Errorf("cannot load the controller's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", err)
+			return nil, fmt.Errorf("cannot load the controller's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", err)
 		}
 	}
 	if r := creds.Identity().Role; r != wire.RoleController {
-		return nil, auth, fmt.Errorf("invalid controller certificate: it is for a %s, not a controller", r)
+		return nil, fmt.Errorf("invalid controller certificate: it is for a %s, not a controller", r)
 	}
-	return creds, auth, nil
+	return creds, nil
 }
 
 // MetricsAddr returns the address of the controller's /metrics endpoint, or "".
