@@ -523,9 +523,9 @@ func (r *runner) report(from, to time.Time) error {
 }
 
 // startBox starts a cluster in this process on random loopback ports, with
-// its state and module cache under dir.
-func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger) (*inabox.Inabox, error) {
-	return startBoxCache(ctx, nodes, dir, "", log)
+// its state and module cache under dir; opts change its configuration.
+func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger, opts ...func(*inabox.Config)) (*inabox.Inabox, error) {
+	return startBoxCache(ctx, nodes, dir, "", log, opts...)
 }
 
 // allowBuiltNative lets the box run the native functions built in
@@ -546,7 +546,7 @@ func allowBuiltNative(cfg *inabox.Config) error {
 
 // startBoxCache is startBox with the module cache in cache ("" = under dir),
 // which may be shared by clusters started one after the other.
-func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.Logger) (*inabox.Inabox, error) {
+func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.Logger, opts ...func(*inabox.Config)) (*inabox.Inabox, error) {
 	if cache == "" {
 		cache = filepath.Join(dir, "cache")
 	}
@@ -569,6 +569,9 @@ func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.
 	cfg.Node.Telemetry.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = cache
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
+	for _, o := range opts {
+		o(&cfg)
+	}
 	b, err := inabox.New(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("cannot configure the in-process cluster: %w", err)
