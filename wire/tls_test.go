@@ -195,3 +195,39 @@ func TestPKIRejectsBadInput(t *testing.T) {
 		t.Fatalf("credentials from another CA: %v", err)
 	}
 }
+
+// TestPlaintextBounds: without TLS (gnet), connections past MaxConns are
+// closed at once, and so is a connection whose large partial frame would
+// exceed the budget.
+func TestPlaintextBounds(t *testing.T) {
+	s := startServer(t, ServerConfig{Handler: &recorder{}, MaxConns: 2, MaxFrame: 8 << 20, MaxBuffered: 10 << 20})
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	conns[2].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conns[2].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the connection past MaxConns was not closed: %v", err)
+	}
+	send := func(c net.Conn) {
+		var prefix [4]byte
+		binary.BigEndian.PutUint32(prefix[:], 7<<20)
+		if _, err := c.Write(append(prefix[:], make([]byte, 1000)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(conns[0])
+	waitFor(t, "the first large frame to hold budget", func() bool { return atomic.LoadInt64(&s.budget.free) == 3<<20 })
+	send(conns[1])
+	conns[1].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conns[1].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the second large frame was not refused: %v", err)
+	}
+	conns[0].Close()
+	waitFor(t, "the budget to come back", func() bool { return atomic.LoadInt64(&s.budget.free) == 10<<20 })
+}
