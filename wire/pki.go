@@ -99,6 +99,23 @@ func LoadCredentials(caPath, certPath, keyPath string) (*Credentials, error) {
 	return c, nil
 }
 
+// LoadRole returns the credentials of a component of role: given, when it is
+// not nil, or else read from the three files. It checks that the certificate
+// names role.
+func LoadRole(role string, given *Credentials, caPath, certPath, keyPath string) (*Credentials, error) {
+	c := given
+	if c == nil {
+		var err error
+		if c, err = LoadCredentials(caPath, certPath, keyPath); err != nil {
+			return nil, fmt.Errorf("cannot load the %s's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", role, err)
+		}
+	}
+	if id := c.Identity(); id.Role != role {
+		return nil, fmt.Errorf("invalid %s certificate: it is for %s", role, id)
+	}
+	return c, nil
+}
+
 // NewCredentials builds credentials from PEM bytes and checks that the CA
 // signed the certificate.
 func NewCredentials(caPEM, certPEM, keyPEM []byte) (*Credentials, error) {

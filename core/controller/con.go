@@ -203,17 +203,7 @@ func loadCredentials(cfg *Config) (*wire.Credentials, error) {
 	if !cfg.TLS.Enabled {
 		return nil, nil
 	}
-	creds := cfg.Credentials
-	if creds == nil {
-		var err error
-		if creds, err = wire.LoadCredentials(cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath); err != nil {
-			return nil, fmt.Errorf("cannot load the controller's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", err)
-		}
-	}
-	if r := creds.Identity().Role; r != wire.RoleController {
-		return nil, fmt.Errorf("invalid controller certificate: it is for a %s, not a controller", r)
-	}
-	return creds, nil
+	return wire.LoadRole(wire.RoleController, cfg.Credentials, cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath)
 }
 
 // MetricsAddr returns the address of the controller's /metrics endpoint, or "".

@@ -214,17 +214,7 @@ func loadCredentials(cfg *Config) (*wire.Credentials, error) {
 	if !cfg.TLS.Enabled {
 		return nil, nil
 	}
-	c := cfg.Credentials
-	if c == nil {
-		var err error
-		if c, err = wire.LoadCredentials(cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath); err != nil {
-			return nil, fmt.Errorf("cannot load the node's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", err)
-		}
-	}
-	if r := c.Identity().Role; r != wire.RoleNode {
-		return nil, fmt.Errorf("invalid node certificate: it is for a %s, not a node", r)
-	}
-	return c, nil
+	return wire.LoadRole(wire.RoleNode, cfg.Credentials, cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath)
 }
 
 // authorizeControl lets only the orchestrator give a node orders.

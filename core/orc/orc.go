@@ -266,17 +266,11 @@ func loadCredentials(cfg *Config) (*wire.Credentials, error) {
 	if !cfg.TLS.Enabled {
 		return nil, nil
 	}
-	c := cfg.Credentials
-	if c == nil {
-		var err error
-		if c, err = wire.LoadCredentials(cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath); err != nil {
-			return nil, fmt.Errorf("cannot load the orchestrator's TLS credentials (make them with `edgeless cert`, or set tls.enabled = false on a trusted network): %w", err)
-		}
+	c, err := wire.LoadRole(wire.RoleOrchestrator, cfg.Credentials, cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath)
+	if err == nil && c.Identity().ID != cfg.General.DomainID {
+		err = fmt.Errorf("invalid orchestrator certificate: it is for domain %q, the configuration's general.domain_id is %q", c.Identity().ID, cfg.General.DomainID)
 	}
-	if id := c.Identity(); id.Role != wire.RoleOrchestrator || id.ID != cfg.General.DomainID {
-		return nil, fmt.Errorf("invalid orchestrator certificate: it is for %s, want orchestrator %s (general.domain_id)", id, cfg.General.DomainID)
-	}
-	return c, nil
+	return c, err
 }
 
 // authorize lets nodes register and the controller give orders.
