@@ -70,7 +70,7 @@ func freePort(t *testing.T) int {
 // newCluster starts a controller, an orchestrator and nodes; extra is added
 // to every node's configuration.
 func newCluster(t *testing.T, nodes int, extra string) *cluster {
-	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	c := emptyCluster(t)
 	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
 	c.api = fmt.Sprintf("http://127.0.0.1:%d", api)
 	c.write("controller.toml", fmt.Sprintf(`controller_url = %q
@@ -81,6 +81,7 @@ metrics_url = "127.0.0.1:0"
 	c.write("orchestrator.toml", fmt.Sprintf(`[general]
 domain_id = "domain-test"
 orchestrator_url = "127.0.0.1:%d"
+node_register_url = ""
 domain_register_url = "127.0.0.1:%d"
 subscription_refresh_interval_sec = %v
 reconcile_interval_ms = 100
@@ -108,26 +109,6 @@ redis_provider = ""
 file_log_provider = "file-log-%d"
 %s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
 	}
-	// Registered before any process starts, so that none outlives a failure.
-	t.Cleanup(func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for name, p := range c.procs {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			exited := make(chan struct{})
-			go func() { p.cmd.Wait(); close(exited) }()
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				t.Errorf("%s did not stop within 10s of SIGTERM", name)
-				p.cmd.Process.Kill()
-				<-exited
-			}
-			if t.Failed() {
-				t.Logf("output of %s:\n%s", name, p)
-			}
-		}
-	})
 	c.start("con", "con", "-c", "controller.toml")
 	c.start("orc", "orc", "-c", "orchestrator.toml")
 	for i := range nodes {
@@ -135,6 +116,37 @@ file_log_provider = "file-log-%d"
 	}
 	c.waitNodes(nodes)
 	return c
+}
+
+// emptyCluster returns a cluster with no process yet, in a fresh directory;
+// every process it starts is stopped when the test ends.
+func emptyCluster(t *testing.T) *cluster {
+	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	// Registered before any process starts, so that none outlives a failure.
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// stopAll sends SIGTERM to every process and waits for each; one that does
+// not stop within 10 s fails the test.
+func (c *cluster) stopAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range c.procs {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { p.cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			c.t.Errorf("%s did not stop within 10s of SIGTERM", name)
+			p.cmd.Process.Kill()
+			<-exited
+		}
+		if c.t.Failed() {
+			c.t.Logf("output of %s:\n%s", name, p)
+		}
+	}
 }
 
 func (c *cluster) write(name, content string) {

@@ -89,15 +89,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// modeFile is the configuration file each mode reads from the working
+// directory when no -c is given, as EDGELESS's daemons do.
+var modeFile = map[string]string{"con": "controller.toml", "orc": "orchestrator.toml", "node": "node.toml", "inabox": "inabox.toml"}
+
 func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "", "configuration file")
-	tmpl := fs.String("t", "", "write a commented default configuration to this file and exit")
+	var cfgPath, tmpl string
+	fs.StringVar(&cfgPath, "c", "", "configuration file (default: "+modeFile[mode]+" in the working directory, if there)")
+	fs.StringVar(&cfgPath, "config-file", "", "same as -c")
+	fs.StringVar(&tmpl, "t", "", "write a commented default configuration to this file and exit")
+	fs.StringVar(&tmpl, "template", "", "same as -t")
+	strict := fs.Bool("strict-config", false, "refuse unknown configuration keys instead of warning about them")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
 	available := fs.Bool("available-resources", false, "node: list the resource providers of the configuration and exit")
-	asJSON := fs.Bool("json", false, "node: with --available-resources, print JSON")
+	var asJSON bool
+	fs.BoolVar(&asJSON, "json", false, "node: with --available-resources, print JSON")
+	fs.BoolVar(&asJSON, "output-json", false, "same as --json")
 	var workflows multiFlag
 	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -106,38 +117,48 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", mode, fs.Args())
 	}
-	if *tmpl != "" {
-		return writeTemplate(mode, *tmpl)
+	if *showVersion {
+		fmt.Fprintln(stdout, "edgeless", buildVersion())
+		return nil
+	}
+	if tmpl != "" {
+		return writeTemplate(mode, tmpl)
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	if cfgPath == "" {
+		if _, err := os.Stat(modeFile[mode]); err == nil {
+			cfgPath = modeFile[mode]
+			log.Info("reading the configuration from the working directory", "file", cfgPath)
+		}
+	}
 	switch mode {
 	case "con":
-		cfg, err := loadOr(*cfgPath, controller.Default, controller.Load)
+		cfg, err := loadMode(log, cfgPath, *strict, controller.Default, controller.LoadWith)
 		if err != nil {
 			return err
 		}
 		return controller.Run(ctx, cfg, log)
 	case "orc":
-		cfg, err := loadOr(*cfgPath, orc.Default, orc.Load)
+		cfg, err := loadMode(log, cfgPath, *strict, orc.Default, orc.LoadWith)
 		if err != nil {
 			return err
 		}
 		return orc.Run(ctx, cfg, log)
 	case "node":
-		cfg, err := loadOr(*cfgPath, node.Default, node.Load)
+		cfg, err := loadMode(log, cfgPath, *strict, node.Default, node.LoadWith)
 		if err != nil {
 			return err
 		}
 		if *available {
-			return node.WriteAvailableResources(stdout, cfg, *asJSON)
+			return node.WriteAvailableResources(stdout, cfg, asJSON)
 		}
 		return node.Run(ctx, cfg, log)
 	}
-	cfg, err := loadOr(*cfgPath, inabox.Default, inabox.Load)
+	cfg, err := loadMode(log, cfgPath, *strict, inabox.Default, inabox.LoadWith)
 	if err != nil {
 		return err
 	}
@@ -162,12 +183,17 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	return b.Close()
 }
 
-// loadOr loads the configuration file, or returns the defaults when there is none.
-func loadOr[C any](path string, def func() C, load func(string) (C, error)) (C, error) {
+// loadMode loads the configuration file, or returns the defaults when there
+// is none, and logs once each key that has no effect.
+func loadMode[C any, W fmt.Stringer](log *slog.Logger, path string, strict bool, def func() C, load func(string, bool) (C, []W, error)) (C, error) {
 	if path == "" {
 		return def(), nil
 	}
-	return load(path)
+	cfg, warns, err := load(path, strict)
+	for _, w := range warns {
+		log.Warn("configuration key has no effect", "key", w.String())
+	}
+	return cfg, err
 }
 
 func writeTemplate(mode, path string) error {

@@ -156,13 +156,13 @@ func TestDefaultsFitTogether(t *testing.T) {
 	if o.General.DomainRegisterURL != c.DomainRegisterURL {
 		t.Errorf("orchestrator registers at %s, controller listens at %s", o.General.DomainRegisterURL, c.DomainRegisterURL)
 	}
-	if n.General.NodeRegisterURL != o.General.OrchestratorURL {
-		t.Errorf("node registers at %s, orchestrator listens at %s", n.General.NodeRegisterURL, o.General.OrchestratorURL)
+	if n.General.NodeRegisterURL != o.General.NodeRegisterURL {
+		t.Errorf("node registers at %s, orchestrator listens for nodes at %s", n.General.NodeRegisterURL, o.General.NodeRegisterURL)
 	}
 	ports := map[string]string{}
 	for name, url := range map[string]string{
 		"controller api": c.ControllerURL, "controller domains": c.DomainRegisterURL, "controller metrics": c.MetricsURL,
-		"orchestrator": o.General.OrchestratorURL, "orchestrator metrics": o.General.MetricsURL,
+		"orchestrator": o.General.OrchestratorURL, "orchestrator node registration": o.General.NodeRegisterURL, "orchestrator metrics": o.General.MetricsURL,
 		"node dataplane": n.General.InvocationURL, "node metrics": n.Telemetry.MetricsURL, "http-ingress": n.Resources.HTTPIngressURL,
 	} {
 		if other, dup := ports[url]; dup {
@@ -179,7 +179,7 @@ var update = flag.Bool("update", false, "rewrite docs/config.md from the configu
 // After changing a configuration, run: go test -run TestConfigDoc -update .
 func TestConfigDoc(t *testing.T) {
 	var b bytes.Buffer
-	b.WriteString("# Configuration reference\n\nEvery mode reads a TOML file (`-c FILE`); `edgeless <mode> -t FILE` writes the commented defaults\nbelow, generated from the same structs the modes read. Unknown keys are errors. `edgeless workflow -t FILE`\nwrites the CLI's `cli.toml`.\n")
+	b.WriteString("# Configuration reference\n\nEvery mode reads a TOML file (`-c FILE`); `edgeless <mode> -t FILE` writes the commented defaults\nbelow, generated from the same structs the modes read. Without `-c`, a mode reads its file\n(`controller.toml`, `orchestrator.toml`, `node.toml`, `inabox.toml`; `cli.toml` for the CLI) from the working\ndirectory when there is one. EDGELESS's keys that have no effect here are accepted with a warning naming the key\nand why (`docs/edgeless-compat.md`); unknown keys are warned about too, or refused with `--strict-config`. `edgeless workflow -t FILE`\nwrites the CLI's `cli.toml`.\n")
 	for _, m := range []struct {
 		title string
 		write func(io.Writer) error

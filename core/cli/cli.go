@@ -21,7 +21,16 @@ import (
 
 // Config is the CLI's configuration, read from cli.toml.
 type Config struct {
-	ControllerURL string `toml:"controller_url" comment:"HTTP address of the controller's API"`
+	ControllerURL      string             `toml:"controller_url" comment:"HTTP address of the controller's API"`
+	FunctionRepository FunctionRepository `toml:"function_repository" comment:"where function push, get and download keep function code"`
+}
+
+// FunctionRepository is EDGELESS's [function_repository] of cli.toml. Here
+// the repository is a directory (url = "file:///path" or a plain path), one
+// sub-directory per function; an http(s) URL is refused.
+type FunctionRepository struct {
+	URL    string `toml:"url" comment:"the repository's directory: a path or file:///path"`
+	APIKey string `toml:"api_key" comment:"unused for a directory; kept so that EDGELESS's cli.toml loads"`
 }
 
 // Default returns the CLI defaults.
@@ -30,28 +39,81 @@ func Default() Config { return Config{ControllerURL: "http://127.0.0.1:7001"} }
 // EnvControllerURL overrides the controller URL of the configuration file.
 const EnvControllerURL = "EDGELESS_CONTROLLER_URL"
 
-// setup parses the flags every verb group shares (-c, -t, -controller-url)
-// and returns a client for the controller and the remaining arguments. With
-// -t it writes the template and returns a nil client.
+// DefaultConfigFile is read from the working directory when no -c is given,
+// as EDGELESS's CLI does.
+const DefaultConfigFile = "cli.toml"
+
+// isGlobalFlag reports whether name is a flag of every verb group, accepted
+// anywhere on the line (before or after the verb); each takes a value.
+func isGlobalFlag(name string) bool {
+	switch name {
+	case "c", "config-file", "t", "template", "controller-url":
+		return true
+	}
+	return false
+}
+
+// splitGlobal moves the global flags (and their values) of args first, so
+// that `workflow start -controller-url URL f.json` reads like `workflow
+// -controller-url URL start f.json`. Everything after "--" stays in place.
+func splitGlobal(args []string) []string {
+	var global, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || !isGlobalFlag(name) {
+			rest = append(rest, a)
+			continue
+		}
+		global = append(global, a)
+		if !hasValue && i+1 < len(args) {
+			i++
+			global = append(global, args[i])
+		}
+	}
+	return append(global, rest...)
+}
+
+// setup parses the flags every verb group shares (-c, -t, -controller-url,
+// anywhere on the line) and returns a client for the controller, the
+// configuration and the remaining arguments. With -t it writes the template
+// and returns a nil client.
 func setup(group, usage string, args []string) (*client, []string, error) {
+	c, _, rest, err := setupConfig(group, usage, args)
+	return c, rest, err
+}
+
+func setupConfig(group, usage string, args []string) (*client, Config, []string, error) {
 	fs := flag.NewFlagSet(group, flag.ContinueOnError)
-	cfgPath := fs.String("c", "", "CLI configuration file (cli.toml)")
-	tmpl := fs.String("t", "", "write a default cli.toml to this file and exit")
+	var cfgPath, tmpl string
+	fs.StringVar(&cfgPath, "c", "", "CLI configuration file (default: "+DefaultConfigFile+" in the working directory, if there)")
+	fs.StringVar(&cfgPath, "config-file", "", "same as -c")
+	fs.StringVar(&tmpl, "t", "", "write a default cli.toml to this file and exit")
+	fs.StringVar(&tmpl, "template", "", "same as -t")
 	url := fs.String("controller-url", "", "controller API URL (overrides "+EnvControllerURL+" and -c)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: edgeless "+group+" [flags] "+usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
-	}
-	if *tmpl != "" {
-		return nil, nil, writeTemplate(*tmpl)
-	}
 	cfg := Default()
-	if *cfgPath != "" {
-		if err := spec.LoadConfig(*cfgPath, &cfg); err != nil {
-			return nil, nil, err
+	if err := fs.Parse(splitGlobal(args)); err != nil {
+		return nil, cfg, nil, err
+	}
+	if tmpl != "" {
+		return nil, cfg, nil, writeTemplate(tmpl)
+	}
+	if cfgPath == "" {
+		if _, err := os.Stat(DefaultConfigFile); err == nil {
+			cfgPath = DefaultConfigFile
+		}
+	}
+	if cfgPath != "" {
+		if err := spec.LoadConfig(cfgPath, &cfg); err != nil {
+			return nil, cfg, nil, err
 		}
 	}
 	if v := os.Getenv(EnvControllerURL); v != "" {
@@ -62,9 +124,10 @@ func setup(group, usage string, args []string) (*client, []string, error) {
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return nil, nil, fmt.Errorf("%s: missing verb", group)
+		return nil, cfg, nil, fmt.Errorf("%s: missing verb", group)
 	}
-	return &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), http: &http.Client{Timeout: 5 * time.Minute}}, fs.Args(), nil
+	c := &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), http: &http.Client{Timeout: 5 * time.Minute}}
+	return c, cfg, fs.Args(), nil
 }
 
 // Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.

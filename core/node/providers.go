@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +65,25 @@ func (n *Node) startProviders(ctx context.Context) error {
 		}
 		n.provs[id] = p
 	}
+	if r.PrependHostname {
+		n.prependHostname()
+	}
 	return nil
+}
+
+// prependHostname renames every provider "<hostname>-<id>", as EDGELESS
+// does with resources.prepend_hostname.
+func (n *Node) prependHostname() {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		n.log.Warn("resources.prepend_hostname: cannot read the hostname; provider ids left as they are", "err", err)
+		return
+	}
+	renamed := make(map[string]resources.Provider, len(n.provs))
+	for id, p := range n.provs {
+		renamed[host+"-"+id] = p
+	}
+	n.provs = renamed
 }
 
 // closeProviders releases what providers hold (listeners, connections). The

@@ -85,9 +85,11 @@ type Orc struct {
 	log   *slog.Logger
 	nonce uint64
 
-	server *wire.Server
-	con    *wire.Client
-	addr   string
+	server    *wire.Server
+	regServer *wire.Server // node_register_url's listener; nil when nodes register at server
+	con       *wire.Client
+	addr      string
+	regAddr   string
 
 	regMu sync.Mutex // guards nodes and exits; held briefly, never across a call
 	nodes map[core.ID]*node
@@ -171,8 +173,17 @@ func (o *Orc) Start(ctx context.Context) error {
 	}
 	o.server = srv
 	o.addr = srv.Addr()
+	o.regAddr = o.addr
+	if err := o.startNodeRegister(ctx); err != nil {
+		srv.Close()
+		o.proxy.close()
+		return err
+	}
 	if err := o.startMetrics(); err != nil {
 		srv.Close()
+		if o.regServer != nil {
+			o.regServer.Close()
+		}
 		o.proxy.close()
 		return err
 	}
@@ -193,8 +204,38 @@ func (o *Orc) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr returns the address nodes and the controller reach the orchestrator at.
+// startNodeRegister opens the separate node registration listener of
+// EDGELESS's layout (node_register_url) when it differs from
+// orchestrator_url, which accepts registrations as well.
+func (o *Orc) startNodeRegister(ctx context.Context) error {
+	u := o.cfg.General.NodeRegisterURL
+	if u == "" || u == o.cfg.General.OrchestratorURL {
+		return nil
+	}
+	listen, _ := wire.ParseAddr(u)
+	mux := &wire.Mux{}
+	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
+	if err == nil {
+		if err = srv.Start(ctx); err != nil {
+			err = fmt.Errorf("cannot serve node registration on %s: %w", listen, err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	o.regServer = srv
+	o.regAddr = srv.Addr()
+	return nil
+}
+
+// Addr returns the address the controller reaches the orchestrator at; nodes
+// may register there too.
 func (o *Orc) Addr() string { return o.addr }
+
+// NodeRegisterAddr returns the address nodes register at: node_register_url's
+// listener, or Addr when there is no separate one.
+func (o *Orc) NodeRegisterAddr() string { return o.regAddr }
 
 // Close stops the loops and the listener. Instances keep running on their
 // nodes: they belong to the controller's workflows, not to this process.
@@ -209,6 +250,9 @@ func (o *Orc) Close() error {
 	var errs []error
 	if o.server != nil {
 		errs = append(errs, o.server.Close())
+	}
+	if o.regServer != nil {
+		errs = append(errs, o.regServer.Close())
 	}
 	if o.metricsSrv != nil {
 		errs = append(errs, o.metricsSrv.Close())
