@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -71,6 +72,23 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	return wf.ID, nil
 }
 
+// sourceAnnotations returns the annotations to start f with, f being a
+// source: nothing in its workflow sends it events, so what it produces comes
+// from timers set in handle_init, and each instance would produce every
+// event once. Unless min_instances says how many to keep, it runs one
+// instance; max_instances still bounds those added for invocations.
+func (c *Con) sourceAnnotations(wf core.ID, f spec.Function) map[string]string {
+	r, err := spec.ParseRequirements(f.Annotations)
+	if err != nil || r.MaxInstances <= 1 || r.MinInstances > 0 {
+		return f.Annotations
+	}
+	ann := maps.Clone(f.Annotations)
+	ann[spec.KeyMinInstances] = "1"
+	c.log.Info("a source function runs one instance: each would produce every event; set min_instances to run more",
+		"workflow", wf, "function", f.Name, "max_instances", r.MaxInstances)
+	return ann
+}
+
 // placedLocked records that wf now runs in d.
 func (c *Con) placedLocked(wf *workflow, d *domain) {
 	if wf.Domain != "" && wf.Domain != d.id {
@@ -93,13 +111,28 @@ func (c *Con) deploy(ctx context.Context, wf *workflow, d *domain) error {
 		return err
 	}
 	w := wf.Spec
+	targets := map[string]bool{}
+	for _, f := range w.Functions {
+		for _, t := range f.OutputMapping {
+			targets[t] = true
+		}
+	}
+	for _, r := range w.Resources {
+		for _, t := range r.OutputMapping {
+			targets[t] = true
+		}
+	}
 	for _, f := range w.Functions {
 		cs := f.ClassSpecification
 		ft, _ := spec.CanonicalFunctionType(cs.FunctionType)
+		ann := f.Annotations
+		if !targets[f.Name] {
+			ann = c.sourceAnnotations(wf.ID, f)
+		}
 		req := &wire.FunctionSpec{
 			Logical: wf.Logical[f.Name], Workflow: wf.ID, Name: f.Name,
 			ClassID: cs.ID, FunctionType: ft, Version: cs.Version, Code: cs.Binary, CodeHash: sha256.Sum256(cs.Binary),
-			Annotations: f.Annotations,
+			Annotations: ann,
 		}
 		if _, err := wire.Call[wire.FunctionSpec, wire.StartResponse](ctx, d.client, wire.MethodOrcStartFunction, req); err != nil {
 			return fail(fmt.Errorf("cannot start function %q: %w", f.Name, err))
