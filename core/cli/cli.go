@@ -251,6 +251,9 @@ func (c *client) start(ctx context.Context, file string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, f := range w.Ignored {
+		fmt.Fprintf(os.Stderr, "warning: %s: unknown field %q ignored\n", file, f)
+	}
 	body, err := json.Marshal(w)
 	if err != nil {
 		return err

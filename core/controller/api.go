@@ -64,6 +64,9 @@ func (c *Con) handleStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if len(wf.Ignored) > 0 {
+		c.log.Warn("workflow fields ignored", "fields", wf.Ignored)
+	}
 	for _, f := range wf.Functions {
 		if len(f.ClassSpecification.Binary) == 0 {
 			writeError(w, http.StatusBadRequest, "function "+f.Name+": no code: the request must carry the code bytes in class_specification.binary")
