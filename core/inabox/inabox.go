@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,8 +198,13 @@ func (b *Inabox) nodeConfig(k int, orcAddr string) (node.Config, error) {
 			return ncfg, err
 		}
 	}
-	for _, id := range []*string{&r.HTTPIngressProvider, &r.HTTPEgressProvider, &r.HTTPPosterProvider, &r.FileLogProvider,
-		&r.RedisProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider} {
+	ids := []*string{&r.HTTPIngressProvider, &r.HTTPEgressProvider, &r.HTTPPosterProvider, &r.FileLogProvider,
+		&r.RedisProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider}
+	r.ServerlessProvider = slices.Clone(r.ServerlessProvider) // node 0 keeps its names
+	for i := range r.ServerlessProvider {
+		ids = append(ids, &r.ServerlessProvider[i].Provider)
+	}
+	for _, id := range ids {
 		if *id != "" {
 			*id = providerID(*id, k)
 		}

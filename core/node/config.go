@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -91,6 +92,16 @@ type Resources struct {
 	RedisProvider            string           `toml:"redis_provider" comment:"provider id of the redis resource"`
 	FilePusherProvider       FilePusher       `toml:"file_pusher_provider"`
 	MetricsCollectorProvider MetricsCollector `toml:"metrics_collector_provider"`
+	ServerlessProvider       []Serverless     `toml:"serverless_provider" comment:"resource classes served by external OpenFaaS-style functions, one table each"`
+}
+
+// Serverless configures one serverless provider: a resource class whose
+// casts are POSTed to an external function.
+type Serverless struct {
+	ClassType   string `toml:"class_type" comment:"the resource class workflows name, e.g. \"double\""`
+	Version     string `toml:"version" comment:"version advertised for the class"`
+	FunctionURL string `toml:"function_url" comment:"URL of the function, called with POST"`
+	Provider    string `toml:"provider" comment:"provider id; empty disables this entry"`
 }
 
 // FilePusher configures the file-pusher provider.
@@ -126,9 +137,23 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 			bad("resources.metrics_collector_provider.redis_url", "want redis://host:port, got %q", m.RedisURL)
 		}
 	}
+	all := []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
+		r.RedisProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
+	for k, sp := range r.ServerlessProvider {
+		if sp.Provider == "" {
+			continue
+		}
+		all = append(all, sp.Provider)
+		key := fmt.Sprintf("resources.serverless_provider[%d]", k)
+		if sp.ClassType == "" {
+			bad(key+".class_type", "must be set when provider is")
+		}
+		if u, err := url.Parse(sp.FunctionURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".function_url", "want an http or https URL, got %q", sp.FunctionURL)
+		}
+	}
 	ids := map[string]bool{}
-	for _, id := range []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
-		r.RedisProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider} {
+	for _, id := range all {
 		if id != "" && ids[id] {
 			bad("resources", "provider id %q is used twice", id)
 		}
@@ -285,7 +310,6 @@ func IgnoredKeys() map[string]string {
 		"resources.ollama_provider":             "the ollama resource class is not offered",
 		"resources.kafka_egress_provider":       "the kafka-egress resource class is not offered yet",
 		"resources.sqlx_provider":               "the sqlx resource class is not offered yet",
-		"resources.serverless_provider":         "the serverless resource class is not offered yet",
 		"user_node_capabilities.model_name_cpu": caps,
 		"user_node_capabilities.disk_tot_space": caps,
 		"user_node_capabilities.num_gpus":       caps,

@@ -3,6 +3,7 @@ package node
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +30,19 @@ func TestHostnameLabel(t *testing.T) {
 	c := n.capabilities()
 	if c.NumCPUs != 8 || c.NumCores != 4 || c.ClockFreqMHz != 3504 || !slices.Contains(c.Labels, "hostname="+host) {
 		t.Fatalf("capabilities = %+v, want the configured overrides and the hostname label", c)
+	}
+}
+
+func TestServerlessConfig(t *testing.T) {
+	cfg := Default()
+	cfg.Resources.ServerlessProvider = []Serverless{
+		{}, // EDGELESS's template writes an empty entry: disabled
+		{ClassType: "double", FunctionURL: "localhost:5000", Provider: "double-1"},
+		{FunctionURL: "http://127.0.0.1:5000/", Provider: "triple-1"},
+	}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), `serverless_provider[1].function_url: want an http or https URL, got "localhost:5000"`) ||
+		!strings.Contains(err.Error(), "serverless_provider[2].class_type: must be set") {
+		t.Fatalf("Validate = %v", err)
 	}
 }

@@ -65,6 +65,18 @@ func (n *Node) startProviders(ctx context.Context) error {
 		}
 		n.provs[id] = p
 	}
+	for _, sp := range r.ServerlessProvider {
+		if sp.Provider == "" {
+			continue
+		}
+		p, err := resources.NewServerless(resources.ServerlessConfig{
+			ClassType: sp.ClassType, Version: sp.Version, FunctionURL: sp.FunctionURL, HTTP: httpCfg,
+		})
+		if err != nil {
+			return err
+		}
+		n.provs[sp.Provider] = p
+	}
 	if r.PrependHostname {
 		n.prependHostname()
 	}

@@ -1,0 +1,67 @@
+package inabox
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// logLines returns the lines of a file-log file without their timestamps.
+func logLines(t *testing.T, file string) []string {
+	t.Helper()
+	data, _ := os.ReadFile(file)
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if l == "" {
+			continue
+		}
+		if _, v, ok := strings.Cut(l, " "); ok {
+			l = v
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// TestServerlessExample runs EDGELESS's serverless example against a real
+// HTTP server playing the OpenFaaS function: it doubles what it is POSTed,
+// except 3, which it refuses; replies go to my-out.log, the failure to
+// my-err.log.
+func TestServerlessExample(t *testing.T) {
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		n, err := strconv.Atoi(string(body))
+		if r.Method != http.MethodPost || err != nil || n == 3 {
+			http.Error(w, "cannot double "+string(body), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, strconv.Itoa(2*n))
+	}))
+	t.Cleanup(fn.Close)
+	b := startBox(t, 1, func(c *Config) {
+		c.Node.Resources.ServerlessProvider = []node.Serverless{{ClassType: "double", Version: "0.1", FunctionURL: fn.URL, Provider: "double-1"}}
+	})
+	out, errLog := filepath.Join(b.dir, "my-out.log"), filepath.Join(b.dir, "my-err.log")
+	b.mustStart("serverless/workflow-serverless.json", func(w *spec.Workflow) {
+		setInit(w, "counter", "period=20")
+		w.Resources[1].Configurations["filename"] = out
+		w.Resources[2].Configurations["filename"] = errLog
+	})
+	eventually(t, 10*time.Second, "five doubled values", func() bool { return len(logLines(t, out)) >= 5 })
+	if got := strings.Join(logLines(t, out)[:4], ","); got != "2,4,8,10" {
+		t.Fatalf("my-out.log starts %q, want 2,4,8,10 (3 refused)", got)
+	}
+	errs := logLines(t, errLog)
+	if len(errs) != 1 || !strings.Contains(errs[0], "400 Bad Request") || !strings.Contains(errs[0], "cannot double 3") {
+		t.Fatalf("my-err.log = %q, want the refusal of 3", errs)
+	}
+}
