@@ -106,6 +106,7 @@ http_ingress_provider = ""
 http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
+sqlx_provider = ""
 file_log_provider = "file-log-%d"
 %s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
 	}

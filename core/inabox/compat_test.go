@@ -65,3 +65,26 @@ func TestServerlessExample(t *testing.T) {
 		t.Fatalf("my-err.log = %q, want the refusal of 3", errs)
 	}
 }
+
+// TestSqlxExample runs EDGELESS's sqlx example on a real SQLite file: the
+// function inserts its row, then reads and updates it for every reading.
+func TestSqlxExample(t *testing.T) {
+	b := startBox(t, 1, nil)
+	db := filepath.Join(b.dir, "sqlite.db")
+	id := b.mustStart("sqlx/workflow.json", func(w *spec.Workflow) {
+		setInit(w, "sensor_simulator", "period=20,min-value=0,max-value=20")
+		w.Resources[0].Configurations["url"] = "sqlite://" + db
+	})
+	eventually(t, 10*time.Second, "three updates of the row", func() bool {
+		return b.logs.count("sqlx_test", `bar\":\"subsequent`) >= 3
+	})
+	if b.logs.count("sqlx_test", `{\"id\":\"`+id+`\",\"metadata\":{\"bar\":\"initial\",\"foo\":42.0}}`) != 1 {
+		t.Fatalf("no SELECT reply with the inserted row:\n%s", b.logs)
+	}
+	if b.logs.count("sqlx_test", "rows_affected: 1, last_insert_rowid: 1.") < 3 {
+		t.Fatalf("fewer than three statement replies:\n%s", b.logs)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+}

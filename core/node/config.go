@@ -90,6 +90,7 @@ type Resources struct {
 	HTTPPosterProvider       string           `toml:"http_poster_provider" comment:"provider id of the http-poster resource"`
 	FileLogProvider          string           `toml:"file_log_provider" comment:"provider id of the file-log resource"`
 	RedisProvider            string           `toml:"redis_provider" comment:"provider id of the redis resource"`
+	SqlxProvider             string           `toml:"sqlx_provider" comment:"provider id of the sqlx resource (SQLite)"`
 	FilePusherProvider       FilePusher       `toml:"file_pusher_provider"`
 	MetricsCollectorProvider MetricsCollector `toml:"metrics_collector_provider"`
 	ServerlessProvider       []Serverless     `toml:"serverless_provider" comment:"resource classes served by external OpenFaaS-style functions, one table each"`
@@ -138,7 +139,7 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 		}
 	}
 	all := []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
-		r.RedisProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
+		r.RedisProvider, r.SqlxProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
 	for k, sp := range r.ServerlessProvider {
 		if sp.Provider == "" {
 			continue
@@ -201,6 +202,7 @@ func Default() Config {
 			HTTPPosterProvider:      "http-poster-1",
 			FileLogProvider:         "file-log-1",
 			RedisProvider:           "redis-1",
+			SqlxProvider:            "sqlx-1",
 			MetricsCollectorProvider: MetricsCollector{
 				CollectorType: "Redis",
 				RedisURL:      "redis://127.0.0.1:6379",
@@ -309,7 +311,6 @@ func IgnoredKeys() map[string]string {
 		"resources.dda_provider":                "the dda resource class is not offered",
 		"resources.ollama_provider":             "the ollama resource class is not offered",
 		"resources.kafka_egress_provider":       "the kafka-egress resource class is not offered yet",
-		"resources.sqlx_provider":               "the sqlx resource class is not offered yet",
 		"user_node_capabilities.model_name_cpu": caps,
 		"user_node_capabilities.disk_tot_space": caps,
 		"user_node_capabilities.num_gpus":       caps,
