@@ -1,6 +1,7 @@
 package inabox
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/spec"
@@ -86,5 +90,36 @@ func TestSqlxExample(t *testing.T) {
 	}
 	if _, err := os.Stat(db); err != nil {
 		t.Fatalf("database file: %v", err)
+	}
+}
+
+// TestKafkaEgressExample runs EDGELESS's kafka_egress example against a
+// Kafka-protocol cluster started in this process: the counter's values
+// arrive in topic test, in order.
+func TestKafkaEgressExample(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := strings.Join(c.ListenAddrs(), ",")
+	b := startBox(t, 1, func(c *Config) { c.Node.Resources.KafkaEgressProvider = "kafka-egress-1" })
+	b.mustStart("kafka_egress/workflow.json", func(w *spec.Workflow) {
+		setInit(w, "counter", "period=20")
+		w.Resources[0].Configurations["brokers"] = brokers
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("test"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < 5 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) < 5 || strings.Join(got[:5], ",") != "1,2,3,4,5" {
+		t.Fatalf("records of topic test: %q, want 1,2,3,4,5 first", got)
 	}
 }

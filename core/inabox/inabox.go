@@ -199,7 +199,7 @@ func (b *Inabox) nodeConfig(k int, orcAddr string) (node.Config, error) {
 		}
 	}
 	ids := []*string{&r.HTTPIngressProvider, &r.HTTPEgressProvider, &r.HTTPPosterProvider, &r.FileLogProvider,
-		&r.RedisProvider, &r.SqlxProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider}
+		&r.RedisProvider, &r.SqlxProvider, &r.KafkaEgressProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider}
 	r.ServerlessProvider = slices.Clone(r.ServerlessProvider) // node 0 keeps its names
 	for i := range r.ServerlessProvider {
 		ids = append(ids, &r.ServerlessProvider[i].Provider)

@@ -91,6 +91,7 @@ type Resources struct {
 	FileLogProvider          string           `toml:"file_log_provider" comment:"provider id of the file-log resource"`
 	RedisProvider            string           `toml:"redis_provider" comment:"provider id of the redis resource"`
 	SqlxProvider             string           `toml:"sqlx_provider" comment:"provider id of the sqlx resource (SQLite)"`
+	KafkaEgressProvider      string           `toml:"kafka_egress_provider" comment:"provider id of the kafka-egress resource"`
 	FilePusherProvider       FilePusher       `toml:"file_pusher_provider"`
 	MetricsCollectorProvider MetricsCollector `toml:"metrics_collector_provider"`
 	ServerlessProvider       []Serverless     `toml:"serverless_provider" comment:"resource classes served by external OpenFaaS-style functions, one table each"`
@@ -139,7 +140,7 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 		}
 	}
 	all := []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
-		r.RedisProvider, r.SqlxProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
+		r.RedisProvider, r.SqlxProvider, r.KafkaEgressProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
 	for k, sp := range r.ServerlessProvider {
 		if sp.Provider == "" {
 			continue
@@ -310,7 +311,6 @@ func IgnoredKeys() map[string]string {
 		"power_info":                            "power readings from a PDU are not offered",
 		"resources.dda_provider":                "the dda resource class is not offered",
 		"resources.ollama_provider":             "the ollama resource class is not offered",
-		"resources.kafka_egress_provider":       "the kafka-egress resource class is not offered yet",
 		"user_node_capabilities.model_name_cpu": caps,
 		"user_node_capabilities.disk_tot_space": caps,
 		"user_node_capabilities.num_gpus":       caps,

@@ -62,7 +62,7 @@ type instance struct {
 	// when handle_init starts waiting for the patch, which comes only after
 	// the answer. Instance goroutine only.
 	initWaiting func()
-	handled atomic.Uint64 // events handled, casts and calls
+	handled     atomic.Uint64 // events handled, casts and calls
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
 	// spares a clock read per event. Instance goroutine only.

@@ -54,6 +54,9 @@ func (n *Node) startProviders(ctx context.Context) error {
 	if id := r.SqlxProvider; id != "" {
 		n.provs[id] = resources.NewSqlx(n.log)
 	}
+	if id := r.KafkaEgressProvider; id != "" {
+		n.provs[id] = resources.NewKafkaEgress(n.log)
+	}
 	if id := r.FilePusherProvider.Provider; id != "" {
 		p, err := resources.NewFilePusher(r.FilePusherProvider.Directory, n.log)
 		if err != nil {
