@@ -202,7 +202,11 @@ func (c *Con) pickDomain(w *spec.Workflow) (*domain, error) {
 		}
 		for _, r := range w.Resources {
 			if !slices.Contains(d.resources, r.ClassType) {
-				missing = append(missing, fmt.Sprintf("resource class %s (resource %q)", r.ClassType, r.Name))
+				why := ""
+				if s := spec.NotOffered(r.ClassType); s != "" {
+					why = ": " + s
+				}
+				missing = append(missing, fmt.Sprintf("resource class %s (resource %q)%s", r.ClassType, r.Name, why))
 			}
 		}
 		if len(missing) == 0 {

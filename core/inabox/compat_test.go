@@ -123,3 +123,19 @@ func TestKafkaEgressExample(t *testing.T) {
 		t.Fatalf("records of topic test: %q, want 1,2,3,4,5 first", got)
 	}
 }
+
+// TestNotOfferedClasses: a workflow using EDGELESS's dda or ollama class is
+// refused with a message naming the class and saying it is not offered.
+func TestNotOfferedClasses(t *testing.T) {
+	b := startBox(t, 1, nil)
+	for class, want := range map[string]string{
+		"dda":    "resource class dda (resource \"r\"): EDGELESS's dda class (Data Distribution Agent sidecar) is not offered by edgeless",
+		"ollama": "resource class ollama (resource \"r\"): EDGELESS's ollama class (chat with an Ollama server) is not offered by edgeless",
+	} {
+		w := workflow(fn(t, "f", "noop", map[string]string{"out": "r"}, ""))
+		w.Resources = []spec.Resource{{Name: "r", ClassType: class, OutputMapping: map[string]string{}, Configurations: map[string]string{}}}
+		if _, err := b.startSpec(w); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", class, err, want)
+		}
+	}
+}
