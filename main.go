@@ -37,7 +37,8 @@ modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented 
   inabox    controller, orchestrator and nodes in one process (defaults when no -c)
 
 verbs:
-  workflow start FILE | stop ID|all | list | inspect ID
+  workflow start FILE | stop ID|all | list | inspect ID|all | migrate ID DOMAIN | migrate ID [COMPONENT] NODE
+  domain list | inspect ID|all               the orchestration domains
   function create|list|delete|invoke|poll   standalone functions (FaaS)
   bench [flags]                              the benchmark suite (bench -h)
   proxy show … | top nodes [--watch] | intent … | dump …   (the orchestrator's Redis mirror; proxy -h)
@@ -73,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cli.Function(ctx, args[1:], stdout)
 	case "proxy":
 		err = cli.Proxy(ctx, args[1:], stdout)
+	case "domain":
+		err = cli.Domain(ctx, args[1:], stdout)
 	case "con", "orc", "node", "inabox":
 		err = runMode(ctx, args[0], args[1:], stdout, stderr)
 	default:

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
@@ -132,7 +133,7 @@ func setupConfig(group, usage string, args []string) (*client, Config, []string,
 
 // Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
 func Workflow(ctx context.Context, args []string, out io.Writer) error {
-	c, rest, err := setup("workflow", "start FILE | stop ID|all | list | inspect ID | migrate ID [COMPONENT] NODE[,NODE…]", args)
+	c, rest, err := setup("workflow", "start FILE | stop ID|all | list | inspect ID|all | migrate ID [COMPONENT] NODE[,NODE…] | migrate ID DOMAIN", args)
 	if c == nil {
 		return err
 	}
@@ -160,26 +161,105 @@ func Workflow(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return c.list(ctx, out)
 	case "inspect":
-		if err := need(1, "a workflow id"); err != nil {
+		if err := need(1, "a workflow id or all"); err != nil {
 			return err
 		}
-		return c.inspect(ctx, rest[0], out)
+		if rest[0] != "all" {
+			return c.inspect(ctx, rest[0], out)
+		}
+		var list spec.WorkflowList
+		if err := c.do(ctx, http.MethodGet, "/api/v1/workflows", nil, &list); err != nil {
+			return err
+		}
+		for _, w := range list.Workflows {
+			if err := c.inspect(ctx, w.ID, out); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "migrate":
 		if len(rest) != 2 && len(rest) != 3 {
-			return fmt.Errorf("workflow migrate: want ID [COMPONENT] NODE[,NODE…]")
+			return fmt.Errorf("workflow migrate: want ID [COMPONENT] NODE[,NODE…] or ID DOMAIN")
 		}
-		req := spec.MigrateRequest{Nodes: strings.Split(rest[len(rest)-1], ",")}
+		req := spec.MigrateRequest{}
 		if len(rest) == 3 {
 			req.Component = rest[1]
 		}
-		body, _ := json.Marshal(&req)
-		if err := c.do(ctx, http.MethodPost, "/api/v1/workflows/"+rest[0]+"/migrate", body, nil); err != nil {
-			return fmt.Errorf("cannot migrate: %w", err)
+		// Nodes are UUIDs and domains are names (EDGELESS's migrate ID
+		// DOMAIN), so the last argument says which one is meant.
+		if target := rest[len(rest)-1]; isIDList(target) {
+			req.Nodes = strings.Split(target, ",")
+		} else {
+			req.Domain = target
 		}
-		fmt.Fprintf(out, "Workflow %s migrated\n", rest[0])
+		return c.migrate(ctx, rest[0], req, out)
+	case "migrate-component":
+		if err := need(3, "ID DOMAIN COMPONENT"); err != nil {
+			return err
+		}
+		return c.migrate(ctx, rest[0], spec.MigrateRequest{Domain: rest[1], Component: rest[2]}, out)
+	}
+	return fmt.Errorf("workflow: unknown verb %q (want start, stop, list, inspect, migrate or migrate-component)", verb)
+}
+
+// isIDList reports whether s is a comma-separated list of UUIDs.
+func isIDList(s string) bool {
+	for part := range strings.SplitSeq(s, ",") {
+		if _, err := core.ParseID(part); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *client) migrate(ctx context.Context, id string, req spec.MigrateRequest, out io.Writer) error {
+	body, _ := json.Marshal(&req)
+	if err := c.do(ctx, http.MethodPost, "/api/v1/workflows/"+id+"/migrate", body, nil); err != nil {
+		return fmt.Errorf("cannot migrate: %w", err)
+	}
+	if req.Domain != "" {
+		fmt.Fprintf(out, "Workflow %s migrated to domain %s\n", id, req.Domain)
 		return nil
 	}
-	return fmt.Errorf("workflow: unknown verb %q (want start, stop, list, inspect or migrate)", verb)
+	fmt.Fprintf(out, "Workflow %s migrated\n", id)
+	return nil
+}
+
+// Domain runs `edgeless domain list | inspect ID|all`: the orchestration
+// domains registered with the controller, in EDGELESS's format.
+func Domain(ctx context.Context, args []string, out io.Writer) error {
+	c, rest, err := setup("domain", "list | inspect ID|all", args)
+	if c == nil {
+		return err
+	}
+	verb, rest := rest[0], rest[1:]
+	var list spec.DomainList
+	switch {
+	case verb == "list" && len(rest) == 0:
+	case verb == "inspect" && len(rest) == 1:
+	default:
+		return fmt.Errorf("domain: want list, or inspect ID|all")
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/domains", nil, &list); err != nil {
+		return err
+	}
+	found := false
+	for _, d := range list.Domains {
+		if verb == "list" {
+			fmt.Fprintf(out, "domain %s (%d nodes)\n", d.ID, d.Nodes)
+			continue
+		}
+		if rest[0] != "all" && rest[0] != d.ID {
+			continue
+		}
+		found = true
+		fmt.Fprintf(out, "domain %s\n  nodes %d\n  ready %v\n  runtimes %s\n  resource classes %s\n",
+			d.ID, d.Nodes, d.Ready, strings.Join(d.Runtimes, ", "), strings.Join(d.Resources, ", "))
+	}
+	if verb == "inspect" && !found && rest[0] != "all" {
+		return fmt.Errorf("domain inspect: no domain %q", rest[0])
+	}
+	return nil
 }
 
 func writeTemplate(path string) error {

@@ -193,28 +193,79 @@ func (c *Con) pickDomain(w *spec.Workflow) (*domain, error) {
 	var reasons []error
 	for _, id := range ids {
 		d := c.domains[id]
-		var missing []string
-		for _, f := range w.Functions {
-			ft, _ := spec.CanonicalFunctionType(f.ClassSpecification.FunctionType)
-			if !slices.Contains(d.runtimes, ft) {
-				missing = append(missing, fmt.Sprintf("function type %s (function %q)", ft, f.Name))
-			}
-		}
-		for _, r := range w.Resources {
-			if !slices.Contains(d.resources, r.ClassType) {
-				why := ""
-				if s := spec.NotOffered(r.ClassType); s != "" {
-					why = ": " + s
-				}
-				missing = append(missing, fmt.Sprintf("resource class %s (resource %q)%s", r.ClassType, r.Name, why))
-			}
-		}
+		missing := lacks(d, w)
 		if len(missing) == 0 {
 			return d, nil
 		}
 		reasons = append(reasons, fmt.Errorf("domain %s (%d nodes) lacks %v", id, d.nodes, missing))
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoDomain, errors.Join(reasons...))
+}
+
+// lacks lists what w needs that domain d does not offer.
+func lacks(d *domain, w *spec.Workflow) []string {
+	var missing []string
+	for _, f := range w.Functions {
+		ft, _ := spec.CanonicalFunctionType(f.ClassSpecification.FunctionType)
+		if !slices.Contains(d.runtimes, ft) {
+			missing = append(missing, fmt.Sprintf("function type %s (function %q)", ft, f.Name))
+		}
+	}
+	for _, r := range w.Resources {
+		if !slices.Contains(d.resources, r.ClassType) {
+			why := ""
+			if s := spec.NotOffered(r.ClassType); s != "" {
+				why = ": " + s
+			}
+			missing = append(missing, fmt.Sprintf("resource class %s (resource %q)%s", r.ClassType, r.Name, why))
+		}
+	}
+	return missing
+}
+
+// migrateDomain moves the whole of workflow id to domain target: it deploys
+// it there first, then stops it in its old domain, so that it is never down
+// for longer than the new instances take to start. Function state moves
+// with it only when the nodes share it (Redis).
+func (c *Con) migrateDomain(ctx context.Context, id core.ID, target string) error {
+	c.mu.Lock()
+	wf := c.workflows[id]
+	var from, to *domain
+	if wf != nil {
+		from, to = c.domains[wf.Domain], c.domains[target]
+	}
+	c.mu.Unlock()
+	switch {
+	case wf == nil:
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	case to == nil || !to.ready:
+		return fmt.Errorf("%w: no ready domain %q", ErrNoDomain, target)
+	case wf.running && wf.Domain == target:
+		return nil
+	}
+	if missing := lacks(to, wf.Spec); len(missing) > 0 {
+		return fmt.Errorf("%w: domain %s (%d nodes) lacks %v", ErrNoDomain, target, to.nodes, missing)
+	}
+	if err := c.deploy(ctx, wf, to); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	_, live := c.workflows[id]
+	wasRunning := wf.running
+	if live {
+		c.placedLocked(wf, to)
+	}
+	c.mu.Unlock()
+	if !live { // stopped meanwhile
+		c.stopComponents(wf, to, wf.components())
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if from != nil && wasRunning {
+		c.stopComponents(wf, from, wf.components())
+	}
+	c.save()
+	c.log.Info("workflow migrated", "workflow", id, "domain", target)
+	return nil
 }
 
 // stopComponents stops logical components in d, logging what fails: a stop

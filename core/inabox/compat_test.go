@@ -1,6 +1,7 @@
 package inabox
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
@@ -137,5 +140,76 @@ func TestNotOfferedClasses(t *testing.T) {
 		if _, err := b.startSpec(w); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", class, err, want)
 		}
+	}
+}
+
+// TestDomainVerbsAndMigrate: with two orchestration domains, domain list and
+// inspect print them in EDGELESS's format, workflow inspect all inspects
+// every workflow, and workflow migrate ID DOMAIN moves a workflow to the
+// other domain's node.
+func TestDomainVerbsAndMigrate(t *testing.T) {
+	b := startBox(t, 1, nil)
+	ocfg := b.cfg.Orchestrator
+	ocfg.General.DomainID = "domain-b"
+	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
+	o, err := orc.New(ocfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	ncfg, err := b.nodeConfig(1, o.NodeRegisterAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(ncfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	dom := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := cli.Domain(context.Background(), append([]string{"-controller-url", b.ControllerURL()}, args...), &out); err != nil {
+			t.Fatalf("domain %v: %v", args, err)
+		}
+		return out.String()
+	}
+	eventually(t, 10*time.Second, "two domains of one node each", func() bool {
+		return dom("list") == "domain domain-7000 (1 nodes)\ndomain domain-b (1 nodes)\n"
+	})
+	if out := dom("inspect", "domain-b"); !strings.HasPrefix(out, "domain domain-b\n  nodes 1\n  ready true\n  runtimes ") || strings.Contains(out, "domain-7000") {
+		t.Fatalf("domain inspect domain-b:\n%s", out)
+	}
+	if out := dom("inspect", "all"); strings.Count(out, "\n  nodes 1\n") != 2 {
+		t.Fatalf("domain inspect all:\n%s", out)
+	}
+
+	id1 := b.mustStart("noop/workflow.json", nil)
+	id2 := b.mustStart("noop/workflow.json", nil)
+	out, err := b.cli("inspect", "all")
+	if err != nil || !strings.Contains(out, "workflow "+id1) || !strings.Contains(out, "workflow "+id2) {
+		t.Fatalf("inspect all: %v\n%s", err, out)
+	}
+	// The global flag after the verb, as EDGELESS users write it.
+	var mig bytes.Buffer
+	if err := cli.Workflow(context.Background(), []string{"migrate", id1, "-controller-url", b.ControllerURL(), "domain-b"}, &mig); err != nil {
+		t.Fatal(err)
+	}
+	if mig.String() != "Workflow "+id1+" migrated to domain domain-b\n" {
+		t.Fatalf("migrate printed %q", mig.String())
+	}
+	wi := b.inspect(id1)
+	if wi.Domain != "domain-b" || len(wi.Components[0].Instances) != 1 || wi.Components[0].Instances[0].Node != n.ID().String() {
+		t.Fatalf("after migrate: %+v, want domain-b on node %s", wi, n.ID())
+	}
+	eventually(t, 5*time.Second, "the old instance gone", func() bool { return len(b.Nodes[0].Instances()) == 1 })
+	if _, err := b.cli("migrate", id1, "nowhere"); err == nil || !strings.Contains(err.Error(), `no ready domain "nowhere"`) {
+		t.Fatalf("migrate to an unknown domain: %v", err)
 	}
 }
