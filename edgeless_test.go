@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,5 +109,60 @@ func TestStrictConfig(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `misspelt: unknown key, ignored`) || !strings.Contains(string(out), `"class_type"`) {
 		t.Fatalf("lenient: %v\n%s\nwant a warning and the providers as JSON", err, out)
+	}
+}
+
+// freeRange returns a port p such that p … p+n-1 are free now.
+func freeRange(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t)
+		if p+n > 65535 {
+			continue
+		}
+		ok := true
+		var ls []net.Listener
+		for q := p; q < p+n && ok; q++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				ok = false
+				continue
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no range of free ports")
+	return 0
+}
+
+// TestEdgelessInabox: `inabox -t -n 2 --initial-port P --config-path DIR`
+// writes EDGELESS-in-a-box's files, and `inabox` in DIR, with no flag, runs
+// the controller, the orchestrator and both nodes from them.
+func TestEdgelessInabox(t *testing.T) {
+	c := emptyCluster(t)
+	base := freeRange(t, 12)
+	out, err := exec.Command(bin, "inabox", "-t", "-n", "2", "--initial-port", fmt.Sprint(base), "--config-path", c.dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inabox -t: %v\n%s", err, out)
+	}
+	for _, f := range []string{"controller.toml", "orchestrator.toml", "node0.toml", "node1.toml"} {
+		if !strings.Contains(string(out), filepath.Join(c.dir, f)) {
+			t.Fatalf("inabox -t wrote:\n%s\nwant %s", out, f)
+		}
+	}
+	c.api = fmt.Sprintf("http://127.0.0.1:%d", base+1)
+	box := c.start("inabox", "inabox")
+	eventuallyT(t, 20*time.Second, "the box with two nodes", func() bool {
+		return strings.Contains(box.String(), `msg="edgeless in a box is ready"`) && strings.Contains(box.String(), "nodes=2")
+	})
+	wf, _ := filepath.Abs("examples/noop/workflow.json")
+	if out, err := c.cli("start", wf); err != nil {
+		t.Fatalf("workflow start: %v\n%s", err, out)
 	}
 }

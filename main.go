@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -114,6 +115,12 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	fs.BoolVar(&asJSON, "output-json", false, "same as --json")
 	var workflows multiFlag
 	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
+	templates := fs.Bool("templates", false, "inabox: write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
+	configPath := fs.String("config-path", ".", "inabox: the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
+	initialPort := fs.Int("initial-port", 7000, "inabox: first port of the --templates layout")
+	if mode == "inabox" {
+		args = edgelessTemplateFlag(args)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,6 +133,13 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	}
 	if tmpl != "" {
 		return writeTemplate(mode, tmpl)
+	}
+	if *templates {
+		written, err := inabox.WriteFiles(*configPath, max(*nodes, 1), *initialPort, "")
+		for _, f := range written {
+			fmt.Fprintln(stdout, f)
+		}
+		return err
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -161,7 +175,15 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		}
 		return node.Run(ctx, cfg, log)
 	}
-	cfg, err := loadMode(log, cfgPath, *strict, inabox.Default, inabox.LoadWith)
+	var cfg inabox.Config
+	var err error
+	if cfgPath == "" && inabox.HasFiles(*configPath) {
+		// EDGELESS's edgeless_inabox runs the files it finds.
+		log.Info("reading controller.toml, orchestrator.toml and node*.toml", "dir", *configPath)
+		cfg, err = loadMode(log, *configPath, *strict, inabox.Default, inabox.LoadFiles)
+	} else {
+		cfg, err = loadMode(log, cfgPath, *strict, inabox.Default, inabox.LoadWith)
+	}
 	if err != nil {
 		return err
 	}
@@ -184,6 +206,18 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	<-ctx.Done()
 	log.Info("shutting down")
 	return b.Close()
+}
+
+// edgelessTemplateFlag turns EDGELESS's `edgeless_inabox -t`, which takes
+// no file, into --templates; -t followed by a file name stays ours.
+func edgelessTemplateFlag(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if (a == "-t" || a == "--t") && (i+1 == len(out) || strings.HasPrefix(out[i+1], "-")) {
+			out[i] = "--templates"
+		}
+	}
+	return out
 }
 
 // loadMode loads the configuration file, or returns the defaults when there

@@ -34,6 +34,10 @@ type Config struct {
 	Controller   controller.Config `toml:"controller"`
 	Orchestrator orc.Config        `toml:"orchestrator"`
 	Node         node.Config       `toml:"node"`
+	// NodeConfigs, when set, are the nodes' own configurations, used as
+	// they are (EDGELESS's node*.toml files, LoadFiles); Nodes and Node are
+	// then ignored.
+	NodeConfigs []node.Config `toml:"-"`
 }
 
 // Default returns the EDGELESS-in-a-box defaults: one node, ports from 7001.
@@ -65,6 +69,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Node.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("node: %w", err))
+	}
+	for k := range c.NodeConfigs {
+		if err := c.NodeConfigs[k].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("node %d: %w", k, err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -141,8 +150,15 @@ func (b *Inabox) Start(ctx context.Context) error {
 	}
 	b.Orc = o
 	b.ports = newPortSet(&b.cfg)
-	for k := range b.cfg.Nodes {
+	nodes := b.cfg.Nodes
+	if len(b.cfg.NodeConfigs) > 0 {
+		nodes = len(b.cfg.NodeConfigs)
+	}
+	for k := range nodes {
 		ncfg, err := b.nodeConfig(k, o.NodeRegisterAddr())
+		if len(b.cfg.NodeConfigs) > 0 {
+			ncfg, err = b.cfg.NodeConfigs[k], nil
+		}
 		if err != nil {
 			b.Close()
 			return err
@@ -157,7 +173,7 @@ func (b *Inabox) Start(ctx context.Context) error {
 		}
 		b.Nodes = append(b.Nodes, n)
 	}
-	return b.waitNodes(ctx, b.cfg.Nodes)
+	return b.waitNodes(ctx, nodes)
 }
 
 // nodeConfig returns node k's configuration, registering at orcAddr.
