@@ -148,6 +148,13 @@ func AvailableResources(cfg Config) []AvailableResource {
 	add(r.RedisProvider, &resources.Redis{})
 	add(r.FilePusherProvider.Provider, &resources.FilePusher{})
 	add(r.MetricsCollectorProvider.Provider, &resources.MetricsCollector{})
+	add(r.SqlxProvider, &resources.Sqlx{})
+	add(r.KafkaEgressProvider, &resources.KafkaEgress{})
+	for _, sp := range r.ServerlessProvider {
+		if p, err := resources.NewServerless(resources.ServerlessConfig{ClassType: sp.ClassType, Version: sp.Version, FunctionURL: sp.FunctionURL}); err == nil {
+			add(sp.Provider, p)
+		}
+	}
 	slices.SortFunc(out, func(a, b AvailableResource) int { return strings.Compare(a.ClassType, b.ClassType) })
 	return out
 }
