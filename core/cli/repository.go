@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/edgeless-go/edgeless/core"
 )
 
 // repository is a function repository kept in a directory, the store of
@@ -79,7 +81,7 @@ func (r *repository) push(binary, ftype string, out io.Writer) error {
 	if err := os.MkdirAll(codeDir, 0o755); err != nil {
 		return fmt.Errorf("function push: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(codeDir, name), code); err != nil {
+	if err := core.WriteFileAtomic(filepath.Join(codeDir, name), code); err != nil {
 		return fmt.Errorf("function push: %w", err)
 	}
 	entry := repoEntry{FunctionType: ftype, ID: id, Version: "0.1", CodeFileID: codeID, Outputs: []string{"success_cb", "failure_cb"}}
@@ -87,7 +89,7 @@ func (r *repository) push(binary, ftype string, out io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(r.dir, "functions"), 0o755); err != nil {
 		return fmt.Errorf("function push: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(r.dir, "functions", id+".json"), append(data, '\n')); err != nil {
+	if err := core.WriteFileAtomic(filepath.Join(r.dir, "functions", id+".json"), append(data, '\n')); err != nil {
 		return fmt.Errorf("function push: %w", err)
 	}
 	fmt.Fprintf(out, "receive code_file_id {\"id\": %q}\n", codeID)
@@ -127,28 +129,5 @@ func (r *repository) download(codeID string, out io.Writer) error {
 		return fmt.Errorf("function download: %w", err)
 	}
 	fmt.Fprintf(out, "filename:\n%q\nFile downloaded successfully.\n", name)
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file, so that a
-// reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".push-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
 	return nil
 }

@@ -161,15 +161,10 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
 	wire.Method(mux, wire.MethodOrcInvoke, o.invoke)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
-	if err == nil {
-		if err = srv.Start(ctx); err != nil {
-			err = fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
-		}
-	}
+	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
 		o.proxy.close()
-		return err
+		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
 	}
 	o.server = srv
 	o.addr = srv.Addr()
@@ -215,18 +210,25 @@ func (o *Orc) startNodeRegister(ctx context.Context) error {
 	listen, _ := wire.ParseAddr(u)
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
-	if err == nil {
-		if err = srv.Start(ctx); err != nil {
-			err = fmt.Errorf("cannot serve node registration on %s: %w", listen, err)
-		}
-	}
+	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot serve node registration on %s: %w", listen, err)
 	}
 	o.regServer = srv
 	o.regAddr = srv.Addr()
 	return nil
+}
+
+// serve starts a control listener on addr answering the methods of mux.
+func (o *Orc) serve(ctx context.Context, addr string, mux *wire.Mux) (*wire.Server, error) {
+	srv, err := wire.NewServer(wire.ServerConfig{Addr: addr, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Addr returns the address the controller reaches the orchestrator at; nodes
