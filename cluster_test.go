@@ -74,7 +74,7 @@ func freePort(t *testing.T) int {
 // newCluster starts a controller, an orchestrator and nodes; extra is added
 // to every node's configuration.
 func newCluster(t *testing.T, nodes int, extra string) *cluster {
-	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	c := emptyCluster(t)
 	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
 	c.api = fmt.Sprintf("https://127.0.0.1:%d", api)
 	// Certificates and the admin token as an operator makes them: the
@@ -88,6 +88,7 @@ metrics_url = "127.0.0.1:0"
 	c.write("orchestrator.toml", fmt.Sprintf(`[general]
 domain_id = "domain-test"
 orchestrator_url = "127.0.0.1:%d"
+node_register_url = ""
 domain_register_url = "127.0.0.1:%d"
 subscription_refresh_interval_sec = %v
 reconcile_interval_ms = 100
@@ -119,30 +120,11 @@ http_ingress_url = %q
 http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
+sqlx_provider = ""
 file_log_provider = "file-log-%d"
 %s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, c.ingress[i], i, extra))
 	}
 	c.http = c.client()
-	// Registered before any process starts, so that none outlives a failure.
-	t.Cleanup(func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for name, p := range c.procs {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			exited := make(chan struct{})
-			go func() { p.cmd.Wait(); close(exited) }()
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				t.Errorf("%s did not stop within 10s of SIGTERM", name)
-				p.cmd.Process.Kill()
-				<-exited
-			}
-			if t.Failed() {
-				t.Logf("output of %s:\n%s", name, p)
-			}
-		}
-	})
 	c.start("con", "con", "-c", "controller.toml")
 	c.start("orc", "orc", "-c", "orchestrator.toml")
 	for i := range nodes {
@@ -194,6 +176,37 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
+}
+
+// emptyCluster returns a cluster with no process yet, in a fresh directory;
+// every process it starts is stopped when the test ends.
+func emptyCluster(t *testing.T) *cluster {
+	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	// Registered before any process starts, so that none outlives a failure.
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// stopAll sends SIGTERM to every process and waits for each; one that does
+// not stop within 10 s fails the test.
+func (c *cluster) stopAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range c.procs {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { p.cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			c.t.Errorf("%s did not stop within 10s of SIGTERM", name)
+			p.cmd.Process.Kill()
+			<-exited
+		}
+		if c.t.Failed() {
+			c.t.Logf("output of %s:\n%s", name, p)
+		}
+	}
 }
 
 func (c *cluster) write(name, content string) {

@@ -39,7 +39,8 @@ modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented 
             --allow-native FILE lets its nodes run that native .so (repeatable)
 
 verbs:
-  workflow start FILE | stop ID|all | list | inspect ID
+  workflow start FILE | stop ID|all | list | inspect ID|all | migrate ID DOMAIN | migrate ID [COMPONENT] NODE
+  domain list | inspect ID|all               the orchestration domains
   function create|list|delete|invoke|poll   standalone functions (FaaS)
   cert init | ca | issue | token             certificates and API tokens (cert -h)
   bench [flags]                              the benchmark suite (bench -h)
@@ -78,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cli.Proxy(ctx, args[1:], stdout)
 	case "cert":
 		err = cli.Cert(args[1:], stdout)
+	case "domain":
+		err = cli.Domain(ctx, args[1:], stdout)
 	case "con", "orc", "node", "inabox":
 		err = runMode(ctx, args[0], args[1:], stdout, stderr)
 	default:
@@ -94,56 +97,98 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// modeFile is the configuration file each mode reads from the working
+// directory when no -c is given, as EDGELESS's daemons do.
+var modeFile = map[string]string{"con": "controller.toml", "orc": "orchestrator.toml", "node": "node.toml", "inabox": "inabox.toml"}
+
 func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "", "configuration file")
-	tmpl := fs.String("t", "", "write a commented default configuration to this file and exit")
+	var cfgPath, tmpl string
+	fs.StringVar(&cfgPath, "c", "", "configuration file (default: "+modeFile[mode]+" in the working directory, if there)")
+	fs.StringVar(&cfgPath, "config-file", "", "same as -c")
+	fs.StringVar(&tmpl, "t", "", "write a commented default configuration to this file and exit")
+	fs.StringVar(&tmpl, "template", "", "same as -t")
+	strict := fs.Bool("strict-config", false, "refuse unknown configuration keys instead of warning about them")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
 	available := fs.Bool("available-resources", false, "node: list the resource providers of the configuration and exit")
-	asJSON := fs.Bool("json", false, "node: with --available-resources, print JSON")
+	var asJSON bool
+	fs.BoolVar(&asJSON, "json", false, "node: with --available-resources, print JSON")
+	fs.BoolVar(&asJSON, "output-json", false, "same as --json")
 	var workflows, natives multiFlag
 	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
 	fs.Var(&natives, "allow-native", "inabox: enable native functions and allow this .so (repeatable)")
+	templates := fs.Bool("templates", false, "inabox: write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
+	configPath := fs.String("config-path", ".", "inabox: the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
+	initialPort := fs.Int("initial-port", 7000, "inabox: first port of the --templates layout")
+	if mode == "inabox" {
+		args = edgelessTemplateFlag(args)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", mode, fs.Args())
 	}
-	if *tmpl != "" {
-		return writeTemplate(mode, *tmpl)
+	if *showVersion {
+		fmt.Fprintln(stdout, "edgeless", buildVersion())
+		return nil
+	}
+	if tmpl != "" {
+		return writeTemplate(mode, tmpl)
+	}
+	if *templates {
+		written, err := inabox.WriteFiles(*configPath, max(*nodes, 1), *initialPort, "")
+		for _, f := range written {
+			fmt.Fprintln(stdout, f)
+		}
+		return err
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	if cfgPath == "" {
+		if _, err := os.Stat(modeFile[mode]); err == nil {
+			cfgPath = modeFile[mode]
+			log.Info("reading the configuration from the working directory", "file", cfgPath)
+		}
+	}
 	switch mode {
 	case "con":
-		cfg, err := loadOr(*cfgPath, controller.Default, controller.Load)
+		cfg, err := loadMode(log, cfgPath, *strict, controller.Default, controller.LoadWith)
 		if err != nil {
 			return err
 		}
 		return controller.Run(ctx, cfg, log)
 	case "orc":
-		cfg, err := loadOr(*cfgPath, orc.Default, orc.Load)
+		cfg, err := loadMode(log, cfgPath, *strict, orc.Default, orc.LoadWith)
 		if err != nil {
 			return err
 		}
 		return orc.Run(ctx, cfg, log)
 	case "node":
-		cfg, err := loadOr(*cfgPath, node.Default, node.Load)
+		cfg, err := loadMode(log, cfgPath, *strict, node.Default, node.LoadWith)
 		if err != nil {
 			return err
 		}
 		if *available {
-			return node.WriteAvailableResources(stdout, cfg, *asJSON)
+			return node.WriteAvailableResources(stdout, cfg, asJSON)
 		}
 		return node.Run(ctx, cfg, log)
 	}
-	cfg, err := loadOr(*cfgPath, inabox.Default, inabox.Load)
+	var cfg inabox.Config
+	var err error
+	if cfgPath == "" && inabox.HasFiles(*configPath) {
+		// EDGELESS's edgeless_inabox runs the files it finds.
+		log.Info("reading controller.toml, orchestrator.toml and node*.toml", "dir", *configPath)
+		cfg, err = loadMode(log, *configPath, *strict, inabox.Default, inabox.LoadFiles)
+	} else {
+		cfg, err = loadMode(log, cfgPath, *strict, inabox.Default, inabox.LoadWith)
+	}
 	if err != nil {
 		return err
 	}
@@ -189,12 +234,29 @@ func allowNative(cfg *node.Config, files []string) error {
 	return nil
 }
 
-// loadOr loads the configuration file, or returns the defaults when there is none.
-func loadOr[C any](path string, def func() C, load func(string) (C, error)) (C, error) {
+// edgelessTemplateFlag turns EDGELESS's `edgeless_inabox -t`, which takes
+// no file, into --templates; -t followed by a file name stays ours.
+func edgelessTemplateFlag(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if (a == "-t" || a == "--t") && (i+1 == len(out) || strings.HasPrefix(out[i+1], "-")) {
+			out[i] = "--templates"
+		}
+	}
+	return out
+}
+
+// loadMode loads the configuration file, or returns the defaults when there
+// is none, and logs once each key that has no effect.
+func loadMode[C any, W fmt.Stringer](log *slog.Logger, path string, strict bool, def func() C, load func(string, bool) (C, []W, error)) (C, error) {
 	if path == "" {
 		return def(), nil
 	}
-	return load(path)
+	cfg, warns, err := load(path, strict)
+	for _, w := range warns {
+		log.Warn("configuration key has no effect", "key", w.String())
+	}
+	return cfg, err
 }
 
 func writeTemplate(mode, path string) error {

@@ -560,6 +560,8 @@ func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.
 	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
 	cfg.Controller.MetricsURL = ""
 	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
+	cfg.Orchestrator.General.NodeRegisterURL = ""
+	cfg.Orchestrator.General.MetricsURL = ""
 	// Faster subscription refreshes wire the outputs of a new workflow
 	// sooner, as in the end-to-end tests.
 	cfg.Orchestrator.General.SubscriptionRefreshIntervalSec = 0.2

@@ -140,13 +140,15 @@ func (p *HTTPIngress) Spec() Spec {
 			"mode=raw calls with the request body and answers 200 with the reply's bytes.",
 		Outputs: []string{"new_request"},
 		Configurations: map[string]string{
-			"host":          "Host header to match (port ignored); empty matches any host",
-			"method":        "comma-separated methods to match (GET, HEAD, POST, PUT, DELETE, PATCH); empty matches any; `methods` is accepted too",
-			"wf_id":         "true: the client must add ?wf_id=<workflow UUID> to the URL",
-			"async":         "true: cast the body to new_request and answer 200 OK at once",
-			"encode_base64": "async only, true: cast the body base64-encoded",
-			"mode":          "json (default): EDGELESS JSON request and reply; raw: the body in, the reply's bytes out",
-			"timeout_ms":    "how long to wait for the reply before answering 504 (default and upper bound: the node's call timeout)",
+			"host":            "Host header to match (port ignored); empty matches any host",
+			"method":          "comma-separated methods to match (GET, HEAD, POST, PUT, DELETE, PATCH); empty matches any",
+			"methods":         "not read, as in EDGELESS (whose examples set it although its code reads method), unless enforce_methods=true",
+			"enforce_methods": "true: match `methods` too, when `method` is not set",
+			"wf_id":           "true: the client must add ?wf_id=<workflow UUID> to the URL",
+			"async":           "true: cast the body to new_request and answer 200 OK at once",
+			"encode_base64":   "async only, true: cast the body base64-encoded",
+			"mode":            "json (default): EDGELESS JSON request and reply; raw: the body in, the reply's bytes out",
+			"timeout_ms":      "how long to wait for the reply before answering 504 (default and upper bound: the node's call timeout)",
 		},
 	}
 }
@@ -184,9 +186,17 @@ func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
 		timeout:  p.cfg.CallTimeout,
 		out:      cfg.Host,
 	}
+	// EDGELESS reads only `method`, although its docs and examples write
+	// `methods`: a workflow that sets `methods` answers every method there,
+	// and so it does here unless enforce_methods asks for more.
 	list := c["method"]
-	if list == "" {
-		list = c["methods"]
+	if c["methods"] != "" && list == "" {
+		if isTrue(c["enforce_methods"]) {
+			list = c["methods"]
+		} else if p.cfg.Log != nil {
+			p.cfg.Log.Info("http-ingress: `methods` is not read, as in EDGELESS, so every method matches; use `method`, or enforce_methods=true",
+				"workflow", cfg.Workflow, "methods", c["methods"])
+		}
 	}
 	for m := range strings.SplitSeq(list, ",") {
 		m = strings.ToUpper(strings.TrimSpace(m))

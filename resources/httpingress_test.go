@@ -66,7 +66,10 @@ func TestHTTPIngress(t *testing.T) {
 		return i
 	}
 	start(echo, map[string]string{"host": "demo.edgeless.com", "method": "GET,POST"})
-	start(raw, map[string]string{"host": "raw.example", "methods": "POST", "mode": "raw"})
+	start(raw, map[string]string{"host": "raw.example", "methods": "POST", "enforce_methods": "true", "mode": "raw"})
+	// EDGELESS's http_ingress example sets `methods`, which its code does not
+	// read: every method matches.
+	start(echo, map[string]string{"host": "methods.example", "methods": "POST"})
 	start(async, map[string]string{"host": "async.example", "async": "true", "wf_id": "true", "encode_base64": "true"})
 	gone := start(echo, map[string]string{"host": "gone.example"})
 	if err := gone.Close(); err != nil {
@@ -109,6 +112,8 @@ func TestHTTPIngress(t *testing.T) {
 	f("GET", "demo.edgeless.com", "/garbage", "", 502, "Bad Gateway")
 	f("POST", "raw.example", "/any", "body", 200, "raw:body")
 	f("GET", "raw.example", "/any", "", 404, "Not Found")
+	f("GET", "methods.example", "/hello", "", 200, "World")
+	f("POST", "methods.example", "/hello", "", 200, "World")
 	f("POST", "async.example", "/?wf_id="+wf.String(), "hello", 200, "OK")
 	f("POST", "async.example", "/?wf_id="+core.NewID().String(), "hello", 404, "Not Found")
 	f("POST", "async.example", "/", "hello", 404, "Not Found")

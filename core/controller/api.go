@@ -64,6 +64,9 @@ func (c *Con) handleStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if len(wf.Ignored) > 0 {
+		c.log.Warn("workflow fields ignored", "fields", wf.Ignored)
+	}
 	for _, f := range wf.Functions {
 		if len(f.ClassSpecification.Binary) == 0 {
 			writeError(w, http.StatusBadRequest, "function "+f.Name+": no code: the request must carry the code bytes in class_specification.binary")
@@ -125,7 +128,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, spec.ErrorReply{Error: msg})
 }
 
-// handleMigrate moves a workflow's components to other nodes of its domain.
+// handleMigrate moves a workflow's components to other nodes of its domain,
+// or the whole workflow to another domain.
 func (c *Con) handleMigrate(w http.ResponseWriter, r *http.Request) {
 	id, err := core.ParseID(r.PathValue("id"))
 	if err != nil {
@@ -135,6 +139,22 @@ func (c *Con) handleMigrate(w http.ResponseWriter, r *http.Request) {
 	var req spec.MigrateRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad migrate request: "+err.Error())
+		return
+	}
+	if req.Domain != "" {
+		if req.Component != "" {
+			writeError(w, http.StatusBadRequest, "moving one component to another domain needs EDGELESS's inter-domain portals, which edgeless does not have; migrate the whole workflow")
+			return
+		}
+		if err := c.migrateDomain(r.Context(), id, req.Domain); err != nil {
+			status := startStatus(err)
+			if errors.Is(err, ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			writeError(w, status, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	var nodes []core.ID

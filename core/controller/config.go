@@ -97,9 +97,17 @@ func apiAddr(s string) (string, bool, error) {
 	return addr, u.Scheme == "https", err
 }
 
-// Load reads a controller.toml over the defaults and validates it.
+// Load reads a controller.toml over the defaults and validates it; unknown
+// keys are errors.
 func Load(path string) (Config, error) {
 	return spec.LoadValidated(path, Default())
+}
+
+// LoadWith reads a controller.toml like Load; unknown keys are errors when
+// strict, warnings otherwise. Every key of EDGELESS's controller.toml has an
+// effect here.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict})
 }
 
 // WriteTemplate writes the commented default controller.toml.

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/controller"
+	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -46,6 +48,21 @@ func (b *Inabox) makeCredentials() error {
 		return nil
 	}
 	return b.writeCredentials(c.CredentialsDir)
+}
+
+// nodeCredentials gives a node with TLS on a certificate of the box's CA,
+// for its node_id or a new one.
+func (b *Inabox) nodeCredentials(cfg *node.Config) error {
+	if !cfg.TLS.Enabled {
+		return nil
+	}
+	id := cfg.General.NodeID
+	if id == "" {
+		id = core.NewID().String()
+	}
+	creds, err := b.ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: id}, nil)
+	cfg.Credentials = creds
+	return err
 }
 
 // LocalHosts are the names a client on this machine may use for it, for the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,8 +111,9 @@ type State struct {
 // Resources names the resource providers this node offers; an empty name
 // disables a provider. Provider ids must be unique in the domain.
 type Resources struct {
-	DataDir                  string           `toml:"data_dir" comment:"directory that file-log and file-pusher paths are relative to; they may not leave it"`
+	DataDir                  string           `toml:"data_dir" comment:"directory that file-log paths are relative to; they may not leave it"`
 	AllowedDirs              []string         `toml:"allowed_dirs" comment:"further absolute directories that workflows may name in file-log paths"`
+	PrependHostname          bool             `toml:"prepend_hostname" comment:"prefix every provider id with \"<hostname>-\", so that one node.toml serves many hosts"`
 	HTTPIngressURL           string           `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
 	HTTPIngressMaxBodyBytes  int64            `toml:"http_ingress_max_body_bytes" comment:"largest HTTP body http-ingress accepts (larger: 413) and http-egress reads; 0 = 4 MiB"`
 	HTTPIngressProvider      string           `toml:"http_ingress_provider" comment:"provider id of the http-ingress resource"`
@@ -120,8 +122,20 @@ type Resources struct {
 	HTTPPosterProvider       string           `toml:"http_poster_provider" comment:"provider id of the http-poster resource"`
 	FileLogProvider          string           `toml:"file_log_provider" comment:"provider id of the file-log resource"`
 	RedisProvider            string           `toml:"redis_provider" comment:"provider id of the redis resource"`
+	SqlxProvider             string           `toml:"sqlx_provider" comment:"provider id of the sqlx resource (SQLite)"`
+	KafkaEgressProvider      string           `toml:"kafka_egress_provider" comment:"provider id of the kafka-egress resource"`
 	FilePusherProvider       FilePusher       `toml:"file_pusher_provider"`
 	MetricsCollectorProvider MetricsCollector `toml:"metrics_collector_provider"`
+	ServerlessProvider       []Serverless     `toml:"serverless_provider" comment:"resource classes served by external OpenFaaS-style functions, one table each"`
+}
+
+// Serverless configures one serverless provider: a resource class whose
+// casts are POSTed to an external function.
+type Serverless struct {
+	ClassType   string `toml:"class_type" comment:"the resource class workflows name, e.g. \"double\""`
+	Version     string `toml:"version" comment:"version advertised for the class"`
+	FunctionURL string `toml:"function_url" comment:"URL of the function, called with POST"`
+	Provider    string `toml:"provider" comment:"provider id; empty disables this entry"`
 }
 
 // FilePusher configures the file-pusher provider.
@@ -165,9 +179,23 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 			bad("resources.allowed_dirs", "%q is not an absolute directory", d)
 		}
 	}
+	all := []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
+		r.RedisProvider, r.SqlxProvider, r.KafkaEgressProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
+	for k, sp := range r.ServerlessProvider {
+		if sp.Provider == "" {
+			continue
+		}
+		all = append(all, sp.Provider)
+		key := fmt.Sprintf("resources.serverless_provider[%d]", k)
+		if sp.ClassType == "" {
+			bad(key+".class_type", "must be set when provider is")
+		}
+		if u, err := url.Parse(sp.FunctionURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".function_url", "want an http or https URL, got %q", sp.FunctionURL)
+		}
+	}
 	ids := map[string]bool{}
-	for _, id := range []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
-		r.RedisProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider} {
+	for _, id := range all {
 		if id != "" && ids[id] {
 			bad("resources", "provider id %q is used twice", id)
 		}
@@ -177,17 +205,21 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 
 // Capabilities override or extend what the node advertises.
 type Capabilities struct {
-	Labels []string `toml:"labels" comment:"labels matched by the label_match_all annotation"`
-	TEE    bool     `toml:"is_tee_running" comment:"the node runs in a trusted execution environment"`
-	TPM    bool     `toml:"has_tpm" comment:"the node has a TPM"`
+	NumCPUs      int      `toml:"num_cpus" comment:"logical CPUs advertised (weighs Random placement); 0 = detected"`
+	NumCores     int      `toml:"num_cores" comment:"physical cores advertised; 0 = detected"`
+	ClockFreqCPU float64  `toml:"clock_freq_cpu" comment:"CPU clock in MHz advertised; 0 = not advertised"`
+	MemSize      int      `toml:"mem_size" comment:"memory in MiB advertised; 0 = not advertised"`
+	Labels       []string `toml:"labels" comment:"labels matched by the label_match_all annotation; hostname=<host> is always added"`
+	TEE          bool     `toml:"is_tee_running" comment:"the node runs in a trusted execution environment"`
+	TPM          bool     `toml:"has_tpm" comment:"the node has a TPM"`
 }
 
 // Default returns a node configuration with EDGELESS's default ports.
 func Default() Config {
 	return Config{
 		General: General{
-			InvocationURL:                  "http://127.0.0.1:7005",
-			NodeRegisterURL:                "http://127.0.0.1:7003",
+			InvocationURL:                  "http://127.0.0.1:7006",
+			NodeRegisterURL:                "http://127.0.0.1:7004",
 			SubscriptionRefreshIntervalSec: 2,
 			MailboxSize:                    1024,
 			CallTimeoutMS:                  5000,
@@ -202,7 +234,7 @@ func Default() Config {
 		},
 		State:     State{Dir: "function_state"},
 		TLS:       spec.DefaultTLS(wire.RoleNode),
-		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7006"},
+		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7007"},
 		Offload:   Offload{QueueThreshold: 8, CPUThreshold: 90},
 		Resources: Resources{
 			DataDir:                 ".",
@@ -213,6 +245,7 @@ func Default() Config {
 			HTTPPosterProvider:      "http-poster-1",
 			FileLogProvider:         "file-log-1",
 			RedisProvider:           "redis-1",
+			SqlxProvider:            "sqlx-1",
 			MetricsCollectorProvider: MetricsCollector{
 				CollectorType: "Redis",
 				RedisURL:      "redis://127.0.0.1:6379",
@@ -260,6 +293,9 @@ func (c *Config) Validate() error {
 			bad("telemetry.metrics_url", "%v", err)
 		}
 	}
+	if k := c.Capabilities; k.NumCPUs < 0 || k.NumCores < 0 || k.ClockFreqCPU < 0 || k.MemSize < 0 {
+		bad("user_node_capabilities", "num_cpus, num_cores, clock_freq_cpu and mem_size must not be negative")
+	}
 	if c.Offload.QueueThreshold < 1 {
 		bad("offload.queue_threshold", "must be at least 1, got %d", c.Offload.QueueThreshold)
 	}
@@ -299,9 +335,42 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Load reads a node.toml over the defaults and validates it.
+// Load reads a node.toml over the defaults and validates it. It accepts
+// EDGELESS's keys that have no effect here (IgnoredKeys) and refuses any
+// other unknown key.
 func Load(path string) (Config, error) {
-	return spec.LoadValidated(path, Default())
+	cfg, _, err := LoadWith(path, true)
+	return cfg, err
+}
+
+// LoadWith reads a node.toml like Load and returns a warning for each key
+// that has no effect; unknown keys are errors when strict, warnings
+// otherwise.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict, Ignored: IgnoredKeys()})
+}
+
+// IgnoredKeys returns the keys of EDGELESS's node.toml that a node accepts
+// but does not act on, each with the reason.
+func IgnoredKeys() map[string]string {
+	const agent = "the node agent shares the invocation_url listener here"
+	const caps = "not advertised: placement here does not use it"
+	return map[string]string{
+		"general.agent_url":                     agent,
+		"general.agent_url_announced":           agent,
+		"general.invocation_url_coap":           "CoAP (embedded nodes) is not offered",
+		"general.invocation_url_announced_coap": "CoAP (embedded nodes) is not offered",
+		"telemetry.log_level":                   "the log level is set with --log-level",
+		"container_runtime":                     "CONTAINER functions are not offered",
+		"power_info":                            "power readings from a PDU are not offered",
+		"resources.dda_provider":                "the dda resource class is not offered",
+		"resources.ollama_provider":             "the ollama resource class is not offered",
+		"user_node_capabilities.model_name_cpu": caps,
+		"user_node_capabilities.disk_tot_space": caps,
+		"user_node_capabilities.num_gpus":       caps,
+		"user_node_capabilities.model_name_gpu": caps,
+		"user_node_capabilities.mem_size_gpu":   caps,
+	}
 }
 
 // WriteTemplate writes the commented default node.toml.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -60,12 +61,25 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		return nil, err
 	}
 	// handle_init runs on the instance goroutine, before any event, since it
-	// may already cast or call.
+	// may already cast or call. The answer waits for it, unless it waits for
+	// the workflow's wiring (waitPatch), which follows the answer.
 	initErr := make(chan error, 1)
+	var answered atomic.Bool
+	answer := func(err error) bool {
+		if !answered.CompareAndSwap(false, true) {
+			return false
+		}
+		initErr <- err
+		return true
+	}
+	inst.initWaiting = func() { answer(nil) }
 	go func() {
 		t := time.Now()
 		err := wi.Init([]byte(s.Annotations[spec.KeyInitPayload]), state)
-		initErr <- err
+		inst.initWaiting = nil
+		if !answer(err) && err != nil {
+			n.instanceExited(inst.id.Component, "handle_init failed: "+err.Error())
+		}
 		if err != nil {
 			n.remove(inst.id.Component)
 			wi.Close()

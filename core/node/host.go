@@ -31,6 +31,9 @@ func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to,
 
 func (h functionHost) Call(output, payload []byte) (core.CallRet, []byte) {
 	to, ok := h.resolve(output)
+	if !ok && h.waitPatch() {
+		to, ok = h.resolve(output)
+	}
 	if !ok {
 		h.log.Warn("call to an unmapped output", "output", string(output))
 		return core.CallErr, nil

@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,7 @@ type Node struct {
 	fns    map[string]*functionRuntime // function type → runtime
 	state  stateStore
 	provs  map[string]resources.Provider // provider id → provider
+	labels []string                      // advertised: the configured ones and hostname=<host>
 	nonce  uint64
 	bufs   sync.Pool // *[]byte payload buffers for mailboxes
 
@@ -95,6 +99,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log:     log.With("node", id.String()),
 		fns:     map[string]*functionRuntime{},
 		provs:   map[string]resources.Provider{},
+		labels:  nodeLabels(cfg.Capabilities.Labels),
 		nonce:   rand.Uint64(),
 		kick:    make(chan struct{}, 1),
 		reg:     telemetry.NewRegistry(),
@@ -368,14 +373,37 @@ func (n *Node) leave() {
 
 func (n *Node) capabilities() wire.Capabilities {
 	c := n.cfg.Capabilities
-	return wire.Capabilities{
-		NumCPUs:  runtime.NumCPU(),
-		NumCores: runtime.NumCPU(),
-		Labels:   c.Labels,
-		Runtimes: n.runtimes(),
-		TEE:      c.TEE,
-		TPM:      c.TPM,
+	caps := wire.Capabilities{
+		NumCPUs:      runtime.NumCPU(),
+		NumCores:     runtime.NumCPU(),
+		ClockFreqMHz: c.ClockFreqCPU,
+		MemSizeMiB:   c.MemSize,
+		Labels:       n.labels,
+		Runtimes:     n.runtimes(),
+		TEE:          c.TEE,
+		TPM:          c.TPM,
 	}
+	if c.NumCPUs > 0 {
+		caps.NumCPUs = c.NumCPUs
+	}
+	if c.NumCores > 0 {
+		caps.NumCores = c.NumCores
+	}
+	return caps
+}
+
+// nodeLabels returns the configured labels plus hostname=<host>, which
+// EDGELESS adds to every node so that label_match_all can pin a function to
+// a host; a configured hostname= label wins.
+func nodeLabels(configured []string) []string {
+	labels := slices.Clone(configured)
+	if slices.ContainsFunc(labels, func(l string) bool { return strings.HasPrefix(l, "hostname=") }) {
+		return labels
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		labels = append(labels, "hostname="+host)
+	}
+	return labels
 }
 
 func (n *Node) providers() []wire.Provider {

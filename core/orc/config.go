@@ -27,8 +27,9 @@ type Config struct {
 // General holds the orchestrator's identity and addresses.
 type General struct {
 	DomainID                       string  `toml:"domain_id" comment:"name of the orchestration domain"`
-	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address nodes register at and the controller sends orders to"`
+	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address the controller sends orders to"`
 	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url"`
+	NodeRegisterURL                string  `toml:"node_register_url" comment:"address nodes register at; empty or equal to orchestrator_url = that listener"`
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
 	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
@@ -66,6 +67,7 @@ func Default() Config {
 		General: General{
 			DomainID:                       "domain-7000",
 			OrchestratorURL:                "http://127.0.0.1:7003",
+			NodeRegisterURL:                "http://127.0.0.1:7004",
 			DomainRegisterURL:              "http://127.0.0.1:7002",
 			SubscriptionRefreshIntervalSec: 2,
 			ReconcileIntervalMS:            1000,
@@ -94,6 +96,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := wire.ParseAddr(c.General.OrchestratorURL); err != nil {
 		bad("general.orchestrator_url", "%v", err)
+	}
+	if c.General.NodeRegisterURL != "" {
+		if _, err := wire.ParseAddr(c.General.NodeRegisterURL); err != nil {
+			bad("general.node_register_url", "%v", err)
+		}
 	}
 	if c.General.OrchestratorURLAnnounced != "" {
 		if _, err := wire.ParseAddr(c.General.OrchestratorURLAnnounced); err != nil {
@@ -142,9 +149,27 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Load reads an orchestrator.toml over the defaults and validates it.
+// Load reads an orchestrator.toml over the defaults and validates it. It
+// accepts EDGELESS's keys that have no effect here (IgnoredKeys) and refuses
+// any other unknown key.
 func Load(path string) (Config, error) {
-	return spec.LoadValidated(path, Default())
+	cfg, _, err := LoadWith(path, true)
+	return cfg, err
+}
+
+// LoadWith reads an orchestrator.toml like Load and returns a warning for
+// each key that has no effect; unknown keys are errors when strict, warnings
+// otherwise.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict, Ignored: IgnoredKeys()})
+}
+
+// IgnoredKeys returns the keys of EDGELESS's orchestrator.toml that an
+// orchestrator accepts but does not act on, each with the reason.
+func IgnoredKeys() map[string]string {
+	return map[string]string{
+		"general.node_register_coap_url": "CoAP (embedded nodes) is not offered",
+	}
 }
 
 // WriteTemplate writes the commented default orchestrator.toml.

@@ -86,9 +86,11 @@ type Orc struct {
 	log   *slog.Logger
 	nonce uint64
 
-	server *wire.Server
-	con    *wire.Client
-	addr   string
+	server    *wire.Server
+	regServer *wire.Server // node_register_url's listener; nil when nodes register at server
+	con       *wire.Client
+	addr      string
+	regAddr   string
 
 	regMu sync.Mutex // guards nodes and exits; held briefly, never across a call
 	nodes map[core.ID]*node
@@ -165,26 +167,24 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
 	wire.Method(mux, wire.MethodOrcInvoke, o.invoke)
-	scfg := wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux}
-	if o.creds != nil {
-		scfg.TLS = o.creds.ServerTLS()
-		scfg.Authorize = authorize
-		scfg.EventsFrom = func(wire.Identity) bool { return false }
-	}
-	srv, err := wire.NewServer(scfg)
-	if err == nil {
-		if err = srv.Start(ctx); err != nil {
-			err = fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
-		}
-	}
+	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
 		o.proxy.close()
-		return err
+		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
 	}
 	o.server = srv
 	o.addr = srv.Addr()
+	o.regAddr = o.addr
+	if err := o.startNodeRegister(ctx); err != nil {
+		srv.Close()
+		o.proxy.close()
+		return err
+	}
 	if err := o.startMetrics(); err != nil {
 		srv.Close()
+		if o.regServer != nil {
+			o.regServer.Close()
+		}
 		o.proxy.close()
 		return err
 	}
@@ -205,8 +205,51 @@ func (o *Orc) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr returns the address nodes and the controller reach the orchestrator at.
+// startNodeRegister opens the separate node registration listener of
+// EDGELESS's layout (node_register_url) when it differs from
+// orchestrator_url, which accepts registrations as well.
+func (o *Orc) startNodeRegister(ctx context.Context) error {
+	u := o.cfg.General.NodeRegisterURL
+	if u == "" || u == o.cfg.General.OrchestratorURL {
+		return nil
+	}
+	listen, _ := wire.ParseAddr(u)
+	mux := &wire.Mux{}
+	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	srv, err := o.serve(ctx, listen, mux)
+	if err != nil {
+		return fmt.Errorf("cannot serve node registration on %s: %w", listen, err)
+	}
+	o.regServer = srv
+	o.regAddr = srv.Addr()
+	return nil
+}
+
+// serve starts a control listener on addr answering the methods of mux.
+func (o *Orc) serve(ctx context.Context, addr string, mux *wire.Mux) (*wire.Server, error) {
+	scfg := wire.ServerConfig{Addr: addr, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux}
+	if o.creds != nil {
+		scfg.TLS = o.creds.ServerTLS()
+		scfg.Authorize = authorize
+		scfg.EventsFrom = func(wire.Identity) bool { return false }
+	}
+	srv, err := wire.NewServer(scfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// Addr returns the address the controller reaches the orchestrator at; nodes
+// may register there too.
 func (o *Orc) Addr() string { return o.addr }
+
+// NodeRegisterAddr returns the address nodes register at: node_register_url's
+// listener, or Addr when there is no separate one.
+func (o *Orc) NodeRegisterAddr() string { return o.regAddr }
 
 // Close stops the loops and the listener. Instances keep running on their
 // nodes: they belong to the controller's workflows, not to this process.
@@ -221,6 +264,9 @@ func (o *Orc) Close() error {
 	var errs []error
 	if o.server != nil {
 		errs = append(errs, o.server.Close())
+	}
+	if o.regServer != nil {
+		errs = append(errs, o.regServer.Close())
 	}
 	if o.metricsSrv != nil {
 		errs = append(errs, o.metricsSrv.Close())
