@@ -155,15 +155,21 @@ func (c *cluster) client() *http.Client {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	tok, err := os.ReadFile(filepath.Join(c.dir, "tls", "admin.token"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{RootCAs: pool}
-	return &http.Client{Transport: bearer{t, strings.TrimSpace(string(tok))}, Timeout: time.Minute}
+	return &http.Client{Transport: bearer{t, c.token()}, Timeout: time.Minute}
+}
+
+// token returns the admin token `edgeless cert init` wrote.
+func (c *cluster) token() string {
+	c.t.Helper()
+	tok, err := os.ReadFile(filepath.Join(c.dir, "tls", "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(tok))
 }
 
 // bearer adds a token to every request.

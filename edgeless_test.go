@@ -46,6 +46,11 @@ func edgelessFiles(t *testing.T, dir string) string {
 func TestEdgelessConfigFiles(t *testing.T) {
 	c := emptyCluster(t)
 	c.api = edgelessFiles(t, c.dir)
+	// The one step EDGELESS's files need here: certificates for the ids
+	// they name (cert init reads them from node.toml and orchestrator.toml)
+	// and the admin token for the CLI.
+	c.run("cert", "init")
+	c.http = c.client()
 	c.start("con", "con")
 	c.start("orc", "orc")
 	node := c.start("node", "node")
@@ -55,6 +60,7 @@ func TestEdgelessConfigFiles(t *testing.T) {
 	var id string
 	cli := exec.Command(bin, "workflow", "start", wf)
 	cli.Dir = c.dir
+	cli.Env = append(os.Environ(), "EDGELESS_TOKEN="+c.token())
 	out, err := cli.CombinedOutput()
 	if id = strings.TrimSpace(string(out)); err != nil {
 		t.Fatalf("workflow start with EDGELESS's cli.toml: %v\n%s", err, out)

@@ -47,32 +47,29 @@ func WriteConfig(path string, cfg *Config) error {
 }
 
 // newClient returns a client of the controller at cfg.ControllerURL with the
-// token and CA the configuration names.
-func newClient(cfg Config) (*client, error) {
-	token := cfg.Token
-	if token == "" && cfg.TokenPath != "" {
+// token and CA the configuration names. A token or CA file that cannot be
+// read fails the client's requests, not verbs that need no controller.
+func newClient(cfg Config) *client {
+	c := &client{base: strings.TrimSuffix(cfg.ControllerURL, "/"), token: cfg.Token, cfg: cfg}
+	if c.token == "" && cfg.TokenPath != "" {
 		data, err := os.ReadFile(cfg.TokenPath)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read the API token: %w", err)
+			c.err = fmt.Errorf("cannot read the API token: %w", err)
 		}
-		token = strings.TrimSpace(string(data))
+		c.token = strings.TrimSpace(string(data))
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.CAPath != "" {
 		pem, err := os.ReadFile(cfg.CAPath)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read the CA certificate: %w", err)
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("cannot use the CA certificate " + cfg.CAPath + ": no PEM certificate in it")
+		switch {
+		case err != nil:
+			c.err = fmt.Errorf("cannot read the CA certificate: %w", err)
+		case !pool.AppendCertsFromPEM(pem):
+			c.err = errors.New("cannot use the CA certificate " + cfg.CAPath + ": no PEM certificate in it")
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &client{
-		base:  strings.TrimSuffix(cfg.ControllerURL, "/"),
-		http:  &http.Client{Timeout: 5 * time.Minute, Transport: transport},
-		token: token,
-		cfg:   cfg,
-	}, nil
+	c.http = &http.Client{Timeout: 5 * time.Minute, Transport: transport}
+	return c
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/controller"
 	"github.com/edgeless-go/edgeless/wire"
@@ -18,8 +21,10 @@ import (
 
 const certUsage = `usage: edgeless cert <verb> [flags]
 
-  init   [-dir tls] [-domain domain-7000] [-nodes 1] [-host H]…   a CA and every certificate one machine needs,
-         an admin API token and a cli.toml: then edgeless con, orc and node start with their defaults
+  init   [-dir tls] [-domain ID] [-node-id UUID] [-nodes 1] [-host H]…   a CA and every certificate one machine
+         needs, an admin API token and a cli.toml: then edgeless con, orc and node start with their defaults.
+         The domain and the first node's id default to those of orchestrator.toml and node.toml in the
+         working directory (EDGELESS's files), else domain-7000 and a new UUID
   ca     [-dir tls]                                          a new CA (ca.pem, ca.key)
   issue  [-dir tls] -role controller|orchestrator|node|client -id ID [-host H]… [-out NAME]
          a certificate signed by DIR's CA (NAME.pem, NAME.key; NAME defaults to the role)
@@ -39,7 +44,8 @@ func Cert(args []string, out io.Writer) error {
 	verb, args := args[0], args[1:]
 	fs := flag.NewFlagSet("cert "+verb, flag.ContinueOnError)
 	dir := fs.String("dir", "tls", "directory of the CA and the files written")
-	domain := fs.String("domain", "domain-7000", "init: the orchestrator's domain_id")
+	domain := fs.String("domain", "", "init: the orchestrator's domain_id (default: orchestrator.toml's, else domain-7000)")
+	nodeID := fs.String("node-id", "", "init: the first node's node_id (default: node.toml's, else a new UUID)")
 	nodes := fs.Int("nodes", 1, "init: node certificates to make (node.pem, then node-2.pem …)")
 	role := fs.String("role", "", "issue: controller, orchestrator, node or client; token: admin, deployer or invoker")
 	id := fs.String("id", "", "issue: the id the certificate names (node_id, domain_id, a name)")
@@ -57,7 +63,8 @@ func Cert(args []string, out io.Writer) error {
 	}
 	switch verb {
 	case "init":
-		return certInit(*dir, *domain, *nodes, hosts, out)
+		return certInit(*dir, cmp.Or(*domain, fileValue("orchestrator.toml", "domain_id"), "domain-7000"),
+			cmp.Or(*nodeID, fileValue("node.toml", "node_id")), *nodes, hosts, out)
 	case "ca":
 		_, err := newCA(*dir, out)
 		return err
@@ -127,7 +134,7 @@ func issue(ca *wire.CA, dir, base string, id wire.Identity, hosts []string, out 
 
 // certInit makes everything a one-machine cluster needs, under the names the
 // modes' defaults read.
-func certInit(dir, domain string, nodes int, hosts []string, out io.Writer) error {
+func certInit(dir, domain, nodeID string, nodes int, hosts []string, out io.Writer) error {
 	ca, err := newCA(dir, out)
 	if err != nil {
 		return err
@@ -144,11 +151,14 @@ func certInit(dir, domain string, nodes int, hosts []string, out io.Writer) erro
 		return err
 	}
 	for k := range max(nodes, 1) {
-		base := "node"
+		base, id := "node", nodeID
+		if k > 0 || id == "" {
+			id = core.NewID().String()
+		}
 		if k > 0 {
 			base = fmt.Sprintf("node-%d", k+1)
 		}
-		if err := issue(ca, dir, base, wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}, nil, out); err != nil {
+		if err := issue(ca, dir, base, wire.Identity{Role: wire.RoleNode, ID: id}, nil, out); err != nil {
 			return err
 		}
 	}
@@ -182,6 +192,19 @@ func certInit(dir, domain string, nodes int, hosts []string, out io.Writer) erro
 		fmt.Fprintf(out, "the CLI will not find it by itself (%v): use -c %s\n", err, path)
 	}
 	return nil
+}
+
+// fileValue returns the value of key in the [general] table of the TOML
+// file name in the working directory, or "".
+func fileValue(name, key string) string {
+	var f struct {
+		General map[string]any `toml:"general"`
+	}
+	if _, err := toml.DecodeFile(name, &f); err != nil {
+		return ""
+	}
+	v, _ := f.General[key].(string)
+	return v
 }
 
 // InstallUserConfig copies the cli.toml at path to UserConfigPath, where the

@@ -147,8 +147,7 @@ func setupConfig(group, usage string, args []string) (*client, Config, []string,
 		fs.Usage()
 		return nil, cfg, nil, fmt.Errorf("%s: missing verb", group)
 	}
-	c, err := newClient(cfg)
-	return c, cfg, fs.Args(), err
+	return newClient(cfg), cfg, fs.Args(), nil
 }
 
 // Workflow runs `edgeless workflow <verb> [flags] args…`, writing results to out.
@@ -300,11 +299,15 @@ type client struct {
 	http  *http.Client
 	token string
 	cfg   Config
+	err   error // why requests cannot be made (an unreadable token file); nil when they can
 }
 
 // do sends a request and decodes a JSON reply into v; API errors come back as
 // their message.
 func (c *client) do(ctx context.Context, method, path string, body []byte, v any) error {
+	if c.err != nil {
+		return c.err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // logLines returns the lines of a file-log file without their timestamps.
@@ -152,6 +153,10 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 	ocfg := b.cfg.Orchestrator
 	ocfg.General.DomainID = "domain-b"
 	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
+	var err error
+	if ocfg.Credentials, err = b.CA().Credentials(wire.Identity{Role: wire.RoleOrchestrator, ID: "domain-b"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	o, err := orc.New(ocfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +166,9 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 	}
 	t.Cleanup(func() { o.Close() })
 	ncfg, err := b.nodeConfig(1, o.NodeRegisterAddr())
+	if err == nil {
+		err = b.nodeCredentials(&ncfg)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +183,7 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 	dom := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
-		if err := cli.Domain(context.Background(), append([]string{"-controller-url", b.ControllerURL()}, args...), &out); err != nil {
+		if err := cli.Domain(context.Background(), append(b.cliFlags(), args...), &out); err != nil {
 			t.Fatalf("domain %v: %v", args, err)
 		}
 		return out.String()
@@ -198,7 +206,7 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 	}
 	// The global flag after the verb, as EDGELESS users write it.
 	var mig bytes.Buffer
-	if err := cli.Workflow(context.Background(), []string{"migrate", id1, "-controller-url", b.ControllerURL(), "domain-b"}, &mig); err != nil {
+	if err := cli.Workflow(context.Background(), append(b.cliFlags(), "migrate", id1, "-controller-url", b.ControllerURL(), "domain-b"), &mig); err != nil {
 		t.Fatal(err)
 	}
 	if mig.String() != "Workflow "+id1+" migrated to domain domain-b\n" {

@@ -62,6 +62,7 @@ func LoadFiles(dir string, strict bool) (Config, []spec.Warning, error) {
 	}
 	cfg.Nodes = len(cfg.NodeConfigs)
 	cfg.Node = node.Default()
+	cfg.CredentialsDir = filepath.Join(dir, "tls")
 	return cfg, warns, errors.Join(errs...)
 }
 

@@ -22,6 +22,7 @@ func TestHostnameLabel(t *testing.T) {
 		t.Fatalf("labels = %q, want the configured hostname only", got)
 	}
 	cfg := Default()
+	cfg.TLS.Enabled = false // capabilities only: no listener
 	cfg.Capabilities.NumCPUs, cfg.Capabilities.NumCores, cfg.Capabilities.ClockFreqCPU = 8, 4, 3504
 	n, err := New(cfg, nil)
 	if err != nil {
