@@ -26,7 +26,7 @@ func TestImportGraph(t *testing.T) {
 		"core/node/ebpf":     {},
 		"core/telemetry":     {},
 		"internal/redistest": {},
-		"core/inabox":        {"core/controller", "core/orc", "core/node", "core/spec", "wire"},
+		"core/inabox":        {"core", "core/controller", "core/orc", "core/node", "core/spec", "wire"},
 		"core/cli":           {"core", "core/spec", "wire"},
 		"bench/ingress":      {"core/inabox", "core/spec"},
 		"bench":              {"core", "core/spec", "wire", "core/inabox"},
