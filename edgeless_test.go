@@ -172,3 +172,25 @@ func TestEdgelessInabox(t *testing.T) {
 		t.Fatalf("workflow start: %v\n%s", err, out)
 	}
 }
+
+// TestEdgelessFilesInabox: `inabox` in a directory of EDGELESS's
+// controller.toml, orchestrator.toml and node.toml runs the three parts in
+// one process from them, warning once per ignored key.
+func TestEdgelessFilesInabox(t *testing.T) {
+	c := emptyCluster(t)
+	c.api = edgelessFiles(t, c.dir)
+	os.Remove(filepath.Join(c.dir, "cli.toml"))
+	box := c.start("inabox", "inabox")
+	eventuallyT(t, 20*time.Second, "the box from EDGELESS's files", func() bool {
+		return strings.Contains(box.String(), `msg="edgeless in a box is ready"`)
+	})
+	for _, key := range []string{"general.agent_url:", "container_runtime:", "general.node_register_coap_url:"} {
+		if n := strings.Count(box.String(), key); n != 1 {
+			t.Errorf("%s warned %d times, want once:\n%s", key, n, box)
+		}
+	}
+	wf, _ := filepath.Abs("examples/noop/workflow.json")
+	if out, err := c.cli("start", wf); err != nil {
+		t.Fatalf("workflow start: %v\n%s", err, out)
+	}
+}
