@@ -43,6 +43,7 @@ verbs:
   domain list | inspect ID|all               the orchestration domains
   function create|list|delete|invoke|poll   standalone functions (FaaS)
   cert init | ca | issue | token             certificates and API tokens (cert -h)
+  health [URL]                               exits 0 when URL (default: any mode's /metrics) answers
   bench [flags]                              the benchmark suite (bench -h)
   proxy show … | top nodes [--watch] | intent … | dump …   (the orchestrator's Redis mirror; proxy -h)
 
@@ -79,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cli.Proxy(ctx, args[1:], stdout)
 	case "cert":
 		err = cli.Cert(args[1:], stdout)
+	case "health":
+		err = cli.Health(args[1:], stdout)
 	case "domain":
 		err = cli.Domain(ctx, args[1:], stdout)
 	case "con", "orc", "node", "inabox":

@@ -40,7 +40,7 @@ type Config struct {
 type General struct {
 	NodeID                         string  `toml:"node_id" comment:"UUID of this node; empty picks a random one at every start"`
 	InvocationURL                  string  `toml:"invocation_url" comment:"address the dataplane and the node agent listen on"`
-	InvocationURLAnnounced         string  `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url"`
+	InvocationURLAnnounced         string  `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url, with the host name if it binds every interface (0.0.0.0)"`
 	NodeRegisterURL                string  `toml:"node_register_url" comment:"orchestrator address this node registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations; the orchestrator drops the node after twice this"`
 	MailboxSize                    int     `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`

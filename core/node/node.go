@@ -167,7 +167,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot start node dataplane on %s: %w", listen, err)
 	}
 	n.server = srv
-	n.addr = srv.Addr()
+	n.addr = wire.Announced(srv.Addr())
 	n.startProbes()
 	if u := n.cfg.Telemetry.MetricsURL; u != "" {
 		addr, _ := wire.ParseAddr(u)

@@ -28,7 +28,7 @@ type Config struct {
 type General struct {
 	DomainID                       string  `toml:"domain_id" comment:"name of the orchestration domain"`
 	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address the controller sends orders to"`
-	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url"`
+	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url, with the host name if it binds every interface (0.0.0.0)"`
 	NodeRegisterURL                string  `toml:"node_register_url" comment:"address nodes register at; empty or equal to orchestrator_url = that listener"`
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`

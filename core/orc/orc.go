@@ -173,7 +173,7 @@ func (o *Orc) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
 	}
 	o.server = srv
-	o.addr = srv.Addr()
+	o.addr = wire.Announced(srv.Addr())
 	o.regAddr = o.addr
 	if err := o.startNodeRegister(ctx); err != nil {
 		srv.Close()
