@@ -4,6 +4,7 @@
 #   make test       set up (toolchain, redis-server), build the functions, run the whole test suite
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
+#   make images     build the edgeless and edgeless-redis images (Docker, local files only)
 #   make bench      micro-benchmarks and baselines (-count=5, for benchstat)
 #   make profile    CPU profile of a loaded two-node chain (cpu.pprof)
 #   make fuzz       run each fuzz target for FUZZTIME
@@ -13,7 +14,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all deps test-deps build functions run test bench profile fuzz lint clean
+.PHONY: all deps test-deps build functions images run test bench profile fuzz lint clean
 
 all: build functions
 
@@ -41,13 +42,18 @@ build:
 functions: deps
 	$(MAKE) -C functions
 
+# images builds the images of deploy/ from local files: no registry is used.
+# Without a Docker daemon it skips, unless CI=true.
+images: test-deps
+	@GO=$(GO) bash deploy/image/build.sh
+
 # The example runs in run/, where its state, compiled-module cache and log
 # files go. Stop it with Ctrl-C.
 run: build functions
 	mkdir -p run
 	cd run && ../edgeless inabox -w ../examples/ping_pong/workflow.json
 
-test: test-deps functions
+test: test-deps functions images
 	$(GO) test -count=1 ./...
 	cd functions && $(GO) test -count=1 ./...
 
