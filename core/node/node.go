@@ -299,9 +299,20 @@ func (n *Node) registerLoop(ctx context.Context) {
 	interval := n.cfg.refreshInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	renewed := make(chan time.Time, 1)
+	n.wg.Add(1)
+	go n.fenceLoop(ctx, renewed)
 	failing := false
 	for {
+		sent := time.Now()
 		err := n.register(ctx, interval)
+		if err == nil {
+			select {
+			case <-renewed: // replace a renewal not yet taken
+			default:
+			}
+			renewed <- sent
+		}
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			n.log.Warn("cannot register with the orchestrator; retrying", "err", err)
@@ -315,6 +326,34 @@ func (n *Node) registerLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-n.kick:
+		}
+	}
+}
+
+// fenceLoop stops every instance of a node cut off from its orchestrator (a
+// partition, a hang) before the orchestrator re-creates them elsewhere, so
+// that no instance ever runs twice. The orchestrator does so once it has not
+// heard from the node for 2×refresh after receiving a registration; the
+// node stops them 1.75×refresh after sending its last accepted one, which
+// the orchestrator received later. renewed carries the sending times.
+func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
+	defer n.wg.Done()
+	lease := n.cfg.refreshInterval() * 7 / 4
+	fence := time.NewTimer(time.Hour)
+	fence.Stop()
+	defer fence.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sent := <-renewed:
+			fence.Reset(time.Until(sent.Add(lease)))
+		case <-fence.C:
+			if k := len(*n.instances.Load()); k > 0 {
+				n.log.Warn("cut off from the orchestrator: stopping every instance, which it re-creates elsewhere",
+					"instances", k, "since", lease)
+				n.stopAll()
+			}
 		}
 	}
 }
