@@ -418,6 +418,11 @@ func (c *client) inspect(ctx context.Context, id string, out io.Writer) error {
 		instances(r.Name)
 	}
 	printMap(out, "W_ANN", w.Annotations)
+	// EDGELESS's domain mapping: where each component was deployed.
+	fmt.Fprintln(out, "* mapping")
+	for _, ci := range wi.Components {
+		fmt.Fprintf(out, "  MAP %s -> %s [logical ID %s]\n", ci.Name, wi.Domain, ci.LogicalID)
+	}
 	return nil
 }
 
