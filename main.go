@@ -108,16 +108,26 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	strict := fs.Bool("strict-config", false, "refuse unknown configuration keys instead of warning about them")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
-	available := fs.Bool("available-resources", false, "node: list the resource providers of the configuration and exit")
-	var asJSON bool
-	fs.BoolVar(&asJSON, "json", false, "node: with --available-resources, print JSON")
-	fs.BoolVar(&asJSON, "output-json", false, "same as --json")
-	var workflows multiFlag
-	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
-	templates := fs.Bool("templates", false, "inabox: write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
-	configPath := fs.String("config-path", ".", "inabox: the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
-	initialPort := fs.Int("initial-port", 7000, "inabox: first port of the --templates layout")
+	// Each mode registers only its own flags.
+	var (
+		nodes, initialPort int
+		available, asJSON  bool
+		templates          bool
+		configPath         = "."
+		workflows          multiFlag
+	)
+	switch mode {
+	case "node":
+		fs.BoolVar(&available, "available-resources", false, "list the resource providers of the configuration and exit")
+		fs.BoolVar(&asJSON, "json", false, "with --available-resources, print JSON")
+		fs.BoolVar(&asJSON, "output-json", false, "same as --json")
+	case "inabox":
+		fs.IntVar(&nodes, "n", 0, "number of nodes (overrides the configuration)")
+		fs.Var(&workflows, "w", "start this workflow file once ready (repeatable)")
+		fs.BoolVar(&templates, "templates", false, "write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
+		fs.StringVar(&configPath, "config-path", ".", "the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
+		fs.IntVar(&initialPort, "initial-port", 7000, "first port of the --templates layout")
+	}
 	if mode == "inabox" {
 		args = edgelessTemplateFlag(args)
 	}
@@ -134,8 +144,8 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	if tmpl != "" {
 		return writeTemplate(mode, tmpl)
 	}
-	if *templates {
-		written, err := inabox.WriteFiles(*configPath, max(*nodes, 1), *initialPort, "")
+	if templates {
+		written, err := inabox.WriteFiles(configPath, max(nodes, 1), initialPort, "")
 		for _, f := range written {
 			fmt.Fprintln(stdout, f)
 		}
@@ -170,25 +180,25 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		if *available {
+		if available {
 			return node.WriteAvailableResources(stdout, cfg, asJSON)
 		}
 		return node.Run(ctx, cfg, log)
 	}
 	var cfg inabox.Config
 	var err error
-	if cfgPath == "" && inabox.HasFiles(*configPath) {
+	if cfgPath == "" && inabox.HasFiles(configPath) {
 		// EDGELESS's edgeless_inabox runs the files it finds.
-		log.Info("reading controller.toml, orchestrator.toml and node*.toml", "dir", *configPath)
-		cfg, err = loadMode(log, *configPath, *strict, inabox.Default, inabox.LoadFiles)
+		log.Info("reading controller.toml, orchestrator.toml and node*.toml", "dir", configPath)
+		cfg, err = loadMode(log, configPath, *strict, inabox.Default, inabox.LoadFiles)
 	} else {
 		cfg, err = loadMode(log, cfgPath, *strict, inabox.Default, inabox.LoadWith)
 	}
 	if err != nil {
 		return err
 	}
-	if *nodes > 0 {
-		cfg.Nodes = *nodes
+	if nodes > 0 {
+		cfg.Nodes = nodes
 	}
 	b, err := inabox.New(cfg, log)
 	if err != nil {
