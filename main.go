@@ -30,17 +30,22 @@ var version = ""
 
 const usage = `usage: edgeless <mode|verb> [flags]
 
-modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented default one):
+modes (each reads a TOML configuration with -c FILE, by default controller.toml, orchestrator.toml,
+node.toml or inabox.toml in the working directory when there; -t FILE writes a commented default one;
+EDGELESS's keys without effect are warned about, unknown keys too, or refused with --strict-config):
   con       controller: workflow API and admission
   orc       orchestrator: node registry, placement, recovery
   node      runs function instances and resource providers
             (--available-resources [--json] lists the providers and exits)
-  inabox    controller, orchestrator and nodes in one process (defaults when no -c)
+  inabox    controller, orchestrator and nodes in one process (defaults when no -c; runs EDGELESS's
+            controller.toml, orchestrator.toml and node*.toml when found; -t [-n N] [--config-path DIR]
+            [--initial-port P] writes them)
 
 verbs:
   workflow start FILE | stop ID|all | list | inspect ID|all | migrate ID DOMAIN | migrate ID [COMPONENT] NODE
   domain list | inspect ID|all               the orchestration domains
   function create|list|delete|invoke|poll   standalone functions (FaaS)
+  function build DIR | push BIN TYPE | get ID | download CODE_ID   build functions; the function repository
   bench [flags]                              the benchmark suite (bench -h)
   proxy show … | top nodes [--watch] | intent … | dump …   (the orchestrator's Redis mirror; proxy -h)
 
