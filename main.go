@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -117,7 +118,7 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	var (
 		nodes, initialPort int
 		available, asJSON  bool
-		templates          bool
+		templates, nonLoop bool
 		configPath         = "."
 		workflows          multiFlag
 	)
@@ -132,6 +133,8 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		fs.BoolVar(&templates, "templates", false, "write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
 		fs.StringVar(&configPath, "config-path", ".", "the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
 		fs.IntVar(&initialPort, "initial-port", 7000, "first port of the --templates layout")
+		fs.BoolVar(&nonLoop, "b", false, "with --templates, listen on the first non-loopback address instead of 127.0.0.1")
+		fs.BoolVar(&nonLoop, "bind-to-nonloopback", false, "same as -b")
 	}
 	if mode == "inabox" {
 		args = edgelessTemplateFlag(args)
@@ -150,7 +153,14 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		return writeTemplate(mode, tmpl)
 	}
 	if templates {
-		written, err := inabox.WriteFiles(configPath, max(nodes, 1), initialPort, "")
+		host := ""
+		if nonLoop {
+			var err error
+			if host, err = nonLoopback(); err != nil {
+				return err
+			}
+		}
+		written, err := inabox.WriteFiles(configPath, max(nodes, 1), initialPort, host)
 		for _, f := range written {
 			fmt.Fprintln(stdout, f)
 		}
@@ -221,6 +231,21 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	<-ctx.Done()
 	log.Info("shutting down")
 	return b.Close()
+}
+
+// nonLoopback returns the first non-loopback IPv4 address of the host, as
+// edgeless_inabox -b picks it.
+func nonLoopback() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("-b: %w", err)
+	}
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLoopback() && ip.IP.To4() != nil {
+			return ip.IP.String(), nil
+		}
+	}
+	return "", errors.New("-b: the host has no non-loopback IPv4 address")
 }
 
 // edgelessTemplateFlag turns EDGELESS's `edgeless_inabox -t`, which takes
