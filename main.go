@@ -198,6 +198,15 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		if available {
 			return node.WriteAvailableResources(stdout, cfg, asJSON)
 		}
+		if l := cfg.Telemetry.LogLevel; l != "" && !flagSet(fs, "log-level") {
+			// EDGELESS's log_level names trace, which slog lacks.
+			if strings.EqualFold(l, "trace") {
+				l = "debug"
+			}
+			if err := lv.UnmarshalText([]byte(l)); err == nil {
+				log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+			}
+		}
 		return node.Run(ctx, cfg, log)
 	}
 	var cfg inabox.Config
@@ -231,6 +240,13 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	<-ctx.Done()
 	log.Info("shutting down")
 	return b.Close()
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // nonLoopback returns the first non-loopback IPv4 address of the host, as
