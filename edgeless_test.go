@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/spec"
 )
 
 // edgelessFiles copies EDGELESS's configuration files (testdata/edgeless, as
@@ -192,5 +195,36 @@ func TestEdgelessFilesInabox(t *testing.T) {
 	wf, _ := filepath.Abs("examples/noop/workflow.json")
 	if out, err := c.cli("start", wf); err != nil {
 		t.Fatalf("workflow start: %v\n%s", err, out)
+	}
+}
+
+// TestExamplesOffered: every workflow under examples/ loads with its code,
+// and every resource class it uses is offered by a node with all providers
+// enabled (the serverless example's class "double" as node.toml declares it).
+func TestExamplesOffered(t *testing.T) {
+	all := node.Default()
+	all.Resources.FilePusherProvider.Provider = "fp"
+	all.Resources.MetricsCollectorProvider.Provider = "mc"
+	all.Resources.KafkaEgressProvider = "ke"
+	all.Resources.ServerlessProvider = []node.Serverless{{ClassType: "double", FunctionURL: "http://127.0.0.1:5000/", Provider: "double-1"}}
+	offered := map[string]bool{}
+	for _, a := range node.AvailableResources(all) {
+		offered[a.ClassType] = true
+	}
+	files, _ := filepath.Glob("examples/*/workflow*.json")
+	if len(files) < 15 {
+		t.Fatalf("found %d example workflows", len(files))
+	}
+	for _, f := range files {
+		w, err := spec.LoadWorkflow(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		for _, r := range w.Resources {
+			if !offered[r.ClassType] {
+				t.Errorf("%s: resource class %s is not offered", f, r.ClassType)
+			}
+		}
 	}
 }

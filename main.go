@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -30,18 +31,22 @@ var version = ""
 
 const usage = `usage: edgeless <mode|verb> [flags]
 
-modes (each reads a TOML configuration with -c FILE; -t FILE writes a commented default one):
+modes (each reads a TOML configuration with -c FILE, by default controller.toml, orchestrator.toml,
+node.toml or inabox.toml in the working directory when there; -t FILE writes a commented default one;
+EDGELESS's keys without effect are warned about, unknown keys too, or refused with --strict-config):
   con       controller: workflow API and admission
   orc       orchestrator: node registry, placement, recovery
   node      runs function instances and resource providers
             (--available-resources [--json] lists the providers and exits)
-  inabox    controller, orchestrator and nodes in one process (defaults when no -c);
-            --allow-native FILE lets its nodes run that native .so (repeatable)
+  inabox    controller, orchestrator and nodes in one process (defaults when no -c; runs EDGELESS's
+            controller.toml, orchestrator.toml and node*.toml when found; -t [-n N] [--config-path DIR]
+            [--initial-port P] writes them); --allow-native FILE lets its nodes run that native .so
 
 verbs:
   workflow start FILE | stop ID|all | list | inspect ID|all | migrate ID DOMAIN | migrate ID [COMPONENT] NODE
   domain list | inspect ID|all               the orchestration domains
   function create|list|delete|invoke|poll   standalone functions (FaaS)
+  function build DIR | push BIN TYPE | get ID | download CODE_ID   build functions; the function repository
   cert init | ca | issue | token             certificates and API tokens (cert -h)
   health [URL]                               exits 0 when URL (default: any mode's /metrics) answers
   bench [flags]                              the benchmark suite (bench -h)
@@ -115,17 +120,29 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	strict := fs.Bool("strict-config", false, "refuse unknown configuration keys instead of warning about them")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	nodes := fs.Int("n", 0, "inabox: number of nodes (overrides the configuration)")
-	available := fs.Bool("available-resources", false, "node: list the resource providers of the configuration and exit")
-	var asJSON bool
-	fs.BoolVar(&asJSON, "json", false, "node: with --available-resources, print JSON")
-	fs.BoolVar(&asJSON, "output-json", false, "same as --json")
-	var workflows, natives multiFlag
-	fs.Var(&workflows, "w", "inabox: start this workflow file once ready (repeatable)")
-	fs.Var(&natives, "allow-native", "inabox: enable native functions and allow this .so (repeatable)")
-	templates := fs.Bool("templates", false, "inabox: write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
-	configPath := fs.String("config-path", ".", "inabox: the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
-	initialPort := fs.Int("initial-port", 7000, "inabox: first port of the --templates layout")
+	// Each mode registers only its own flags.
+	var (
+		nodes, initialPort int
+		available, asJSON  bool
+		templates, nonLoop bool
+		configPath         = "."
+		workflows, natives multiFlag
+	)
+	switch mode {
+	case "node":
+		fs.BoolVar(&available, "available-resources", false, "list the resource providers of the configuration and exit")
+		fs.BoolVar(&asJSON, "json", false, "with --available-resources, print JSON")
+		fs.BoolVar(&asJSON, "output-json", false, "same as --json")
+	case "inabox":
+		fs.IntVar(&nodes, "n", 0, "number of nodes (overrides the configuration)")
+		fs.Var(&workflows, "w", "start this workflow file once ready (repeatable)")
+		fs.Var(&natives, "allow-native", "enable native functions and allow this .so (repeatable)")
+		fs.BoolVar(&templates, "templates", false, "write controller.toml, orchestrator.toml and node.toml (node0.toml … with -n) to --config-path and exit, as edgeless_inabox -t does")
+		fs.StringVar(&configPath, "config-path", ".", "the directory of --templates, and of the controller.toml, orchestrator.toml and node*.toml read when there is no inabox.toml")
+		fs.IntVar(&initialPort, "initial-port", 7000, "first port of the --templates layout")
+		fs.BoolVar(&nonLoop, "b", false, "with --templates, listen on the first non-loopback address instead of 127.0.0.1")
+		fs.BoolVar(&nonLoop, "bind-to-nonloopback", false, "same as -b")
+	}
 	if mode == "inabox" {
 		args = edgelessTemplateFlag(args)
 	}
@@ -142,8 +159,15 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 	if tmpl != "" {
 		return writeTemplate(mode, tmpl)
 	}
-	if *templates {
-		written, err := inabox.WriteFiles(*configPath, max(*nodes, 1), *initialPort, "")
+	if templates {
+		host := ""
+		if nonLoop {
+			var err error
+			if host, err = nonLoopback(); err != nil {
+				return err
+			}
+		}
+		written, err := inabox.WriteFiles(configPath, max(nodes, 1), initialPort, host)
 		for _, f := range written {
 			fmt.Fprintln(stdout, f)
 		}
@@ -178,25 +202,34 @@ func runMode(ctx context.Context, mode string, args []string, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		if *available {
+		if available {
 			return node.WriteAvailableResources(stdout, cfg, asJSON)
+		}
+		if l := cfg.Telemetry.LogLevel; l != "" && !flagSet(fs, "log-level") {
+			// EDGELESS's log_level names trace, which slog lacks.
+			if strings.EqualFold(l, "trace") {
+				l = "debug"
+			}
+			if err := lv.UnmarshalText([]byte(l)); err == nil {
+				log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+			}
 		}
 		return node.Run(ctx, cfg, log)
 	}
 	var cfg inabox.Config
 	var err error
-	if cfgPath == "" && inabox.HasFiles(*configPath) {
+	if cfgPath == "" && inabox.HasFiles(configPath) {
 		// EDGELESS's edgeless_inabox runs the files it finds.
-		log.Info("reading controller.toml, orchestrator.toml and node*.toml", "dir", *configPath)
-		cfg, err = loadMode(log, *configPath, *strict, inabox.Default, inabox.LoadFiles)
+		log.Info("reading controller.toml, orchestrator.toml and node*.toml", "dir", configPath)
+		cfg, err = loadMode(log, configPath, *strict, inabox.Default, inabox.LoadFiles)
 	} else {
 		cfg, err = loadMode(log, cfgPath, *strict, inabox.Default, inabox.LoadWith)
 	}
 	if err != nil {
 		return err
 	}
-	if *nodes > 0 {
-		cfg.Nodes = *nodes
+	if nodes > 0 {
+		cfg.Nodes = nodes
 	}
 	if err := allowNative(&cfg.Node, natives); err != nil {
 		return err
@@ -235,6 +268,28 @@ func allowNative(cfg *node.Config, files []string) error {
 		}
 	}
 	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// nonLoopback returns the first non-loopback IPv4 address of the host, as
+// edgeless_inabox -b picks it.
+func nonLoopback() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("-b: %w", err)
+	}
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLoopback() && ip.IP.To4() != nil {
+			return ip.IP.String(), nil
+		}
+	}
+	return "", errors.New("-b: the host has no non-loopback IPv4 address")
 }
 
 // edgelessTemplateFlag turns EDGELESS's `edgeless_inabox -t`, which takes

@@ -51,9 +51,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestVersionAndTemplates(t *testing.T) {
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "edgeless ") {
-		t.Fatalf("--version = %q, %v", out, err)
+	for _, args := range [][]string{{"--version"}, {"node", "--version"}, {"orc", "--version"}, {"con", "--version"}, {"inabox", "--version"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || !strings.HasPrefix(string(out), "edgeless ") {
+			t.Fatalf("%v = %q, %v", args, out, err)
+		}
 	}
 	dir := t.TempDir()
 	f := func(mode string, load func(string) error) {

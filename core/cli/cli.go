@@ -434,7 +434,7 @@ func (c *client) inspect(ctx context.Context, id string, out io.Writer) error {
 	}
 	for _, f := range w.Functions {
 		cs := f.ClassSpecification
-		fmt.Fprintf(out, "* function %s\n  class %s version %s run-time %s\n", f.Name, cs.ID, cs.Version, cs.FunctionType)
+		fmt.Fprintf(out, "* function %s\n  run-time %s class %s version %s\n", f.Name, cs.FunctionType, cs.ID, cs.Version)
 		printMap(out, "OUT", f.OutputMapping)
 		printMap(out, "F_ANN", f.Annotations)
 		instances(f.Name)
@@ -446,6 +446,11 @@ func (c *client) inspect(ctx context.Context, id string, out io.Writer) error {
 		instances(r.Name)
 	}
 	printMap(out, "W_ANN", w.Annotations)
+	// EDGELESS's domain mapping: where each component was deployed.
+	fmt.Fprintln(out, "* mapping")
+	for _, ci := range wi.Components {
+		fmt.Fprintf(out, "  MAP %s -> %s [logical ID %s]\n", ci.Name, wi.Domain, ci.LogicalID)
+	}
 	return nil
 }
 

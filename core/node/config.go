@@ -100,6 +100,7 @@ type Telemetry struct {
 	PerformanceSamples bool   `toml:"performance_samples" comment:"send per-event execution and transfer times and telemetry logs to the orchestrator"`
 	Pprof              bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 	EBPF               bool   `toml:"ebpf" comment:"measure run-queue latency, context switches and dataplane TCP with eBPF (needs root or CAP_BPF)"`
+	LogLevel           string `toml:"log_level" comment:"error, warn, info, debug or trace (as debug); empty = --log-level, which also wins when given"`
 }
 
 // State configures where function state saved with sync() is kept.
@@ -296,6 +297,11 @@ func (c *Config) Validate() error {
 	if k := c.Capabilities; k.NumCPUs < 0 || k.NumCores < 0 || k.ClockFreqCPU < 0 || k.MemSize < 0 {
 		bad("user_node_capabilities", "num_cpus, num_cores, clock_freq_cpu and mem_size must not be negative")
 	}
+	switch strings.ToLower(c.Telemetry.LogLevel) {
+	case "", "error", "warn", "info", "debug", "trace":
+	default:
+		bad("telemetry.log_level", "want error, warn, info, debug or trace, got %q", c.Telemetry.LogLevel)
+	}
 	if c.Offload.QueueThreshold < 1 {
 		bad("offload.queue_threshold", "must be at least 1, got %d", c.Offload.QueueThreshold)
 	}
@@ -360,7 +366,6 @@ func IgnoredKeys() map[string]string {
 		"general.agent_url_announced":           agent,
 		"general.invocation_url_coap":           "CoAP (embedded nodes) is not offered",
 		"general.invocation_url_announced_coap": "CoAP (embedded nodes) is not offered",
-		"telemetry.log_level":                   "the log level is set with --log-level",
 		"container_runtime":                     "CONTAINER functions are not offered",
 		"power_info":                            "power readings from a PDU are not offered",
 		"resources.dda_provider":                "the dda resource class is not offered",

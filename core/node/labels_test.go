@@ -47,3 +47,17 @@ func TestServerlessConfig(t *testing.T) {
 		t.Fatalf("Validate = %v", err)
 	}
 }
+
+func TestLogLevelConfig(t *testing.T) {
+	cfg := Default()
+	for _, l := range []string{"", "info", "DEBUG", "trace"} {
+		cfg.Telemetry.LogLevel = l
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("log_level %q: %v", l, err)
+		}
+	}
+	cfg.Telemetry.LogLevel = "loud"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `telemetry.log_level: want error, warn, info, debug or trace, got "loud"`) {
+		t.Fatalf("Validate = %v", err)
+	}
+}
