@@ -202,13 +202,16 @@ func TestPKIRejectsBadInput(t *testing.T) {
 func TestPlaintextBounds(t *testing.T) {
 	s := startServer(t, ServerConfig{Handler: &recorder{}, MaxConns: 2, MaxFrame: 8 << 20, MaxBuffered: 10 << 20})
 	var conns []net.Conn
-	for range 3 {
+	for i := range 3 {
 		c, err := net.Dial("tcp", s.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 		conns = append(conns, c)
+		if i < 2 { // the loops open connections in any order: one at a time
+			waitFor(t, "the connection to open", func() bool { return s.Stats().Conns == int64(i+1) })
+		}
 	}
 	conns[2].SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conns[2].Read(make([]byte, 1)); err == nil || isTimeout(err) {
