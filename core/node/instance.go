@@ -183,6 +183,17 @@ func (inst *instance) run() {
 		if start.IsZero() {
 			start = time.Now()
 		}
+		if inst.n.fenced(start) {
+			// Cut off from the orchestrator past the lease (a host that was
+			// paused wakes up here): another copy may run by now.
+			inst.n.dropped.Inc()
+			if m.ev.Kind == core.KindCall {
+				inst.n.reply(&m.ev, core.KindCallErr)
+			}
+			inst.n.bufs.Put(m.buf)
+			last = time.Time{}
+			continue
+		}
 		inst.handlerStart = start.UnixNano()
 		err := inst.handle(&m)
 		// A monotonic reading alone is cheaper than time.Now's two.

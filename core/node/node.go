@@ -56,6 +56,11 @@ type Node struct {
 	instances atomic.Pointer[map[core.ID]*instance]
 	peers     atomic.Pointer[map[core.ID]*wire.Client]
 
+	// epoch and leaseUntil (monotonic nanoseconds since epoch) bound when
+	// instances may run: until the lease of the last accepted registration.
+	epoch      time.Time
+	leaseUntil atomic.Int64
+
 	mu     sync.Mutex // serialises changes to instances and peers, and guards exits
 	exits  []wire.InstanceExit
 	kick   chan struct{} // asks the registration loop to report now
@@ -107,6 +112,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		health:  &healthReader{dir: cfg.State.Dir},
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	n.epoch = time.Now()
+	n.leaseUntil.Store(math.MaxInt64) // no lease before the first registration
 	n.invoker = newInvoker(n)
 	n.registerNodeMetrics()
 	empty := map[core.ID]*instance{}
@@ -330,6 +337,13 @@ func (n *Node) registerLoop(ctx context.Context) {
 	}
 }
 
+// fenced reports whether now is past the lease of the last accepted
+// registration: instances must not run. It is cheap enough for every event:
+// an atomic load and a monotonic subtraction.
+func (n *Node) fenced(now time.Time) bool {
+	return int64(now.Sub(n.epoch)) > n.leaseUntil.Load()
+}
+
 // fenceLoop stops every instance of a node cut off from its orchestrator (a
 // partition, a hang) before the orchestrator re-creates them elsewhere, so
 // that no instance ever runs twice. The orchestrator does so once it has not
@@ -347,6 +361,7 @@ func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
 		case <-ctx.Done():
 			return
 		case sent := <-renewed:
+			n.leaseUntil.Store(int64(sent.Add(lease).Sub(n.epoch)))
 			fence.Reset(time.Until(sent.Add(lease)))
 		case <-fence.C:
 			if k := len(*n.instances.Load()); k > 0 {
