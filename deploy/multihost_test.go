@@ -2,8 +2,10 @@ package deploy
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -318,4 +320,84 @@ func TestSlowLink(t *testing.T) {
 	if slow-base < delay/2 {
 		t.Fatalf("the delay did not show: %v then %v", base, slow)
 	}
+}
+
+// TestComposeReadme runs the README's "Deploy on several hosts" steps on a
+// copy of deploy/ (its own project name and API port): cert init, compose
+// up, then ping_pong started with the CLI runs across the node containers.
+func TestComposeReadme(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"compose.yaml", "config/controller.toml", "config/orchestrator.toml", "config/node.toml"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "compose.yaml" {
+			port := freePort(t)
+			data = []byte(strings.Replace(string(data), `"127.0.0.1:7001:7001"`, fmt.Sprintf(`"127.0.0.1:%d:7001"`, port), 1))
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+dir, fmt.Sprintf("EDGELESS_UID=%d", os.Getuid()), fmt.Sprintf("EDGELESS_GID=%d", os.Getgid()))
+	sh := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	project := fmt.Sprintf("edgelesstest%d", time.Now().UnixNano()%1e9)
+	compose := func(args ...string) string {
+		return sh("docker-compose", append([]string{"-p", project, "-f", "compose.yaml"}, args...)...)
+	}
+	sh(bin, "cert", "init", "-dir", "tls", "-nodes", "3", "-host", "controller")
+	t.Cleanup(func() {
+		cmd := exec.Command("docker-compose", "-p", project, "-f", "compose.yaml", "down", "-v")
+		cmd.Dir, cmd.Env = dir, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("compose down: %v\n%s", err, out)
+		}
+	})
+	compose("up", "-d")
+	api := strings.TrimSpace(compose("port", "controller", "7001"))
+	cli := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"workflow", "-c", filepath.Join(dir, "tls", "cli.toml"), "-controller-url", "https://" + api}, args...)...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	domain := func() string {
+		cmd := exec.Command(bin, "domain", "-c", filepath.Join(dir, "tls", "cli.toml"), "-controller-url", "https://"+api, "list")
+		cmd.Env = env
+		out, _ := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	eventually(t, 60*time.Second, "three nodes in the domain", func() bool { return domain() == "domain domain-7000 (3 nodes)" })
+	wf, err := filepath.Abs("../examples/ping_pong/workflow.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("start", wf); err != nil {
+		t.Fatalf("workflow start: %v\n%s", err, out)
+	}
+	eventually(t, 30*time.Second, "PING-3 -> PONG in a node's log", func() bool {
+		return strings.Contains(compose("logs", "--no-color", "node1", "node2", "node3"), "PING-3 -> PONG")
+	})
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
