@@ -261,6 +261,27 @@ func (c *Client) pendingCalls() int {
 	return len(c.calls)
 }
 
+// Reset drops the connection at once, with everything queued or written but
+// not yet acknowledged by the peer: the kernel discards its send buffer
+// (SO_LINGER 0) instead of delivering it late, after a partition heals.
+// Waiting calls fail; the next send redials. It is safe for concurrent use.
+func (c *Client) Reset() {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	conn.Close() // the connection goroutine sees it fail and drops the queue
+}
+
 // Down reports whether the peer is unreachable: the connection broke or the
 // last dial failed, and no redial has succeeded since.
 func (c *Client) Down() bool {

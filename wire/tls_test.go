@@ -234,3 +234,22 @@ func TestPlaintextBounds(t *testing.T) {
 	conns[0].Close()
 	waitFor(t, "the budget to come back", func() bool { return atomic.LoadInt64(&s.budget.free) == 10<<20 })
 }
+
+// TestClientReset: Reset drops the connection at once; the client redials
+// for the next send.
+func TestClientReset(t *testing.T) {
+	rec := &recorder{}
+	s := startServer(t, ServerConfig{Handler: rec})
+	c := newClient(t, s.Addr(), ClientOptions{BackoffMin: time.Millisecond})
+	e := core.Event{Kind: core.KindCast, Payload: []byte("x")}
+	if err := c.SendEvent(&e); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first event", func() bool { return rec.len() == 1 })
+	c.Reset()
+	waitFor(t, "the server to see the connection go", func() bool { return s.Stats().Conns == 0 })
+	waitFor(t, "a new connection", func() bool { return c.SendEvent(&e) == nil && rec.len() >= 2 })
+	if got := c.Stats().Connects; got != 2 {
+		t.Fatalf("%d connects, want 2", got)
+	}
+}

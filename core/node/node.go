@@ -368,6 +368,11 @@ func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
 				n.log.Warn("cut off from the orchestrator: stopping every instance, which it re-creates elsewhere",
 					"instances", k, "since", lease)
 				n.stopAll()
+				// What they sent and TCP still holds must not arrive once the
+				// network heals, after their new copies have taken over.
+				for _, p := range *n.peers.Load() {
+					p.Reset()
+				}
 			}
 		}
 	}
