@@ -79,7 +79,8 @@ type hosts struct {
 	http   *http.Client
 	redis  *redis.Client
 	nodeID map[string]string // node1 → its node_id
-	mu     sync.Mutex
+	// sources of each number read by lines, when the log names them.
+	sources map[int][]string
 }
 
 func docker(args ...string) (string, error) {
@@ -103,7 +104,7 @@ func (h *hosts) docker(args ...string) string {
 // nodes; everything is removed when the test ends. slow names nodes that
 // others reach through a relay delaying each direction by the duration.
 func newHosts(t *testing.T, slow map[string]time.Duration) *hosts {
-	h := &hosts{t: t, dir: t.TempDir(), prefix: fmt.Sprintf("edgeless-test-%d", time.Now().UnixNano()%1e9), nodeID: map[string]string{}}
+	h := &hosts{t: t, dir: t.TempDir(), prefix: fmt.Sprintf("edgeless-test-%d", time.Now().UnixNano()%1e9), nodeID: map[string]string{}, sources: map[int][]string{}}
 	cfg, err := filepath.Abs("config")
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +373,7 @@ func (h *hosts) state(logical string) int {
 // hold none; it reads stopped and paused containers too.
 func (h *hosts) lines(file string) []int {
 	var out []int
+	h.sources = map[int][]string{}
 	for name := range h.nodeID {
 		raw, err := exec.Command("docker", "cp", h.prefix+"-"+name+":/data/"+file, "-").Output()
 		if err != nil {
@@ -385,10 +387,18 @@ func (h *hosts) lines(file string) []int {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		for _, l := range strings.Fields(string(data)) {
-			n, err := strconv.Atoi(l)
+		// A line is the number, or the sender's instance and the number.
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 0 {
+				continue
+			}
+			n, err := strconv.Atoi(f[len(f)-1])
 			if err != nil {
 				h.t.Fatalf("%s of %s holds %q, not a number", file, name, l)
+			}
+			if len(f) > 1 {
+				h.sources[n] = append(h.sources[n], f[0])
 			}
 			out = append(out, n)
 		}

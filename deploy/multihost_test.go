@@ -33,7 +33,7 @@ func code(t *testing.T, class string) string {
 func counterWorkflow(t *testing.T) string {
 	return fmt.Sprintf(`{"functions":[{"name":"counter","class_specification":{"id":"counter","function_type":"RUST_WASM","version":"0.1","code":%q,"outputs":["output"]},
   "output_mapping":{"output":"log"},"annotations":{"init-payload":"period=50"}}],
- "resources":[{"name":"log","class_type":"file-log","output_mapping":{},"configurations":{"filename":"count.log","label_match_all":"hostname=node3"}}],
+ "resources":[{"name":"log","class_type":"file-log","output_mapping":{},"configurations":{"filename":"count.log","add-source-id":"true","label_match_all":"hostname=node3"}}],
  "annotations":{}}`, code(t, "counter"))
 }
 
@@ -45,6 +45,7 @@ type stall struct {
 	stop    chan struct{}
 	done    chan struct{}
 	longest time.Duration
+	back    []string // times the state went backwards: a stale write won
 }
 
 func watch(h *hosts, logical string) *stall {
@@ -59,7 +60,12 @@ func watch(h *hosts, logical string) *stall {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			if v := h.state(logical); v > last {
+			v := h.state(logical)
+			if v >= 0 && v < last {
+				s.back = append(s.back, fmt.Sprintf("%d after %d at %s", v, last, time.Now().Format("15:04:05.000")))
+				last = v
+			}
+			if v > last {
 				s.longest = max(s.longest, time.Since(at))
 				last, at = v, time.Now()
 			}
@@ -107,6 +113,18 @@ func cutOff(t *testing.T, what string, brk, mend func(h *hosts, node string)) {
 	id := h.start(counterWorkflow(t))
 	logical := h.logical(id, "counter")
 	eventually(t, 10*time.Second, "the counter to count", func() bool { return h.state(logical) > 5 })
+	if f := os.Getenv("MULTIHOST_MONITOR"); f != "" { // diagnosis: every command Redis runs
+		mon := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strings.Split(h.published("redis", "6379"), ":")[1], "monitor")
+		out, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon.Stdout = out
+		if err := mon.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { mon.Process.Kill(); mon.Wait(); out.Close() }()
+	}
 	var recoveries []time.Duration
 	for run := range runs() {
 		victim := h.awayFromNode3(id)
@@ -122,6 +140,9 @@ func cutOff(t *testing.T, what string, brk, mend func(h *hosts, node string)) {
 		mend(h, victim)
 		h.waitNodes(3, 20*time.Second)
 		rec := s.end()
+		if len(s.back) > 0 {
+			t.Errorf("run %d: the synced state went backwards: %v", run+1, s.back)
+		}
 		recoveries = append(recoveries, rec)
 		t.Logf("%s, run %d: %s cut off; the counter stalled %v", what, run+1, victim, rec.Round(time.Millisecond))
 		if rec > 2*refresh+time.Second {
@@ -132,6 +153,11 @@ func cutOff(t *testing.T, what string, brk, mend func(h *hosts, node string)) {
 	c := count(h.lines("count.log"), sent)
 	t.Logf("%s: median time to recovery %v over %d runs; %s", what, median(recoveries).Round(time.Millisecond), len(recoveries), c)
 	if c.duplicated != 0 {
+		for n, src := range h.sources {
+			if len(src) > 1 {
+				t.Logf("%d sent by %v", n, src)
+			}
+		}
 		t.Fatalf("%d numbers were processed twice: two live copies of the counter", c.duplicated)
 	}
 }

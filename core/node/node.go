@@ -344,6 +344,12 @@ func (n *Node) fenced(now time.Time) bool {
 	return int64(now.Sub(n.epoch)) > n.leaseUntil.Load()
 }
 
+// leaseEnd returns when the lease of the last accepted registration ends, or
+// a time far ahead before the first one.
+func (n *Node) leaseEnd() time.Time {
+	return n.epoch.Add(time.Duration(n.leaseUntil.Load()))
+}
+
 // fenceLoop stops every instance of a node cut off from its orchestrator (a
 // partition, a hang) before the orchestrator re-creates them elsewhere, so
 // that no instance ever runs twice. The orchestrator does so once it has not
