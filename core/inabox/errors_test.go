@@ -129,3 +129,36 @@ func TestMemoryLimitAnnotation(t *testing.T) {
 		t.Fatalf("the hog under the node's limit failed %d times", n)
 	}
 }
+
+// TestLargeFunction deploys a 20 MB function (noop with a 20 MB custom
+// section) end to end: controller, orchestrator and node take it.
+func TestLargeFunction(t *testing.T) {
+	b := startBox(t, 1, nil)
+	f := fn(t, "big", "noop", nil, "")
+	payload := make([]byte, 20<<20)
+	name := "padding"
+	sec := append(uleb(uint64(len(name))), name...)
+	sec = append(sec, payload...)
+	f.ClassSpecification.Binary = append(append(append(f.ClassSpecification.Binary, 0), uleb(uint64(len(sec)))...), sec...)
+	id, err := b.startSpec(workflow(f))
+	if err != nil {
+		t.Fatalf("a 20 MB function: %v", err)
+	}
+	if got := len(component(b.inspect(id), "big").Instances); got != 1 {
+		t.Fatalf("%d instances of the 20 MB function, want 1", got)
+	}
+}
+
+// uleb encodes v as unsigned LEB128, as WASM section sizes are.
+func uleb(v uint64) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			out = append(out, c|0x80)
+			continue
+		}
+		return append(out, c)
+	}
+}
