@@ -22,6 +22,7 @@ const (
 	MethodOrcMigrate       = "orc.Migrate"
 	MethodOrcNodes         = "orc.Nodes"
 	MethodOrcInvoke        = "orc.Invoke"
+	MethodOrcPrewarm       = "orc.Prewarm"
 
 	MethodConUpdateDomain = "con.UpdateDomain"
 )
@@ -267,6 +268,31 @@ type InvokeResponse struct {
 	Failure    string       `msgpack:"failure"`
 	Node       core.ID      `msgpack:"node"`
 	Offloaded  bool         `msgpack:"offloaded"` // served by another instance than the first choice
+	// Cold says the orchestrator started the serving instance for this
+	// invocation (none could take it, or the function had scaled to zero);
+	// InitNS is how long that start took.
+	Cold   bool  `msgpack:"cold"`
+	InitNS int64 `msgpack:"init_ns"`
+	// RunNS is the time from the node's receipt of the invocation to the
+	// reply, queueing included; OffloadNS the time the orchestrator spent on
+	// instances that refused it before one took it.
+	RunNS     int64 `msgpack:"run_ns"`
+	OffloadNS int64 `msgpack:"offload_ns"`
+}
+
+// Prewarm asks an orchestrator to have at least Instances instances of a
+// function running (bounded by its max_instances), so that the next
+// invocations find them warm.
+type Prewarm struct {
+	Logical   core.ID `msgpack:"logical"`
+	Instances int     `msgpack:"instances"`
+}
+
+// PrewarmResponse says how many instances the Prewarm started and how many
+// run now.
+type PrewarmResponse struct {
+	Started   int `msgpack:"started"`
+	Instances int `msgpack:"instances"`
 }
 
 // UpdateDomain is an orchestrator's periodic registration with its controller.

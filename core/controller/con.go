@@ -26,6 +26,7 @@ type domain struct {
 	nonce     uint64
 	deadline  time.Time
 	nodes     int
+	cores     int
 	runtimes  []string
 	resources []string
 	client    *wire.Client
@@ -155,7 +156,9 @@ func (c *Con) Start(ctx context.Context) error {
 	limits := core.APILimits()
 	ln = limits.Listener(ln)
 	if c.https {
-		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
+		// TLS for our clients, plain HTTP for serverledge-cli on the same
+		// port; the handlers confine plain requests to Serverledge's paths.
+		ln = newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
 	}
 	c.httpLn = ln
 	if c.cfg.MetricsURL != "" {
@@ -321,7 +324,7 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 		d.ready = true
 	}
 	d.deadline = time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
-	d.nodes, d.runtimes, d.resources = req.Nodes, req.Capabilities.Runtimes, req.ResourceTypes
+	d.nodes, d.cores, d.runtimes, d.resources = req.Nodes, req.Capabilities.NumCores, req.Capabilities.Runtimes, req.ResourceTypes
 	return &wire.UpdateDomainResponse{Reset: reset}, nil
 }
 

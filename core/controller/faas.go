@@ -37,23 +37,31 @@ func (c *Con) handleCreateFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad function: "+err.Error())
 		return
 	}
+	id, status, err := c.createFunction(r.Context(), &req)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, spec.StartReply{WorkflowID: id.String()})
+}
+
+// createFunction starts the one-function workflow of req. On failure it
+// returns the HTTP status that says why.
+func (c *Con) createFunction(ctx context.Context, req *spec.FunctionCreate) (core.ID, int, error) {
 	wf, err := req.Workflow()
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return core.ID{}, http.StatusBadRequest, err
 	}
 	c.faasMu.Lock() // one create at a time, so that names stay unique
 	defer c.faasMu.Unlock()
 	if c.findFunction(req.Name) != nil {
-		writeError(w, http.StatusConflict, fmt.Sprintf("function %q exists; delete it first", req.Name))
-		return
+		return core.ID{}, http.StatusConflict, fmt.Errorf("function %q exists; delete it first", req.Name)
 	}
-	id, err := c.startWorkflow(r.Context(), wf)
+	id, err := c.startWorkflow(ctx, wf)
 	if err != nil {
-		writeError(w, startStatus(err), err.Error())
-		return
+		return core.ID{}, startStatus(err), err
 	}
-	writeJSON(w, http.StatusCreated, spec.StartReply{WorkflowID: id.String()})
+	return id, 0, nil
 }
 
 func (c *Con) handleListFunctions(w http.ResponseWriter, r *http.Request) {
@@ -123,10 +131,20 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		w.Write(res.Result)
 		return
 	}
-	id, ok := c.async.add()
+	id, ok := c.invokeAsync(wf, name, payload)
 	if !ok {
 		writeError(w, http.StatusTooManyRequests, "too many asynchronous invocations pending")
 		return
+	}
+	writeJSON(w, http.StatusAccepted, spec.InvokeAccepted{RequestID: id})
+}
+
+// invokeAsync starts an invocation whose result is kept for polling under
+// the id it returns; false when too many are pending.
+func (c *Con) invokeAsync(wf *workflow, name string, payload []byte) (string, bool) {
+	id, ok := c.async.add()
+	if !ok {
+		return "", false
 	}
 	c.wg.Add(1)
 	go func() {
@@ -135,11 +153,12 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		c.async.done(id, c.invoke(ctx, wf, name, payload))
 	}()
-	writeJSON(w, http.StatusAccepted, spec.InvokeAccepted{RequestID: id})
+	return id, true
 }
 
 // invoke asks the function's domain to call it.
 func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte) invocation {
+	arrived := time.Now()
 	c.mu.Lock()
 	var d *domain
 	if wf.running {
@@ -161,7 +180,8 @@ func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []b
 	case resp.Result == core.CallErr:
 		return invocation{Status: http.StatusUnprocessableEntity, Error: fmt.Sprintf("function %q returned an error for parameters %s", name, payload)}
 	}
-	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded}
+	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded,
+		Cold: resp.Cold, InitNS: resp.InitNS, RunNS: resp.RunNS, OffloadNS: resp.OffloadNS, ResponseNS: time.Since(arrived).Nanoseconds()}
 }
 
 func (c *Con) handlePoll(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +216,10 @@ type invocation struct {
 	Error     string
 	Node      core.ID // the node that served it
 	Offloaded bool
+	// Measurements, in nanoseconds (wire.InvokeResponse's), and the time
+	// from the request's arrival at the controller to its result.
+	Cold                                 bool
+	InitNS, RunNS, OffloadNS, ResponseNS int64
 }
 
 // asyncResults keeps the results of asynchronous invocations for ttl after
@@ -253,4 +277,48 @@ func (a *asyncResults) expireLocked() {
 			delete(a.pending, id)
 		}
 	}
+}
+
+// handlePrewarm starts instances of a standalone function ahead of its
+// invocations.
+func (c *Con) handlePrewarm(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req spec.PrewarmRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad prewarm request: "+err.Error())
+		return
+	}
+	wf := c.findFunction(name)
+	if wf == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no function %q", name))
+		return
+	}
+	resp, status, err := c.prewarm(r.Context(), wf, name, req.Instances)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, spec.PrewarmReply{Started: resp.Started, Instances: resp.Instances})
+}
+
+// prewarm asks the function's domain to run at least n instances of it.
+func (c *Con) prewarm(ctx context.Context, wf *workflow, name string, n int) (*wire.PrewarmResponse, int, error) {
+	if n < 0 {
+		return nil, http.StatusBadRequest, fmt.Errorf("prewarm %q: %d instances is negative", name, n)
+	}
+	c.mu.Lock()
+	var d *domain
+	if wf.running {
+		d = c.domains[wf.Domain]
+	}
+	c.mu.Unlock()
+	if d == nil {
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("function %q is not running: its domain was lost; it is being re-deployed", name)
+	}
+	req := &wire.Prewarm{Logical: wf.Logical[wf.Spec.Functions[0].Name], Instances: n}
+	resp, err := wire.Call[wire.Prewarm, wire.PrewarmResponse](ctx, d.client, wire.MethodOrcPrewarm, req)
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("cannot prewarm %q: %w", name, err)
+	}
+	return resp, 0, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/wire"
@@ -33,6 +34,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	if inst == nil {
 		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.Component)
 	}
+	start := time.Now()
 	resp := &wire.InvokeResponse{Node: n.id}
 	if !req.Queue && n.overloaded(inst) {
 		n.offloaded.Inc()
@@ -49,7 +51,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	default:
 		return nil, err
 	}
-	resp.Result, resp.Reply = ret, reply
+	resp.Result, resp.Reply, resp.RunNS = ret, reply, time.Since(start).Nanoseconds()
 	if f := inst.failure.Load(); ret == core.CallErr && f != nil {
 		resp.Failure = *f
 	}

@@ -39,22 +39,31 @@ func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartRespon
 	if o.comps[c.logical] != nil {
 		return nil, fmt.Errorf("component %s already exists", c.logical)
 	}
+	if c.want() == 0 {
+		// Nothing starts now: check that something could, so that a function
+		// no node can run is refused here rather than at its first call.
+		if _, err := o.place(c, nil, nil); err != nil {
+			return nil, fmt.Errorf("function %q: %w", c.fn.Name, err)
+		}
+	}
 	if err := o.fill(ctx, c, nil); err != nil {
 		o.stopInstances(ctx, c)
 		return nil, err
 	}
-	c.started = time.Now()
+	c.started, c.usedAt = time.Now(), time.Now()
 	o.comps[c.logical] = c
 	return &wire.StartResponse{Instances: slices.Clone(c.instances)}, nil
 }
 
 // want returns how many instances c should keep: min_instances of a
-// function, else its max_instances (0, EDGELESS's "no limit", counts as 1);
+// function (0 lets it scale to zero), else its max_instances (0, EDGELESS's "no limit", counts as 1);
 // 1 for a resource. Overloaded invocations may add more, up to max_instances.
 func (c *component) want() int {
 	switch {
 	case c.fn == nil:
 		return 1
+	case c.req.ScaleToZero:
+		return 0
 	case c.req.MinInstances > 0:
 		return c.req.MinInstances
 	case c.req.MaxInstances > 0:

@@ -13,11 +13,13 @@ import (
 // invoke calls a logical function for the controller's invocation API. It
 // tries the function's instances in turn, starting round robin; an instance
 // whose node refuses it as overloaded is skipped (the invocation is
-// offloaded to the next). When every instance refuses, it starts one more —
-// on a node not yet hosting one, if any — while max_instances allows, and
-// otherwise queues it at the instance with the shortest queue, up to that
-// instance's mailbox bound; past that it answers Overloaded.
+// offloaded to the next). When every instance refuses, or the function has
+// scaled to zero, it starts one more — on a node not yet hosting one, if
+// any — while max_instances allows (a cold start), and otherwise queues it at
+// the instance with the shortest queue, up to that instance's mailbox bound;
+// past that it answers Overloaded.
 func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeResponse, error) {
+	start := time.Now()
 	o.opMu.Lock()
 	c := o.comps[req.Logical]
 	if c == nil || c.fn == nil {
@@ -25,12 +27,14 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		return nil, fmt.Errorf("no function %s in domain %s", req.Logical, o.cfg.General.DomainID)
 	}
 	insts := slices.Clone(c.instances)
+	c.usedAt = start
 	o.opMu.Unlock()
 	first := int(o.invokeRR.Add(1))
 	var lastErr error
 	shortest, queued := -1, 0
 	for k := range insts {
 		i := (first + k) % len(insts)
+		tried := time.Now()
 		resp, err := o.invokeOn(ctx, insts[i], req.Payload, false)
 		if err != nil {
 			lastErr = err
@@ -43,21 +47,27 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 			continue
 		}
 		if k > 0 {
-			resp.Offloaded = true
+			resp.Offloaded, resp.OffloadNS = true, tried.Sub(start).Nanoseconds()
 			o.offloaded.Inc()
 		}
 		return resp, nil
 	}
 	o.opMu.Lock()
-	c.busyAt = time.Now()
+	if len(insts) > 0 {
+		c.busyAt = time.Now()
+	}
 	o.opMu.Unlock()
-	if i, ok := o.scaleOut(ctx, req.Logical); ok {
+	refusedFor := time.Since(start)
+	if i, init, ok := o.scaleOut(ctx, req.Logical); ok {
 		// The new instance queues it: refusing it there for a full queue or a
 		// busy CPU would turn away work that has just been given room.
 		resp, err := o.invokeOn(ctx, i, req.Payload, true)
 		if err == nil {
-			resp.Offloaded = !resp.Overloaded
+			resp.Cold, resp.InitNS = true, init.Nanoseconds()
+			// From zero there was nothing to offload from.
+			resp.Offloaded = !resp.Overloaded && len(insts) > 0
 			if resp.Offloaded {
+				resp.OffloadNS = refusedFor.Nanoseconds()
 				o.offloaded.Inc()
 			}
 			return resp, nil
@@ -87,30 +97,77 @@ func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, payload []byte, q
 
 // scaleOut starts one more instance of a function if max_instances allows
 // (0 allows none beyond min_instances: EDGELESS reads 0 as "no limit", but an
-// unbounded scale-out on demand is not what a user of 0 asked for).
-func (o *Orc) scaleOut(ctx context.Context, logical core.ID) (core.InstanceID, bool) {
+// unbounded scale-out on demand is not what a user of 0 asked for); a
+// function without instances (scaled to zero) always gets one. It returns the
+// new instance and how long starting it took.
+func (o *Orc) scaleOut(ctx context.Context, logical core.ID) (core.InstanceID, time.Duration, bool) {
 	o.opMu.Lock()
 	defer o.opMu.Unlock()
 	c := o.comps[logical]
-	if c == nil || c.req.MaxInstances == 0 || len(c.instances) >= c.req.MaxInstances {
-		return core.InstanceID{}, false
+	if c == nil || len(c.instances) > 0 && (c.req.MaxInstances == 0 || len(c.instances) >= c.req.MaxInstances) {
+		return core.InstanceID{}, 0, false
 	}
+	start := time.Now()
 	if err := o.startOne(ctx, c, nil); err != nil {
 		o.log.Warn("cannot scale out an overloaded function", "function", c.name(), "err", err)
-		return core.InstanceID{}, false
+		return core.InstanceID{}, 0, false
 	}
+	took := time.Since(start)
 	o.scaledOut.Inc()
 	o.repatch(ctx, map[core.ID]bool{c.logical: true})
-	return c.instances[len(c.instances)-1], true
+	return c.instances[len(c.instances)-1], took, true
 }
 
-// scaleIn stops, one per reconcile, an instance that invocations added beyond
-// a function's min_instances once no invocation has found the function
-// overloaded for scale_in_after_sec. The newest goes first.
+// prewarm starts instances of a function until it has req.Instances of them
+// (at most max_instances, when set); they count as used now, so that idle
+// eviction spares them for scale_in_after_sec.
+func (o *Orc) prewarm(ctx context.Context, req *wire.Prewarm) (*wire.PrewarmResponse, error) {
+	o.opMu.Lock()
+	defer o.opMu.Unlock()
+	c := o.comps[req.Logical]
+	if c == nil || c.fn == nil {
+		return nil, fmt.Errorf("no function %s in domain %s", req.Logical, o.cfg.General.DomainID)
+	}
+	target := req.Instances
+	if c.req.MaxInstances > 0 {
+		target = min(target, max(c.req.MaxInstances, c.want()))
+	}
+	c.warmAt = time.Now()
+	resp := &wire.PrewarmResponse{}
+	var err error
+	for len(c.instances) < target {
+		if err = o.startOne(ctx, c, nil); err != nil {
+			break
+		}
+		resp.Started++
+	}
+	if resp.Started > 0 {
+		o.scaledOut.Add(resp.Started)
+		o.repatch(ctx, map[core.ID]bool{c.logical: true})
+	}
+	resp.Instances = len(c.instances)
+	if err != nil && resp.Started == 0 {
+		return nil, fmt.Errorf("cannot prewarm %q: %w", c.fn.Name, err)
+	}
+	return resp, nil
+}
+
+// scaleIn stops, one per reconcile, an instance beyond a function's
+// min_instances once, for scale_in_after_sec, no invocation has found the
+// function overloaded and no prewarm asked for instances. The newest goes
+// first. The last instance of a function that scales to zero goes once it
+// has also served no invocation for that long.
 func (o *Orc) scaleIn(ctx context.Context, now time.Time) {
 	idle := time.Duration(o.cfg.General.ScaleInAfterSec) * time.Second
 	for _, c := range o.comps {
-		if c.fn == nil || len(c.instances) <= c.want() || now.Sub(c.busyAt) < idle {
+		if c.fn == nil || len(c.instances) <= c.want() {
+			continue
+		}
+		quiet := later(c.busyAt, c.warmAt)
+		if len(c.instances) == 1 {
+			quiet = later(quiet, c.usedAt)
+		}
+		if now.Sub(quiet) < idle {
 			continue
 		}
 		last := c.instances[len(c.instances)-1]
@@ -123,4 +180,11 @@ func (o *Orc) scaleIn(ctx context.Context, now time.Time) {
 		o.scaledIn.Inc()
 		o.log.Info("instance no longer needed; stopped", "function", c.fn.Name, "instance", last.Component, "instances", len(c.instances))
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -77,6 +77,10 @@ type FunctionCreate struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// ErrUnknownRuntime reports a function created for a runtime edgeless does
+// not run.
+var ErrUnknownRuntime = errors.New("unknown runtime")
+
 // Standalone functions start with one instance and may grow to this many
 // when invocations overload them, unless their annotations say otherwise.
 const defaultMaxInstances = "4"
@@ -91,7 +95,7 @@ func (f *FunctionCreate) Workflow() (*Workflow, error) {
 	}
 	ftype := map[string]string{"wasm": FunctionTypeWASM, "native": "RUST_NATIVE"}[f.Runtime]
 	if ftype == "" {
-		errs = append(errs, fmt.Errorf("function %q: runtime %q: want wasm or native", f.Name, f.Runtime))
+		errs = append(errs, fmt.Errorf("function %q: runtime %q: %w: want wasm or native", f.Name, f.Runtime, ErrUnknownRuntime))
 	}
 	if len(f.Code) == 0 {
 		errs = append(errs, fmt.Errorf("function %q: no code", f.Name))
@@ -165,4 +169,15 @@ type MigrateRequest struct {
 	// Domain, instead of Nodes, moves the whole workflow to that
 	// orchestration domain (EDGELESS's workflow migrate ID DOMAIN).
 	Domain string `json:"domain,omitempty"`
+}
+
+// PrewarmRequest is the body of POST /api/v1/functions/NAME/prewarm.
+type PrewarmRequest struct {
+	Instances int `json:"instances"`
+}
+
+// PrewarmReply says how many instances a prewarm started and how many run.
+type PrewarmReply struct {
+	Started   int `json:"started"`
+	Instances int `json:"instances"`
 }
