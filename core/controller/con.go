@@ -96,10 +96,8 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		workflows: map[core.ID]*workflow{},
 		hosts:     map[string]core.ID{},
 		reg:       telemetry.NewRegistry(),
-		async: &asyncResults{
-			ttl: time.Duration(cfg.AsyncResultTTLSec) * time.Second, max: cfg.MaxAsyncPending,
-			pending: map[string]*asyncEntry{},
-		},
+		async: newAsyncResults(time.Duration(cfg.AsyncResultTTLSec)*time.Second, cfg.MaxAsyncPending,
+			asyncPath(cfg.PersistenceFilename), log.With("component", "controller")),
 	}
 	const starts = "edgeless_con_workflow_starts_total"
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)
@@ -122,6 +120,9 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 // once both serve.
 func (c *Con) Start(ctx context.Context) error {
 	if err := c.load(); err != nil {
+		return err
+	}
+	if err := c.async.open(); err != nil {
 		return err
 	}
 	mux := &wire.Mux{}
@@ -243,6 +244,7 @@ func (c *Con) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
+	errs = append(errs, c.async.close())
 	if c.metricsSrv != nil {
 		errs = append(errs, c.metricsSrv.Close())
 	}

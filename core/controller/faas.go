@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -221,64 +218,6 @@ type invocation struct {
 	Cold                                 bool
 	InitNS, RunNS, OffloadNS, ResponseNS int64
 }
-
-// asyncResults keeps the results of asynchronous invocations for ttl after
-// they complete; then they are dropped and polling them says so.
-type asyncResults struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	max     int
-	pending map[string]*asyncEntry
-}
-
-type asyncEntry struct {
-	res     *invocation // nil while running
-	expires time.Time
-}
-
-func (a *asyncResults) add() (string, bool) {
-	var b [16]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.expireLocked()
-	if len(a.pending) >= a.max {
-		return "", false
-	}
-	a.pending[id] = &asyncEntry{}
-	return id, true
-}
-
-func (a *asyncResults) done(id string, res invocation) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if e := a.pending[id]; e != nil {
-		e.res, e.expires = &res, time.Now().Add(a.ttl)
-	}
-}
-
-// get returns the result (nil while pending) and whether id is known.
-func (a *asyncResults) get(id string) (*invocation, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.expireLocked()
-	e, ok := a.pending[id]
-	if !ok {
-		return nil, false
-	}
-	return e.res, true
-}
-
-func (a *asyncResults) expireLocked() {
-	now := time.Now()
-	for id, e := range a.pending {
-		if e.res != nil && now.After(e.expires) {
-			delete(a.pending, id)
-		}
-	}
-}
-
 // handlePrewarm starts instances of a standalone function ahead of its
 // invocations.
 func (c *Con) handlePrewarm(w http.ResponseWriter, r *http.Request) {

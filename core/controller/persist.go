@@ -77,3 +77,12 @@ func (c *Con) save() {
 		c.log.Error("cannot save the workflows", "file", c.cfg.PersistenceFilename, "err", err)
 	}
 }
+
+// asyncPath names the journal of asynchronous results kept beside the
+// persistence file, or "" when nothing persists.
+func asyncPath(persistence string) string {
+	if persistence == "" {
+		return ""
+	}
+	return persistence + ".async"
+}
