@@ -218,6 +218,7 @@ type invocation struct {
 	Cold                                 bool
 	InitNS, RunNS, OffloadNS, ResponseNS int64
 }
+
 // handlePrewarm starts instances of a standalone function ahead of its
 // invocations.
 func (c *Con) handlePrewarm(w http.ResponseWriter, r *http.Request) {
