@@ -8,7 +8,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -48,7 +51,7 @@ func TestServerledgeAsyncSurvivesRestart(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "busy.wasm", Mode: 0o644, Size: int64(len(code)), Typeflag: tar.TypeReg})
 	tw.Write(code)
 	tw.Close()
-	fn := map[string]any{"Name": "busy", "Runtime": "wasm", "MemoryMB": 32, "TarFunctionCode": base64.StdEncoding.EncodeToString(buf.Bytes())}
+	fn := map[string]any{"Name": "busy", "Runtime": "wasm", "MemoryMB": 128, "TarFunctionCode": base64.StdEncoding.EncodeToString(buf.Bytes())}
 	if status, body := c.slPost("/create", fn); status != http.StatusOK {
 		t.Fatalf("create = %d %s", status, body)
 	}
@@ -80,5 +83,105 @@ func TestServerledgeAsyncSurvivesRestart(t *testing.T) {
 	status, body := c.slDo(http.MethodGet, "/poll/"+running, nil)
 	if status != http.StatusOK || !strings.Contains(body, `"Success":false`) || !strings.Contains(body, "restarted while this invocation ran") {
 		t.Fatalf("poll of the invocation cut by the restart = %d %s", status, body)
+	}
+}
+
+// TestEdgeCloudDeadlines loads a function on two node processes, the second
+// labelled cloud, with requests whose QoSMaxRespT is below the response time
+// of the saturated edge: 8 clients at once, 20 ms per call, one edge
+// instance. With the edge-only policy every request waits on the edge; with
+// edge-cloud the orchestrator sends those the edge cannot serve in time to
+// the cloud node, and the share of missed deadlines falls.
+func TestEdgeCloudDeadlines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test")
+	}
+	const workers, each, deadline = 8, 40, 0.1
+	run := func(policy string) (missed float64, actions map[string]int) {
+		c := newCluster(t, 2, "")
+		// Make node1 the cloud and select the policy: restart the
+		// orchestrator and that node with the amended files.
+		c.kill("orc")
+		c.kill("node1")
+		for name, extra := range map[string]string{
+			"orchestrator.toml": "[scheduling]\npolicy = \"" + policy + "\"\n",
+			"node1.toml":        "[user_node_capabilities]\nlabels = [\"cloud\"]\n",
+		} {
+			data, err := os.ReadFile(filepath.Join(c.dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.write(name, string(data)+extra)
+		}
+		orc := c.start("orc", "orc", "-c", "orchestrator.toml")
+		c.start("node1", "node", "-c", "node1.toml")
+		con := c.procs["con"]
+		eventuallyT(t, 20*time.Second, "both nodes in the restarted orchestrator, and it in the controller", func() bool {
+			return strings.Count(orc.String(), "node joined") == 2 && strings.Count(con.String(), "domain joined") == 2
+		})
+		c.waitNodes(2)
+		code, err := os.ReadFile("functions/busy/busy.wasm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "busy.wasm", Mode: 0o644, Size: int64(len(code)), Typeflag: tar.TypeReg})
+		tw.Write(code)
+		tw.Close()
+		fn := map[string]any{"Name": "busy", "Runtime": "wasm", "MemoryMB": 128, "TarFunctionCode": base64.StdEncoding.EncodeToString(buf.Bytes())}
+		// Until the restarted orchestrator has registered, the controller
+		// reaches for the one that is gone (502).
+		eventuallyT(t, 20*time.Second, "the function created", func() bool {
+			status, body := c.slPost("/create", fn)
+			if status != http.StatusOK && status != http.StatusBadGateway && status != http.StatusServiceUnavailable {
+				t.Fatalf("create = %d %s", status, body)
+			}
+			return status == http.StatusOK
+		})
+		call := map[string]any{"Params": map[string]any{"work": 0, "sleep_ms": 20}, "QoSMaxRespT": deadline, "CanDoOffloading": true}
+		c.slPost("/invoke/busy", call) // the cold start, outside the measurement
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		late := 0
+		actions = map[string]int{}
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					start := time.Now()
+					status, body := c.slPost("/invoke/busy", call)
+					took := time.Since(start)
+					var r struct{ SchedAction string }
+					json.Unmarshal([]byte(body), &r)
+					mu.Lock()
+					if status != http.StatusOK {
+						actions["status "+strconv.Itoa(status)+": "+body]++
+					} else {
+						actions[r.SchedAction]++
+					}
+					if took.Seconds() > deadline {
+						late++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(late) / (workers * each), actions
+	}
+	offMissed, offActions := run("edge-only")
+	onMissed, onActions := run("edge-cloud")
+	t.Logf("deadline %.0f ms, %d clients × %d calls of 20 ms: edge-only missed %.1f%% %v; edge-cloud missed %.1f%% %v",
+		deadline*1e3, workers, each, offMissed*100, offActions, onMissed*100, onActions)
+	if offActions["OC"] != 0 || offActions[""] != workers*each {
+		t.Fatalf("edge-only: actions %v, want every call served on the edge", offActions)
+	}
+	if onActions["OC"] == 0 || onActions[""]+onActions["OC"] != workers*each {
+		t.Fatalf("edge-cloud: actions %v, want calls served on the edge and in the cloud", onActions)
+	}
+	if onMissed >= offMissed/2 {
+		t.Fatalf("edge-cloud missed %.1f%% of deadlines, edge-only %.1f%%: want under half", onMissed*100, offMissed*100)
 	}
 }

@@ -254,6 +254,11 @@ type Invoke struct {
 	// Queue asks the node to queue the invocation even past its offloading
 	// threshold (up to the mailbox's bound): there is nowhere else to go.
 	Queue bool `msgpack:"queue"`
+	// MaxRespNS is the response time the caller asks for (0: none), and
+	// CanOffload lets the orchestrator's edge-cloud policy send the
+	// invocation to a cloud node to meet it.
+	MaxRespNS  int64 `msgpack:"max_resp_ns"`
+	CanOffload bool  `msgpack:"can_offload"`
 }
 
 // InvokeResponse is a function's answer to an Invoke. Overloaded says the
@@ -268,6 +273,7 @@ type InvokeResponse struct {
 	Failure    string       `msgpack:"failure"`
 	Node       core.ID      `msgpack:"node"`
 	Offloaded  bool         `msgpack:"offloaded"` // served by another instance than the first choice
+	Cloud      bool         `msgpack:"cloud"`     // offloaded to a cloud node
 	// Cold says the orchestrator started the serving instance for this
 	// invocation (none could take it, or the function had scaled to zero);
 	// InitNS is how long that start took.

@@ -116,7 +116,7 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !req.Async {
-		res := c.invoke(r.Context(), wf, name, payload)
+		res := c.invoke(r.Context(), wf, name, payload, qosRequest{})
 		if res.Status != http.StatusOK {
 			writeError(w, res.Status, res.Error)
 			return
@@ -128,7 +128,7 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		w.Write(res.Result)
 		return
 	}
-	id, ok := c.invokeAsync(wf, name, payload)
+	id, ok := c.invokeAsync(wf, name, payload, qosRequest{})
 	if !ok {
 		writeError(w, http.StatusTooManyRequests, "too many asynchronous invocations pending")
 		return
@@ -138,7 +138,7 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 
 // invokeAsync starts an invocation whose result is kept for polling under
 // the id it returns; false when too many are pending.
-func (c *Con) invokeAsync(wf *workflow, name string, payload []byte) (string, bool) {
+func (c *Con) invokeAsync(wf *workflow, name string, payload []byte, q qosRequest) (string, bool) {
 	id, ok := c.async.add()
 	if !ok {
 		return "", false
@@ -148,13 +148,21 @@ func (c *Con) invokeAsync(wf *workflow, name string, payload []byte) (string, bo
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 		defer cancel()
-		c.async.done(id, c.invoke(ctx, wf, name, payload))
+		c.async.done(id, c.invoke(ctx, wf, name, payload, q))
 	}()
 	return id, true
 }
 
+// qosRequest is what an invocation asks of its scheduling: a response time
+// (0: none) and whether the orchestrator may offload it to the cloud to meet
+// it.
+type qosRequest struct {
+	MaxResp    time.Duration
+	CanOffload bool
+}
+
 // invoke asks the function's domain to call it.
-func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte) invocation {
+func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte, q qosRequest) invocation {
 	arrived := time.Now()
 	c.mu.Lock()
 	var d *domain
@@ -165,7 +173,7 @@ func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []b
 	if d == nil {
 		return invocation{Status: http.StatusServiceUnavailable, Error: fmt.Sprintf("function %q is not running: its domain was lost; it is being re-deployed", name)}
 	}
-	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload}
+	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(), CanOffload: q.CanOffload}
 	resp, err := wire.Call[wire.Invoke, wire.InvokeResponse](ctx, d.client, wire.MethodOrcInvoke, req)
 	switch {
 	case err != nil:
@@ -177,7 +185,7 @@ func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []b
 	case resp.Result == core.CallErr:
 		return invocation{Status: http.StatusUnprocessableEntity, Error: fmt.Sprintf("function %q returned an error for parameters %s", name, payload)}
 	}
-	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded,
+	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded, Cloud: resp.Cloud,
 		Cold: resp.Cold, InitNS: resp.InitNS, RunNS: resp.RunNS, OffloadNS: resp.OffloadNS, ResponseNS: time.Since(arrived).Nanoseconds()}
 }
 
@@ -213,6 +221,7 @@ type invocation struct {
 	Error     string
 	Node      core.ID // the node that served it
 	Offloaded bool
+	Cloud     bool // offloaded to a cloud node
 	// Measurements, in nanoseconds (wire.InvokeResponse's), and the time
 	// from the request's arrival at the controller to its result.
 	Cold                                 bool

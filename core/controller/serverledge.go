@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
 )
@@ -259,8 +260,12 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 		slText(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
 	}
+	q := qosRequest{CanOffload: req.CanDoOffloading}
+	if req.QoSMaxRespT > 0 {
+		q.MaxResp = time.Duration(req.QoSMaxRespT * float64(time.Second))
+	}
 	if req.Async {
-		id, ok := c.invokeAsync(wf, name, payload)
+		id, ok := c.invokeAsync(wf, name, payload, q)
 		if !ok {
 			slText(w, http.StatusTooManyRequests, "")
 			return
@@ -268,7 +273,7 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, spec.ServerledgeAsync{ReqId: id})
 		return
 	}
-	res := c.invoke(r.Context(), wf, name, payload)
+	res := c.invoke(r.Context(), wf, name, payload, q)
 	switch res.Status {
 	case http.StatusOK:
 		writeJSON(w, http.StatusOK, serverledgeResponse(&res))
@@ -286,7 +291,10 @@ func serverledgeResponse(res *invocation) spec.ServerledgeResponse {
 		return spec.ServerledgeResponse{ServerledgeReport: spec.ServerledgeReport{Result: res.Error}}
 	}
 	action := ""
-	if res.Offloaded {
+	switch {
+	case res.Cloud:
+		action = "OC"
+	case res.Offloaded:
 		action = "O"
 	}
 	return spec.ServerledgeResponse{Success: true, ServerledgeReport: spec.ServerledgeReport{

@@ -207,6 +207,9 @@ func usable(n *node, only []core.ID) bool {
 func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*node, error) {
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
+	if only == nil {
+		only = o.tierLocked()
+	}
 	var feasible, spare []*node
 	fewest := -1
 	for _, n := range o.nodes {

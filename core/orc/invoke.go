@@ -29,13 +29,26 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	insts := slices.Clone(c.instances)
 	c.usedAt = start
 	o.opMu.Unlock()
+	var cloud []core.InstanceID
+	edgeCloud := o.cfg.Scheduling.Policy == PolicyEdgeCloud && req.CanOffload
+	if edgeCloud {
+		insts, cloud = o.splitTiers(insts)
+		// Serverledge's edge-cloud policy: a deadline the edge cannot meet
+		// goes to the cloud at once; so does an invocation that finds no
+		// edge instance but a warm one in the cloud.
+		if len(insts) == 0 && len(cloud) > 0 || req.MaxRespNS > 0 && len(insts) > 0 && c.q.expectedNS(len(insts)) > req.MaxRespNS {
+			if resp, err := o.invokeCloud(ctx, c, cloud, req, start); err == nil {
+				return resp, nil
+			}
+		}
+	}
 	first := int(o.invokeRR.Add(1))
 	var lastErr error
 	shortest, queued := -1, 0
 	for k := range insts {
 		i := (first + k) % len(insts)
 		tried := time.Now()
-		resp, err := o.invokeOn(ctx, insts[i], req.Payload, false)
+		resp, err := o.invokeEdge(ctx, c, insts[i], req.Payload, false, len(insts))
 		if err != nil {
 			lastErr = err
 			continue
@@ -57,11 +70,17 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		c.busyAt = time.Now()
 	}
 	o.opMu.Unlock()
+	if edgeCloud && len(insts) > 0 {
+		// The edge is saturated: the cloud rather than a longer queue.
+		if resp, err := o.invokeCloud(ctx, c, cloud, req, start); err == nil {
+			return resp, nil
+		}
+	}
 	refusedFor := time.Since(start)
-	if i, init, ok := o.scaleOut(ctx, req.Logical); ok {
+	if i, init, ok := o.scaleOut(ctx, req.Logical, nil); ok {
 		// The new instance queues it: refusing it there for a full queue or a
 		// busy CPU would turn away work that has just been given room.
-		resp, err := o.invokeOn(ctx, i, req.Payload, true)
+		resp, err := o.invokeEdge(ctx, c, i, req.Payload, true, len(insts)+1)
 		if err == nil {
 			resp.Cold, resp.InitNS = true, init.Nanoseconds()
 			// From zero there was nothing to offload from.
@@ -75,7 +94,7 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		lastErr = err
 	}
 	if shortest >= 0 {
-		resp, err := o.invokeOn(ctx, insts[shortest], req.Payload, true)
+		resp, err := o.invokeEdge(ctx, c, insts[shortest], req.Payload, true, len(insts))
 		if err == nil {
 			return resp, nil
 		}
@@ -87,6 +106,19 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	return &wire.InvokeResponse{Overloaded: true}, nil
 }
 
+// invokeEdge calls instance i of c counting the invocation in flight on the
+// edge; the time of one that found an instance free (fewer in flight than
+// the n instances) feeds the estimate of the edge's response time.
+func (o *Orc) invokeEdge(ctx context.Context, c *component, i core.InstanceID, payload []byte, queue bool, n int) (*wire.InvokeResponse, error) {
+	ahead := c.q.inflight.Add(1) - 1
+	resp, err := o.invokeOn(ctx, i, payload, queue)
+	c.q.inflight.Add(-1)
+	if err == nil && !resp.Overloaded && ahead < int64(n) {
+		c.q.observe(resp.RunNS)
+	}
+	return resp, err
+}
+
 func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, payload []byte, queue bool) (*wire.InvokeResponse, error) {
 	n := o.node(i.Node)
 	if n == nil {
@@ -95,20 +127,36 @@ func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, payload []byte, q
 	return wire.Call[wire.Invoke, wire.InvokeResponse](ctx, n.client, wire.MethodNodeInvoke, &wire.Invoke{Component: i.Component, Payload: payload, Queue: queue})
 }
 
-// scaleOut starts one more instance of a function if max_instances allows
-// (0 allows none beyond min_instances: EDGELESS reads 0 as "no limit", but an
-// unbounded scale-out on demand is not what a user of 0 asked for); a
-// function without instances (scaled to zero) always gets one. It returns the
-// new instance and how long starting it took.
-func (o *Orc) scaleOut(ctx context.Context, logical core.ID) (core.InstanceID, time.Duration, bool) {
+// scaleOut starts one more instance of a function on the nodes only (nil:
+// those placement picks by default) if max_instances allows: it bounds the
+// instances on those nodes, so that the cloud gets as many as the edge (0
+// allows none beyond min_instances: EDGELESS reads 0 as "no limit", but an
+// unbounded scale-out on demand is not what a user of 0 asked for). A
+// function without instances there (scaled to zero) always gets one. It
+// returns the new instance and how long starting it took.
+func (o *Orc) scaleOut(ctx context.Context, logical core.ID, only []core.ID) (core.InstanceID, time.Duration, bool) {
 	o.opMu.Lock()
 	defer o.opMu.Unlock()
 	c := o.comps[logical]
-	if c == nil || len(c.instances) > 0 && (c.req.MaxInstances == 0 || len(c.instances) >= c.req.MaxInstances) {
+	if c == nil {
+		return core.InstanceID{}, 0, false
+	}
+	if only == nil {
+		o.regMu.Lock()
+		only = o.tierLocked()
+		o.regMu.Unlock()
+	}
+	there := 0
+	for _, i := range c.instances {
+		if only == nil || slices.Contains(only, i.Node) {
+			there++
+		}
+	}
+	if there > 0 && (c.req.MaxInstances == 0 || there >= c.req.MaxInstances) {
 		return core.InstanceID{}, 0, false
 	}
 	start := time.Now()
-	if err := o.startOne(ctx, c, nil); err != nil {
+	if err := o.startOne(ctx, c, only); err != nil {
 		o.log.Warn("cannot scale out an overloaded function", "function", c.name(), "err", err)
 		return core.InstanceID{}, 0, false
 	}

@@ -47,6 +47,7 @@ type component struct {
 	busyAt    time.Time          // when an invocation last found every instance overloaded
 	usedAt    time.Time          // when an invocation last came
 	warmAt    time.Time          // when a prewarm last asked for instances
+	q         qos                // the edge's load, for the edge-cloud policy
 }
 
 // Re-creation backoff: the first attempt after a failure is immediate, so a

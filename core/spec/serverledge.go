@@ -35,7 +35,7 @@ type ServerledgeReport struct {
 	InitTime       float64 // starting the instance, for a cold start
 	OffloadLatency float64 // spent on instances that refused it before one took it
 	Duration       float64 // at the serving node: queueing and the handler
-	SchedAction    string  // "" served where first tried, "O" offloaded
+	SchedAction    string  // "" served where first tried, "O" offloaded to a neighbour, "OC" to the cloud
 	Output         string  // the function's standard output; edgeless functions log through telemetry instead
 }
 
