@@ -29,6 +29,10 @@ func (c *Con) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/functions/{name}/prewarm", c.guard(RoleDeployer, c.handlePrewarm))
 	mux.HandleFunc("POST /api/v1/invoke/{name}", c.guard(RoleInvoker, c.handleInvoke))
 	mux.HandleFunc("GET /api/v1/poll/{id}", c.guard(RoleInvoker, c.handlePoll))
+	mux.HandleFunc("POST /api/v1/compositions", c.guard(RoleDeployer, c.handleCreateComposition))
+	mux.HandleFunc("GET /api/v1/compositions", c.guard(RoleInvoker, c.handleListCompositions))
+	mux.HandleFunc("DELETE /api/v1/compositions/{name}", c.guard(RoleDeployer, c.handleDeleteComposition))
+	mux.HandleFunc("POST /api/v1/compositions/{name}/invoke", c.guard(RoleInvoker, c.handleInvokeComposition))
 	c.serverledgeRoutes(mux)
 	return c.plainOnlyServerledge(mux)
 }

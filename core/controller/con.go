@@ -15,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -53,6 +54,8 @@ type Con struct {
 	known     map[string]uint64 // nonce of each domain under which our workflows run there
 	workflows map[core.ID]*workflow
 	hosts     map[string]core.ID // http-ingress host → the workflow owning it
+	// compositions by name; guarded by mu
+	compositions map[string]*spec.StateMachine
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
 	async  *asyncResults
@@ -86,16 +89,17 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	}
 	_, https, _ := apiAddr(cfg.ControllerURL)
 	c := &Con{
-		cfg:       cfg,
-		creds:     creds,
-		auth:      auth,
-		https:     https,
-		log:       log.With("component", "controller"),
-		domains:   map[string]*domain{},
-		known:     map[string]uint64{},
-		workflows: map[core.ID]*workflow{},
-		hosts:     map[string]core.ID{},
-		reg:       telemetry.NewRegistry(),
+		cfg:          cfg,
+		creds:        creds,
+		auth:         auth,
+		https:        https,
+		log:          log.With("component", "controller"),
+		domains:      map[string]*domain{},
+		known:        map[string]uint64{},
+		workflows:    map[core.ID]*workflow{},
+		hosts:        map[string]core.ID{},
+		compositions: map[string]*spec.StateMachine{},
+		reg:          telemetry.NewRegistry(),
 		async: newAsyncResults(time.Duration(cfg.AsyncResultTTLSec)*time.Second, cfg.MaxAsyncPending,
 			asyncPath(cfg.PersistenceFilename), log.With("component", "controller")),
 	}

@@ -181,3 +181,28 @@ type PrewarmReply struct {
 	Started   int `json:"started"`
 	Instances int `json:"instances"`
 }
+
+// CompositionCreate is the body of POST /api/v1/compositions: a name and
+// an ASL state machine whose Tasks name standalone functions.
+type CompositionCreate struct {
+	Name         string        `json:"name"`
+	StateMachine *StateMachine `json:"asl"`
+}
+
+// CompositionReply answers an invocation of a composition: its final
+// result, or why it failed, and a report per function invocation.
+type CompositionReply struct {
+	Success      bool                `json:"success"`
+	Result       any                 `json:"result"`
+	Error        string              `json:"error,omitempty"`
+	ResponseTime float64             `json:"response_time"` // seconds
+	Reports      []CompositionReport `json:"reports"`
+}
+
+// CompositionReport is Serverledge's report of one function invocation of a
+// composition, with the state that made it.
+type CompositionReport struct {
+	State    string
+	Function string
+	ServerledgeResponse
+}

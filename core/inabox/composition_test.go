@@ -1,0 +1,95 @@
+package inabox
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// aslDoc adds a and b; a total over 10 fans out to three branches (twice
+// the total, the total plus one, a constant) whose results are the
+// composition's result; a smaller total fails.
+const aslDoc = `{"StartAt": "Add", "States": {
+  "Add": {"Type": "Task", "Resource": "sum", "ResultPath": "$.total", "Next": "Big?"},
+  "Big?": {"Type": "Choice", "Choices": [{"Variable": "$.total", "NumericGreaterThan": 10, "Next": "Fan"}], "Default": "Small"},
+  "Small": {"Type": "Fail", "Error": "TooSmall", "Cause": "the sum is 10 or less"},
+  "Fan": {"Type": "Parallel", "ResultPath": "$.fan", "OutputPath": "$.fan", "Next": "Done", "Branches": [
+    {"StartAt": "Double", "States": {"Double": {"Type": "Task", "Resource": "sum", "Parameters": {"a.$": "$.total", "b.$": "$.total"}, "End": true}}},
+    {"StartAt": "Inc", "States": {"Inc": {"Type": "Task", "Resource": "sum", "Parameters": {"a.$": "$.total", "b": 1}, "End": true}}},
+    {"StartAt": "Const", "States": {"Const": {"Type": "Pass", "Result": "x", "End": true}}}]},
+  "Done": {"Type": "Succeed"}}}`
+
+// TestCompositionASL runs an ASL document with a Choice and a Parallel
+// state, both ways through the Choice, synchronously and asynchronously.
+func TestCompositionASL(t *testing.T) {
+	b := startBox(t, 1, nil)
+	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string, status int) []byte {
+		t.Helper()
+		resp, err := b.api(method, path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != status {
+			t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, data, status)
+		}
+		return data
+	}
+	call("POST", "/api/v1/compositions", `{"name": "fan", "asl": `+aslDoc+`}`, http.StatusCreated)
+	call("POST", "/api/v1/compositions", `{"name": "fan", "asl": `+aslDoc+`}`, http.StatusConflict)
+	bad := call("POST", "/api/v1/compositions", `{"name": "bad", "asl": {"StartAt": "A", "States": {"A": {"Type": "Task", "Next": "B"}}}}`, http.StatusBadRequest)
+	if !strings.Contains(string(bad), `goes to \"B\", which is no state`) || !strings.Contains(string(bad), "needs a Resource") {
+		t.Fatalf("invalid document: %s", bad)
+	}
+	if got := strings.TrimSpace(string(call("GET", "/api/v1/compositions", "", http.StatusOK))); got != `["fan"]` {
+		t.Fatalf("list = %s", got)
+	}
+
+	var reply spec.CompositionReply
+	json.Unmarshal(call("POST", "/api/v1/compositions/fan/invoke", `{"params": {"a": 4, "b": 7}}`, http.StatusOK), &reply)
+	if got, _ := json.Marshal(reply.Result); !reply.Success || string(got) != `[22,12,"x"]` {
+		t.Fatalf("fan(4, 7) = %+v, want [22,12,\"x\"]", reply)
+	}
+	states := map[string]string{}
+	for _, r := range reply.Reports {
+		if r.Function != "sum" || !r.Success || r.Duration <= 0 {
+			t.Fatalf("report %+v", r)
+		}
+		states[r.State] = r.Result
+	}
+	if len(reply.Reports) != 3 || states["Add"] != "11" || states["Double"] != "22" || states["Inc"] != "12" {
+		t.Fatalf("reports %+v, want Add 11, Double 22, Inc 12", reply.Reports)
+	}
+
+	json.Unmarshal(call("POST", "/api/v1/compositions/fan/invoke", `{"params": {"a": 1, "b": 2}}`, http.StatusOK), &reply)
+	if reply.Success || !strings.Contains(reply.Error, `state "Small" failed: TooSmall`) || len(reply.Reports) != 1 {
+		t.Fatalf("fan(1, 2) = %+v, want the Fail state", reply)
+	}
+
+	var acc spec.InvokeAccepted
+	json.Unmarshal(call("POST", "/api/v1/compositions/fan/invoke", `{"params": {"a": 10, "b": 10}, "async": true}`, http.StatusAccepted), &acc)
+	eventually(t, 10*time.Second, "the composition's async result", func() bool {
+		var p spec.PollReply
+		json.Unmarshal(call("GET", "/api/v1/poll/"+acc.RequestID, "", http.StatusOK), &p)
+		if p.Status != "done" {
+			return false
+		}
+		json.Unmarshal([]byte(p.Result), &reply)
+		return true
+	})
+	if got, _ := json.Marshal(reply.Result); string(got) != `[40,21,"x"]` {
+		t.Fatalf("async fan(10, 10) = %s", got)
+	}
+	call("DELETE", "/api/v1/compositions/fan", "", http.StatusNoContent)
+	call("POST", "/api/v1/compositions/fan/invoke", `{}`, http.StatusNotFound)
+}
