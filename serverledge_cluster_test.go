@@ -36,12 +36,10 @@ func (c *cluster) slDo(method, path string, body []byte) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(out))
 }
 
-// TestServerledgeAsyncSurvivesRestart: the results of asynchronous
-// invocations are kept with the controller's persistence file; after a
-// kill -9 and a restart, a finished one polls as before and one that was
-// running is reported lost.
-func TestServerledgeAsyncSurvivesRestart(t *testing.T) {
-	c := newCluster(t, 1, "")
+// busyFunction is Serverledge's create request for functions/busy as a
+// wasm function, its module in a tar archive as serverledge-cli sends it.
+func busyFunction(t *testing.T) map[string]any {
+	t.Helper()
 	code, err := os.ReadFile("functions/busy/busy.wasm")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +49,16 @@ func TestServerledgeAsyncSurvivesRestart(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "busy.wasm", Mode: 0o644, Size: int64(len(code)), Typeflag: tar.TypeReg})
 	tw.Write(code)
 	tw.Close()
-	fn := map[string]any{"Name": "busy", "Runtime": "wasm", "MemoryMB": 128, "TarFunctionCode": base64.StdEncoding.EncodeToString(buf.Bytes())}
+	return map[string]any{"Name": "busy", "Runtime": "wasm", "MemoryMB": 128, "TarFunctionCode": base64.StdEncoding.EncodeToString(buf.Bytes())}
+}
+
+// TestServerledgeAsyncSurvivesRestart: the results of asynchronous
+// invocations are kept with the controller's persistence file; after a
+// kill -9 and a restart, a finished one polls as before and one that was
+// running is reported lost.
+func TestServerledgeAsyncSurvivesRestart(t *testing.T) {
+	c := newCluster(t, 1, "")
+	fn := busyFunction(t)
 	if status, body := c.slPost("/create", fn); status != http.StatusOK {
 		t.Fatalf("create = %d %s", status, body)
 	}
@@ -120,16 +127,7 @@ func TestEdgeCloudDeadlines(t *testing.T) {
 			return strings.Count(orc.String(), "node joined") == 2 && strings.Count(con.String(), "domain joined") == 2
 		})
 		c.waitNodes(2)
-		code, err := os.ReadFile("functions/busy/busy.wasm")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		tw.WriteHeader(&tar.Header{Name: "busy.wasm", Mode: 0o644, Size: int64(len(code)), Typeflag: tar.TypeReg})
-		tw.Write(code)
-		tw.Close()
-		fn := map[string]any{"Name": "busy", "Runtime": "wasm", "MemoryMB": 128, "TarFunctionCode": base64.StdEncoding.EncodeToString(buf.Bytes())}
+		fn := busyFunction(t)
 		// Until the restarted orchestrator has registered, the controller
 		// reaches for the one that is gone (502).
 		eventuallyT(t, 20*time.Second, "the function created", func() bool {

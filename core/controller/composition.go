@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -223,9 +222,8 @@ func (c *Con) handleDeleteComposition(w http.ResponseWriter, r *http.Request) {
 // "async", a request id to poll, as for a function.
 func (c *Con) handleInvokeComposition(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var req spec.InvokeRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
+	req, ok := c.decodeInvoke(w, r)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
@@ -236,26 +234,16 @@ func (c *Con) handleInvokeComposition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var params any = req.Params
-	if req.Params == nil {
-		params = map[string]any{}
-	}
 	if !req.Async {
 		res := c.runComposition(r.Context(), m, params)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(res.Result)
 		return
 	}
-	id, ok := c.async.add()
+	id, ok := c.runAsync(func(ctx context.Context) invocation { return c.runComposition(ctx, m, params) })
 	if !ok {
 		writeError(w, http.StatusTooManyRequests, "too many asynchronous invocations pending")
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
-		defer cancel()
-		c.async.done(id, c.runComposition(ctx, m, params))
-	}()
 	writeJSON(w, http.StatusAccepted, spec.InvokeAccepted{RequestID: id})
 }

@@ -96,9 +96,8 @@ func (c *Con) handleDeleteFunction(w http.ResponseWriter, r *http.Request) {
 // with "async" the answer is 202 and a request id to poll.
 func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var req spec.InvokeRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
+	req, ok := c.decodeInvoke(w, r)
+	if !ok {
 		return
 	}
 	wf := c.findFunction(name)
@@ -106,11 +105,7 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no function %q", name))
 		return
 	}
-	params := req.Params
-	if params == nil {
-		params = map[string]any{}
-	}
-	payload, err := json.Marshal(params)
+	payload, err := json.Marshal(req.Params)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
@@ -136,9 +131,30 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, spec.InvokeAccepted{RequestID: id})
 }
 
+// decodeInvoke reads an invocation's body (none is an empty one); Params
+// are never nil. On failure it has answered.
+func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.InvokeRequest, bool) {
+	var req spec.InvokeRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
+		return nil, false
+	}
+	if req.Params == nil {
+		req.Params = map[string]any{}
+	}
+	return &req, true
+}
+
 // invokeAsync starts an invocation whose result is kept for polling under
 // the id it returns; false when too many are pending.
 func (c *Con) invokeAsync(wf *workflow, name string, payload []byte, q qosRequest) (string, bool) {
+	return c.runAsync(func(ctx context.Context) invocation { return c.invoke(ctx, wf, name, payload, q) })
+}
+
+// runAsync runs f in the background, bounded by request_timeout_sec, and
+// keeps its result for polling under the id it returns; false when too many
+// are pending.
+func (c *Con) runAsync(f func(context.Context) invocation) (string, bool) {
 	id, ok := c.async.add()
 	if !ok {
 		return "", false
@@ -148,7 +164,7 @@ func (c *Con) invokeAsync(wf *workflow, name string, payload []byte, q qosReques
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 		defer cancel()
-		c.async.done(id, c.invoke(ctx, wf, name, payload, q))
+		c.async.done(id, f(ctx))
 	}()
 	return id, true
 }
@@ -164,12 +180,7 @@ type qosRequest struct {
 // invoke asks the function's domain to call it.
 func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte, q qosRequest) invocation {
 	arrived := time.Now()
-	c.mu.Lock()
-	var d *domain
-	if wf.running {
-		d = c.domains[wf.Domain]
-	}
-	c.mu.Unlock()
+	d := c.domainOf(wf)
 	if d == nil {
 		return invocation{Status: http.StatusServiceUnavailable, Error: fmt.Sprintf("function %q is not running: its domain was lost; it is being re-deployed", name)}
 	}
@@ -255,12 +266,7 @@ func (c *Con) prewarm(ctx context.Context, wf *workflow, name string, n int) (*w
 	if n < 0 {
 		return nil, http.StatusBadRequest, fmt.Errorf("prewarm %q: %d instances is negative", name, n)
 	}
-	c.mu.Lock()
-	var d *domain
-	if wf.running {
-		d = c.domains[wf.Domain]
-	}
-	c.mu.Unlock()
+	d := c.domainOf(wf)
 	if d == nil {
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("function %q is not running: its domain was lost; it is being re-deployed", name)
 	}
@@ -270,4 +276,14 @@ func (c *Con) prewarm(ctx context.Context, wf *workflow, name string, n int) (*w
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("cannot prewarm %q: %w", name, err)
 	}
 	return resp, 0, nil
+}
+
+// domainOf returns the domain wf runs in, or nil while it is lost.
+func (c *Con) domainOf(wf *workflow) *domain {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !wf.running {
+		return nil
+	}
+	return c.domains[wf.Domain]
 }
