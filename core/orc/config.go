@@ -34,7 +34,7 @@ type General struct {
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
 	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
-	ScaleInAfterSec                int     `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations after which instances added on demand are stopped again"`
+	ScaleInAfterSec                int     `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations or prewarms after which instances added on demand are stopped again; also how long the last instance of a function with min_instances = 0 may stay idle (Serverledge's container expiration)"`
 	MetricsURL                     string  `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof                          bool    `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
