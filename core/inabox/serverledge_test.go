@@ -229,6 +229,14 @@ func TestServerledgeAPI(t *testing.T) {
 	t.Logf("response time (init): first cold start %.3f ms (%.3f ms, module compiled), warm %.3f ms, cold after scale to zero %.3f ms (%.3f ms), after prewarm %.3f ms",
 		cold.ResponseTime*1e3, cold.InitTime*1e3, warm.ResponseTime*1e3, again.ResponseTime*1e3, again.InitTime*1e3, prewarmed.ResponseTime*1e3)
 
+	// The same through edgeless's CLI.
+	if out, err := b.fcli("prewarm", "-f", "sum", "-n", "3"); err != nil || out != "Function sum: 1 instances started, 3 running\n" {
+		t.Fatalf("function prewarm = %q, %v", out, err)
+	}
+	if _, err := b.fcli("prewarm", "-f", "nosuch"); err == nil || !strings.Contains(err.Error(), `no function "nosuch"`) {
+		t.Fatalf("prewarm of an unknown function: %v", err)
+	}
+
 	var acc struct{ ReqId string }
 	data := sl.want(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": "20", "b": "22"}, Async: true}, http.StatusOK, "")
 	if err := json.Unmarshal(data, &acc); err != nil || acc.ReqId == "" || strings.Contains(string(data), ",") {
