@@ -13,9 +13,9 @@ import (
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
-// A composition runs standalone functions as its state machine says: the
-// controller walks the states, invoking each Task's function as an
-// invocation from outside would, and keeps a report per invocation.
+// A composition runs standalone functions as its state machine or DAG says:
+// the controller walks the states (or the graph), invoking each function as
+// an invocation from outside would, and keeps a report per invocation.
 
 // compositionRun is one run of a composition: its reports, appended by the
 // Parallel branches concurrently.
@@ -150,12 +150,91 @@ func (run *compositionRun) task(ctx context.Context, state, fn string, params an
 	return out, nil
 }
 
+// dag runs a DAG: a goroutine per node waits for the nodes it comes after;
+// the first failure cancels the nodes still waiting.
+func (run *compositionRun) dag(ctx context.Context, d *spec.DAG, params any) (any, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(map[string]chan struct{}, len(d.Nodes))
+	outs := make(map[string]any, len(d.Nodes))
+	for _, n := range d.Nodes {
+		done[n.Name] = make(chan struct{})
+	}
+	var mu sync.Mutex // guards outs and first
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	var wg sync.WaitGroup
+	for _, n := range d.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n.Name])
+			input := params
+			if len(n.After) > 0 {
+				in := make(map[string]any, len(n.After))
+				for _, a := range n.After {
+					select {
+					case <-done[a]:
+					case <-ctx.Done():
+						return
+					}
+					mu.Lock()
+					v, ok := outs[a]
+					mu.Unlock()
+					if !ok {
+						return // a it comes after failed
+					}
+					in[a] = v
+				}
+				input = in
+			}
+			if n.Parameters != nil {
+				p, err := spec.Parameters(n.Parameters, input)
+				if err != nil {
+					fail(fmt.Errorf("node %q: %w", n.Name, err))
+					return
+				}
+				input = p
+			}
+			out, err := run.task(ctx, n.Name, n.Function, input)
+			if err != nil {
+				fail(err)
+				return
+			}
+			mu.Lock()
+			outs[n.Name] = out
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return outs[d.ResultNode()], nil
+}
+
 // runComposition runs m on params and returns the reply's body.
-func (c *Con) runComposition(ctx context.Context, m *spec.StateMachine, params any) invocation {
+func (c *Con) runComposition(ctx context.Context, m *spec.Composition, params any) invocation {
 	start := time.Now()
 	run := &compositionRun{c: c}
-	steps := 0
-	out, err := run.machine(ctx, m, params, &steps)
+	var out any
+	var err error
+	if m.DAG != nil {
+		out, err = run.dag(ctx, m.DAG, params)
+	} else {
+		steps := 0
+		out, err = run.machine(ctx, m.StateMachine, params, &steps)
+	}
 	reply := spec.CompositionReply{Success: err == nil, Result: out, Reports: run.reports, ResponseTime: time.Since(start).Seconds()}
 	if err != nil {
 		reply.Error = err.Error()
@@ -170,18 +249,18 @@ func (c *Con) handleCreateComposition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad composition: "+err.Error())
 		return
 	}
-	if req.Name == "" || req.StateMachine == nil {
-		writeError(w, http.StatusBadRequest, "a composition needs a name and a state machine (ASL)")
+	if req.Name == "" {
+		writeError(w, http.StatusBadRequest, "a composition needs a name")
 		return
 	}
-	if err := req.StateMachine.Validate(); err != nil {
+	if err := req.Composition.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	c.mu.Lock()
 	_, exists := c.compositions[req.Name]
 	if !exists {
-		c.compositions[req.Name] = req.StateMachine
+		c.compositions[req.Name] = &req.Composition
 	}
 	c.mu.Unlock()
 	if exists {

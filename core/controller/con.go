@@ -55,7 +55,7 @@ type Con struct {
 	workflows map[core.ID]*workflow
 	hosts     map[string]core.ID // http-ingress host → the workflow owning it
 	// compositions by name; guarded by mu
-	compositions map[string]*spec.StateMachine
+	compositions map[string]*spec.Composition
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
 	async  *asyncResults
@@ -98,7 +98,7 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		known:        map[string]uint64{},
 		workflows:    map[core.ID]*workflow{},
 		hosts:        map[string]core.ID{},
-		compositions: map[string]*spec.StateMachine{},
+		compositions: map[string]*spec.Composition{},
 		reg:          telemetry.NewRegistry(),
 		async: newAsyncResults(time.Duration(cfg.AsyncResultTTLSec)*time.Second, cfg.MaxAsyncPending,
 			asyncPath(cfg.PersistenceFilename), log.With("component", "controller")),

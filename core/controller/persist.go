@@ -18,7 +18,7 @@ type saved struct {
 	Domains   map[string]uint64 `json:"domains"` // domain → nonce
 	Workflows []*workflow       `json:"workflows"`
 	// Compositions by name.
-	Compositions map[string]*spec.StateMachine `json:"compositions,omitempty"`
+	Compositions map[string]*spec.Composition `json:"compositions,omitempty"`
 }
 
 // load reads the persistence file; the workflows come back not running until

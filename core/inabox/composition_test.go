@@ -93,3 +93,53 @@ func TestCompositionASL(t *testing.T) {
 	call("DELETE", "/api/v1/compositions/fan", "", http.StatusNoContent)
 	call("POST", "/api/v1/compositions/fan/invoke", `{}`, http.StatusNotFound)
 }
+
+// TestCompositionDAG runs a DAG with a fan-out and a fan-in: add, then
+// double and inc at once, then their sum.
+func TestCompositionDAG(t *testing.T) {
+	b := startBox(t, 1, nil)
+	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	post := func(path, body string, status int) []byte {
+		t.Helper()
+		resp, err := b.api("POST", path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != status {
+			t.Fatalf("POST %s = %d %s, want %d", path, resp.StatusCode, data, status)
+		}
+		return data
+	}
+	post("/api/v1/compositions", `{"name": "diamond", "dag": {"nodes": [
+	  {"name": "add", "function": "sum"},
+	  {"name": "double", "function": "sum", "after": ["add"], "parameters": {"a.$": "$.add", "b.$": "$.add"}},
+	  {"name": "inc", "function": "sum", "after": ["add"], "parameters": {"a.$": "$.add", "b": 1}},
+	  {"name": "total", "function": "sum", "after": ["double", "inc"], "parameters": {"a.$": "$.double", "b.$": "$.inc"}}]}}`, http.StatusCreated)
+	cycle := post("/api/v1/compositions", `{"name": "loop", "dag": {"nodes": [
+	  {"name": "x", "function": "sum", "after": ["y"]}, {"name": "y", "function": "sum", "after": ["x"]}]}}`, http.StatusBadRequest)
+	if !strings.Contains(string(cycle), "cycle") {
+		t.Fatalf("a cyclic DAG: %s", cycle)
+	}
+	both := post("/api/v1/compositions", `{"name": "both", "dag": {"nodes": []}, "asl": `+aslDoc+`}`, http.StatusBadRequest)
+	if !strings.Contains(string(both), "one document") {
+		t.Fatalf("two documents: %s", both)
+	}
+	var reply spec.CompositionReply
+	json.Unmarshal(post("/api/v1/compositions/diamond/invoke", `{"params": {"a": 4, "b": 7}}`, http.StatusOK), &reply)
+	results := map[string]string{}
+	for _, r := range reply.Reports {
+		results[r.State] = r.Result
+	}
+	if got, _ := json.Marshal(reply.Result); !reply.Success || string(got) != "34" || len(reply.Reports) != 4 ||
+		results["add"] != "11" || results["double"] != "22" || results["inc"] != "12" || results["total"] != "34" {
+		t.Fatalf("diamond(4, 7) = %s, reports %v; want 34 from add 11, double 22, inc 12", got, results)
+	}
+	json.Unmarshal(post("/api/v1/compositions/diamond/invoke", `{"params": {"a": "x", "b": 7}}`, http.StatusOK), &reply)
+	if reply.Success || !strings.Contains(reply.Error, `function "sum" returned an error`) || len(reply.Reports) != 1 {
+		t.Fatalf("diamond(x, 7) = %+v, want add's failure and nothing after it", reply)
+	}
+}

@@ -182,11 +182,28 @@ type PrewarmReply struct {
 	Instances int `json:"instances"`
 }
 
-// CompositionCreate is the body of POST /api/v1/compositions: a name and
-// an ASL state machine whose Tasks name standalone functions.
+// CompositionCreate is the body of POST /api/v1/compositions.
 type CompositionCreate struct {
-	Name         string        `json:"name"`
-	StateMachine *StateMachine `json:"asl"`
+	Name string `json:"name"`
+	Composition
+}
+
+// Composition runs standalone functions as one of two documents says: an
+// ASL state machine whose Tasks name functions, or a DAG.
+type Composition struct {
+	StateMachine *StateMachine `json:"asl,omitempty"`
+	DAG          *DAG          `json:"dag,omitempty"`
+}
+
+// Validate checks that exactly one document is given and that it is valid.
+func (c *Composition) Validate() error {
+	switch {
+	case (c.StateMachine == nil) == (c.DAG == nil):
+		return errors.New("a composition needs one document: \"asl\" (Amazon States Language) or \"dag\"")
+	case c.StateMachine != nil:
+		return c.StateMachine.Validate()
+	}
+	return c.DAG.Validate()
 }
 
 // CompositionReply answers an invocation of a composition: its final

@@ -114,3 +114,30 @@ func FuzzParseStateMachine(f *testing.F) {
 		}
 	})
 }
+
+func TestDAGValidate(t *testing.T) {
+	f := func(d DAG, want ...string) {
+		t.Helper()
+		err := d.Validate()
+		if len(want) == 0 {
+			if err != nil {
+				t.Fatalf("%+v: %v", d, err)
+			}
+			return
+		}
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Fatalf("%+v: error %v, want %q", d, err, w)
+			}
+		}
+	}
+	n := func(name, fn string, after ...string) DAGNode { return DAGNode{Name: name, Function: fn, After: after} }
+	f(DAG{Nodes: []DAGNode{n("a", "f"), n("b", "f", "a"), n("c", "f", "a"), n("d", "f", "b", "c")}})
+	f(DAG{Nodes: []DAGNode{n("a", "f"), n("b", "f", "a"), n("c", "f", "a")}}, "2 nodes come last")
+	f(DAG{Nodes: []DAGNode{n("a", "f"), n("b", "f", "a"), n("c", "f", "a")}, Result: "b"})
+	f(DAG{Nodes: []DAGNode{n("a", "f"), n("a", "")}}, `"a": the name is used twice`, `"a": no function`)
+	f(DAG{Nodes: []DAGNode{n("a", "f", "zz")}}, `comes after "zz"`)
+	f(DAG{Nodes: []DAGNode{n("a", "f", "b"), n("b", "f", "a"), n("c", "f")}}, "cycle")
+	f(DAG{Nodes: []DAGNode{n("a", "f")}, Result: "q"}, `result: "q" is no node`)
+	f(DAG{}, "no nodes")
+}
