@@ -46,12 +46,25 @@ func newSniffListener(ln net.Listener, cfg *tls.Config) *sniffListener {
 
 func (s *sniffListener) acceptLoop() {
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := s.Listener.Accept()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			// Out of descriptors, say: wait and try again, as net/http's
+			// own loop does, rather than stop serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.done:
+				return
+			}
+		}
 		if err != nil {
 			s.errc <- err
 			return
 		}
+		backoff = 0
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
