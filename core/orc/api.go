@@ -207,21 +207,15 @@ func usable(n *node, only []core.ID) bool {
 func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*node, error) {
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
-	if only == nil {
-		only = o.tierLocked()
+	tier := only
+	if tier == nil {
+		tier = o.tierLocked()
 	}
-	var feasible, spare []*node
-	fewest := -1
-	for _, n := range o.nodes {
-		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
-			feasible = append(feasible, n)
-			switch h := hosting[n.id]; {
-			case fewest < 0 || h < fewest:
-				fewest, spare = h, []*node{n}
-			case h == fewest:
-				spare = append(spare, n)
-			}
-		}
+	feasible, spare := o.feasibleLocked(c, hosting, tier)
+	if len(feasible) == 0 && only == nil && tier != nil {
+		// The policy's tier cannot host it (a function that asks for the
+		// cloud's label, say): any node that can will do.
+		feasible, spare = o.feasibleLocked(c, hosting, nil)
 	}
 	if len(spare) > 0 {
 		feasible = spare
@@ -236,6 +230,24 @@ func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*nod
 		return feasible[o.rr%len(feasible)], nil
 	}
 	return weightedRandom(feasible), nil
+}
+
+// feasibleLocked returns the nodes that can host c among only (nil: all),
+// and those of them hosting the fewest of its instances. regMu must be held.
+func (o *Orc) feasibleLocked(c *component, hosting map[core.ID]int, only []core.ID) (feasible, spare []*node) {
+	fewest := -1
+	for _, n := range o.nodes {
+		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
+			feasible = append(feasible, n)
+			switch h := hosting[n.id]; {
+			case fewest < 0 || h < fewest:
+				fewest, spare = h, []*node{n}
+			case h == fewest:
+				spare = append(spare, n)
+			}
+		}
+	}
+	return feasible, spare
 }
 
 // placeResource picks a node and one of its providers of the resource's class.
