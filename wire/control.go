@@ -259,6 +259,9 @@ type Invoke struct {
 	// invocation to a cloud node to meet it.
 	MaxRespNS  int64 `msgpack:"max_resp_ns"`
 	CanOffload bool  `msgpack:"can_offload"`
+	// Urgent puts the call ahead of the instance's queue (Serverledge's
+	// high-performance QoS class).
+	Urgent bool `msgpack:"urgent"`
 }
 
 // InvokeResponse is a function's answer to an Invoke. Overloaded says the

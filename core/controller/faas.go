@@ -175,6 +175,7 @@ func (c *Con) runAsync(f func(context.Context) invocation) (string, bool) {
 type qosRequest struct {
 	MaxResp    time.Duration
 	CanOffload bool
+	Urgent     bool // ahead of the instance's queue
 }
 
 // invoke asks the function's domain to call it.
@@ -184,7 +185,7 @@ func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []b
 	if d == nil {
 		return invocation{Status: http.StatusServiceUnavailable, Error: fmt.Sprintf("function %q is not running: its domain was lost; it is being re-deployed", name)}
 	}
-	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(), CanOffload: q.CanOffload}
+	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(), CanOffload: q.CanOffload, Urgent: q.Urgent}
 	resp, err := wire.Call[wire.Invoke, wire.InvokeResponse](ctx, d.client, wire.MethodOrcInvoke, req)
 	switch {
 	case err != nil:

@@ -32,6 +32,9 @@ const (
 	ServerledgeAuthNone = "none"
 )
 
+// qosHighPerformance is Serverledge's QoS class whose calls jump the queue.
+const qosHighPerformance = 1
+
 // serverledgePaths are the roots of Serverledge's API, the only paths a
 // plain-HTTP connection to an HTTPS API may use.
 var serverledgePaths = []string{"/create", "/invoke/", "/poll/", "/delete", "/function", "/status", "/prewarm"}
@@ -260,7 +263,7 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 		slText(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
 	}
-	q := qosRequest{CanOffload: req.CanDoOffloading}
+	q := qosRequest{CanOffload: req.CanDoOffloading, Urgent: req.QoSClass == qosHighPerformance}
 	if req.QoSMaxRespT > 0 {
 		q.MaxResp = time.Duration(req.QoSMaxRespT * float64(time.Second))
 	}

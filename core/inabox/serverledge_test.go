@@ -298,3 +298,45 @@ func TestServerledgeAuth(t *testing.T) {
 	f(controller.ServerledgeAuthToken, false, false)
 	f(controller.ServerledgeAuthNone, true, true)
 }
+
+// TestServerledgeHighPerformance: a call of QoS class 1 (high performance)
+// jumps the queue of low-class calls waiting at the function's instance.
+func TestServerledgeHighPerformance(t *testing.T) {
+	b := startBox(t, 1, nil)
+	sl := newSLClient(t, b, "")
+	code := tarOf(t, map[string]string{"busy.wasm": filepath.Join(root, "functions/busy/busy.wasm")})
+	sl.want(http.MethodPost, "/create", slFunction{Name: "busy", Runtime: "wasm", MemoryMB: 32, TarFunctionCode: code}, http.StatusOK, "")
+	sl.want(http.MethodPost, "/invoke/busy", slInvocation{Params: map[string]any{"work": 0}}, http.StatusOK, "") // the cold start
+	const queued, each = 6, 0.2
+	var ids []string
+	for range queued {
+		var acc struct{ ReqId string }
+		json.Unmarshal(sl.want(http.MethodPost, "/invoke/busy", slInvocation{Params: map[string]any{"work": 0, "sleep_ms": each * 1000}, Async: true}, http.StatusOK, ""), &acc)
+		ids = append(ids, acc.ReqId)
+	}
+	pending := func() int {
+		n := 0
+		for _, id := range ids {
+			if status, _ := sl.do(http.MethodGet, "/poll/"+id, nil); status == http.StatusNotFound {
+				n++
+			}
+		}
+		return n
+	}
+	// Once the first is done, the others wait at the instance.
+	eventually(t, 10*time.Second, "the first queued call done", func() bool { return pending() < queued })
+	r := sl.invoke2(slInvocation{Params: map[string]any{"work": 0}, QoSClass: 1})
+	left := pending()
+	t.Logf("high-performance call: %.1f ms at the node with %d low-class calls of %.0f ms still waiting after it", r.Duration*1e3, left, each*1e3)
+	if r.Duration > 2.5*each || left < 2 {
+		t.Fatalf("the high-performance call took %.3f s at the node and %d low-class calls were still waiting: it did not jump the queue", r.Duration, left)
+	}
+	eventually(t, 20*time.Second, "the low-class calls done", func() bool { return pending() == 0 })
+}
+
+// invoke2 calls busy synchronously with inv and returns its report.
+func (c *slClient) invoke2(inv slInvocation) slReport {
+	c.t.Helper()
+	data := c.want(http.MethodPost, "/invoke/busy", inv, http.StatusOK, "")
+	return c.report(data, "done", true)
+}

@@ -36,12 +36,16 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	}
 	start := time.Now()
 	resp := &wire.InvokeResponse{Node: n.id}
-	if !req.Queue && n.overloaded(inst) {
+	if !req.Queue && !req.Urgent && n.overloaded(inst) { // an urgent call waits for no queue
 		n.offloaded.Inc()
 		resp.Overloaded, resp.Queued = true, len(inst.mailbox)
 		return resp, nil
 	}
-	ret, reply, err := n.invoker.callConcurrent(ctx, inst.id, req.Payload)
+	send := n.route
+	if req.Urgent {
+		send = inst.deliverUrgent
+	}
+	ret, reply, err := n.invoker.callVia(ctx, inst.id, req.Payload, send)
 	switch {
 	case err == nil:
 	case isMailboxFull(err):

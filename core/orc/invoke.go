@@ -48,7 +48,7 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	for k := range insts {
 		i := (first + k) % len(insts)
 		tried := time.Now()
-		resp, err := o.invokeEdge(ctx, c, insts[i], req.Payload, false, len(insts))
+		resp, err := o.invokeEdge(ctx, c, insts[i], req, false, len(insts))
 		if err != nil {
 			lastErr = err
 			continue
@@ -80,7 +80,7 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	if i, init, ok := o.scaleOut(ctx, req.Logical, nil); ok {
 		// The new instance queues it: refusing it there for a full queue or a
 		// busy CPU would turn away work that has just been given room.
-		resp, err := o.invokeEdge(ctx, c, i, req.Payload, true, len(insts)+1)
+		resp, err := o.invokeEdge(ctx, c, i, req, true, len(insts)+1)
 		if err == nil {
 			resp.Cold, resp.InitNS = true, init.Nanoseconds()
 			// From zero there was nothing to offload from.
@@ -94,7 +94,7 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		lastErr = err
 	}
 	if shortest >= 0 {
-		resp, err := o.invokeEdge(ctx, c, insts[shortest], req.Payload, true, len(insts))
+		resp, err := o.invokeEdge(ctx, c, insts[shortest], req, true, len(insts))
 		if err == nil {
 			return resp, nil
 		}
@@ -109,9 +109,9 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 // invokeEdge calls instance i of c counting the invocation in flight on the
 // edge; the time of one that found an instance free (fewer in flight than
 // the n instances) feeds the estimate of the edge's response time.
-func (o *Orc) invokeEdge(ctx context.Context, c *component, i core.InstanceID, payload []byte, queue bool, n int) (*wire.InvokeResponse, error) {
+func (o *Orc) invokeEdge(ctx context.Context, c *component, i core.InstanceID, req *wire.Invoke, queue bool, n int) (*wire.InvokeResponse, error) {
 	ahead := c.q.inflight.Add(1) - 1
-	resp, err := o.invokeOn(ctx, i, payload, queue)
+	resp, err := o.invokeOn(ctx, i, req, queue)
 	c.q.inflight.Add(-1)
 	if err == nil && !resp.Overloaded && ahead < int64(n) {
 		c.q.observe(resp.RunNS)
@@ -119,12 +119,13 @@ func (o *Orc) invokeEdge(ctx context.Context, c *component, i core.InstanceID, p
 	return resp, err
 }
 
-func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, payload []byte, queue bool) (*wire.InvokeResponse, error) {
+func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, req *wire.Invoke, queue bool) (*wire.InvokeResponse, error) {
 	n := o.node(i.Node)
 	if n == nil {
 		return nil, fmt.Errorf("node %s is gone", i.Node)
 	}
-	return wire.Call[wire.Invoke, wire.InvokeResponse](ctx, n.client, wire.MethodNodeInvoke, &wire.Invoke{Component: i.Component, Payload: payload, Queue: queue})
+	return wire.Call[wire.Invoke, wire.InvokeResponse](ctx, n.client, wire.MethodNodeInvoke,
+		&wire.Invoke{Component: i.Component, Payload: req.Payload, Queue: queue, Urgent: req.Urgent})
 }
 
 // scaleOut starts one more instance of a function on the nodes only (nil:

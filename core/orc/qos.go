@@ -111,7 +111,7 @@ func (o *Orc) invokeCloud(ctx context.Context, c *component, cloud []core.Instan
 		target = cloud[int(o.invokeRR.Add(1))%len(cloud)]
 	}
 	sent := time.Now()
-	resp, err := o.invokeOn(ctx, target, req.Payload, true)
+	resp, err := o.invokeOn(ctx, target, req, true)
 	if err != nil {
 		return nil, err
 	}
