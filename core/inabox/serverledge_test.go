@@ -196,10 +196,17 @@ func tarOf(t *testing.T, files map[string]string) string {
 // zero, warm after a prewarm), async with poll, list, status, delete and
 // every refusal.
 func TestServerledgeAPI(t *testing.T) {
+	native := allowNative(t)
 	b := startBox(t, 1, func(c *Config) {
 		c.Orchestrator.General.ScaleInAfterSec = 1
+		native(c)
 	})
 	sl := newSLClient(t, b, "")
+	// The same C source as a native shared object, on a node that allows it.
+	so := slFunction{Name: "sumn", Runtime: "native", MemoryMB: 16, TarFunctionCode: tarOf(t, map[string]string{"sum.so": filepath.Join(root, "functions/sum/sum.so")})}
+	sl.want(http.MethodPost, "/create", so, http.StatusOK, `{"Created":"sumn"}`)
+	sl.invoke("sumn", map[string]any{"a": "2", "b": "3"}, "5", false)
+	sl.want(http.MethodPost, "/delete", map[string]string{"Name": "sumn"}, http.StatusOK, `{"Deleted":"sumn"}`)
 	code := tarOf(t, map[string]string{"sum.wasm": filepath.Join(root, "functions/sum/sum.wasm")})
 	sum := slFunction{Name: "sum", Runtime: "wasm", MemoryMB: 16, CPUDemand: 1, TarFunctionCode: code}
 	sl.want(http.MethodPost, "/create", sum, http.StatusOK, `{"Created":"sum"}`)
@@ -293,6 +300,12 @@ func TestServerledgeAuth(t *testing.T) {
 		remote.want(http.MethodGet, "/function", nil, http.StatusOK, "[]")
 		remote.token = "edg_wrong"
 		remote.want(http.MethodGet, "/function", nil, http.StatusUnauthorized, "")
+		// Native code stays off unless the node allows it.
+		remote.token = b.AdminToken()
+		so := slFunction{Name: "sumn", Runtime: "native", MemoryMB: 16, TarFunctionCode: tarOf(t, map[string]string{"sum.so": filepath.Join(root, "functions/sum/sum.so")})}
+		if status, data := remote.do(http.MethodPost, "/create", so); status != http.StatusServiceUnavailable || !strings.Contains(string(data), "lacks [function type RUST_NATIVE") {
+			t.Fatalf("native create on a node without the native runtime = %d %q", status, data)
+		}
 	}
 	f("", true, false)
 	f(controller.ServerledgeAuthToken, false, false)
