@@ -240,7 +240,7 @@ func (c *Con) runComposition(ctx context.Context, m *spec.Composition, params an
 		reply.Error = err.Error()
 	}
 	data, _ := json.Marshal(&reply)
-	return invocation{Status: http.StatusOK, Result: data, ResponseNS: time.Since(start).Nanoseconds()}
+	return invocation{Status: http.StatusOK, Result: data, ResponseNS: time.Since(start).Nanoseconds(), Composition: true}
 }
 
 func (c *Con) handleCreateComposition(w http.ResponseWriter, r *http.Request) {
@@ -253,25 +253,56 @@ func (c *Con) handleCreateComposition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "a composition needs a name")
 		return
 	}
-	if err := req.Composition.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if status, err := c.addComposition(req.Name, &req.Composition); err != nil {
+		writeError(w, status, err.Error())
 		return
 	}
-	c.mu.Lock()
-	_, exists := c.compositions[req.Name]
-	if !exists {
-		c.compositions[req.Name] = &req.Composition
-	}
-	c.mu.Unlock()
-	if exists {
-		writeError(w, http.StatusConflict, fmt.Sprintf("composition %q exists; delete it first", req.Name))
-		return
-	}
-	c.save()
 	w.WriteHeader(http.StatusCreated)
 }
 
+// addComposition validates and keeps a composition; on failure it returns
+// the HTTP status that says why.
+func (c *Con) addComposition(name string, comp *spec.Composition) (int, error) {
+	if err := comp.Validate(); err != nil {
+		return http.StatusBadRequest, err
+	}
+	c.mu.Lock()
+	_, exists := c.compositions[name]
+	if !exists {
+		c.compositions[name] = comp
+	}
+	c.mu.Unlock()
+	if exists {
+		return http.StatusConflict, fmt.Errorf("composition %q exists; delete it first", name)
+	}
+	c.save()
+	return 0, nil
+}
+
+// removeComposition forgets a composition and says whether there was one.
+func (c *Con) removeComposition(name string) bool {
+	c.mu.Lock()
+	_, ok := c.compositions[name]
+	delete(c.compositions, name)
+	c.mu.Unlock()
+	if ok {
+		c.save()
+	}
+	return ok
+}
+
+// composition returns the composition name, or nil.
+func (c *Con) composition(name string) *spec.Composition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.compositions[name]
+}
+
 func (c *Con) handleListCompositions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, c.compositionNames())
+}
+
+func (c *Con) compositionNames() []string {
 	c.mu.Lock()
 	names := make([]string, 0, len(c.compositions))
 	for name := range c.compositions {
@@ -279,20 +310,15 @@ func (c *Con) handleListCompositions(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Unlock()
 	sort.Strings(names)
-	writeJSON(w, http.StatusOK, names)
+	return names
 }
 
 func (c *Con) handleDeleteComposition(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	c.mu.Lock()
-	_, ok := c.compositions[name]
-	delete(c.compositions, name)
-	c.mu.Unlock()
-	if !ok {
+	if !c.removeComposition(name) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no composition %q", name))
 		return
 	}
-	c.save()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -305,9 +331,7 @@ func (c *Con) handleInvokeComposition(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c.mu.Lock()
-	m := c.compositions[name]
-	c.mu.Unlock()
+	m := c.composition(name)
 	if m == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no composition %q", name))
 		return

@@ -237,6 +237,7 @@ type invocation struct {
 	// Measurements, in nanoseconds (wire.InvokeResponse's), and the time
 	// from the request's arrival at the controller to its result.
 	Cold                                 bool
+	Composition                          bool // Result is a spec.CompositionReply
 	InitNS, RunNS, OffloadNS, ResponseNS int64
 }
 

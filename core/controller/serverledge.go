@@ -3,6 +3,7 @@ package controller
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,7 +38,8 @@ const qosHighPerformance = 1
 
 // serverledgePaths are the roots of Serverledge's API, the only paths a
 // plain-HTTP connection to an HTTPS API may use.
-var serverledgePaths = []string{"/create", "/invoke/", "/poll/", "/delete", "/function", "/status", "/prewarm"}
+var serverledgePaths = []string{"/create", "/invoke/", "/poll/", "/delete", "/function", "/status", "/prewarm",
+	"/workflow/create", "/workflow/invoke/", "/workflow/delete", "/workflow/list"}
 
 // serverledgeRoutes adds Serverledge's API at the root of the controller's
 // address, so that serverledge-cli pointed at the controller works as it is.
@@ -49,6 +51,10 @@ func (c *Con) serverledgeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /poll/{reqId}", c.tokenless(RoleInvoker, c.slPoll))
 	mux.HandleFunc("GET /function", c.tokenless(RoleInvoker, c.slList))
 	mux.HandleFunc("GET /status", c.tokenless(RoleInvoker, c.slStatus))
+	mux.HandleFunc("POST /workflow/create", c.tokenless(RoleDeployer, c.slWorkflowCreate))
+	mux.HandleFunc("POST /workflow/delete", c.tokenless(RoleDeployer, c.slWorkflowDelete))
+	mux.HandleFunc("POST /workflow/invoke/{workflow}", c.tokenless(RoleInvoker, c.slWorkflowInvoke))
+	mux.HandleFunc("GET /workflow/list", c.tokenless(RoleInvoker, c.slWorkflowList))
 }
 
 // plainOnlyServerledge refuses plain-HTTP requests on an HTTPS API except on
@@ -315,11 +321,107 @@ func seconds(ns int64) float64 { return float64(ns) / 1e9 }
 
 func (c *Con) slPoll(w http.ResponseWriter, r *http.Request) {
 	res, ok := c.async.get(r.PathValue("reqId"))
-	if !ok || res == nil {
+	switch {
+	case !ok || res == nil:
 		slText(w, http.StatusNotFound, "")
+	case res.Composition:
+		writeJSON(w, http.StatusOK, serverledgeWorkflowResponse(res.Result))
+	default:
+		writeJSON(w, http.StatusOK, serverledgeResponse(res))
+	}
+}
+
+// serverledgeWorkflowResponse turns a composition's reply into Serverledge's
+// answer to a workflow invocation: reports by state.
+func serverledgeWorkflowResponse(data []byte) spec.ServerledgeWorkflowResponse {
+	var reply spec.CompositionReply
+	json.Unmarshal(data, &reply) // ours, from runComposition
+	out := spec.ServerledgeWorkflowResponse{Success: reply.Success, Result: reply.Result, ResponseTime: reply.ResponseTime,
+		Reports: make(map[string]spec.ServerledgeReport, len(reply.Reports))}
+	for _, r := range reply.Reports {
+		out.Reports[r.State] = r.ServerledgeReport
+	}
+	return out
+}
+
+func (c *Con) slWorkflowCreate(w http.ResponseWriter, r *http.Request) {
+	var req spec.ServerledgeWorkflowCreate
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, "could not parse the request: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, serverledgeResponse(res))
+	src, err := base64.StdEncoding.DecodeString(req.ASLSrc)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, "ASLSrc is not base64: "+err.Error())
+		return
+	}
+	m, err := spec.ParseStateMachine(src)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, "ASL parsing failed: "+err.Error())
+		return
+	}
+	if status, err := c.addComposition(req.Name, &spec.Composition{StateMachine: m}); err != nil {
+		msg := err.Error()
+		if status == http.StatusConflict {
+			msg = "workflow already exists"
+		}
+		writeJSON(w, status, msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{ Created string }{req.Name})
+}
+
+func (c *Con) slWorkflowDelete(w http.ResponseWriter, r *http.Request) {
+	var req spec.ServerledgeWorkflowCreate
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeJSON(w, http.StatusBadRequest, "could not parse the request: "+err.Error())
+		return
+	}
+	if !c.removeComposition(req.Name) {
+		writeJSON(w, http.StatusNotFound, "the request function workflow to delete does not exist")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{ Deleted string }{req.Name})
+}
+
+func (c *Con) slWorkflowList(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, c.compositionNames())
+}
+
+func (c *Con) slWorkflowInvoke(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("workflow")
+	m := c.composition(name)
+	if m == nil {
+		writeJSON(w, http.StatusNotFound, "function workflow '"+name+"' does not exist")
+		return
+	}
+	var req spec.ServerledgeInvocation
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeJSON(w, http.StatusInternalServerError, "failed to parse workflow invocation request: "+err.Error())
+		return
+	}
+	var params any = req.Params
+	if req.Params == nil {
+		params = map[string]any{}
+	}
+	if req.Async {
+		id, ok := c.runAsync(func(ctx context.Context) invocation { return c.runComposition(ctx, m, params) })
+		if !ok {
+			slText(w, http.StatusTooManyRequests, "")
+			return
+		}
+		writeJSON(w, http.StatusOK, spec.ServerledgeAsync{ReqId: id})
+		return
+	}
+	res := c.runComposition(r.Context(), m, params)
+	out := serverledgeWorkflowResponse(res.Result)
+	if !out.Success {
+		var reply spec.CompositionReply
+		json.Unmarshal(res.Result, &reply)
+		writeJSON(w, http.StatusInternalServerError, reply.Error)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (c *Con) slList(w http.ResponseWriter, r *http.Request) {

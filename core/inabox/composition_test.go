@@ -1,6 +1,7 @@
 package inabox
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -142,4 +143,53 @@ func TestCompositionDAG(t *testing.T) {
 	if reply.Success || !strings.Contains(reply.Error, `function "sum" returned an error`) || len(reply.Reports) != 1 {
 		t.Fatalf("diamond(x, 7) = %+v, want add's failure and nothing after it", reply)
 	}
+}
+
+// TestServerledgeWorkflow drives the same ASL document through Serverledge's
+// workflow paths, over plain HTTP from loopback as its CLI does.
+func TestServerledgeWorkflow(t *testing.T) {
+	b := startBox(t, 1, nil)
+	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	sl := newSLClient(t, b, "")
+	create := map[string]string{"Name": "fan", "ASLSrc": base64.StdEncoding.EncodeToString([]byte(aslDoc))}
+	sl.want(http.MethodPost, "/workflow/create", create, http.StatusOK, `{"Created":"fan"}`)
+	sl.want(http.MethodPost, "/workflow/create", create, http.StatusConflict, `"workflow already exists"`)
+	sl.want(http.MethodPost, "/workflow/create", map[string]string{"Name": "bad", "ASLSrc": base64.StdEncoding.EncodeToString([]byte(`{"StartAt": "nowhere"}`))}, http.StatusBadRequest, "")
+	sl.want(http.MethodGet, "/workflow/list", nil, http.StatusOK, `["fan"]`)
+
+	var resp struct {
+		Success      bool
+		Result       any
+		Reports      map[string]slReport
+		ResponseTime float64
+	}
+	check := func(data []byte, want string) {
+		t.Helper()
+		if err := json.Unmarshal(data, &resp); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(resp.Result)
+		if !resp.Success || string(got) != want || len(resp.Reports) != 3 || resp.ResponseTime <= 0 ||
+			resp.Reports["Add"].Duration <= 0 || resp.Reports["Double"].Result == "" || resp.Reports["Inc"].Result == "" {
+			t.Fatalf("workflow reply %s, want result %s and reports of Add, Double and Inc", data, want)
+		}
+	}
+	check(sl.want(http.MethodPost, "/workflow/invoke/fan", slInvocation{Params: map[string]any{"a": 4, "b": 7}}, http.StatusOK, ""), `[22,12,"x"]`)
+	if status, data := sl.do(http.MethodPost, "/workflow/invoke/fan", slInvocation{Params: map[string]any{"a": 1, "b": 2}}); status != http.StatusInternalServerError || !strings.Contains(string(data), "TooSmall") {
+		t.Fatalf("the Fail state = %d %s", status, data)
+	}
+	var acc struct{ ReqId string }
+	json.Unmarshal(sl.want(http.MethodPost, "/workflow/invoke/fan", slInvocation{Params: map[string]any{"a": 10, "b": 10}, Async: true}, http.StatusOK, ""), &acc)
+	var polled []byte
+	eventually(t, 10*time.Second, "the workflow's async result", func() bool {
+		status, data := sl.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
+		polled = data
+		return status == http.StatusOK
+	})
+	check(polled, `[40,21,"x"]`)
+	sl.want(http.MethodPost, "/workflow/invoke/nosuch", slInvocation{}, http.StatusNotFound, "")
+	sl.want(http.MethodPost, "/workflow/delete", map[string]string{"Name": "fan"}, http.StatusOK, `{"Deleted":"fan"}`)
+	sl.want(http.MethodPost, "/workflow/delete", map[string]string{"Name": "fan"}, http.StatusNotFound, "")
 }

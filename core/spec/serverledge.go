@@ -67,3 +67,19 @@ type ServerledgeStatus struct {
 	UsedMemMB               int64          // of the controller's host
 	LoadAvg                 []float64      // of the controller's host: 1, 5 and 15 minutes
 }
+
+// ServerledgeWorkflowCreate is the body of POST /workflow/create (and, with
+// Name alone, of /workflow/delete).
+type ServerledgeWorkflowCreate struct {
+	Name   string
+	ASLSrc string // base64 of an ASL document
+}
+
+// ServerledgeWorkflowResponse answers a workflow invocation: the final
+// result and a report per state that invoked a function.
+type ServerledgeWorkflowResponse struct {
+	Success      bool
+	Result       any
+	Reports      map[string]ServerledgeReport
+	ResponseTime float64
+}
