@@ -38,13 +38,14 @@ const qosHighPerformance = 1
 
 // serverledgePaths are the roots of Serverledge's API, the only paths a
 // plain-HTTP connection to an HTTPS API may use.
-var serverledgePaths = []string{"/create", "/invoke/", "/poll/", "/delete", "/function", "/status", "/prewarm",
+var serverledgePaths = []string{"/create", "/update", "/invoke/", "/poll/", "/delete", "/function", "/status", "/prewarm",
 	"/workflow/create", "/workflow/invoke/", "/workflow/delete", "/workflow/list"}
 
 // serverledgeRoutes adds Serverledge's API at the root of the controller's
 // address, so that serverledge-cli pointed at the controller works as it is.
 func (c *Con) serverledgeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /create", c.tokenless(RoleDeployer, c.slCreate))
+	mux.HandleFunc("POST /update", c.tokenless(RoleDeployer, c.slCreate))
 	mux.HandleFunc("POST /delete", c.tokenless(RoleDeployer, c.slDelete))
 	mux.HandleFunc("POST /prewarm", c.tokenless(RoleDeployer, c.slPrewarm))
 	mux.HandleFunc("POST /invoke/{fun}", c.tokenless(RoleInvoker, c.slInvoke))
@@ -123,7 +124,8 @@ func (c *Con) slCreate(w http.ResponseWriter, r *http.Request) {
 		slText(w, http.StatusBadRequest, "bad function: "+err.Error())
 		return
 	}
-	if c.findFunction(f.Name) != nil {
+	update := r.URL.Path == "/update" // creates, or replaces what exists
+	if !update && c.findFunction(f.Name) != nil {
 		slText(w, http.StatusConflict, "")
 		return
 	}
@@ -139,6 +141,12 @@ func (c *Con) slCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		slText(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	if old := c.findFunction(f.Name); update && old != nil {
+		// Only a valid replacement stops what runs.
+		if _, err := req.Workflow(); err == nil {
+			c.stopWorkflow(old.ID)
+		}
 	}
 	if _, status, err := c.createFunction(r.Context(), req); err != nil {
 		if errors.Is(err, spec.ErrUnknownRuntime) {

@@ -218,6 +218,11 @@ func TestServerledgeAPI(t *testing.T) {
 		t.Fatalf("a tar without one module: %q", data)
 	}
 	sl.want(http.MethodGet, "/function", nil, http.StatusOK, `["sum"]`)
+	// /update replaces a function, here with the same module; a bad
+	// replacement leaves it alone.
+	sl.want(http.MethodPost, "/update", sum, http.StatusOK, `{"Created":"sum"}`)
+	sl.want(http.MethodPost, "/update", slFunction{Name: "sum", Runtime: "nodejs17ng", MemoryMB: 16, TarFunctionCode: code}, http.StatusNotFound, `"Invalid runtime."`)
+	sl.want(http.MethodGet, "/function", nil, http.StatusOK, `["sum"]`)
 
 	// Serverledge's functions scale to zero: the first call starts one.
 	if n := sl.warm("sum"); n != 0 {
