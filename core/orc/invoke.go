@@ -108,13 +108,21 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 
 // invokeEdge calls instance i of c counting the invocation in flight on the
 // edge; the time of one that found an instance free (fewer in flight than
-// the n instances) feeds the estimate of the edge's response time.
+// the n instances) feeds the estimate of the edge's response time. That time
+// is taken here, not at the node, so that it holds the round trip to the
+// node as well as the handler.
 func (o *Orc) invokeEdge(ctx context.Context, c *component, i core.InstanceID, req *wire.Invoke, queue bool, n int) (*wire.InvokeResponse, error) {
-	ahead := c.q.inflight.Add(1) - 1
+	return o.invokeCounted(ctx, &c.q, i, req, queue, n)
+}
+
+// invokeCounted calls instance i, one of n of a tier whose load q tracks.
+func (o *Orc) invokeCounted(ctx context.Context, q *qos, i core.InstanceID, req *wire.Invoke, queue bool, n int) (*wire.InvokeResponse, error) {
+	ahead := q.inflight.Add(1) - 1
+	sent := time.Now()
 	resp, err := o.invokeOn(ctx, i, req, queue)
-	c.q.inflight.Add(-1)
+	q.inflight.Add(-1)
 	if err == nil && !resp.Overloaded && ahead < int64(n) {
-		c.q.observe(resp.RunNS)
+		q.observe(time.Since(sent).Nanoseconds())
 	}
 	return resp, err
 }

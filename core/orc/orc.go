@@ -48,6 +48,7 @@ type component struct {
 	usedAt    time.Time          // when an invocation last came
 	warmAt    time.Time          // when a prewarm last asked for instances
 	q         qos                // the edge's load, for the edge-cloud policy
+	cloudQ    qos                // and the cloud's
 }
 
 // Re-creation backoff: the first attempt after a failure is immediate, so a

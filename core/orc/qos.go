@@ -16,11 +16,11 @@ import (
 // queue. Its fields are atomics: invocations update them concurrently.
 type qos struct {
 	inflight atomic.Int64
-	svcNS    atomic.Int64 // moving average of unqueued response times at the node
+	svcNS    atomic.Int64 // moving average of unqueued response times, node round trip included
 }
 
-// observe folds the node-measured time of an invocation that found a free
-// instance into the average (weight 1/4: a few samples follow a change).
+// observe folds the time of an invocation that found a free instance into
+// the average (weight 1/4: a few samples follow a change).
 func (q *qos) observe(ns int64) {
 	for {
 		old := q.svcNS.Load()
@@ -87,7 +87,9 @@ func (o *Orc) cloudNodes() []core.ID {
 }
 
 // invokeCloud serves an invocation on a cloud instance of c, starting one
-// (a cold start) when there is none. start is when the invocation arrived.
+// (a cold start) when there is none, or when those there cannot meet its
+// deadline either and max_instances allows one more in the cloud: the cloud
+// is where capacity grows. start is when the invocation arrived.
 func (o *Orc) invokeCloud(ctx context.Context, c *component, cloud []core.InstanceID, req *wire.Invoke, start time.Time) (*wire.InvokeResponse, error) {
 	// The edge could not take it: keep the cloud's instances as an
 	// overload keeps those added on the edge.
@@ -96,22 +98,26 @@ func (o *Orc) invokeCloud(ctx context.Context, c *component, cloud []core.Instan
 	o.opMu.Unlock()
 	var target core.InstanceID
 	var init time.Duration
-	cold := len(cloud) == 0
-	if cold {
+	cold := false
+	if len(cloud) == 0 || req.MaxRespNS > 0 && c.cloudQ.expectedNS(len(cloud)) > req.MaxRespNS {
 		nodes := o.cloudNodes()
 		if len(nodes) == 0 {
 			return nil, fmt.Errorf("function %q: no cloud node (label %q) to offload to", c.fn.Name, o.cfg.Scheduling.CloudLabel)
 		}
-		i, took, ok := o.scaleOut(ctx, c.logical, nodes)
-		if !ok {
+		if i, took, ok := o.scaleOut(ctx, c.logical, nodes); ok {
+			target, init, cold = i, took, true
+		} else if len(cloud) == 0 {
 			return nil, fmt.Errorf("function %q: cannot start an instance on a cloud node", c.fn.Name)
 		}
-		target, init = i, took
+	}
+	n := len(cloud)
+	if !cold {
+		target = cloud[int(o.invokeRR.Add(1))%n]
 	} else {
-		target = cloud[int(o.invokeRR.Add(1))%len(cloud)]
+		n++
 	}
 	sent := time.Now()
-	resp, err := o.invokeOn(ctx, target, req, true)
+	resp, err := o.invokeCounted(ctx, &c.cloudQ, target, req, true, n)
 	if err != nil {
 		return nil, err
 	}
