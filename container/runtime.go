@@ -93,9 +93,9 @@ type Runtime struct {
 	endpoint string // GuestAPIHost URL handed to containers at Boot
 
 	mu     sync.Mutex
-	byIP   map[string]*box        // containers by address, for host calls
-	pools  map[poolKey]*pool      // warm containers of language-runtime functions
-	boxes  map[*box]struct{}      // every live container
+	byIP   map[string]*box   // containers by address, for host calls
+	pools  map[poolKey]*pool // warm containers of language-runtime functions
+	boxes  map[*box]struct{} // every live container
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}

@@ -75,7 +75,9 @@ func pb(id InstanceID) *guestapi.InstanceId {
 	return &guestapi.InstanceId{NodeId: id.Node, FunctionId: id.Function}
 }
 
-func ctx() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), time.Minute) }
+func ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}
 
 // Cast sends msg to the instance mapped to output alias.
 func (h *Host) Cast(alias string, msg []byte) error {
