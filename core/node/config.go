@@ -16,14 +16,15 @@ import (
 
 // Config is a node's configuration, read from node.toml.
 type Config struct {
-	General      General       `toml:"general"`
-	WASM         WASMRuntime   `toml:"wasm_runtime"`
-	Native       NativeRuntime `toml:"native_runtime"`
-	State        State         `toml:"state"`
-	Telemetry    Telemetry     `toml:"telemetry"`
-	Offload      Offload       `toml:"offload"`
-	Resources    Resources     `toml:"resources"`
-	Capabilities Capabilities  `toml:"user_node_capabilities"`
+	General      General          `toml:"general"`
+	WASM         WASMRuntime      `toml:"wasm_runtime"`
+	Native       NativeRuntime    `toml:"native_runtime"`
+	Container    ContainerRuntime `toml:"container_runtime"`
+	State        State            `toml:"state"`
+	Telemetry    Telemetry        `toml:"telemetry"`
+	Offload      Offload          `toml:"offload"`
+	Resources    Resources        `toml:"resources"`
+	Capabilities Capabilities     `toml:"user_node_capabilities"`
 }
 
 // General holds the node's identity, addresses and limits.
@@ -52,6 +53,42 @@ type WASMRuntime struct {
 type NativeRuntime struct {
 	Enabled bool   `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
 	Dir     string `toml:"dir" comment:"where a function's .so is written before it is loaded (not mounted noexec); empty = the system's temporary directory"`
+}
+
+// ContainerRuntime configures functions in Docker containers: EDGELESS's
+// CONTAINER functions and the python310 and custom language runtimes.
+type ContainerRuntime struct {
+	Enabled           bool    `toml:"enabled" comment:"offer the CONTAINER, python310 and custom function types when a Docker daemon answers"`
+	DockerHost        string  `toml:"docker_host" comment:"Docker daemon address (unix:///var/run/docker.sock, tcp://...); empty = DOCKER_HOST or the default socket"`
+	Network           string  `toml:"network" comment:"Docker network the containers join"`
+	GuestAPIHostURL   string  `toml:"guest_api_host_url" comment:"address containers call the node's GuestAPIHost at, http://ADDR:PORT; empty = the network's gateway, a free port"`
+	HandlerTimeoutMS  int     `toml:"handler_timeout_ms" comment:"longest a container may take to handle one event; past it the container counts as hung and is replaced"`
+	StartTimeoutMS    int     `toml:"start_timeout_ms" comment:"longest a container may take from its creation to its first reply"`
+	IdleExpirationSec float64 `toml:"idle_expiration_sec" comment:"how long a warm container of a python310 or custom function stays unused before it is removed"`
+	Prewarm           int     `toml:"prewarm" comment:"warm containers a python310 or custom function starts with (at least 1)"`
+	MaxMemoryMB       int     `toml:"max_memory_mb" comment:"memory limit of a container whose function sets no memory_mb; 0 = none"`
+	CPUs              float64 `toml:"cpus" comment:"CPU limit, in cores, of a container whose function sets no cpus; 0 = none"`
+	Python310Image    string  `toml:"python310_image" comment:"image of the python310 runtime (make images builds it)"`
+}
+
+func (c *ContainerRuntime) validate(bad func(key, format string, args ...any)) {
+	if c.HandlerTimeoutMS < 1 {
+		bad("container_runtime.handler_timeout_ms", "must be at least 1, got %d", c.HandlerTimeoutMS)
+	}
+	if c.StartTimeoutMS < 1 {
+		bad("container_runtime.start_timeout_ms", "must be at least 1, got %d", c.StartTimeoutMS)
+	}
+	if c.IdleExpirationSec <= 0 {
+		bad("container_runtime.idle_expiration_sec", "must be positive, got %v", c.IdleExpirationSec)
+	}
+	if c.Prewarm < 0 || c.MaxMemoryMB < 0 || c.CPUs < 0 {
+		bad("container_runtime", "prewarm, max_memory_mb and cpus must not be negative")
+	}
+	if c.GuestAPIHostURL != "" {
+		if _, err := wire.ParseAddr(c.GuestAPIHostURL); err != nil {
+			bad("container_runtime.guest_api_host_url", "%v", err)
+		}
+	}
 }
 
 // Offload configures how the node sheds invocations (the controller's
@@ -160,6 +197,15 @@ func Default() Config {
 			HandlerTimeoutMS: 5000,
 			MaxInstances:     256,
 		},
+		Container: ContainerRuntime{
+			Enabled:           true,
+			Network:           "bridge",
+			HandlerTimeoutMS:  5000,
+			StartTimeoutMS:    30000,
+			IdleExpirationSec: 300,
+			Prewarm:           1,
+			Python310Image:    "edgeless-python:latest",
+		},
 		State:     State{Dir: "function_state"},
 		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7006"},
 		Offload:   Offload{QueueThreshold: 8, CPUThreshold: 90},
@@ -242,6 +288,7 @@ func (c *Config) Validate() error {
 		bad("state.dir", "must not be empty when state.redis_url is not set")
 	}
 	c.Resources.validate(bad)
+	c.Container.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/edgeless-go/edgeless/container"
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/native"
 	"github.com/edgeless-go/edgeless/sandbox"
 )
@@ -22,11 +26,19 @@ type function interface {
 // functionRuntime runs the function types named by types.
 type functionRuntime struct {
 	types []string
-	// start loads code (cached by the runtime under sum, its SHA-256) and
-	// creates an instance that makes its host calls through h, its memory
-	// limited to memoryMB when the runtime can (0: the runtime's limit).
-	start func(code []byte, sum [32]byte, memoryMB int, h functionHost) (function, error)
+	// start loads s.code (cached by the runtime under s.sum) and creates an
+	// instance that makes its host calls through h.
+	start func(s *startSpec, h functionHost) (function, error)
 	close func() error
+}
+
+// startSpec is what a runtime creates an instance from.
+type startSpec struct {
+	ftype       string // canonical function type
+	code        []byte
+	sum         [32]byte          // SHA-256 of code
+	limits      spec.Requirements // MemoryMB and CPUs apply where the runtime can (0: the runtime's limit)
+	annotations map[string]string
 }
 
 // startRuntimes creates the function runtimes the configuration enables.
@@ -44,12 +56,12 @@ func (n *Node) startRuntimes() error {
 		// RUST_WASM is EDGELESS's name: any module implementing docs/abi.md.
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_WASM", "WASM"},
-			start: func(code []byte, sum [32]byte, memoryMB int, h functionHost) (function, error) {
-				m, err := rt.LoadHashed(code, sum)
+			start: func(s *startSpec, h functionHost) (function, error) {
+				m, err := rt.LoadHashed(s.code, s.sum)
 				if err != nil {
 					return nil, fmt.Errorf("cannot load its code: %w", err)
 				}
-				inst, err := rt.InstantiateLimit(m, h, int64(memoryMB)<<20)
+				inst, err := rt.InstantiateLimit(m, h, int64(s.limits.MemoryMB)<<20)
 				if err != nil {
 					return nil, fmt.Errorf("cannot instantiate: %w", err)
 				}
@@ -69,8 +81,8 @@ func (n *Node) startRuntimes() error {
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_NATIVE", "NATIVE"},
 			// Native code shares the node's memory: memoryMB cannot be enforced.
-			start: func(code []byte, _ [32]byte, _ int, h functionHost) (function, error) {
-				m, err := rt.Load(code)
+			start: func(s *startSpec, h functionHost) (function, error) {
+				m, err := rt.Load(s.code)
 				if err != nil {
 					return nil, err
 				}
@@ -84,7 +96,88 @@ func (n *Node) startRuntimes() error {
 		})
 		n.log.Info("native runtime enabled: native functions run inside this process without isolation; a crash in one stops the node")
 	}
+	if n.cfg.Container.Enabled {
+		if err := n.startContainerRuntime(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// startContainerRuntime offers the container function types when a Docker
+// daemon answers; without one the node runs on without them.
+func (n *Node) startContainerRuntime() error {
+	c := n.cfg.Container
+	rt, err := container.New(container.Config{
+		NodeID:         n.id,
+		DockerHost:     c.DockerHost,
+		Network:        c.Network,
+		HostURL:        c.GuestAPIHostURL,
+		StartTimeout:   time.Duration(c.StartTimeoutMS) * time.Millisecond,
+		HandlerTimeout: time.Duration(c.HandlerTimeoutMS) * time.Millisecond,
+		IdleExpiration: time.Duration(c.IdleExpirationSec * float64(time.Second)),
+		Prewarm:        c.Prewarm,
+		MemoryMB:       c.MaxMemoryMB,
+		CPUs:           c.CPUs,
+	}, n.log)
+	if err == nil {
+		err = rt.Start(context.Background())
+		if err != nil {
+			rt.Close()
+		}
+	}
+	if errors.Is(err, container.ErrNoDaemon) {
+		n.log.Info("container runtime off", "reason", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot start the container runtime: %w", err)
+	}
+	n.addRuntime(&functionRuntime{
+		types: []string{spec.FunctionTypeContainer, spec.FunctionTypePython310, spec.FunctionTypeCustom},
+		start: func(s *startSpec, h functionHost) (function, error) {
+			cs, err := containerSpec(s, c.Python310Image)
+			if err != nil {
+				return nil, err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.StartTimeoutMS)*time.Millisecond)
+			defer cancel()
+			return rt.Instantiate(ctx, cs, h)
+		},
+		close: rt.Close,
+	})
+	return nil
+}
+
+// Annotations of the language runtimes, named as in Serverledge.
+const (
+	keyHandler     = "handler"
+	keyCustomImage = "custom_image"
+)
+
+// containerSpec maps a function to what the container runtime
+// runs: an image named by the code (CONTAINER), or a language runtime's
+// image running the annotation "handler" from the code.
+func containerSpec(s *startSpec, python310Image string) (container.Spec, error) {
+	cs := container.Spec{MemoryMB: s.limits.MemoryMB, CPUs: s.limits.CPUs}
+	switch s.ftype {
+	case spec.FunctionTypeContainer:
+		img, err := container.Image(string(s.code))
+		if err != nil {
+			return cs, err
+		}
+		cs.Image = img
+		return cs, nil
+	case spec.FunctionTypePython310:
+		cs.Image = python310Image
+	case spec.FunctionTypeCustom:
+		cs.Image = s.annotations[keyCustomImage]
+		if cs.Image == "" {
+			return cs, fmt.Errorf("a custom function needs the annotation %q", keyCustomImage)
+		}
+	}
+	cs.Runtime, cs.Code, cs.CodeSum, cs.Handler = s.ftype, s.code, s.sum, s.annotations[keyHandler]
+	return cs, nil
 }
 
 func (n *Node) addRuntime(rt *functionRuntime) {
@@ -118,8 +211,11 @@ func (n *Node) closeRuntimes() {
 }
 
 var (
-	_ sandbox.Host = functionHost{}
-	_ native.Host  = functionHost{}
-	_ function     = (*sandbox.Instance)(nil)
-	_ function     = (*native.Instance)(nil)
+	_ sandbox.Host   = functionHost{}
+	_ native.Host    = functionHost{}
+	_ container.Host = functionHost{}
+	_ function       = (*sandbox.Instance)(nil)
+	_ function       = (*native.Instance)(nil)
+	_ function       = (*container.Instance)(nil)
+	_ exiter         = (*container.Instance)(nil)
 )

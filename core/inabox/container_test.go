@@ -1,0 +1,152 @@
+package inabox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	dcontainer "github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/edgeless-go/edgeless/container"
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/dockertest"
+)
+
+// logNumbers returns the integers of a file-log's lines.
+func logNumbers(t *testing.T, file string) []int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line == "" {
+			continue
+		}
+		n, err := strconv.Atoi(line)
+		if err != nil {
+			t.Fatalf("%s: line %q is not a number", file, line)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// setLog points the workflow's file-log resource named name at a file of
+// the box's directory.
+func (b *box) setLog(w *spec.Workflow, name string) string {
+	file := filepath.Join(b.dir, name+".log")
+	for i := range w.Resources {
+		if w.Resources[i].Name == name {
+			w.Resources[i].Configurations["filename"] = file
+		}
+	}
+	return file
+}
+
+// nodeContainers lists the ids of the function-instance containers of the
+// box's first node.
+func (b *box) nodeContainers() []string {
+	b.t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer cli.Close()
+	list, err := cli.ContainerList(context.Background(), dcontainer.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", container.LabelNode+"="+b.Nodes[0].ID().String()))})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+// TestContainerExample runs examples/container: a WASM counter casts every
+// 100 ms to a Python CONTAINER function that doubles the number, and a
+// file-log writes the results. Every count arrives doubled and in order;
+// stopping the workflow removes the container.
+func TestContainerExample(t *testing.T) {
+	dockertest.Need(t)
+	b := startBox(t, 1, nil)
+	var file string
+	id := b.mustStart("container/workflow.json", func(w *spec.Workflow) {
+		file = b.setLog(w, "log")
+		setInit(w, "counter", "period=20")
+	})
+	eventually(t, 30*time.Second, "10 doubled numbers in the log", func() bool { return len(logNumbers(t, file)) >= 10 })
+	nums := logNumbers(t, file)
+	for k := 1; k < len(nums); k++ {
+		if nums[k] != nums[k-1]+2 || nums[k]%2 != 0 {
+			t.Fatalf("log %v: want consecutive doubled counts", nums)
+		}
+	}
+	if got := len(b.nodeContainers()); got != 1 {
+		t.Fatalf("%d containers run, want 1", got)
+	}
+	if out, err := b.cli("stop", id); err != nil {
+		t.Fatalf("workflow stop = %q, %v", out, err)
+	}
+	if got := b.nodeContainers(); len(got) != 0 {
+		t.Fatalf("containers left after stop: %v", got)
+	}
+}
+
+// TestContainerReplaced kills a container function's container: the node
+// reports the instance failed, the orchestrator re-creates it in a new
+// container, and the state it saved with sync is handed back, so its count
+// goes on where it stopped.
+func TestContainerReplaced(t *testing.T) {
+	dockertest.Need(t)
+	b := startBox(t, 1, nil)
+	w := workflow(fn(t, "counter", "counter", map[string]string{"output": "testfn"}, "period=20"))
+	w.Functions = append(w.Functions, spec.Function{
+		Name: "testfn",
+		ClassSpecification: spec.ClassSpec{ID: "testfn", FunctionType: "CONTAINER", Version: "0.1",
+			Binary: []byte("container:edgeless-testfn-py:latest"), Outputs: []string{}},
+		OutputMapping: map[string]string{"out": "log"},
+		Annotations:   map[string]string{},
+	})
+	w.Resources = append(w.Resources, spec.Resource{Name: "log", ClassType: "file-log", OutputMapping: map[string]string{},
+		Configurations: map[string]string{}})
+	file := b.setLog(w, "log")
+	b.mustStartSpec(w)
+	eventually(t, 30*time.Second, "5 counts in the log", func() bool { return len(logNumbers(t, file)) >= 5 })
+	first := b.nodeContainers()
+	if len(first) != 1 {
+		t.Fatalf("%d containers, want 1", len(first))
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.ContainerKill(context.Background(), first[0], "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(logNumbers(t, file))
+	eventually(t, 30*time.Second, "a new container", func() bool {
+		now := b.nodeContainers()
+		return len(now) == 1 && now[0] != first[0]
+	})
+	eventually(t, 30*time.Second, "counts from the new container", func() bool { return len(logNumbers(t, file)) >= before+5 })
+	nums := logNumbers(t, file)
+	for k := 1; k < len(nums); k++ {
+		if nums[k] != nums[k-1]+1 {
+			t.Fatalf("log %v: the count did not go on from the synced state", nums)
+		}
+	}
+	if n := b.logs.count("instance failed", "its container exited"); n != 1 {
+		t.Fatalf("%d failure reports, want 1", n)
+	}
+}
