@@ -350,3 +350,31 @@ func countContainers(t *testing.T, r *Runtime, kind string) int {
 	}
 	return len(list)
 }
+
+// TestSpares: with a spare container kept per image, the next instance of
+// the image takes the started container instead of creating one.
+func TestSpares(t *testing.T) {
+	r := newRuntime(t, func(c *Config) { c.Spares = 1 })
+	s := Spec{Image: "edgeless-double-go:latest"}
+	start(t, r, s, newRecorder(), "", nil)
+	var spare *box
+	deadline := time.Now().Add(20 * time.Second)
+	for spare == nil {
+		r.mu.Lock()
+		if l := r.spares.boxes[spareKey{image: s.Image}]; len(l) == 1 {
+			spare = l[0]
+		}
+		r.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("no spare container started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	i := start(t, r, s, newRecorder(), "", nil)
+	if i.own != spare {
+		t.Fatal("the second instance did not take the spare container")
+	}
+	if ret, got := call(t, i, "4"); ret != core.CallReply || got != "8" {
+		t.Fatalf("call 4 on the spare = %v %q", ret, got)
+	}
+}

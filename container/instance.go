@@ -108,9 +108,12 @@ func (r *Runtime) Instantiate(ctx context.Context, s Spec, h Host) (*Instance, e
 		hostCalls: make(chan *hostCall),
 	}
 	if s.Runtime == "" {
-		b, err := r.newBox(ctx, boxSpec{image: s.Image, kind: "instance", memoryMB: s.MemoryMB, cpus: s.CPUs})
-		if err != nil {
-			return nil, err
+		b := r.takeSpare(spareKey{image: s.Image, memory: s.MemoryMB, cpus: s.CPUs})
+		if b == nil {
+			var err error
+			if b, err = r.newBox(ctx, boxSpec{image: s.Image, kind: "instance", memoryMB: s.MemoryMB, cpus: s.CPUs}); err != nil {
+				return nil, err
+			}
 		}
 		b.owner.Store(i)
 		if err := b.boot(ctx, i.self); err != nil {

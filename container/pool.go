@@ -159,8 +159,8 @@ func (r *Runtime) evictLoop() {
 		case <-r.stop:
 			return
 		case now := <-t.C:
-			var gone []*box
 			r.mu.Lock()
+			gone := r.expiredSpares(now.Add(-r.cfg.IdleExpiration))
 			for _, p := range r.pools {
 				keep := p.idle[:0]
 				for _, b := range p.idle {

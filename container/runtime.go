@@ -57,6 +57,9 @@ type Config struct {
 	// Prewarm is how many containers a language-runtime function starts
 	// with.
 	Prewarm int
+	// Spares is how many started, unbooted containers of each image of an
+	// EDGELESS container function are kept ready for its next instance.
+	Spares int
 	// MemoryMB limits a container's memory when the function sets no
 	// memory_mb; 0 leaves it unlimited.
 	MemoryMB int
@@ -96,6 +99,7 @@ type Runtime struct {
 	byIP   map[string]*box   // containers by address, for host calls
 	pools  map[poolKey]*pool // warm containers of language-runtime functions
 	boxes  map[*box]struct{} // every live container
+	spares spares
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}
@@ -125,10 +129,11 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 			labelPID:  strconv.Itoa(os.Getpid()),
 			labelHost: host,
 		},
-		byIP:  map[string]*box{},
-		pools: map[poolKey]*pool{},
-		boxes: map[*box]struct{}{},
-		stop:  make(chan struct{}),
+		byIP:   map[string]*box{},
+		pools:  map[poolKey]*pool{},
+		boxes:  map[*box]struct{}{},
+		spares: spares{boxes: map[spareKey][]*box{}, filling: map[spareKey]bool{}},
+		stop:   make(chan struct{}),
 	}, nil
 }
 

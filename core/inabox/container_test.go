@@ -72,13 +72,17 @@ func (b *box) nodeContainers() []string {
 	return ids
 }
 
+// noSpares keeps the containers of a node to those of its instances, for
+// tests that count them.
+func noSpares(c *Config) { c.Node.Container.SpareContainers = 0 }
+
 // TestContainerExample runs examples/container: a WASM counter casts every
 // 100 ms to a Python CONTAINER function that doubles the number, and a
 // file-log writes the results. Every count arrives doubled and in order;
 // stopping the workflow removes the container.
 func TestContainerExample(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, noSpares)
 	var file string
 	id := b.mustStart("container/workflow.json", func(w *spec.Workflow) {
 		file = b.setLog(w, "log")
@@ -108,7 +112,7 @@ func TestContainerExample(t *testing.T) {
 // goes on where it stopped.
 func TestContainerReplaced(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, noSpares)
 	w := workflow(fn(t, "counter", "counter", map[string]string{"output": "testfn"}, "period=20"))
 	w.Functions = append(w.Functions, spec.Function{
 		Name: "testfn",

@@ -66,6 +66,7 @@ type ContainerRuntime struct {
 	StartTimeoutMS    int     `toml:"start_timeout_ms" comment:"longest a container may take from its creation to its first reply"`
 	IdleExpirationSec float64 `toml:"idle_expiration_sec" comment:"how long a warm container of a python310 or custom function stays unused before it is removed"`
 	Prewarm           int     `toml:"prewarm" comment:"warm containers a python310 or custom function starts with (at least 1)"`
+	SpareContainers   int     `toml:"spare_containers" comment:"started containers kept ready per image of a CONTAINER function, so that its next instance skips Docker's create and start"`
 	MaxMemoryMB       int     `toml:"max_memory_mb" comment:"memory limit of a container whose function sets no memory_mb; 0 = none"`
 	CPUs              float64 `toml:"cpus" comment:"CPU limit, in cores, of a container whose function sets no cpus; 0 = none"`
 	Python310Image    string  `toml:"python310_image" comment:"image of the python310 runtime (make images builds it)"`
@@ -81,8 +82,8 @@ func (c *ContainerRuntime) validate(bad func(key, format string, args ...any)) {
 	if c.IdleExpirationSec <= 0 {
 		bad("container_runtime.idle_expiration_sec", "must be positive, got %v", c.IdleExpirationSec)
 	}
-	if c.Prewarm < 0 || c.MaxMemoryMB < 0 || c.CPUs < 0 {
-		bad("container_runtime", "prewarm, max_memory_mb and cpus must not be negative")
+	if c.Prewarm < 0 || c.SpareContainers < 0 || c.MaxMemoryMB < 0 || c.CPUs < 0 {
+		bad("container_runtime", "prewarm, spare_containers, max_memory_mb and cpus must not be negative")
 	}
 	if c.GuestAPIHostURL != "" {
 		if _, err := wire.ParseAddr(c.GuestAPIHostURL); err != nil {
@@ -204,6 +205,7 @@ func Default() Config {
 			StartTimeoutMS:    30000,
 			IdleExpirationSec: 300,
 			Prewarm:           1,
+			SpareContainers:   1,
 			Python310Image:    "edgeless-python:latest",
 		},
 		State:     State{Dir: "function_state"},

@@ -14,8 +14,8 @@ import (
 )
 
 // runtimeNode starts a node offering both runtimes, with no orchestrator
-// (its registration just fails).
-func runtimeNode(b *testing.B) *Node {
+// (its registration just fails), after mutate changes its configuration.
+func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 	b.Helper()
 	cfg := Default()
 	cfg.General.InvocationURL = "127.0.0.1:0"
@@ -26,6 +26,9 @@ func runtimeNode(b *testing.B) *Node {
 	cfg.State.Dir = b.TempDir()
 	cfg.Resources = Resources{}
 	cfg.Telemetry.MetricsURL = ""
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

@@ -117,6 +117,7 @@ func (n *Node) startContainerRuntime() error {
 		HandlerTimeout: time.Duration(c.HandlerTimeoutMS) * time.Millisecond,
 		IdleExpiration: time.Duration(c.IdleExpirationSec * float64(time.Second)),
 		Prewarm:        c.Prewarm,
+		Spares:         c.SpareContainers,
 		MemoryMB:       c.MaxMemoryMB,
 		CPUs:           c.CPUs,
 	}, n.log)
