@@ -4,6 +4,7 @@
 #   make test       set up (toolchain, redis-server), build the functions, run the whole test suite
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
+#   make images     build the container-function images (Docker, local files only)
 #   make bench      micro-benchmarks and baselines (-count=5, for benchstat)
 #   make profile    CPU profile of a loaded two-node chain (cpu.pprof)
 #   make fuzz       run each fuzz target for FUZZTIME
@@ -13,7 +14,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all deps test-deps build functions run test bench profile fuzz lint clean
+.PHONY: all deps test-deps build functions images proto run test bench profile fuzz lint clean
 
 all: build functions
 
@@ -41,13 +42,24 @@ build:
 functions: deps
 	$(MAKE) -C functions
 
+# images builds the images of the container functions, their SDKs' runtime
+# and the tests from local files and Debian packages (no registry): see
+# container/images/build.sh. Without a Docker daemon it skips, unless CI=true.
+images:
+	@GO=$(GO) bash container/images/build.sh
+
+# proto regenerates container/guestapi from its .proto files (needs protoc
+# and libprotobuf-dev from apt, protoc-gen-go and protoc-gen-go-grpc).
+proto:
+	cd container/guestapi && PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) generate .
+
 # The example runs in run/, where its state, compiled-module cache and log
 # files go. Stop it with Ctrl-C.
 run: build functions
 	mkdir -p run
 	cd run && ../edgeless inabox -w ../examples/ping_pong/workflow.json
 
-test: test-deps functions
+test: test-deps functions images
 	$(GO) test -count=1 ./...
 	cd functions && $(GO) test -count=1 ./...
 

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -377,4 +380,46 @@ func TestSpares(t *testing.T) {
 	if ret, got := call(t, i, "4"); ret != core.CallReply || got != "8" {
 		t.Fatalf("call 4 on the spare = %v %q", ret, got)
 	}
+}
+
+// TestOrphanOfDeadProcess: a container labelled with a process of this host
+// that is gone, or a zombie, or whose pid another process has since, is an
+// orphan; one of a live process is not.
+func TestOrphanOfDeadProcess(t *testing.T) {
+	r, err := New(Config{NodeID: core.NewID()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	zombie := cmd.Process.Pid
+	deadline := time.Now().Add(5 * time.Second)
+	for state, _, _ := procStat(zombie); state != "Z"; state, _, _ = procStat(zombie) {
+		if time.Now().After(deadline) {
+			t.Fatal("the child did not become a zombie")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	labels := func(pid int, start string) map[string]string {
+		return map[string]string{LabelNode: core.NewID().String(), labelHost: r.labels[labelHost],
+			labelPID: strconv.Itoa(pid), labelStart: start}
+	}
+	f := func(name string, l map[string]string, want bool) {
+		t.Helper()
+		if got := r.orphan(l); got != want {
+			t.Errorf("%s: orphan = %v, want %v", name, got, want)
+		}
+	}
+	f("live", labels(os.Getpid(), r.labels[labelStart]), false)
+	f("zombie", labels(zombie, ""), true)
+	f("pid reused", labels(os.Getpid(), "1"), true)
+	cmd.Wait()
+	f("gone", labels(zombie, ""), true)
+	other := labels(zombie, "")
+	other[labelHost] = "another-host"
+	f("another host's", other, false)
+	f("same node id", map[string]string{LabelNode: r.labels[LabelNode]}, true)
 }

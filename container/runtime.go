@@ -25,10 +25,11 @@ import (
 
 // Labels put on every container the runtime creates.
 const (
-	LabelNode = "edgeless.node" // id of the node that owns the container
-	labelPID  = "edgeless.pid"  // its process id …
-	labelHost = "edgeless.host" // … on this host (os.Hostname)
-	labelKind = "edgeless.kind" // "instance" or the runtime of a pooled container
+	LabelNode  = "edgeless.node"  // id of the node that owns the container
+	labelPID   = "edgeless.pid"   // its process id …
+	labelStart = "edgeless.start" // … started then (/proc/PID/stat) …
+	labelHost  = "edgeless.host"  // … on this host (os.Hostname)
+	labelKind  = "edgeless.kind"  // "instance" or the runtime of a pooled container
 )
 
 // ErrNoDaemon is returned by Start when no Docker daemon answers.
@@ -120,14 +121,16 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 		return nil, fmt.Errorf("cannot create the Docker client: %w", err)
 	}
 	host, _ := os.Hostname()
+	_, started, _ := procStat(os.Getpid())
 	return &Runtime{
 		cfg:    cfg,
 		log:    log,
 		docker: cli,
 		labels: map[string]string{
-			LabelNode: cfg.NodeID.String(),
-			labelPID:  strconv.Itoa(os.Getpid()),
-			labelHost: host,
+			LabelNode:  cfg.NodeID.String(),
+			labelPID:   strconv.Itoa(os.Getpid()),
+			labelStart: started,
+			labelHost:  host,
 		},
 		byIP:   map[string]*box{},
 		pools:  map[poolKey]*pool{},
@@ -258,8 +261,29 @@ func (r *Runtime) orphan(l map[string]string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	_, err = os.Stat("/proc/" + strconv.Itoa(pid))
-	return errors.Is(err, os.ErrNotExist)
+	state, started, err := procStat(pid)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	// A zombie is dead; another start time is another process that got
+	// the pid since.
+	return err == nil && (state == "Z" || state == "X" || (l[labelStart] != "" && started != l[labelStart]))
+}
+
+// procStat returns a process's state and start time (clock ticks since
+// boot) from /proc/PID/stat.
+func procStat(pid int) (state, started string, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", "", err
+	}
+	// The command name, in parentheses, may hold spaces: fields start after it.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return "", "", fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return f[0], f[19], nil
 }
 
 // Close removes every container the runtime created and stops the host-call
