@@ -154,3 +154,28 @@ func TestContainerReplaced(t *testing.T) {
 		t.Fatalf("%d failure reports, want 1", n)
 	}
 }
+
+// TestPython310Function creates a standalone python310 function from a
+// source file, as Serverledge does, and invokes it: its handler gets the
+// parameters and its return value is the result.
+func TestPython310Function(t *testing.T) {
+	dockertest.Need(t)
+	b := startBox(t, 1, nil)
+	src := filepath.Join(b.dir, "adder.py")
+	os.WriteFile(src, []byte("def handler(params, context):\n    return int(params['a']) + int(params['b'])\n"), 0o644)
+	if _, err := b.fcli("create", "-f", "adder", "--src", src, "--runtime", "python310", "--annotation", "handler=adder.handler", "--memory", "64"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.fcli("list"); err != nil || out != "adder\tpython310\n" {
+		t.Fatalf("list = %q, %v", out, err)
+	}
+	for range 3 {
+		if out, err := b.fcli("invoke", "-f", "adder", "-p", "a:2", "-p", "b:3"); err != nil || out != "5\n" {
+			t.Fatalf("invoke = %q, %v; want 5", out, err)
+		}
+	}
+	if _, err := b.fcli("delete", "-f", "adder"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the pool's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
+}
