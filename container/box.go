@@ -18,7 +18,9 @@ import (
 	"github.com/docker/go-connections/nat"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/edgeless-go/edgeless/container/guestapi"
 	"github.com/edgeless-go/edgeless/core"
@@ -45,7 +47,6 @@ type box struct {
 type boxSpec struct {
 	image    string
 	kind     string // label: "instance", or the language runtime
-	files    []byte // tar archive extracted at / before the start; nil for none
 	memoryMB int
 	cpus     float64
 }
@@ -89,11 +90,6 @@ func (r *Runtime) newBox(ctx context.Context, s boxSpec) (_ *box, err error) {
 			b.remove()
 		}
 	}()
-	if s.files != nil {
-		if err := r.docker.CopyToContainer(ctx, b.id, "/", bytes.NewReader(s.files), container.CopyToContainerOptions{}); err != nil {
-			return nil, fmt.Errorf("cannot copy the function's code into container %s: %w", b.short(), err)
-		}
-	}
 	if err := r.docker.ContainerStart(ctx, b.id, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("cannot start container %s of image %s: %w", b.short(), s.image, err)
 	}
@@ -177,7 +173,7 @@ func (b *box) boot(ctx context.Context, self core.InstanceID) error {
 
 // why explains a failed request: the container's death if it died.
 func (b *box) why(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded") {
+	if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
 		select {
 		case <-b.exited:
 		default:

@@ -292,6 +292,35 @@ func TestPython310Archive(t *testing.T) {
 	}
 }
 
+// TestPython310Spare: a pooled container can come from a spare started
+// before the function was known; its code is copied in before Init.
+func TestPython310Spare(t *testing.T) {
+	r := newRuntime(t, func(c *Config) { c.Spares = 1 })
+	s := Spec{Image: "edgeless-python:latest", Runtime: "python310", Code: []byte("def h(p, c):\n    return p * 3\n"), Handler: "triple.h"}
+	k := spareKey{image: s.Image}
+	r.refill(k)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.spares.boxes[k])
+		r.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spare container started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	i := start(t, r, s, newRecorder(), "", nil)
+	if ret, got := call(t, i, "7"); ret != core.CallReply || got != "21" {
+		t.Fatalf("call 7 = %v %q, want 21", ret, got)
+	}
+	if n := countContainers(t, r, "spare"); n < 1 {
+		t.Fatal("the pooled container is not the spare")
+	}
+}
+
 // TestBadHandler: a handler that cannot load fails Init with the reason.
 func TestBadHandler(t *testing.T) {
 	r := newRuntime(t, nil)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/edgeless-go/edgeless/container/guestapi"
@@ -288,7 +290,9 @@ func (r *Runtime) do(j *job) result {
 	}
 	if err != nil {
 		err = j.b.why(err)
-		if !errors.Is(err, ErrExited) && !errors.Is(err, ErrMemoryLimit) && ctx.Err() != nil {
+		// gRPC's own timer may end the call a moment before ctx's.
+		timedOut := ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded
+		if timedOut && !errors.Is(err, ErrExited) && !errors.Is(err, ErrMemoryLimit) {
 			err = fmt.Errorf("%w: no answer within %v: %w", ErrHung, timeout, err)
 		}
 		res.err = err

@@ -1,11 +1,14 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // poolKey identifies containers that can serve each other's events: same
@@ -132,9 +135,18 @@ func (p *pool) put(b *box) {
 func (p *pool) create(i *Instance) (*box, error) {
 	r := p.rt
 	ctx := context.Background()
-	b, err := r.newBox(ctx, boxSpec{image: p.key.image, kind: p.key.runtime, files: p.files, memoryMB: p.key.memory, cpus: p.key.cpus})
-	if err != nil {
-		return nil, err
+	b := r.takeSpare(spareKey{image: p.key.image, memory: p.key.memory, cpus: p.key.cpus})
+	if b == nil {
+		var err error
+		if b, err = r.newBox(ctx, boxSpec{image: p.key.image, kind: p.key.runtime, memoryMB: p.key.memory, cpus: p.key.cpus}); err != nil {
+			return nil, err
+		}
+	}
+	// Copied into the running container: the runtime reads /code at Init,
+	// so a spare started before the function was known serves it.
+	if err := r.docker.CopyToContainer(ctx, b.id, "/", bytes.NewReader(p.files), container.CopyToContainerOptions{}); err != nil {
+		b.remove()
+		return nil, fmt.Errorf("cannot copy the function's code into container %s: %w", b.short(), err)
 	}
 	b.owner.Store(i)
 	if err := b.boot(ctx, i.self); err != nil {

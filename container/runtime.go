@@ -29,7 +29,7 @@ const (
 	labelPID   = "edgeless.pid"   // its process id …
 	labelStart = "edgeless.start" // … started then (/proc/PID/stat) …
 	labelHost  = "edgeless.host"  // … on this host (os.Hostname)
-	labelKind  = "edgeless.kind"  // "instance" or the runtime of a pooled container
+	labelKind  = "edgeless.kind"  // "instance", "spare" or the runtime of a pooled container
 )
 
 // ErrNoDaemon is returned by Start when no Docker daemon answers.
@@ -58,8 +58,8 @@ type Config struct {
 	// Prewarm is how many containers a language-runtime function starts
 	// with.
 	Prewarm int
-	// Spares is how many started, unbooted containers of each image of an
-	// EDGELESS container function are kept ready for its next instance.
+	// Spares is how many started, unbooted containers of each image used
+	// are kept ready for the next instance or pooled container.
 	Spares int
 	// MemoryMB limits a container's memory when the function sets no
 	// memory_mb; 0 leaves it unlimited.

@@ -12,11 +12,11 @@ type spareKey struct {
 	cpus   float64
 }
 
-// spares are started containers of EDGELESS container functions, not yet
-// booted: an instance that takes one skips Docker's create and start, most
-// of a cold start. They are kept per image once the image has been used, up
-// to Config.Spares, and evicted like idle pooled containers. Guarded by the
-// runtime's mu.
+// spares are started containers, not yet booted: an EDGELESS container
+// function's instance, or a language runtime's new pooled container, that
+// takes one skips Docker's create and start, most of a cold start. They are
+// kept per image once the image has been used, up to Config.Spares, and
+// evicted like idle pooled containers. Guarded by the runtime's mu.
 type spares struct {
 	boxes   map[spareKey][]*box
 	filling map[spareKey]bool
@@ -70,7 +70,7 @@ func (r *Runtime) refill(k spareKey) {
 			}
 			r.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StartTimeout)
-			b, err := r.newBox(ctx, boxSpec{image: k.image, kind: "instance", memoryMB: k.memory, cpus: k.cpus})
+			b, err := r.newBox(ctx, boxSpec{image: k.image, kind: "spare", memoryMB: k.memory, cpus: k.cpus})
 			cancel()
 			r.mu.Lock()
 			if err != nil || r.closed {

@@ -160,7 +160,7 @@ func TestContainerReplaced(t *testing.T) {
 // parameters and its return value is the result.
 func TestPython310Function(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, noSpares)
 	src := filepath.Join(b.dir, "adder.py")
 	os.WriteFile(src, []byte("def handler(params, context):\n    return int(params['a']) + int(params['b'])\n"), 0o644)
 	if _, err := b.fcli("create", "-f", "adder", "--src", src, "--runtime", "python310", "--annotation", "handler=adder.handler", "--memory", "64"); err != nil {
