@@ -144,9 +144,12 @@ func TestContainerReplaced(t *testing.T) {
 		return len(now) == 1 && now[0] != first[0]
 	})
 	eventually(t, 30*time.Second, "counts from the new container", func() bool { return len(logNumbers(t, file)) >= before+5 })
+	// The kill may fall between a count's sync and its cast: that one count
+	// is synced but never logged. Any other gap, or a restart from 1, is a
+	// lost state.
 	nums := logNumbers(t, file)
 	for k := 1; k < len(nums); k++ {
-		if nums[k] != nums[k-1]+1 {
+		if d := nums[k] - nums[k-1]; d < 1 || d > 2 {
 			t.Fatalf("log %v: the count did not go on from the synced state", nums)
 		}
 	}
