@@ -30,6 +30,7 @@ func TestImportGraph(t *testing.T) {
 		"core/node/ebpf":               {},
 		"core/telemetry":               {},
 		"internal/redistest":           {},
+		"internal/dockertest":          {},
 		"core/inabox":                  {"core/controller", "core/orc", "core/node", "core/spec", "wire"},
 		"core/cli":                     {"core", "core/spec", "wire"},
 		"bench/ingress":                {"core/inabox", "core/spec"},

@@ -144,16 +144,7 @@ func guestPort(ports nat.PortSet) (string, error) {
 func (b *box) watch() {
 	defer b.rt.wg.Done()
 	defer close(b.exited)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-b.rt.stop:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
-	resp, errs := b.rt.docker.ContainerWait(ctx, b.id, container.WaitConditionNotRunning)
+	resp, errs := b.rt.docker.ContainerWait(b.rt.ctx, b.id, container.WaitConditionNotRunning)
 	select {
 	case <-resp:
 	case <-errs:

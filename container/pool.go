@@ -163,12 +163,12 @@ func (p *pool) create(i *Instance) (*box, error) {
 // evictLoop removes containers idle for longer than the idle expiration:
 // an unused function scales to zero.
 func (r *Runtime) evictLoop() {
-	every := min(r.cfg.IdleExpiration/4, time.Second)
+	every := max(min(r.cfg.IdleExpiration/4, time.Second), 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-r.ctx.Done():
 			return
 		case now := <-t.C:
 			r.mu.Lock()

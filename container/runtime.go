@@ -103,7 +103,8 @@ type Runtime struct {
 	spares spares
 	closed bool
 	wg     sync.WaitGroup
-	stop   chan struct{}
+	ctx    context.Context // ends at Close: stops the runtime's goroutines
+	cancel context.CancelFunc
 }
 
 // New creates a runtime's Docker client; it does not contact the daemon.
@@ -122,7 +123,10 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	}
 	host, _ := os.Hostname()
 	_, started, _ := procStat(os.Getpid())
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Runtime{
+		ctx:    ctx,
+		cancel: cancel,
 		cfg:    cfg,
 		log:    log,
 		docker: cli,
@@ -136,7 +140,6 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 		pools:  map[poolKey]*pool{},
 		boxes:  map[*box]struct{}{},
 		spares: spares{boxes: map[spareKey][]*box{}, filling: map[spareKey]bool{}},
-		stop:   make(chan struct{}),
 	}, nil
 }
 
@@ -295,7 +298,7 @@ func (r *Runtime) Close() error {
 		return nil
 	}
 	r.closed = true
-	close(r.stop)
+	r.cancel()
 	var boxes []*box
 	for b := range r.boxes {
 		boxes = append(boxes, b)
