@@ -223,8 +223,9 @@ func instanceID(id core.InstanceID) *guestapi.InstanceId {
 	return &guestapi.InstanceId{NodeId: id.Node.String(), FunctionId: id.Component.String()}
 }
 
-// codeArchive returns a tar archive that puts code under /code: the files of
-// code when it is a tar archive itself, else code as /code/NAME.
+// codeArchive returns a tar archive that puts code under code/: the files
+// of code when it is a tar archive itself, else code as code/NAME. Links,
+// devices and paths leaving code/ are dropped.
 func codeArchive(code []byte, name string) ([]byte, error) {
 	var out bytes.Buffer
 	w := tar.NewWriter(&out)
@@ -241,7 +242,7 @@ func codeArchive(code []byte, name string) ([]byte, error) {
 		if _, err := w.Write(code); err != nil {
 			return nil, err
 		}
-		return out.Bytes(), w.Close()
+		return finish(w, &out)
 	}
 	r := tar.NewReader(bytes.NewReader(code))
 	for {
@@ -271,7 +272,15 @@ func codeArchive(code []byte, name string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return out.Bytes(), w.Close()
+	return finish(w, &out)
+}
+
+// finish writes the archive's trailer and returns the archive.
+func finish(w *tar.Writer, out *bytes.Buffer) ([]byte, error) {
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // isTar reports whether b starts with a POSIX tar header.

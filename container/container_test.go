@@ -293,7 +293,7 @@ func TestPython310Archive(t *testing.T) {
 }
 
 // TestPython310Spare: a pooled container can come from a spare started
-// before the function was known; its code is copied in before Init.
+// before the function was known; its code comes with Init.
 func TestPython310Spare(t *testing.T) {
 	r := newRuntime(t, func(c *Config) { c.Spares = 1 })
 	s := Spec{Image: "edgeless-python:latest", Runtime: "python310", Code: []byte("def h(p, c):\n    return p * 3\n"), Handler: "triple.h"}

@@ -25,7 +25,7 @@ type Spec struct {
 	// runs Handler from Code.
 	Runtime string
 	// Code is a language-runtime function's source file, or a tar archive of
-	// its files; the container finds it under /code.
+	// its files; the runtime gets it at Init (codeArchive).
 	Code []byte
 	// CodeSum is Code's SHA-256: containers of equal code are pooled together.
 	CodeSum [32]byte

@@ -1,20 +1,23 @@
 """The python310 runtime: runs a Serverledge-style handler as a container
 function.
 
-The node copies the function's code into /code (a source file named after
-the handler's module, or the files of a tar archive) and sends the handler
-("module.function") as init-payload. A call's message is the invocation
+Init carries the handler ("module.function") as init-payload and the code
+as the state: a tar archive whose files are under code/ (a source file
+named after the handler's module, or the files of the function's archive),
+which the runtime unpacks into a private directory it imports from. A call's message is the invocation
 parameters as JSON; the handler's return value, as JSON, is the reply. A cast
 runs the handler too and casts a result that is not None to output "output".
 """
 
 import importlib
+import io
 import json
+import os
 import sys
+import tarfile
+import tempfile
 
 import edgeless_function
-
-CODE_DIR = "/code"
 
 
 class Runtime(edgeless_function.Function):
@@ -25,8 +28,14 @@ class Runtime(edgeless_function.Function):
         module, _, func = payload.strip().rpartition(".")
         if not module or not func:
             raise ValueError("handler %r: want module.function" % payload)
-        if CODE_DIR not in sys.path:
-            sys.path.insert(0, CODE_DIR)
+        if not state:
+            raise ValueError("no code")
+        root = tempfile.mkdtemp(prefix="edgeless-")
+        with tarfile.open(fileobj=io.BytesIO(state)) as tar:
+            # The node wrote the archive: regular files and directories
+            # under code/, no links, no absolute or parent paths.
+            tar.extractall(root)
+        sys.path.insert(0, os.path.join(root, "code"))
         self.handler = getattr(importlib.import_module(module), func)
 
     def _run(self, msg):
