@@ -106,6 +106,8 @@ http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
 file_log_provider = "file-log-%d"
+[container_runtime]
+spare_containers = 0
 %s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
 	}
 	// Registered before any process starts, so that none outlives a failure.

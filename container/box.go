@@ -31,7 +31,8 @@ type box struct {
 	rt       *Runtime
 	id       string // Docker's container id
 	image    string
-	memoryMB int
+	memoryMB int     // its limits, as set
+	cpus     float64 // …
 	ip       string
 	conn     *grpc.ClientConn
 	fn       guestapi.GuestAPIFunctionClient
@@ -60,13 +61,7 @@ func (r *Runtime) newBox(ctx context.Context, s boxSpec) (_ *box, err error) {
 		labels[k] = v
 	}
 	labels[labelKind] = s.kind
-	mem, cpus := s.memoryMB, s.cpus
-	if mem == 0 {
-		mem = r.cfg.MemoryMB
-	}
-	if cpus == 0 {
-		cpus = r.cfg.CPUs
-	}
+	mem, cpus := r.limits(s.memoryMB, s.cpus)
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(r.cfg.Network)}
 	if mem > 0 {
 		// Swap as large as the limit would let a function past it slowly.
@@ -80,7 +75,7 @@ func (r *Runtime) newBox(ctx context.Context, s boxSpec) (_ *box, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a container of image %s: %w", s.image, err)
 	}
-	b := &box{rt: r, id: created.ID, image: s.image, memoryMB: mem, exited: make(chan struct{})}
+	b := &box{rt: r, id: created.ID, image: s.image, memoryMB: mem, cpus: cpus, exited: make(chan struct{})}
 	if err := r.track(b); err != nil {
 		r.forceRemove(created.ID)
 		return nil, err
@@ -123,6 +118,18 @@ func (r *Runtime) newBox(ctx context.Context, s boxSpec) (_ *box, err error) {
 	r.wg.Add(1)
 	go b.watch()
 	return b, nil
+}
+
+// limits returns the limits a container of a function limited to memoryMB
+// and cpus gets: the runtime's defaults where those are 0.
+func (r *Runtime) limits(memoryMB int, cpus float64) (int, float64) {
+	if memoryMB == 0 {
+		memoryMB = r.cfg.MemoryMB
+	}
+	if cpus == 0 {
+		cpus = r.cfg.CPUs
+	}
+	return memoryMB, cpus
 }
 
 // guestPort returns the TCP port the image exposes for GuestAPIFunction.

@@ -297,7 +297,7 @@ func TestPython310Archive(t *testing.T) {
 func TestPython310Spare(t *testing.T) {
 	r := newRuntime(t, func(c *Config) { c.Spares = 1 })
 	s := Spec{Image: "edgeless-python:latest", Runtime: "python310", Code: []byte("def h(p, c):\n    return p * 3\n"), Handler: "triple.h"}
-	k := spareKey{image: s.Image}
+	k := s.Image
 	r.refill(k)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -393,7 +393,7 @@ func TestSpares(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for spare == nil {
 		r.mu.Lock()
-		if l := r.spares.boxes[spareKey{image: s.Image}]; len(l) == 1 {
+		if l := r.spares.boxes[s.Image]; len(l) == 1 {
 			spare = l[0]
 		}
 		r.mu.Unlock()
@@ -451,4 +451,38 @@ func TestOrphanOfDeadProcess(t *testing.T) {
 	other[labelHost] = "another-host"
 	f("another host's", other, false)
 	f("same node id", map[string]string{LabelNode: r.labels[LabelNode]}, true)
+}
+
+// TestSpareLimits: a spare started with the default limits gets the
+// function's memory and CPU limits when an instance takes it, and Docker
+// enforces them.
+func TestSpareLimits(t *testing.T) {
+	r := newRuntime(t, func(c *Config) { c.Spares = 1; c.Prestart = []string{"edgeless-testfn-py:latest"} })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.spares.boxes["edgeless-testfn-py:latest"])
+		r.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no prestarted spare")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	i := start(t, r, Spec{Image: "edgeless-testfn-py:latest", MemoryMB: 64, CPUs: 0.5}, newRecorder(), "", nil)
+	info, err := r.docker.ContainerInspect(context.Background(), i.own.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Labels[labelKind] != "spare" {
+		t.Fatal("the instance did not take the spare")
+	}
+	if info.HostConfig.Memory != 64<<20 || info.HostConfig.NanoCPUs != 5e8 {
+		t.Fatalf("limits = %d B, %d nano-CPUs; want 64 MiB, 5e8", info.HostConfig.Memory, info.HostConfig.NanoCPUs)
+	}
+	if _, _, err := i.Call(core.InstanceID{}, []byte("alloc 128")); !errors.Is(err, ErrMemoryLimit) {
+		t.Fatalf("alloc 128 in 64 MiB: err = %v, want ErrMemoryLimit", err)
+	}
 }

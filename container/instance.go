@@ -110,7 +110,7 @@ func (r *Runtime) Instantiate(ctx context.Context, s Spec, h Host) (*Instance, e
 		hostCalls: make(chan *hostCall),
 	}
 	if s.Runtime == "" {
-		b := r.takeSpare(spareKey{image: s.Image, memory: s.MemoryMB, cpus: s.CPUs})
+		b := r.takeSpare(s.Image, s.MemoryMB, s.CPUs)
 		if b == nil {
 			var err error
 			if b, err = r.newBox(ctx, boxSpec{image: s.Image, kind: "instance", memoryMB: s.MemoryMB, cpus: s.CPUs}); err != nil {

@@ -132,7 +132,7 @@ func (p *pool) put(b *box) {
 func (p *pool) create(i *Instance) (*box, error) {
 	r := p.rt
 	ctx := context.Background()
-	b := r.takeSpare(spareKey{image: p.key.image, memory: p.key.memory, cpus: p.key.cpus})
+	b := r.takeSpare(p.key.image, p.key.memory, p.key.cpus)
 	if b == nil {
 		var err error
 		if b, err = r.newBox(ctx, boxSpec{image: p.key.image, kind: p.key.runtime, memoryMB: p.key.memory, cpus: p.key.cpus}); err != nil {

@@ -61,6 +61,10 @@ type Config struct {
 	// Spares is how many started, unbooted containers of each image used
 	// are kept ready for the next instance or pooled container.
 	Spares int
+	// Prestart names images whose spares are started with the runtime and
+	// kept however long unused: the language runtimes' images, so that
+	// even a function's first container is a spare.
+	Prestart []string
 	// MemoryMB limits a container's memory when the function sets no
 	// memory_mb; 0 leaves it unlimited.
 	MemoryMB int
@@ -96,15 +100,16 @@ type Runtime struct {
 	lis      net.Listener
 	endpoint string // GuestAPIHost URL handed to containers at Boot
 
-	mu     sync.Mutex
-	byIP   map[string]*box   // containers by address, for host calls
-	pools  map[poolKey]*pool // warm containers of language-runtime functions
-	boxes  map[*box]struct{} // every live container
-	spares spares
-	closed bool
-	wg     sync.WaitGroup
-	ctx    context.Context // ends at Close: stops the runtime's goroutines
-	cancel context.CancelFunc
+	mu       sync.Mutex
+	byIP     map[string]*box   // containers by address, for host calls
+	pools    map[poolKey]*pool // warm containers of language-runtime functions
+	boxes    map[*box]struct{} // every live container
+	spares   spares
+	prestart map[string]bool // images whose spares never expire
+	closed   bool
+	wg       sync.WaitGroup
+	ctx      context.Context // ends at Close: stops the runtime's goroutines
+	cancel   context.CancelFunc
 }
 
 // New creates a runtime's Docker client; it does not contact the daemon.
@@ -136,10 +141,11 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 			labelStart: started,
 			labelHost:  host,
 		},
-		byIP:   map[string]*box{},
-		pools:  map[poolKey]*pool{},
-		boxes:  map[*box]struct{}{},
-		spares: spares{boxes: map[spareKey][]*box{}, filling: map[spareKey]bool{}},
+		byIP:     map[string]*box{},
+		pools:    map[poolKey]*pool{},
+		boxes:    map[*box]struct{}{},
+		spares:   spares{boxes: map[string][]*box{}, filling: map[string]bool{}},
+		prestart: map[string]bool{},
 	}, nil
 }
 
@@ -182,6 +188,14 @@ func (r *Runtime) Start(ctx context.Context) error {
 		defer r.wg.Done()
 		r.evictLoop()
 	}()
+	for _, img := range r.cfg.Prestart {
+		if _, err := r.docker.ImageInspect(ctx, img); err != nil {
+			r.log.Info("no spare containers of a missing image (make images builds it)", "image", img)
+			continue
+		}
+		r.prestart[img] = true
+		r.refill(img)
+	}
 	r.log.Info("container runtime started", "docker", r.docker.DaemonHost(), "api", r.docker.ClientVersion(),
 		"guest_api_host", endpoint, "network", r.cfg.Network)
 	return nil

@@ -72,17 +72,13 @@ func (b *box) nodeContainers() []string {
 	return ids
 }
 
-// noSpares keeps the containers of a node to those of its instances, for
-// tests that count them.
-func noSpares(c *Config) { c.Node.Container.SpareContainers = 0 }
-
 // TestContainerExample runs examples/container: a WASM counter casts every
 // 100 ms to a Python CONTAINER function that doubles the number, and a
 // file-log writes the results. Every count arrives doubled and in order;
 // stopping the workflow removes the container.
 func TestContainerExample(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, noSpares)
+	b := startBox(t, 1, nil)
 	var file string
 	id := b.mustStart("container/workflow.json", func(w *spec.Workflow) {
 		file = b.setLog(w, "log")
@@ -112,7 +108,7 @@ func TestContainerExample(t *testing.T) {
 // goes on where it stopped.
 func TestContainerReplaced(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, noSpares)
+	b := startBox(t, 1, nil)
 	w := workflow(fn(t, "counter", "counter", map[string]string{"output": "testfn"}, "period=20"))
 	w.Functions = append(w.Functions, spec.Function{
 		Name: "testfn",
@@ -163,7 +159,7 @@ func TestContainerReplaced(t *testing.T) {
 // parameters and its return value is the result.
 func TestPython310Function(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, noSpares)
+	b := startBox(t, 1, nil)
 	src := filepath.Join(b.dir, "adder.py")
 	os.WriteFile(src, []byte("def handler(params, context):\n    return int(params['a']) + int(params['b'])\n"), 0o644)
 	if _, err := b.fcli("create", "-f", "adder", "--src", src, "--runtime", "python310", "--annotation", "handler=adder.handler", "--memory", "64"); err != nil {

@@ -98,6 +98,9 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	cfg.Orchestrator.General.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
+	// No spare containers unless a test asks: a box per test would start
+	// and remove them for nothing.
+	cfg.Node.Container.SpareContainers = 0
 	if mutate != nil {
 		mutate(&cfg)
 	}

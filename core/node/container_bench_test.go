@@ -60,6 +60,9 @@ func callDouble(b *testing.B, n *Node, inst *instance) {
 	}
 }
 
+// noSpares enables the container runtime without spare containers.
+func noSpares(c *Config) { c.Container.Enabled, c.Container.SpareContainers = true, 0 }
+
 // BenchmarkColdStart measures a function's cold start: from the node's
 // start request (container created, started, booted, init) to the reply of
 // its first call. Run it with -benchtime=10x: each op creates a container.
@@ -80,7 +83,7 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 func coldStarts(b *testing.B, ftype string, code []byte, annotations map[string]string, spares int) {
-	n := runtimeNode(b, func(c *Config) { c.Container.SpareContainers = spares })
+	n := runtimeNode(b, func(c *Config) { c.Container.Enabled, c.Container.SpareContainers = true, spares })
 	if spares > 0 {
 		// The first instance of an image finds no spare; it has one started.
 		inst := startFn(b, n, ftype, code, annotations)
@@ -106,7 +109,7 @@ func BenchmarkWarmCall(b *testing.B) {
 	dockertest.Need(b)
 	for _, d := range doubles {
 		b.Run(d.name, func(b *testing.B) {
-			n := runtimeNode(b, func(c *Config) { c.Container.SpareContainers = 0 })
+			n := runtimeNode(b, noSpares)
 			inst := startFn(b, n, d.ftype, d.code(b), d.annotations)
 			callDouble(b, n, inst)
 			b.ReportAllocs()
@@ -123,7 +126,7 @@ func BenchmarkCastThroughput(b *testing.B) {
 	dockertest.Need(b)
 	for _, d := range doubles[:3] { // python310 answers calls; its casts carry JSON
 		b.Run(d.name, func(b *testing.B) {
-			n := runtimeNode(b, func(c *Config) { c.Container.SpareContainers = 0 })
+			n := runtimeNode(b, noSpares)
 			last := startClass(b, n, spec.FunctionTypeWASM, "noop", "wasm", nil)
 			first := startFn(b, n, d.ftype, d.code(b), nil)
 			first.setOutputs(map[string][]core.InstanceID{"output": {last.id}})

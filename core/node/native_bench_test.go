@@ -26,6 +26,7 @@ func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 	cfg.State.Dir = b.TempDir()
 	cfg.Resources = Resources{}
 	cfg.Telemetry.MetricsURL = ""
+	cfg.Container.Enabled = false // Docker's work would disturb the others
 	for _, m := range mutate {
 		m(&cfg)
 	}

@@ -118,6 +118,7 @@ func (n *Node) startContainerRuntime() error {
 		IdleExpiration: time.Duration(c.IdleExpirationSec * float64(time.Second)),
 		Prewarm:        c.Prewarm,
 		Spares:         c.SpareContainers,
+		Prestart:       []string{c.Python310Image},
 		MemoryMB:       c.MaxMemoryMB,
 		CPUs:           c.CPUs,
 	}, n.log)
