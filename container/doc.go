@@ -10,7 +10,8 @@
 // when a node on the same host starts (Start). Images are never pulled:
 // they must be present on the Docker host.
 //
-// Host calls arrive on gRPC goroutines and run on the goroutine of the
-// handler that is waiting for the container, as on the other runtimes: a
-// Host sees them exactly as it sees a WASM function's.
+// Host calls arrive on gRPC goroutines and run there while the handler's
+// goroutine waits for the container, never at the same time as it: a Host
+// sees them as it sees a WASM function's. One made while no handler runs
+// is refused.
 package container

@@ -9,8 +9,11 @@ import (
 // every runtime.
 //
 // Byte slices passed to Host methods are valid only during the call. Host
-// methods are called on the goroutine running the instance's handler
-// (Init, Cast or Call), never concurrently.
+// methods are called while the instance's handler (Init, Cast or Call)
+// runs, on a gRPC goroutine while the handler's goroutine waits for the
+// container, never concurrently with each other or with that goroutine: a
+// mutex hands the instance over and back, so everything either side wrote
+// before is visible to the other, as if one goroutine ran both.
 type Host interface {
 	// Cast sends payload to the instance mapped to output ("self" for the
 	// instance itself).

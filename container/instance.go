@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,8 +42,9 @@ var ErrDead = errors.New("container instance is dead")
 // Instance is one function instance. An EDGELESS container function has a
 // container of its own for its lifetime; a language-runtime function takes
 // a warm container of its pool for each event. An Instance is used by one
-// goroutine at a time (the node's instance goroutine); Host methods run on
-// that goroutine, inside the handler that made them.
+// goroutine at a time (the node's instance goroutine); Host methods run
+// inside the handler that made them, while that goroutine waits for the
+// container (see Host).
 type Instance struct {
 	rt   *Runtime
 	host Host
@@ -55,15 +55,17 @@ type Instance struct {
 	own  *box  // EDGELESS: the instance's container
 	pool *pool // language runtime: where containers come from
 
-	jobs      chan *job // to the RPC goroutine
-	done      chan result
-	hostCalls chan *hostCall
-	inHandler atomic.Bool
+	// mu is held by whoever acts for the instance inside a handler: the
+	// instance goroutine, or a host call the container makes meanwhile,
+	// while the instance goroutine waits in the request. It orders their
+	// memory accesses, and inHandler, which it guards, confines host calls
+	// to handlers.
+	mu        sync.Mutex
+	inHandler bool
 	dead      bool
 	j         job // reused: one request at a time
 
 	closeOnce sync.Once
-	wg        sync.WaitGroup
 }
 
 type jobOp uint8
@@ -75,8 +77,7 @@ const (
 	opStop
 )
 
-// job is one GuestAPIFunction request, made by the RPC goroutine so that the
-// instance goroutine stays free to serve the host calls it causes.
+// job is one GuestAPIFunction request.
 type job struct {
 	op      jobOp
 	b       *box
@@ -92,22 +93,13 @@ type result struct {
 	err   error
 }
 
-// hostCall is one host call, run on the instance goroutine.
-type hostCall struct {
-	fn   func(Host)
-	done chan struct{}
-}
-
 // Instantiate creates an instance of s whose host calls go to h. For an
 // EDGELESS container function it creates, starts and boots the container;
 // a language-runtime function gets its containers at Init.
 func (r *Runtime) Instantiate(ctx context.Context, s Spec, h Host) (*Instance, error) {
 	i := &Instance{
 		rt: r, host: h, self: h.Self(), spec: s,
-		log:       r.log.With("instance", h.Self().Component.String(), "image", s.Image),
-		jobs:      make(chan *job),
-		done:      make(chan result, 1),
-		hostCalls: make(chan *hostCall),
+		log: r.log.With("instance", h.Self().Component.String(), "image", s.Image),
 	}
 	if s.Runtime == "" {
 		b := r.takeSpare(s.Image, s.MemoryMB, s.CPUs)
@@ -130,8 +122,6 @@ func (r *Runtime) Instantiate(ctx context.Context, s Spec, h Host) (*Instance, e
 		}
 		i.pool = p
 	}
-	i.wg.Add(1)
-	go i.serve()
 	return i, nil
 }
 
@@ -189,12 +179,10 @@ func (i *Instance) Stop() error {
 	return err
 }
 
-// Close removes the instance's container (or leaves its pool) and stops its
-// goroutine. It is idempotent.
+// Close removes the instance's container (or leaves its pool). It is
+// idempotent.
 func (i *Instance) Close() {
 	i.closeOnce.Do(func() {
-		close(i.jobs)
-		i.wg.Wait()
 		if i.own != nil {
 			i.own.remove()
 		}
@@ -223,42 +211,30 @@ func (i *Instance) pooled(op jobOp, src core.InstanceID, payload []byte) (core.C
 	return ret, reply, nil
 }
 
-// request has the RPC goroutine make one request to b and serves the host
-// calls the container makes meanwhile. A failed request removes b and, for
-// the instance's own container, makes the instance dead.
+// request makes one request to b; the host calls the container makes
+// meanwhile run on their gRPC goroutines, holding mu. A failed request
+// removes b and, for the instance's own container, makes the instance dead.
 func (i *Instance) request(op jobOp, b *box, src core.InstanceID, msg []byte, payload string) (core.CallRet, []byte, error) {
 	if i.dead {
 		return core.CallErr, nil, ErrDead
 	}
 	i.j = job{op: op, b: b, src: src, msg: msg, payload: payload, state: msg}
 	b.owner.Store(i)
-	i.inHandler.Store(true)
-	i.jobs <- &i.j
-	for {
-		select {
-		case r := <-i.done:
-			i.inHandler.Store(false)
-			if r.err != nil {
-				if b == i.own {
-					i.dead = true
-					b.remove()
-				}
-				return core.CallErr, nil, r.err
-			}
-			return r.ret, r.reply, nil
-		case hc := <-i.hostCalls:
-			hc.fn(i.host)
-			close(hc.done)
+	i.mu.Lock() // publishes what this goroutine wrote to the host calls
+	i.inHandler = true
+	i.mu.Unlock()
+	r := i.rt.do(&i.j)
+	i.mu.Lock() // waits for a host call still running, and sees its writes
+	i.inHandler = false
+	i.mu.Unlock()
+	if r.err != nil {
+		if b == i.own {
+			i.dead = true
+			b.remove()
 		}
+		return core.CallErr, nil, r.err
 	}
-}
-
-// serve is the RPC goroutine.
-func (i *Instance) serve() {
-	defer i.wg.Done()
-	for j := range i.jobs {
-		i.done <- i.rt.do(j)
-	}
+	return r.ret, r.reply, nil
 }
 
 // do makes one GuestAPIFunction request.
@@ -300,16 +276,18 @@ func (r *Runtime) do(j *job) result {
 	return res
 }
 
-// hostCall runs fn on the instance goroutine, while a handler of the
-// instance waits for its container. A call made outside a handler waits for
-// the next one, or fails with ctx.
-func (i *Instance) hostCall(ctx context.Context, fn func(Host)) error {
-	hc := &hostCall{fn: fn, done: make(chan struct{})}
-	select {
-	case i.hostCalls <- hc:
-	case <-ctx.Done():
-		return ctx.Err()
+// errNotInHandler refuses a host call made while no handler runs: the
+// instance goroutine may then be doing anything.
+var errNotInHandler = errors.New("host calls are accepted only while a handler of the instance runs")
+
+// hostCall runs fn as a host call of the instance, which must be inside a
+// handler: its goroutine then waits in request.
+func (i *Instance) hostCall(fn func(Host)) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !i.inHandler {
+		return errNotInHandler
 	}
-	<-hc.done
+	fn(i.host)
 	return nil
 }

@@ -56,8 +56,8 @@ func (s *hostServer) run(ctx context.Context, originator *guestapi.InstanceId, f
 	if err != nil {
 		return err
 	}
-	if err := i.hostCall(ctx, fn); err != nil {
-		return status.FromContextError(err).Err()
+	if err := i.hostCall(fn); err != nil {
+		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return nil
 }
