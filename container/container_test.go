@@ -140,6 +140,17 @@ func TestHostCalls(t *testing.T) {
 			t.Errorf("host call %q missing; got:\n%s", c, h)
 		}
 	}
+	// A host call from a thread of the function, made while no handler
+	// runs, is refused.
+	call(t, i, "later")
+	time.Sleep(500 * time.Millisecond) // no handler runs when it calls, 200 ms later
+	deadline := time.Now().Add(5 * time.Second)
+	for _, got := call(t, i, "late"); got != "FAILED_PRECONDITION"; _, got = call(t, i, "late") {
+		if got != "pending" || time.Now().After(deadline) {
+			t.Fatalf("a host call outside a handler: %q, want FAILED_PRECONDITION", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if ret, _ := call(t, i, "noreply"); ret != core.CallNoReply {
 		t.Errorf("noreply = %v, want CallNoReply", ret)
 	}

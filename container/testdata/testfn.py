@@ -3,6 +3,7 @@ the node. A call's message is a command; a cast counts, syncs the count and
 casts it to output "out"."""
 
 import os
+import threading
 import time
 
 import edgeless_function as ef
@@ -47,6 +48,20 @@ class TestFn(ef.Function):
         if cmd == "alloc":
             block = b"\x01" * (int(arg) << 20)
             return str(len(block) >> 20).encode()
+        if cmd == "later":
+            # A host call from a thread of its own, after the handler.
+            def late():
+                time.sleep(0.2)
+                try:
+                    self.host.cast("out", b"late")
+                    self.late = "accepted"
+                except Exception as e:
+                    self.late = e.code().name if hasattr(e, "code") else str(e)
+            self.late = "pending"
+            threading.Thread(target=late).start()
+            return b"started"
+        if cmd == "late":
+            return self.late.encode()
         if cmd == "noreply":
             return None
         if cmd == "fail":
