@@ -131,7 +131,8 @@ func (p *pool) put(b *box) {
 // it and loads the handler with the code (Init).
 func (p *pool) create(i *Instance) (*box, error) {
 	r := p.rt
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.StartTimeout)
+	defer cancel()
 	b := r.takeSpare(p.key.image, p.key.memory, p.key.cpus)
 	if b == nil {
 		var err error
