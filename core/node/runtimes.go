@@ -151,12 +151,6 @@ func (n *Node) startContainerRuntime() error {
 	return nil
 }
 
-// Annotations of the language runtimes, named as in Serverledge.
-const (
-	keyHandler     = "handler"
-	keyCustomImage = "custom_image"
-)
-
 // containerSpec maps a function to what the container runtime
 // runs: an image named by the code (CONTAINER), or a language runtime's
 // image running the annotation "handler" from the code.
@@ -173,12 +167,12 @@ func containerSpec(s *startSpec, python310Image string) (container.Spec, error) 
 	case spec.FunctionTypePython310:
 		cs.Image = python310Image
 	case spec.FunctionTypeCustom:
-		cs.Image = s.annotations[keyCustomImage]
+		cs.Image = s.annotations[spec.KeyCustomImage]
 		if cs.Image == "" {
-			return cs, fmt.Errorf("a custom function needs the annotation %q", keyCustomImage)
+			return cs, fmt.Errorf("a custom function needs the annotation %q", spec.KeyCustomImage)
 		}
 	}
-	cs.Runtime, cs.Code, cs.CodeSum, cs.Handler = s.ftype, s.code, s.sum, s.annotations[keyHandler]
+	cs.Runtime, cs.Code, cs.CodeSum, cs.Handler = s.ftype, s.code, s.sum, s.annotations[spec.KeyHandler]
 	return cs, nil
 }
 

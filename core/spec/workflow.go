@@ -90,6 +90,16 @@ type Function struct {
 // function's init handler.
 const KeyInitPayload = "init-payload"
 
+// Annotations of the language runtimes (python310, custom), named as in
+// Serverledge.
+const (
+	// KeyHandler names the function a language runtime calls:
+	// module.function.
+	KeyHandler = "handler"
+	// KeyCustomImage names the image of a custom function.
+	KeyCustomImage = "custom_image"
+)
+
 // ClassSpec describes a function's code: EDGELESS's FunctionClassSpecification.
 type ClassSpec struct {
 	ID           string `json:"id"`
@@ -260,6 +270,17 @@ func (w *Workflow) Validate() error {
 		}
 		if cs.Code == "" && len(cs.Binary) == 0 {
 			bad(p+".class_specification", "neither code nor binary given")
+		}
+		switch cs.FunctionType {
+		case FunctionTypeCustom:
+			if f.Annotations[KeyCustomImage] == "" {
+				bad(p+".annotations", "a custom function needs %q (the image)", KeyCustomImage)
+			}
+			fallthrough
+		case FunctionTypePython310:
+			if f.Annotations[KeyHandler] == "" {
+				bad(p+".annotations", "a %s function needs %q (module.function)", cs.FunctionType, KeyHandler)
+			}
 		}
 		checkMapping(p+".output_mapping", f.OutputMapping)
 		checkRequirements(p+".annotations", f.Annotations)

@@ -346,6 +346,8 @@ func TestValidateErrors(t *testing.T) {
 	f("empty function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "", 1), "functions[0].class_specification.function_type", `unknown function type ""`)
 	f("no code", strings.Replace(wf(fn("a", ""), ""), `,"code":"x.wasm"`, "", 1), "functions[0].class_specification", "neither code nor binary")
 	f("empty class type", wf("", `{"name":"r","class_type":""}`), "resources[0].class_type", "empty class type")
+	f("python310 without handler", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "python310", 1), "functions[0].annotations", `a python310 function needs "handler"`)
+	f("custom without image", strings.Replace(wf(fn("a", `,"annotations":{"handler":"m.h"}`), ""), "RUST_WASM", "custom", 1), "functions[0].annotations", `needs "custom_image"`)
 	f("bad max_instances", wf(fn("a", `,"annotations":{"max_instances":"-1"}`), ""), "functions[0].annotations.max_instances", `bad value "-1"`)
 	f("bad node id", wf(fn("a", `,"annotations":{"node_id_match_any":"nope"}`), ""), "functions[0].annotations.node_id_match_any", `"nope" is not a node UUID`)
 	f("bad tee", wf(fn("a", `,"annotations":{"tee":"yes"}`), ""), "functions[0].annotations.tee", `want "required" or "not-required"`)
