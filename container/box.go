@@ -75,6 +75,7 @@ func (r *Runtime) newBox(ctx context.Context, s boxSpec) (_ *box, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a container of image %s: %w", s.image, err)
 	}
+	r.count.created.Add(1)
 	b := &box{rt: r, id: created.ID, image: s.image, memoryMB: mem, cpus: cpus, exited: make(chan struct{})}
 	if err := r.track(b); err != nil {
 		r.forceRemove(created.ID)

@@ -265,6 +265,7 @@ func (r *Runtime) do(j *job) result {
 		_, err = j.b.fn.Stop(ctx, &emptypb.Empty{})
 	}
 	if err != nil {
+		r.count.failed.Add(1)
 		err = j.b.why(err)
 		// gRPC's own timer may end the call a moment before ctx's.
 		timedOut := ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded

@@ -181,6 +181,7 @@ func (r *Runtime) evictLoop() {
 				p.idle = keep
 			}
 			r.mu.Unlock()
+			r.count.evicted.Add(uint64(len(gone)))
 			for _, b := range gone {
 				r.log.Debug("evicting an idle container", "container", b.short(), "image", b.image)
 				b.remove()

@@ -106,6 +106,7 @@ type Runtime struct {
 	boxes    map[*box]struct{} // every live container
 	spares   spares
 	prestart map[string]bool // images whose spares never expire
+	count    counters
 	closed   bool
 	wg       sync.WaitGroup
 	ctx      context.Context // ends at Close: stops the runtime's goroutines

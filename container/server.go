@@ -53,12 +53,16 @@ func (s *hostServer) caller(ctx context.Context, originator *guestapi.InstanceId
 // run runs fn as a host call of the calling container's instance.
 func (s *hostServer) run(ctx context.Context, originator *guestapi.InstanceId, fn func(Host)) error {
 	i, err := s.caller(ctx, originator)
+	if err == nil {
+		if err = i.hostCall(fn); err != nil {
+			err = status.Error(codes.FailedPrecondition, err.Error())
+		}
+	}
 	if err != nil {
+		s.rt.count.hostRefused.Add(1)
 		return err
 	}
-	if err := i.hostCall(fn); err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
+	s.rt.count.hostCalls.Add(1)
 	return nil
 }
 

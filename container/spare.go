@@ -43,10 +43,14 @@ func (r *Runtime) takeSpare(image string, memoryMB int, cpus float64) *box {
 	for _, b := range dead {
 		b.remove()
 	}
-	if got != nil && !r.limit(got, memoryMB, cpus) {
+	if got == nil {
+		return nil
+	}
+	if !r.limit(got, memoryMB, cpus) {
 		got.remove()
 		return nil
 	}
+	r.count.fromSpare.Add(1)
 	return got
 }
 

@@ -78,7 +78,7 @@ func (b *box) nodeContainers() []string {
 // stopping the workflow removes the container.
 func TestContainerExample(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, func(c *Config) { c.Node.Telemetry.MetricsURL = "127.0.0.1:0" })
 	var file string
 	id := b.mustStart("container/workflow.json", func(w *spec.Workflow) {
 		file = b.setLog(w, "log")
@@ -93,6 +93,20 @@ func TestContainerExample(t *testing.T) {
 	}
 	if got := len(b.nodeContainers()); got != 1 {
 		t.Fatalf("%d containers run, want 1", got)
+	}
+	text := scrape(t, b.Nodes[0].MetricsAddr())
+	promtool(t, text)
+	for pattern, want := range map[string]float64{
+		`edgeless_node_containers\{state="all"\}`:                      1,
+		`edgeless_node_container_starts_total\{from="create"\}`:        1,
+		`edgeless_node_container_host_calls_total\{result="refused"\}`: 0,
+	} {
+		if got := metricValue(t, text, pattern); got != want {
+			t.Errorf("%s = %v, want %v", pattern, got, want)
+		}
+	}
+	if got := metricValue(t, text, `edgeless_node_container_host_calls_total\{result="served"\}`); got < 10 {
+		t.Errorf("%v host calls served, want the casts of at least 10 events", got)
 	}
 	if out, err := b.cli("stop", id); err != nil {
 		t.Fatalf("workflow stop = %q, %v", out, err)

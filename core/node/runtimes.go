@@ -148,7 +148,34 @@ func (n *Node) startContainerRuntime() error {
 		},
 		close: rt.Close,
 	})
+	n.registerContainerMetrics(rt)
 	return nil
+}
+
+// registerContainerMetrics exports the container runtime's counts.
+func (n *Node) registerContainerMetrics(rt *container.Runtime) {
+	stat := func(f func(container.Stats) float64) func() float64 {
+		return func() float64 { return f(rt.Stats()) }
+	}
+	const live, starts = "edgeless_node_containers", "edgeless_node_container_starts_total"
+	n.reg.Gauge(live, "Containers of the node's container runtime, by state.", `state="all"`,
+		stat(func(s container.Stats) float64 { return float64(s.Containers) }))
+	n.reg.Gauge(live, "Containers of the node's container runtime, by state.", `state="spare"`,
+		stat(func(s container.Stats) float64 { return float64(s.Spares) }))
+	n.reg.Gauge(live, "Containers of the node's container runtime, by state.", `state="idle"`,
+		stat(func(s container.Stats) float64 { return float64(s.Idle) }))
+	n.reg.CounterFunc(starts, "Containers taken into use: created (a cold start) or a spare.", `from="create"`,
+		stat(func(s container.Stats) float64 { return float64(s.Created) }))
+	n.reg.CounterFunc(starts, "Containers taken into use: created (a cold start) or a spare.", `from="spare"`,
+		stat(func(s container.Stats) float64 { return float64(s.FromSpare) }))
+	n.reg.CounterFunc("edgeless_node_container_failures_total", "Containers that died, hung or ran out of memory in a handler.", "",
+		stat(func(s container.Stats) float64 { return float64(s.Failed) }))
+	n.reg.CounterFunc("edgeless_node_container_evictions_total", "Idle containers removed after the idle expiration.", "",
+		stat(func(s container.Stats) float64 { return float64(s.Evicted) }))
+	n.reg.CounterFunc("edgeless_node_container_host_calls_total", "Host calls of container functions, served or refused.", `result="served"`,
+		stat(func(s container.Stats) float64 { return float64(s.HostCalls) }))
+	n.reg.CounterFunc("edgeless_node_container_host_calls_total", "Host calls of container functions, served or refused.", `result="refused"`,
+		stat(func(s container.Stats) float64 { return float64(s.HostRefused) }))
 }
 
 // containerSpec maps a function to what the container runtime
