@@ -4,7 +4,7 @@
 #   make test       set up (toolchain, redis-server), build the functions, run the whole test suite
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
-#   make images     build the container-function images (Docker, local files only)
+#   make images     build the edgeless, edgeless-redis and container-function images (Docker, local files only)
 #   make bench      micro-benchmarks and baselines (-count=5, for benchstat)
 #   make profile    CPU profile of a loaded two-node chain (cpu.pprof)
 #   make fuzz       run each fuzz target for FUZZTIME
@@ -42,10 +42,12 @@ build:
 functions: deps
 	$(MAKE) -C functions
 
-# images builds the images of the container functions, their SDKs' runtime
-# and the tests from local files and Debian packages (no registry): see
-# container/images/build.sh. Without a Docker daemon it skips, unless CI=true.
-images:
+# images builds the images of deploy/ and those of the container functions,
+# their SDKs' runtime and the tests (container/images/build.sh) from local
+# files and Debian packages: no registry is used. Without a Docker daemon it
+# skips, unless CI=true.
+images: test-deps
+	@GO=$(GO) bash deploy/image/build.sh
 	@GO=$(GO) bash container/images/build.sh
 
 # proto regenerates container/guestapi from its .proto files (needs protoc

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,9 +53,11 @@ func (p *proc) String() string {
 type cluster struct {
 	t       *testing.T
 	dir     string
-	api     string // controller API URL
+	api     string       // controller API URL
+	http    *http.Client // trusts the cluster's CA and sends the admin token
 	procs   map[string]*proc
 	nodeIDs []core.ID
+	ingress []string // each node's http-ingress address
 	mu      sync.Mutex
 }
 
@@ -70,9 +74,12 @@ func freePort(t *testing.T) int {
 // newCluster starts a controller, an orchestrator and nodes; extra is added
 // to every node's configuration.
 func newCluster(t *testing.T, nodes int, extra string) *cluster {
-	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	c := emptyCluster(t)
 	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
-	c.api = fmt.Sprintf("http://127.0.0.1:%d", api)
+	c.api = fmt.Sprintf("https://127.0.0.1:%d", api)
+	// Certificates and the admin token as an operator makes them: the
+	// defaults of every mode read tls/.
+	c.run("cert", "init", "-domain", "domain-test")
 	c.write("controller.toml", fmt.Sprintf(`controller_url = %q
 domain_register_url = "127.0.0.1:%d"
 persistence_filename = %q
@@ -81,6 +88,7 @@ metrics_url = "127.0.0.1:0"
 	c.write("orchestrator.toml", fmt.Sprintf(`[general]
 domain_id = "domain-test"
 orchestrator_url = "127.0.0.1:%d"
+node_register_url = ""
 domain_register_url = "127.0.0.1:%d"
 subscription_refresh_interval_sec = %v
 reconcile_interval_ms = 100
@@ -89,6 +97,8 @@ metrics_url = "127.0.0.1:0"
 	for i := range nodes {
 		id := core.NewID()
 		c.nodeIDs = append(c.nodeIDs, id)
+		c.run("cert", "issue", "-role", "node", "-id", id.String(), "-out", fmt.Sprintf("node%d", i))
+		c.ingress = append(c.ingress, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 		c.write(fmt.Sprintf("node%d.toml", i), fmt.Sprintf(`[general]
 node_id = %q
 invocation_url = "127.0.0.1:%d"
@@ -100,36 +110,23 @@ cache_dir = %q
 dir = %q
 [telemetry]
 metrics_url = "127.0.0.1:0"
+[tls]
+cert_path = "tls/node%d.pem"
+key_path = "tls/node%d.key"
 [resources]
-http_ingress_provider = ""
+allowed_dirs = [%q]
+http_ingress_provider = "http-ingress-%d"
+http_ingress_url = %q
 http_egress_provider = ""
 http_poster_provider = ""
 redis_provider = ""
+sqlx_provider = ""
 file_log_provider = "file-log-%d"
 [container_runtime]
 spare_containers = 0
-%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, extra))
+%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, c.ingress[i], i, extra))
 	}
-	// Registered before any process starts, so that none outlives a failure.
-	t.Cleanup(func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for name, p := range c.procs {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			exited := make(chan struct{})
-			go func() { p.cmd.Wait(); close(exited) }()
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				t.Errorf("%s did not stop within 10s of SIGTERM", name)
-				p.cmd.Process.Kill()
-				<-exited
-			}
-			if t.Failed() {
-				t.Logf("output of %s:\n%s", name, p)
-			}
-		}
-	})
+	c.http = c.client()
 	c.start("con", "con", "-c", "controller.toml")
 	c.start("orc", "orc", "-c", "orchestrator.toml")
 	for i := range nodes {
@@ -137,6 +134,87 @@ spare_containers = 0
 	}
 	c.waitNodes(nodes)
 	return c
+}
+
+// run runs an edgeless verb in the cluster's directory and fails the test if
+// it fails.
+func (c *cluster) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = c.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("edgeless %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// client returns an HTTP client of the API with the CA and token that
+// `edgeless cert init` wrote.
+func (c *cluster) client() *http.Client {
+	c.t.Helper()
+	pem, err := os.ReadFile(filepath.Join(c.dir, "tls", "ca.pem"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return &http.Client{Transport: bearer{t, c.token()}, Timeout: time.Minute}
+}
+
+// token returns the admin token `edgeless cert init` wrote.
+func (c *cluster) token() string {
+	c.t.Helper()
+	tok, err := os.ReadFile(filepath.Join(c.dir, "tls", "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(tok))
+}
+
+// bearer adds a token to every request.
+type bearer struct {
+	next  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// emptyCluster returns a cluster with no process yet, in a fresh directory;
+// every process it starts is stopped when the test ends.
+func emptyCluster(t *testing.T) *cluster {
+	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
+	// Registered before any process starts, so that none outlives a failure.
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// stopAll sends SIGTERM to every process and waits for each; one that does
+// not stop within 10 s fails the test.
+func (c *cluster) stopAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range c.procs {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { p.cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			c.t.Errorf("%s did not stop within 10s of SIGTERM", name)
+			p.cmd.Process.Kill()
+			<-exited
+		}
+		if c.t.Failed() {
+			c.t.Logf("output of %s:\n%s", name, p)
+		}
+	}
 }
 
 func (c *cluster) write(name, content string) {
@@ -170,7 +248,7 @@ func (c *cluster) kill(name string) {
 }
 
 func (c *cluster) get(path string, v any) error {
-	resp, err := http.Get(c.api + path)
+	resp, err := c.http.Get(c.api + path)
 	if err != nil {
 		return err
 	}
@@ -191,7 +269,7 @@ func (c *cluster) waitNodes(n int) {
 
 // cli runs an edgeless CLI verb against the cluster.
 func (c *cluster) cli(args ...string) (string, error) {
-	out, err := exec.Command(bin, append([]string{"workflow", "-controller-url", c.api}, args...)...).CombinedOutput()
+	out, err := exec.Command(bin, append([]string{"workflow", "-c", filepath.Join(c.dir, "tls", "cli.toml"), "-controller-url", c.api}, args...)...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -403,7 +481,7 @@ func (c *cluster) invokeLoad(fn, body string, workers, count int) loadResult {
 					return
 				}
 				start := time.Now()
-				resp, err := http.Post(c.api+"/api/v1/invoke/"+fn, "application/json", strings.NewReader(body))
+				resp, err := c.http.Post(c.api+"/api/v1/invoke/"+fn, "application/json", strings.NewReader(body))
 				if err != nil {
 					mu.Lock()
 					res.statuses[-1]++
@@ -445,7 +523,7 @@ func TestOffloadingUnderLoad(t *testing.T) {
 		}
 		c := newCluster(t, 2, extra)
 		src, _ := filepath.Abs("functions/busy/busy.wasm")
-		out, err := exec.Command(bin, "function", "-controller-url", c.api, "create", "-f", "busy", "--src", src,
+		out, err := exec.Command(bin, "function", "-c", filepath.Join(c.dir, "tls", "cli.toml"), "-controller-url", c.api, "create", "-f", "busy", "--src", src,
 			"--annotation", "max_instances=2").CombinedOutput()
 		if err != nil {
 			t.Fatalf("function create: %v: %s", err, out)

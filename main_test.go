@@ -15,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/edgeless-go/edgeless/core/controller"
 	"github.com/edgeless-go/edgeless/core/inabox"
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
+	"github.com/edgeless-go/edgeless/core/spec"
 )
 
 // bin is the edgeless binary, built once by TestMain.
@@ -33,6 +36,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "edgeless")
+	// inabox and cert init install a cli.toml in the user's configuration
+	// directory: the processes of the tests use one of their own.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	for _, c := range [][]string{{"go", "build", "-o", bin, "."}, {"make", "-s", "-C", "functions"}} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(c, " "), err, out)
@@ -45,9 +51,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestVersionAndTemplates(t *testing.T) {
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "edgeless ") {
-		t.Fatalf("--version = %q, %v", out, err)
+	for _, args := range [][]string{{"--version"}, {"node", "--version"}, {"orc", "--version"}, {"con", "--version"}, {"inabox", "--version"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || !strings.HasPrefix(string(out), "edgeless ") {
+			t.Fatalf("%v = %q, %v", args, out, err)
+		}
 	}
 	dir := t.TempDir()
 	f := func(mode string, load func(string) error) {
@@ -156,13 +164,13 @@ func TestDefaultsFitTogether(t *testing.T) {
 	if o.General.DomainRegisterURL != c.DomainRegisterURL {
 		t.Errorf("orchestrator registers at %s, controller listens at %s", o.General.DomainRegisterURL, c.DomainRegisterURL)
 	}
-	if n.General.NodeRegisterURL != o.General.OrchestratorURL {
-		t.Errorf("node registers at %s, orchestrator listens at %s", n.General.NodeRegisterURL, o.General.OrchestratorURL)
+	if n.General.NodeRegisterURL != o.General.NodeRegisterURL {
+		t.Errorf("node registers at %s, orchestrator listens for nodes at %s", n.General.NodeRegisterURL, o.General.NodeRegisterURL)
 	}
 	ports := map[string]string{}
 	for name, url := range map[string]string{
 		"controller api": c.ControllerURL, "controller domains": c.DomainRegisterURL, "controller metrics": c.MetricsURL,
-		"orchestrator": o.General.OrchestratorURL, "orchestrator metrics": o.General.MetricsURL,
+		"orchestrator": o.General.OrchestratorURL, "orchestrator node registration": o.General.NodeRegisterURL, "orchestrator metrics": o.General.MetricsURL,
 		"node dataplane": n.General.InvocationURL, "node metrics": n.Telemetry.MetricsURL, "http-ingress": n.Resources.HTTPIngressURL,
 	} {
 		if other, dup := ports[url]; dup {
@@ -179,7 +187,7 @@ var update = flag.Bool("update", false, "rewrite docs/config.md from the configu
 // After changing a configuration, run: go test -run TestConfigDoc -update .
 func TestConfigDoc(t *testing.T) {
 	var b bytes.Buffer
-	b.WriteString("# Configuration reference\n\nEvery mode reads a TOML file (`-c FILE`); `edgeless <mode> -t FILE` writes the commented defaults\nbelow, generated from the same structs the modes read. Unknown keys are errors. `edgeless workflow -t FILE`\nwrites the CLI's `cli.toml`.\n")
+	b.WriteString("# Configuration reference\n\nEvery mode reads a TOML file (`-c FILE`); `edgeless <mode> -t FILE` writes the commented defaults\nbelow, generated from the same structs the modes read. Without `-c`, a mode reads its file\n(`controller.toml`, `orchestrator.toml`, `node.toml`, `inabox.toml`; `cli.toml` for the CLI) from the working\ndirectory when there is one. EDGELESS's keys that have no effect here are accepted with a warning naming the key\nand why (`docs/edgeless-compat.md`); unknown keys are warned about too, or refused with `--strict-config`. `edgeless workflow -t FILE`\nwrites the CLI's `cli.toml`.\n")
 	for _, m := range []struct {
 		title string
 		write func(io.Writer) error
@@ -206,4 +214,98 @@ func TestConfigDoc(t *testing.T) {
 	if err != nil || !bytes.Equal(have, b.Bytes()) {
 		t.Fatalf("docs/config.md is not what the configuration structs give; run: go test -run TestConfigDoc -update .")
 	}
+}
+
+// TestCompatDoc keeps docs/edgeless-compat.md true: every key of EDGELESS's
+// templates (testdata/edgeless) has a row, "warned" exactly when the mode
+// ignores it; every key a mode warns about has a "warned" row; every
+// resource class a node offers has a "same" or "extended" row, and every
+// class it names as not offered a "not offered" one.
+func TestCompatDoc(t *testing.T) {
+	data, err := os.ReadFile("docs/edgeless-compat.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{} // name in the first cell → status
+	cell := regexp.MustCompile("`([^`]+)`")
+	for _, line := range strings.Split(string(data), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		for _, m := range cell.FindAllStringSubmatch(cells[1], -1) {
+			status[m[1]] = strings.TrimSpace(cells[2])
+		}
+	}
+	row := func(key string) (string, string) {
+		for k := key; k != ""; {
+			if s, ok := status[k]; ok {
+				return k, s
+			}
+			i := strings.LastIndex(k, ".")
+			if i < 0 {
+				break
+			}
+			k = k[:i]
+		}
+		return "", ""
+	}
+	ignored := map[string]map[string]string{"node.toml": node.IgnoredKeys(), "orchestrator.toml": orc.IgnoredKeys(),
+		"controller.toml": {}, "cli.toml": {}}
+	for file, keys := range ignored {
+		var doc map[string]any
+		if _, err := toml.DecodeFile(filepath.Join("testdata/edgeless", file), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range flatten("", doc) {
+			k, st := row(key)
+			if k == "" {
+				t.Errorf("%s: no row for %s", file, key)
+				continue
+			}
+			_, warned := keys[k]
+			if warned != (st == "warned") {
+				t.Errorf("%s: %s is %q in the doc, but the mode ignores it: %v", file, key, st, warned)
+			}
+		}
+		for k := range keys {
+			if status[k] != "warned" {
+				t.Errorf("%s: %s is warned about, but its row says %q", file, k, status[k])
+			}
+		}
+	}
+	all := node.Default()
+	all.Resources.FilePusherProvider.Provider = "fp"
+	all.Resources.MetricsCollectorProvider.Provider = "mc"
+	all.Resources.KafkaEgressProvider = "ke"
+	for _, a := range node.AvailableResources(all) {
+		if st := status[a.ClassType]; st != "same" && st != "extended" {
+			t.Errorf("class %s is offered, but its row says %q", a.ClassType, st)
+		}
+	}
+	for _, class := range []string{"dda", "ollama", "portal", "scd30-sensor", "epaper-display"} {
+		if spec.NotOffered(class) == "" || status[class] != "not offered" {
+			t.Errorf("class %s: row %q, NotOffered %q", class, status[class], spec.NotOffered(class))
+		}
+	}
+}
+
+// flatten lists the dotted keys of a decoded TOML document; arrays of tables
+// contribute their tables' keys.
+func flatten(prefix string, doc map[string]any) []string {
+	var out []string
+	for k, v := range doc {
+		key := prefix + k
+		switch v := v.(type) {
+		case map[string]any:
+			out = append(out, flatten(key+".", v)...)
+		case []map[string]any:
+			for _, t := range v {
+				out = append(out, flatten(key+".", t)...)
+			}
+		default:
+			out = append(out, key)
+		}
+	}
+	return out
 }

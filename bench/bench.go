@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +28,8 @@ import (
 // Times are in seconds, as in EDGELESS.
 type Config struct {
 	ControllerURL     string
+	Token             string
+	CAPath            string
 	Inabox            bool
 	Nodes             int
 	ArrivalModel      string
@@ -57,7 +61,7 @@ type Config struct {
 // workflow type.
 func Default() Config {
 	return Config{
-		ControllerURL: "http://127.0.0.1:7001", Nodes: 1, ArrivalModel: "poisson", Duration: 30, Lifetime: 5,
+		ControllerURL: "https://127.0.0.1:7001", Nodes: 1, ArrivalModel: "poisson", Duration: 30, Lifetime: 5,
 		Interarrival: 5, Seed: 42, WfType: "vector-mul-chain", Progress: 5, LossGrace: 1,
 		MaxWorkflows: 10_000, MaxTransactions: 10_000_000, LogLevel: "warn",
 	}
@@ -114,6 +118,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 		}
 	}
 	str(&c.ControllerURL, "URL of the controller's API", "controller-url", "c")
+	str(&c.Token, "API token of the remote controller (default $EDGELESS_TOKEN)", "token")
+	str(&c.CAPath, "CA certificate of the remote controller", "ca")
 	fs.BoolVar(&c.Inabox, "inabox", c.Inabox, "run against a cluster started in this process on loopback")
 	fs.IntVar(&c.Nodes, "nodes", c.Nodes, "with --inabox: number of nodes")
 	str(&c.ArrivalModel, "arrival model: "+arrivalModels, "arrival-model")
@@ -225,7 +231,17 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	r := &runner{cfg: cfg, out: stdout, sink: newMarkSink(cfg.MaxTransactions),
 		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), active: map[string]string{}, names: map[string]string{},
 		stops: map[string]int64{}, insts: map[string]string{}}
-	url := cfg.ControllerURL
+	a := api{url: cfg.ControllerURL, token: cmp.Or(cfg.Token, os.Getenv("EDGELESS_TOKEN"))}
+	if cfg.CAPath != "" {
+		pem, err := os.ReadFile(cfg.CAPath)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		a.ca = x509.NewCertPool()
+		if !a.ca.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("bench: no PEM certificate in %s", cfg.CAPath)
+		}
+	}
 	var nodes []string
 	if cfg.NodeIDs != "" {
 		nodes = strings.Split(cfg.NodeIDs, ",")
@@ -242,13 +258,13 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 			return err
 		}
 		defer func() { err = errors.Join(err, box.Close()) }()
-		url = box.ControllerURL()
+		a = boxAPI(box)
 		nodes = nodes[:0]
 		for _, n := range box.Nodes {
 			nodes = append(nodes, n.ID().String())
 		}
 	}
-	r.con = newController(url)
+	r.con = newController(a)
 	if r.gen, _, err = parseWorkflowType(cfg.WfType, nodes); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -266,7 +282,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	measureFrom := t0.Add(seconds(cfg.Warmup))
 	end := measureFrom.Add(seconds(cfg.Duration))
 	fmt.Fprintf(stdout, "edgeless bench: %s, %s arrivals, warm-up %gs, duration %gs, seed %d, controller %s\n",
-		cfg.WfType, cfg.ArrivalModel, cfg.Warmup, cfg.Duration, cfg.Seed, url)
+		cfg.WfType, cfg.ArrivalModel, cfg.Warmup, cfg.Duration, cfg.Seed, a.url)
 	// The profile covers the load only, not the cluster's start nor the
 	// pairing of the marks afterwards.
 	stopProfile, err := startProfile(cfg.CPUProfile)
@@ -507,23 +523,45 @@ func (r *runner) report(from, to time.Time) error {
 }
 
 // startBox starts a cluster in this process on random loopback ports, with
-// its state and module cache under dir.
-func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger) (*inabox.Inabox, error) {
-	return startBoxCache(ctx, nodes, dir, "", log)
+// its state and module cache under dir; opts change its configuration.
+func startBox(ctx context.Context, nodes int, dir string, log *slog.Logger, opts ...func(*inabox.Config)) (*inabox.Inabox, error) {
+	return startBoxCache(ctx, nodes, dir, "", log, opts...)
+}
+
+// allowBuiltNative lets the box run the native functions built in
+// functions/ (the native runtime is off by default and pinned by hash): the
+// benchmarks deploy those and nothing else.
+func allowBuiltNative(cfg *inabox.Config) error {
+	files, err := filepath.Glob(filepath.Join("functions", "*", "*.so"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := cfg.Node.Native.AllowFile(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startBoxCache is startBox with the module cache in cache ("" = under dir),
 // which may be shared by clusters started one after the other.
-func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.Logger) (*inabox.Inabox, error) {
+func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.Logger, opts ...func(*inabox.Config)) (*inabox.Inabox, error) {
 	if cache == "" {
 		cache = filepath.Join(dir, "cache")
 	}
 	cfg := inabox.Default()
 	cfg.Nodes = nodes
-	cfg.Controller.ControllerURL = "http://127.0.0.1:0"
+	cfg.CredentialsDir = ""
+	if err := allowBuiltNative(&cfg); err != nil {
+		return nil, err
+	}
+	cfg.Controller.ControllerURL = "https://127.0.0.1:0"
 	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
 	cfg.Controller.MetricsURL = ""
 	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
+	cfg.Orchestrator.General.NodeRegisterURL = ""
+	cfg.Orchestrator.General.MetricsURL = ""
 	// Faster subscription refreshes wire the outputs of a new workflow
 	// sooner, as in the end-to-end tests.
 	cfg.Orchestrator.General.SubscriptionRefreshIntervalSec = 0.2
@@ -533,6 +571,9 @@ func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.
 	cfg.Node.Telemetry.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = cache
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
+	for _, o := range opts {
+		o(&cfg)
+	}
 	b, err := inabox.New(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("cannot configure the in-process cluster: %w", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,5 +293,26 @@ func BenchmarkMark(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		log.Log(context.Background(), slog.LevelDebug, "12345", "target", targetEnd)
+	}
+}
+
+// TestBoxTakesNoFixedPort: the in-process cluster of --inabox listens on
+// random ports only, so that it starts while another cluster runs with
+// EDGELESS's default ports (the orchestrator's metrics used to take 7012).
+func TestBoxTakesNoFixedPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	for _, port := range []string{"7004", "7012"} {
+		if l, err := net.Listen("tcp", "127.0.0.1:"+port); err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+	}
+	b, err := startBox(context.Background(), 1, t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

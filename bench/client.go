@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,17 +13,53 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core/inabox"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
+// api says how to reach a controller's HTTP API: its URL, the token sent
+// and, for https, the CA that signed its certificate (nil: the system's).
+type api struct {
+	url   string
+	token string
+	ca    *x509.CertPool
+}
+
+// boxAPI is the API of a cluster in this process.
+func boxAPI(b *inabox.Inabox) api {
+	a := api{url: b.ControllerURL(), token: b.AdminToken()}
+	if ca := b.CA(); ca != nil {
+		a.ca = x509.NewCertPool()
+		a.ca.AppendCertsFromPEM(ca.PEM)
+	}
+	return a
+}
+
+// transport returns an HTTP transport for a.
+func (a api) transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if a.ca != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: a.ca, MinVersion: tls.VersionTLS12}
+	}
+	return t
+}
+
+// authorize adds a's token to req.
+func (a api) authorize(req *http.Request) {
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+}
+
 // controller is a client of the controller's HTTP API.
 type controller struct {
+	api
 	base string
 	http *http.Client
 }
 
-func newController(url string) *controller {
-	return &controller{base: strings.TrimSuffix(url, "/"), http: &http.Client{Timeout: time.Minute}}
+func newController(a api) *controller {
+	return &controller{api: a, base: strings.TrimSuffix(a.url, "/"), http: &http.Client{Timeout: time.Minute, Transport: a.transport()}}
 }
 
 func (c *controller) do(ctx context.Context, method, path string, body []byte, v any) error {
@@ -32,6 +70,7 @@ func (c *controller) do(ctx context.Context, method, path string, body []byte, v
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)

@@ -44,15 +44,17 @@ func (c *controller) deleteFunction(ctx context.Context, name string) error {
 // invoker sends synchronous invocations of one function, over keep-alive
 // connections (one per concurrent caller).
 type invoker struct {
+	api
 	url  string
 	http *http.Client
 	body []byte
 }
 
-func newInvoker(base, name string, conns int) *invoker {
-	t := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
-		IdleConnTimeout: time.Minute, DisableCompression: true}
-	return &invoker{url: strings.TrimSuffix(base, "/") + "/api/v1/invoke/" + name,
+func newInvoker(a api, name string, conns int) *invoker {
+	t := a.transport()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.MaxConnsPerHost = conns, conns, conns
+	t.IdleConnTimeout, t.DisableCompression = time.Minute, true
+	return &invoker{api: a, url: strings.TrimSuffix(a.url, "/") + "/api/v1/invoke/" + name,
 		http: &http.Client{Transport: t, Timeout: 30 * time.Second}, body: []byte(`{"params":{}}`)}
 }
 
@@ -65,6 +67,7 @@ func (iv *invoker) invoke(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	iv.authorize(req)
 	resp, err := iv.http.Do(req)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/core/inabox"
 )
 
 // BenchmarkRing measures end-to-end transactions around a ring of two
@@ -16,25 +18,34 @@ import (
 // (idle: latency) or 64 (loaded: throughput). A transaction is two hops;
 // ns/op is per transaction, p50-hop-µs half the transaction's median, and
 // events/s counts hops. Latency includes the two marks (BenchmarkMark).
+//
+// remote runs the dataplane with mutual TLS, as by default; remote-plain
+// without it, for the cost of TLS in the same run.
 func BenchmarkRing(b *testing.B) {
 	for _, place := range []struct {
 		name  string
 		nodes int
-	}{{"local", 1}, {"remote", 2}} {
+		plain bool
+	}{{"local", 1, false}, {"remote", 2, false}, {"remote-plain", 2, true}} {
 		for _, rt := range []string{"wasm", "so"} {
 			for _, window := range []int{1, 64} {
 				name := place.name + "/" + map[string]string{"wasm": "wasm", "so": "native"}[rt] +
 					map[int]string{1: "/idle", 64: "/loaded"}[window]
-				b.Run(name, func(b *testing.B) { benchRing(b, place.nodes, rt, window) })
+				b.Run(name, func(b *testing.B) { benchRing(b, place.nodes, place.plain, rt, window) })
 			}
 		}
 	}
 }
 
-func benchRing(b *testing.B, nodes int, ext string, window int) {
+func benchRing(b *testing.B, nodes int, plain bool, ext string, window int) {
 	sink := newMarkSink(math.MaxInt)
 	log := slog.New(&markHandler{next: slog.DiscardHandler, level: slog.LevelError, sink: sink})
-	box, err := startBox(context.Background(), nodes, b.TempDir(), log)
+	box, err := startBox(context.Background(), nodes, b.TempDir(), log, func(c *inabox.Config) {
+		if plain {
+			c.Controller.TLS.Enabled, c.Orchestrator.TLS.Enabled, c.Node.TLS.Enabled = false, false, false
+			c.Controller.ControllerURL = "http://127.0.0.1:0"
+		}
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +60,7 @@ func benchRing(b *testing.B, nodes int, ext string, window int) {
 		b.Fatal(err)
 	}
 	w, _ := p.next(rand.New(rand.NewPCG(1, 1)), 0)
-	if _, err := newController(box.ControllerURL()).start(context.Background(), w); err != nil {
+	if _, err := newController(boxAPI(box)).start(context.Background(), w); err != nil {
 		b.Fatal(err)
 	}
 	// Warm up: 2000 transactions (4000 marks) before measuring.
@@ -96,7 +107,7 @@ func BenchmarkWorkflowStart(b *testing.B) {
 	if err := p.validate(); err != nil {
 		b.Fatal(err)
 	}
-	con := newController(box.ControllerURL())
+	con := newController(boxAPI(box))
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
 	b.ReportAllocs()

@@ -211,10 +211,10 @@ func (r *scenarioRun) invoke(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	if err := newController(b.ControllerURL()).createFunction(ctx, "bench", r.sc.Function); err != nil {
+	if err := newController(boxAPI(b)).createFunction(ctx, "bench", r.sc.Function); err != nil {
 		return err
 	}
-	iv := newInvoker(b.ControllerURL(), "bench", clients[len(clients)-1])
+	iv := newInvoker(boxAPI(b), "bench", clients[len(clients)-1])
 	defer iv.close()
 	p50 := series{name: "p50", color: "#1f77b4"}
 	p99 := series{name: "p99", color: "#d62728"}
@@ -244,10 +244,10 @@ func (r *scenarioRun) rate(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	if err := newController(b.ControllerURL()).createFunction(ctx, "bench", r.sc.Function); err != nil {
+	if err := newController(boxAPI(b)).createFunction(ctx, "bench", r.sc.Function); err != nil {
 		return err
 	}
-	iv := newInvoker(b.ControllerURL(), "bench", workers)
+	iv := newInvoker(boxAPI(b), "bench", workers)
 	defer iv.close()
 	closedLoop(ctx, iv, workers, 0, seconds(r.sc.Warm), r.cfg.MaxTransactions)
 	p50 := series{name: "p50", color: "#1f77b4"}
@@ -302,8 +302,8 @@ func (r *scenarioRun) cold(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			con := newController(b.ControllerURL())
-			iv := newInvoker(b.ControllerURL(), "cold", 1)
+			con := newController(boxAPI(b))
+			iv := newInvoker(boxAPI(b), "cold", 1)
 			err = one(con, iv, k, "cold")
 			if err == nil && k == disk {
 				if err = con.deleteFunction(ctx, "cold"); err == nil {
@@ -417,7 +417,7 @@ func (r *scenarioRun) chain(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	con := newController(b.ControllerURL())
+	con := newController(boxAPI(b))
 	nodes := []string{b.Nodes[0].ID().String(), b.Nodes[1].ID().String()}
 	var plots []series
 	colors := []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"}
@@ -461,7 +461,7 @@ func (r *scenarioRun) payload(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	con := newController(b.ControllerURL())
+	con := newController(boxAPI(b))
 	nodes := []string{b.Nodes[0].ID().String(), b.Nodes[1].ID().String()}
 	var plots []series
 	colors := []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"}
@@ -524,7 +524,7 @@ func (r *scenarioRun) failoverOnce(ctx context.Context) (closing, recovered time
 		return 0, 0, err
 	}
 	defer func() { err = errors.Join(err, b.Close()) }()
-	con := newController(b.ControllerURL())
+	con := newController(boxAPI(b))
 	ids := make([]string, len(b.Nodes))
 	for i, n := range b.Nodes {
 		ids[i] = n.ID().String()

@@ -208,12 +208,20 @@ func (r *Runtime) Endpoint() string { return r.endpoint }
 // hostAddress returns where the GuestAPIHost server listens and, when
 // configured, the URL containers dial ("" = the listener's address).
 func (r *Runtime) hostAddress(ctx context.Context) (listen, endpoint string, err error) {
+	port := "0"
 	if r.cfg.HostURL != "" {
 		u, err := url.Parse(r.cfg.HostURL)
-		if err != nil || u.Host == "" {
+		if err != nil || u.Host == "" || u.Port() == "" {
 			return "", "", fmt.Errorf("guest_api_host_url %q: want http://ADDR:PORT", r.cfg.HostURL)
 		}
-		return u.Host, r.cfg.HostURL, nil
+		ip := net.ParseIP(u.Hostname())
+		if ip == nil || !ip.IsLoopback() {
+			return u.Host, r.cfg.HostURL, nil
+		}
+		// A container's loopback is its own: EDGELESS's template names
+		// 127.0.0.1, which no container reaches.
+		port = u.Port()
+		r.log.Info("guest_api_host_url is a loopback address, which containers cannot reach; using the Docker network's gateway", "url", r.cfg.HostURL)
 	}
 	n, err := r.docker.NetworkInspect(ctx, r.cfg.Network, network.InspectOptions{})
 	if err != nil {
@@ -221,7 +229,7 @@ func (r *Runtime) hostAddress(ctx context.Context) (listen, endpoint string, err
 	}
 	// Only containers (and this host) reach the gateway address.
 	if gw := gateway(n); gw != "" {
-		return net.JoinHostPort(gw, "0"), "", nil
+		return net.JoinHostPort(gw, port), "", nil
 	}
 	return "", "", fmt.Errorf("docker network %q has no IPv4 gateway: set guest_api_host_url", r.cfg.Network)
 }

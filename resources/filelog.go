@@ -3,6 +3,8 @@ package resources
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,8 +13,13 @@ import (
 )
 
 // FileLog is the file-log provider: every event it receives becomes one line
-// appended to a file.
-type FileLog struct{}
+// appended to a file. Files live in Dir, or in one of the Allowed absolute
+// directories: a workflow cannot write anywhere else with the node's
+// privileges, whether by an absolute path, "..", or a symbolic link.
+type FileLog struct {
+	Dir     string   // relative file names are resolved in it
+	Allowed []string // absolute directories that absolute file names may name
+}
 
 // Spec implements Provider.
 func (FileLog) Spec() Spec {
@@ -30,14 +37,14 @@ func (FileLog) Spec() Spec {
 }
 
 // Start implements Provider.
-func (FileLog) Start(cfg StartConfig) (Instance, error) {
+func (p FileLog) Start(cfg StartConfig) (Instance, error) {
 	name := cfg.Configurations["filename"]
 	if name == "" {
 		return nil, &ConfigError{Class: "file-log", Key: "filename", Msg: "missing"}
 	}
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := openConfined(p.Dir, p.Allowed, name, os.O_CREATE|os.O_WRONLY|os.O_APPEND)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open file-log %q: %w", name, err)
+		return nil, err
 	}
 	return &fileLog{
 		f:         f,
@@ -89,3 +96,33 @@ func (l *fileLog) Close() error {
 }
 
 func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }
+
+// openConfined opens name inside dir (name relative) or inside one of the
+// allowed directories (name absolute), through os.Root so that symbolic
+// links cannot lead out either.
+func openConfined(dir string, allowed []string, name string, flag int) (*os.File, error) {
+	root, rel := dir, name
+	if filepath.IsAbs(name) {
+		root = ""
+		for _, a := range allowed {
+			if r, err := filepath.Rel(a, name); err == nil && filepath.IsLocal(r) {
+				root, rel = a, r
+				break
+			}
+		}
+	}
+	if root == "" || !filepath.IsLocal(rel) {
+		return nil, &ConfigError{Class: "file-log", Key: "filename", Msg: strconv.Quote(name) +
+			" is outside the node's data directory: use a relative path without \"..\", or ask the operator to list its directory in resources.allowed_dirs"}
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open file-log %q: %w", name, err)
+	}
+	defer r.Close()
+	f, err := r.OpenFile(rel, flag, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open file-log %q: %w", name, err)
+	}
+	return f, nil
+}

@@ -13,9 +13,10 @@ import (
 func TestFileLog(t *testing.T) {
 	f := func(conf map[string]string, payloads []string, check func(lines []string) string) {
 		t.Helper()
-		name := filepath.Join(t.TempDir(), "out.log")
-		conf["filename"] = name
-		inst, err := FileLog{}.Start(StartConfig{Configurations: conf})
+		dir := t.TempDir()
+		name := filepath.Join(dir, "out.log")
+		conf["filename"] = "out.log"
+		inst, err := FileLog{Dir: dir}.Start(StartConfig{Configurations: conf})
 		if err != nil {
 			t.Fatalf("Start: %v", err)
 		}
@@ -67,5 +68,40 @@ func TestFileLogMissingFilename(t *testing.T) {
 	_, err := FileLog{}.Start(StartConfig{Configurations: map[string]string{}})
 	if err == nil || !strings.Contains(err.Error(), `"filename": missing`) {
 		t.Fatalf("err = %v, want missing filename", err)
+	}
+}
+
+// TestFileLogConfined: a workflow's file-log stays in the node's data
+// directory, or in a directory the operator allows: absolute paths, ".."
+// and symbolic links out of it are refused before anything is written.
+func TestFileLogConfined(t *testing.T) {
+	dir, allowed, outside := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	p := FileLog{Dir: dir, Allowed: []string{allowed}}
+	f := func(name, want string) {
+		t.Helper()
+		inst, err := p.Start(StartConfig{Configurations: map[string]string{"filename": name}})
+		if want == "" {
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			inst.Close()
+			return
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: err = %v, want %q", name, err, want)
+		}
+	}
+	f("ok.log", "")
+	f(filepath.Join(allowed, "ok.log"), "")
+	f(filepath.Join(outside, "x.log"), "outside the node's data directory")
+	f("/etc/cron.d/x", "outside the node's data directory")
+	f("../x.log", "outside the node's data directory")
+	f(filepath.Join(allowed, "..", "x.log"), "outside the node's data directory")
+	f("link/x.log", "cannot open file-log")
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("files written outside: %v", entries)
 	}
 }

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -29,7 +30,9 @@ type HTTPIngressConfig struct {
 	// CallTimeout is how long the node lets a call wait for its reply; an
 	// instance's timeout_ms is capped to it.
 	CallTimeout time.Duration
-	Log         *slog.Logger
+	// AllowCatchAll lets a workflow claim every host (an empty or "*" host).
+	AllowCatchAll bool
+	Log           *slog.Logger
 }
 
 // HTTPIngress is the http-ingress provider: one HTTP/1.1 server per node,
@@ -83,16 +86,17 @@ func (p *HTTPIngress) Listen(ctx context.Context) error {
 	base, cancel := context.WithCancel(context.Background())
 	p.ln, p.cancel = ln, cancel
 	p.srv = &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		Handler:     p,
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
+	limits := core.IngressLimits()
+	limits.Apply(p.srv)
+	limited := limits.Listener(ln)
 	p.served = make(chan struct{})
 	go func() {
 		defer close(p.served)
-		if err := p.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := p.srv.Serve(limited); !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error("http-ingress server stopped", "err", err)
 		}
 	}()
@@ -136,20 +140,22 @@ func (p *HTTPIngress) Spec() Spec {
 			"mode=raw calls with the request body and answers 200 with the reply's bytes.",
 		Outputs: []string{"new_request"},
 		Configurations: map[string]string{
-			"host":          "Host header to match (port ignored); empty matches any host",
-			"method":        "comma-separated methods to match (GET, HEAD, POST, PUT, DELETE, PATCH); empty matches any; `methods` is accepted too",
-			"wf_id":         "true: the client must add ?wf_id=<workflow UUID> to the URL",
-			"async":         "true: cast the body to new_request and answer 200 OK at once",
-			"encode_base64": "async only, true: cast the body base64-encoded",
-			"mode":          "json (default): EDGELESS JSON request and reply; raw: the body in, the reply's bytes out",
-			"timeout_ms":    "how long to wait for the reply before answering 504 (default and upper bound: the node's call timeout)",
+			"host":            "Host header to match (port ignored); empty matches any host",
+			"method":          "comma-separated methods to match (GET, HEAD, POST, PUT, DELETE, PATCH); empty matches any",
+			"methods":         "not read, as in EDGELESS (whose examples set it although its code reads method), unless enforce_methods=true",
+			"enforce_methods": "true: match `methods` too, when `method` is not set",
+			"wf_id":           "true: the client must add ?wf_id=<workflow UUID> to the URL",
+			"async":           "true: cast the body to new_request and answer 200 OK at once",
+			"encode_base64":   "async only, true: cast the body base64-encoded",
+			"mode":            "json (default): EDGELESS JSON request and reply; raw: the body in, the reply's bytes out",
+			"timeout_ms":      "how long to wait for the reply before answering 504 (default and upper bound: the node's call timeout)",
 		},
 	}
 }
 
 // ingressRoute is one resource instance's interest in requests.
 type ingressRoute struct {
-	host     string // lower case, no port; "" = any
+	host     string // lower case, no port; "" = any (catch-all)
 	methods  uint8  // bit i = methods[i]; 0 = any
 	wfID     bool
 	workflow string // the workflow id as a string, compared with ?wf_id=
@@ -163,8 +169,16 @@ type ingressRoute struct {
 // Start implements Provider.
 func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
 	c := cfg.Configurations
+	host := strings.ToLower(hostOnly(strings.TrimSpace(c["host"])))
+	if host == "*" {
+		host = ""
+	}
+	if host == "" && !p.cfg.AllowCatchAll {
+		return nil, &ConfigError{Class: "http-ingress", Key: "host",
+			Msg: "empty: a catch-all ingress takes every host's requests, and the node's operator must allow it (resources.http_ingress_allow_catch_all)"}
+	}
 	rt := &ingressRoute{
-		host:     strings.ToLower(hostOnly(strings.TrimSpace(c["host"]))),
+		host:     host,
 		wfID:     isTrue(c["wf_id"]),
 		workflow: cfg.Workflow.String(),
 		async:    isTrue(c["async"]),
@@ -172,9 +186,17 @@ func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
 		timeout:  p.cfg.CallTimeout,
 		out:      cfg.Host,
 	}
+	// EDGELESS reads only `method`, although its docs and examples write
+	// `methods`: a workflow that sets `methods` answers every method there,
+	// and so it does here unless enforce_methods asks for more.
 	list := c["method"]
-	if list == "" {
-		list = c["methods"]
+	if c["methods"] != "" && list == "" {
+		if isTrue(c["enforce_methods"]) {
+			list = c["methods"]
+		} else if p.cfg.Log != nil {
+			p.cfg.Log.Info("http-ingress: `methods` is not read, as in EDGELESS, so every method matches; use `method`, or enforce_methods=true",
+				"workflow", cfg.Workflow, "methods", c["methods"])
+		}
 	}
 	for m := range strings.SplitSeq(list, ",") {
 		m = strings.ToUpper(strings.TrimSpace(m))
@@ -202,9 +224,17 @@ func (p *HTTPIngress) Start(cfg StartConfig) (Instance, error) {
 		rt.timeout = min(time.Duration(ms)*time.Millisecond, p.cfg.CallTimeout)
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	// A host belongs to one workflow: another one would receive part of its
+	// requests, with their headers and credentials.
+	for _, other := range *p.routes.Load() {
+		if other.host == rt.host && other.workflow != rt.workflow {
+			return nil, &ConfigError{Class: "http-ingress", Key: "host",
+				Msg: strconv.Quote(cmp.Or(rt.host, "*")) + " belongs to workflow " + other.workflow}
+		}
+	}
 	next := append(slices.Clone(*p.routes.Load()), rt)
 	p.routes.Store(&next)
-	p.mu.Unlock()
 	return &ingressInstance{p: p, rt: rt}, nil
 }
 

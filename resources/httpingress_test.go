@@ -14,7 +14,7 @@ import (
 
 func startIngress(t *testing.T, maxBody int64) *HTTPIngress {
 	t.Helper()
-	p, err := NewHTTPIngress(HTTPIngressConfig{Addr: "127.0.0.1:0", MaxBodyBytes: maxBody, CallTimeout: time.Second})
+	p, err := NewHTTPIngress(HTTPIngressConfig{Addr: "127.0.0.1:0", MaxBodyBytes: maxBody, CallTimeout: time.Second, AllowCatchAll: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,10 @@ func TestHTTPIngress(t *testing.T) {
 		return i
 	}
 	start(echo, map[string]string{"host": "demo.edgeless.com", "method": "GET,POST"})
-	start(raw, map[string]string{"host": "raw.example", "methods": "POST", "mode": "raw"})
+	start(raw, map[string]string{"host": "raw.example", "methods": "POST", "enforce_methods": "true", "mode": "raw"})
+	// EDGELESS's http_ingress example sets `methods`, which its code does not
+	// read: every method matches.
+	start(echo, map[string]string{"host": "methods.example", "methods": "POST"})
 	start(async, map[string]string{"host": "async.example", "async": "true", "wf_id": "true", "encode_base64": "true"})
 	gone := start(echo, map[string]string{"host": "gone.example"})
 	if err := gone.Close(); err != nil {
@@ -109,6 +112,8 @@ func TestHTTPIngress(t *testing.T) {
 	f("GET", "demo.edgeless.com", "/garbage", "", 502, "Bad Gateway")
 	f("POST", "raw.example", "/any", "body", 200, "raw:body")
 	f("GET", "raw.example", "/any", "", 404, "Not Found")
+	f("GET", "methods.example", "/hello", "", 200, "World")
+	f("POST", "methods.example", "/hello", "", 200, "World")
 	f("POST", "async.example", "/?wf_id="+wf.String(), "hello", 200, "OK")
 	f("POST", "async.example", "/?wf_id="+core.NewID().String(), "hello", 404, "Not Found")
 	f("POST", "async.example", "/", "hello", 404, "Not Found")
@@ -137,7 +142,7 @@ func TestHTTPIngressTimeout(t *testing.T) {
 }
 
 func TestHTTPIngressConfigErrors(t *testing.T) {
-	p, err := NewHTTPIngress(HTTPIngressConfig{Addr: "127.0.0.1:0", MaxBodyBytes: 1})
+	p, err := NewHTTPIngress(HTTPIngressConfig{Addr: "127.0.0.1:0", MaxBodyBytes: 1, AllowCatchAll: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,4 +156,32 @@ func TestHTTPIngressConfigErrors(t *testing.T) {
 	f(map[string]string{"method": "GET,FETCH"}, `unknown method "FETCH"`)
 	f(map[string]string{"mode": "binary"}, `want json or raw`)
 	f(map[string]string{"timeout_ms": "-1"}, `"timeout_ms"`)
+}
+
+// TestHTTPIngressHostOwner: a host belongs to the workflow that claimed it
+// first; a catch-all host needs the operator's consent.
+func TestHTTPIngressHostOwner(t *testing.T) {
+	p, err := NewHTTPIngress(HTTPIngressConfig{Addr: "127.0.0.1:0", MaxBodyBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(wf core.ID, host string) error {
+		_, err := p.Start(StartConfig{Workflow: wf, Configurations: map[string]string{"host": host}, Host: &fakeHost{}})
+		return err
+	}
+	a, b := core.NewID(), core.NewID()
+	if err := start(a, "Shop.Example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := start(a, "shop.example.com:80"); err != nil {
+		t.Fatalf("a second instance of the owner: %v", err)
+	}
+	if err := start(b, "shop.example.com"); err == nil || !strings.Contains(err.Error(), "belongs to workflow "+a.String()) {
+		t.Fatalf("another workflow's claim: %v", err)
+	}
+	for _, host := range []string{"", "*"} {
+		if err := start(b, host); err == nil || !strings.Contains(err.Error(), "http_ingress_allow_catch_all") {
+			t.Fatalf("catch-all %q without consent: %v", host, err)
+		}
+	}
 }

@@ -65,7 +65,7 @@ func (p *Redis) Start(cfg StartConfig) (Instance, error) {
 		prefix = cfg.Workflow.String() + ":"
 	}
 	i := &redisInstance{
-		log:    p.log.With("instance", cfg.Self.Component.String(), "url", c["url"]),
+		log:    p.log.With("instance", cfg.Self.Component.String(), "url", core.Redact(c["url"])),
 		rc:     rc,
 		prefix: prefix,
 		fail:   throttle{interval: 10 * time.Second},

@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 )
 
@@ -24,4 +25,23 @@ func ParseAddr(url string) (string, error) {
 		return "", fmt.Errorf("bad address %q: no port", url)
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// Announced returns the address others should dial to reach a listener bound
+// to addr: addr itself, or, when it binds every interface (0.0.0.0, ::), the
+// machine's host name with addr's port, so that a container or host reached
+// by name needs no announced URL of its own.
+func Announced(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return addr
+	}
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		return addr
+	}
+	return net.JoinHostPort(name, port)
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ type ClientOptions struct {
 	BackoffMax     time.Duration // cap on the redial delay; default DefaultBackoffMax
 	RequestTimeout time.Duration // Call timeout when its context has no deadline; default DefaultRequestTimeout
 	Log            *slog.Logger  // nil discards
+	// TLS, when set, dials with mutual TLS (Credentials.ClientTLS, naming the
+	// identity the peer must prove); nil dials plaintext.
+	TLS *tls.Config
 	// OnLost, when set, is called (on the client's own goroutine, without
 	// locks held) each time an established connection breaks: the owner may
 	// treat the peer as gone rather than wait for a timeout.
@@ -257,6 +261,27 @@ func (c *Client) pendingCalls() int {
 	return len(c.calls)
 }
 
+// Reset drops the connection at once, with everything queued or written but
+// not yet acknowledged by the peer: the kernel discards its send buffer
+// (SO_LINGER 0) instead of delivering it late, after a partition heals.
+// Waiting calls fail; the next send redials. It is safe for concurrent use.
+func (c *Client) Reset() {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	conn.Close() // the connection goroutine sees it fail and drops the queue
+}
+
 // Down reports whether the peer is unreachable: the connection broke or the
 // last dial failed, and no redial has succeeded since.
 func (c *Client) Down() bool {
@@ -334,7 +359,14 @@ func (c *Client) run() {
 
 func (c *Client) dial() (net.Conn, error) {
 	d := net.Dialer{Timeout: c.opts.DialTimeout}
-	conn, err := d.DialContext(c.ctx, "tcp", c.addr)
+	var conn net.Conn
+	var err error
+	if c.opts.TLS != nil {
+		td := tls.Dialer{NetDialer: &d, Config: c.opts.TLS}
+		conn, err = td.DialContext(c.ctx, "tcp", c.addr)
+	} else {
+		conn, err = d.DialContext(c.ctx, "tcp", c.addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,7 +39,32 @@ type ServerConfig struct {
 	Handler     Handler      // receives event frames; nil makes event frames a protocol error
 	Mux         *Mux         // serves request frames; nil answers every request with "unknown method"
 	MaxRequests int          // control requests running at once; beyond it requests are refused; 0 means DefaultMaxRequests
+
+	// TLS, when set, makes the server require mutual TLS (Credentials.ServerTLS):
+	// it then runs on Go's net package, one goroutine per connection, since
+	// gnet carries no TLS. Nil serves plaintext on gnet, for trusted networks.
+	TLS *tls.Config
+	// Authorize decides, on TLS connections, whether a peer may call a method;
+	// nil allows every method to every authenticated peer.
+	Authorize func(peer Identity, method string) error
+	// EventsFrom decides, on TLS connections, whether a peer may send events;
+	// nil allows every authenticated peer.
+	EventsFrom func(peer Identity) bool
+	// MaxConns bounds open connections; more are closed at once. 0 means
+	// DefaultMaxConns.
+	MaxConns int
+	// MaxBuffered bounds the bytes held across all connections for frames
+	// larger than 64 KiB that have not fully arrived; 0 means MaxFrame.
+	MaxBuffered int
+	// HandshakeTimeout bounds a TLS handshake; 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 }
+
+// Server limits taken where ServerConfig leaves them at zero.
+const (
+	DefaultMaxConns         = 4096
+	DefaultHandshakeTimeout = 5 * time.Second
+)
 
 // Server is a gnet listener that decodes frames: events go to the Handler on
 // the event loop, control requests to the Mux on their own goroutines.
@@ -75,6 +101,12 @@ type Server struct {
 	bytesOut  atomic.Uint64
 	malformed atomic.Uint64
 	refused   atomic.Uint64
+	denied    atomic.Uint64
+
+	budget budget                // bytes for large partial frames, shared by all connections
+	ln     net.Listener          // the TLS listener; nil on gnet
+	tconns sync.WaitGroup        // TLS connection goroutines
+	live   map[net.Conn]struct{} // open TLS connections, closed by Close; guarded by mu
 }
 
 // ServerStats counts a Server's traffic since Start.
@@ -86,6 +118,7 @@ type ServerStats struct {
 	BytesOut  uint64 // bytes of those frames
 	Malformed uint64 // connections closed for a malformed frame
 	Refused   uint64 // requests refused because MaxRequests were running
+	Denied    uint64 // connections, requests and events refused to the peer's identity, and connections over MaxConns
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.
@@ -102,6 +135,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxRequests == 0 {
 		cfg.MaxRequests = DefaultMaxRequests
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxBuffered <= 0 {
+		cfg.MaxBuffered = cfg.MaxFrame
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -113,6 +155,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		sem:      make(chan struct{}, cfg.MaxRequests),
 		runDone:  make(chan struct{}),
 		badLog:   throttle{every: time.Second},
+		budget:   budget{free: int64(cfg.MaxBuffered)},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -129,6 +172,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.mu.Unlock()
+	if s.cfg.TLS != nil {
+		return s.startTLS()
+	}
 
 	booted := make(chan struct{})
 	go func() {
@@ -180,6 +226,7 @@ func (s *Server) Stats() ServerStats {
 		BytesOut:  s.bytesOut.Load(),
 		Malformed: s.malformed.Load(),
 		Refused:   s.refused.Load(),
+		Denied:    s.denied.Load(),
 	}
 }
 
@@ -200,6 +247,7 @@ func (s *Server) Close() error {
 	s.writeMu.Lock()
 	s.stopping = true
 	s.writeMu.Unlock()
+	s.closeTLS()
 	if booted {
 		// Engine.Stop signals the loops and then polls for their end every
 		// 500 ms; with a context that is already done it returns right after
@@ -223,12 +271,44 @@ type engine struct {
 	booted chan struct{}
 }
 
-// peer is the per-connection state, owned by the connection's event loop.
+// peer is the per-connection state, owned by the connection's event loop
+// (or its goroutine, with TLS).
 type peer struct {
-	ctx    context.Context // ends handlers of this connection's requests
-	cancel context.CancelFunc
-	remote string
-	ev     core.Event // reused for every event frame
+	ctx      context.Context // ends handlers of this connection's requests; carries id
+	cancel   context.CancelFunc
+	remote   string
+	id       Identity
+	events   bool       // id may send events
+	ev       core.Event // reused for every event frame
+	reserved int64      // bytes of the budget held for the frame arriving now
+	out      responder
+}
+
+// responder queues a response frame on a connection; it is safe from any
+// goroutine.
+type responder interface {
+	send(frame []byte) error
+}
+
+type gnetResponder struct{ c gnet.Conn }
+
+func (r gnetResponder) send(frame []byte) error { return r.c.AsyncWrite(frame, nil) }
+
+// newPeer returns the state of a new connection from id.
+func (s *Server) newPeer(remote string, id Identity, out responder) *peer {
+	p := &peer{remote: remote, id: id, out: out, events: true}
+	if id.Authenticated() && s.cfg.EventsFrom != nil {
+		p.events = s.cfg.EventsFrom(id)
+	}
+	p.ctx, p.cancel = context.WithCancel(context.WithValue(s.ctx, identityKey{}, id))
+	return p
+}
+
+// release returns the budget p holds and ends its requests.
+func (s *Server) release(p *peer) {
+	p.cancel()
+	s.budget.put(p.reserved)
+	p.reserved = 0
 }
 
 func (g *engine) OnBoot(eng gnet.Engine) gnet.Action {
@@ -247,16 +327,18 @@ func (g *engine) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (g *engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s := g.s
-	p := &peer{remote: c.RemoteAddr().String()}
-	p.ctx, p.cancel = context.WithCancel(s.ctx)
-	c.SetContext(p)
-	s.conns.Add(1)
+	if s.conns.Add(1) > int64(s.cfg.MaxConns) {
+		s.conns.Add(-1)
+		s.denied.Add(1)
+		return nil, gnet.Close
+	}
+	c.SetContext(s.newPeer(c.RemoteAddr().String(), Identity{}, gnetResponder{c}))
 	return nil, gnet.None
 }
 
 func (g *engine) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if p, ok := c.Context().(*peer); ok {
-		p.cancel()
+		g.s.release(p)
 		g.s.conns.Add(-1)
 	}
 	return gnet.None
@@ -283,6 +365,11 @@ func (g *engine) OnTraffic(c gnet.Conn) (action gnet.Action) {
 	}
 	head, _ := c.Peek(prefixLen)
 	if size := binary.BigEndian.Uint32(head); uint64(size) <= uint64(s.maxFrame) && avail < prefixLen+int(size) {
+		// gnet buffers the rest as it comes: hold budget for it, or give up
+		// the connection rather than let partial frames grow without bound.
+		if !s.reserve(p, int(size)) {
+			return gnet.Close
+		}
 		return gnet.None
 	}
 	buf, _ := c.Peek(-1)
@@ -290,7 +377,7 @@ func (g *engine) OnTraffic(c gnet.Conn) (action gnet.Action) {
 	for {
 		body, n, err := nextFrame(buf[used:], s.maxFrame)
 		if err == nil && n > 0 {
-			err = s.handleFrame(c, p, body)
+			err = s.handleFrame(p, body)
 		}
 		if err != nil {
 			s.count(frames, used)
@@ -310,6 +397,8 @@ func (g *engine) OnTraffic(c gnet.Conn) (action gnet.Action) {
 	if used > 0 {
 		_, _ = c.Discard(used)
 		s.count(frames, used)
+		s.budget.put(p.reserved)
+		p.reserved = 0
 	}
 	return gnet.None
 }
@@ -321,7 +410,7 @@ func (s *Server) count(frames, bytes int) {
 	}
 }
 
-func (s *Server) handleFrame(c gnet.Conn, p *peer, body []byte) error {
+func (s *Server) handleFrame(p *peer, body []byte) error {
 	kind, at, err := frameKind(body)
 	if err != nil {
 		return err
@@ -330,6 +419,10 @@ func (s *Server) handleFrame(c gnet.Conn, p *peer, body []byte) error {
 	case core.EventKind(kind).Valid() && kind <= 0xff:
 		if s.cfg.Handler == nil {
 			return formatErr("frame kind", at, "this server takes no event frames")
+		}
+		if !p.events {
+			s.denied.Add(1)
+			return fmt.Errorf("%s may not send events here", p.id)
 		}
 		if err := DecodeEvent(body, &p.ev); err != nil {
 			return err
@@ -342,7 +435,7 @@ func (s *Server) handleFrame(c gnet.Conn, p *peer, body []byte) error {
 		if err != nil {
 			return err
 		}
-		s.dispatch(c, p, id, string(method), append([]byte(nil), reqBody...))
+		s.dispatch(p, id, string(method), append([]byte(nil), reqBody...))
 		return nil
 	}
 	return formatErr("frame kind", at, "want 1..5 or 16, found "+strconv.FormatUint(kind, 10))
@@ -350,12 +443,19 @@ func (s *Server) handleFrame(c gnet.Conn, p *peer, body []byte) error {
 
 // dispatch runs a request on its own goroutine, or refuses it at once when
 // MaxRequests are already running: the loop must never wait for a handler.
-func (s *Server) dispatch(c gnet.Conn, p *peer, id uint64, method string, body []byte) {
+func (s *Server) dispatch(p *peer, id uint64, method string, body []byte) {
+	if p.id.Authenticated() && s.cfg.Authorize != nil {
+		if err := s.cfg.Authorize(p.id, method); err != nil {
+			s.denied.Add(1)
+			s.reply(p.out, appendResponse(nil, id, fmt.Sprintf("%s may not call %q: %v", p.id, method, err), nil))
+			return
+		}
+	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
 		s.refused.Add(1)
-		s.reply(c, appendResponse(nil, id, fmt.Sprintf("server busy: %d requests running", cap(s.sem)), nil))
+		s.reply(p.out, appendResponse(nil, id, fmt.Sprintf("server busy: %d requests running", cap(s.sem)), nil))
 		return
 	}
 	s.requests.Add(1)
@@ -372,19 +472,19 @@ func (s *Server) dispatch(c gnet.Conn, p *peer, id uint64, method string, body [
 				msg = "error without a message"
 			}
 		}
-		s.reply(c, appendResponse(nil, id, msg, resp))
+		s.reply(p.out, appendResponse(nil, id, msg, resp))
 	}()
 }
 
-// reply queues a response frame on c; it is safe from any goroutine. A reply
-// to a connection that has closed meanwhile is dropped.
-func (s *Server) reply(c gnet.Conn, frame []byte) {
+// reply queues a response frame on out; it is safe from any goroutine. A
+// reply to a connection that has closed meanwhile is dropped.
+func (s *Server) reply(out responder, frame []byte) {
 	s.writeMu.RLock()
 	defer s.writeMu.RUnlock()
 	if s.stopping {
 		return
 	}
-	if err := c.AsyncWrite(frame, nil); err != nil {
+	if err := out.send(frame); err != nil {
 		s.log.Debug("cannot write response", "err", err)
 		return
 	}

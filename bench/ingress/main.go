@@ -81,7 +81,11 @@ func run(conc int, dur time.Duration, maxReq, rounds int, warm time.Duration) er
 	}
 	defer os.RemoveAll(dir)
 
+	// A load generator on loopback: the API (only used to start the
+	// workflow) is plain HTTP without tokens; the parts still use mTLS.
 	cfg := inabox.Default()
+	cfg.CredentialsDir = ""
+	cfg.Controller.TokensPath = ""
 	cfg.Controller.ControllerURL = "http://127.0.0.1:0"
 	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
 	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"

@@ -20,16 +20,36 @@ import (
 const functionUsage = `create -f NAME --src FILE --runtime wasm|native|python310|custom [--memory MB] [--annotation k=v]…
   | list | delete -f NAME
   | invoke -f NAME [-p key:value]… [--params_file FILE] [--async] | poll --request ID
-  | invoke cast INVOCATION_URL NODE_ID FUNCTION_ID PAYLOAD`
+  | invoke cast INVOCATION_URL NODE_ID FUNCTION_ID PAYLOAD
+  | build DIR|function.json [--native] [--sdk DIR]
+  | push BINARY FUNCTION_TYPE | get FUNCTION_ID | download CODE_FILE_ID   (the [function_repository] directory)`
 
 // Function runs `edgeless function <verb> [flags] args…`: standalone
 // functions, created and invoked without writing a workflow.
 func Function(ctx context.Context, args []string, out io.Writer) error {
-	c, rest, err := setup("function", functionUsage, args)
+	c, cfg, rest, err := setupConfig("function", functionUsage, args)
 	if c == nil {
 		return err
 	}
 	verb, rest := rest[0], rest[1:]
+	switch verb {
+	case "build":
+		return build(rest, out)
+	case "push", "get", "download":
+		repo, err := openRepository(cfg.FunctionRepository)
+		if err != nil {
+			return fmt.Errorf("function %s: %w", verb, err)
+		}
+		switch {
+		case verb == "push" && len(rest) == 2:
+			return repo.push(rest[0], rest[1], out)
+		case verb == "get" && len(rest) == 1:
+			return repo.get(rest[0], out)
+		case verb == "download" && len(rest) == 1:
+			return repo.download(rest[0], out)
+		}
+		return fmt.Errorf("function %s: want push BINARY FUNCTION_TYPE, get FUNCTION_ID or download CODE_FILE_ID", verb)
+	}
 	fs := flag.NewFlagSet("function "+verb, flag.ContinueOnError)
 	name := fs.String("f", "", "function name")
 	switch verb {
@@ -77,7 +97,7 @@ func Function(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "invoke":
 		if len(rest) > 0 && rest[0] == "cast" {
-			return castRaw(rest[1:], out)
+			return c.castRaw(rest[1:], out)
 		}
 		var params pairs
 		fs.Var(&params, "p", "key:value parameter (repeatable)")
@@ -143,7 +163,7 @@ func Function(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("function: unknown verb %q (want create, list, delete, invoke or poll)", verb)
+	return fmt.Errorf("function: unknown verb %q (want create, list, delete, invoke, poll, build, push, get or download)", verb)
 }
 
 // parse parses a verb's flags and insists on -f.
@@ -162,7 +182,7 @@ func parse(fs *flag.FlagSet, args []string, name *string) error {
 
 // castRaw sends one cast straight to a node's dataplane, as EDGELESS's
 // `function invoke cast` does.
-func castRaw(args []string, out io.Writer) error {
+func (cl *client) castRaw(args []string, out io.Writer) error {
 	if len(args) != 4 {
 		return errors.New("function invoke cast: want INVOCATION_URL NODE_ID FUNCTION_ID PAYLOAD")
 	}
@@ -178,7 +198,15 @@ func castRaw(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("function invoke cast: function id: %w", err)
 	}
-	c := wire.NewClient(addr, wire.ClientOptions{DialTimeout: 5 * time.Second})
+	opts := wire.ClientOptions{DialTimeout: 5 * time.Second}
+	if cl.cfg.CertPath != "" {
+		creds, err := wire.LoadCredentials(cl.cfg.CAPath, cl.cfg.CertPath, cl.cfg.KeyPath)
+		if err != nil {
+			return fmt.Errorf("function invoke cast: %w", err)
+		}
+		opts.TLS = creds.ClientTLS(wire.Identity{Role: wire.RoleNode, ID: node.String()})
+	}
+	c := wire.NewClient(addr, opts)
 	e := core.Event{Kind: core.KindCast, Target: core.InstanceID{Node: node, Component: fn}, Created: time.Now().UnixNano(), Payload: []byte(args[3])}
 	if err := c.SendEvent(&e); err != nil {
 		c.Close()

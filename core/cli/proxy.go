@@ -515,6 +515,9 @@ func (m *mirror) top(ctx context.Context, watch bool, interval time.Duration, ou
 		frame.WriteString("\x1b[H\x1b[2J")
 		fmt.Fprintf(&frame, "edgeless top — %s — every %v, Ctrl-C to quit\n\n", time.Now().Format(time.TimeOnly), interval)
 		if err := m.loadNames(ctx); err != nil {
+			if ctx.Err() != nil { // interrupted while reading: a clean stop
+				return nil
+			}
 			return err
 		}
 		if err := m.topNodes(ctx, &frame); err != nil {

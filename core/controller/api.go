@@ -17,17 +17,17 @@ import (
 // routes is the HTTP API under /api/v1.
 func (c *Con) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/workflows", c.handleStart)
-	mux.HandleFunc("GET /api/v1/workflows", c.handleList)
-	mux.HandleFunc("GET /api/v1/workflows/{id}", c.handleInspect)
-	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.handleStop)
-	mux.HandleFunc("POST /api/v1/workflows/{id}/migrate", c.handleMigrate)
-	mux.HandleFunc("GET /api/v1/domains", c.handleDomains)
-	mux.HandleFunc("POST /api/v1/functions", c.handleCreateFunction)
-	mux.HandleFunc("GET /api/v1/functions", c.handleListFunctions)
-	mux.HandleFunc("DELETE /api/v1/functions/{name}", c.handleDeleteFunction)
-	mux.HandleFunc("POST /api/v1/invoke/{name}", c.handleInvoke)
-	mux.HandleFunc("GET /api/v1/poll/{id}", c.handlePoll)
+	mux.HandleFunc("POST /api/v1/workflows", c.guard(RoleDeployer, c.handleStart))
+	mux.HandleFunc("GET /api/v1/workflows", c.guard(RoleDeployer, c.handleList))
+	mux.HandleFunc("GET /api/v1/workflows/{id}", c.guard(RoleDeployer, c.handleInspect))
+	mux.HandleFunc("DELETE /api/v1/workflows/{id}", c.guard(RoleDeployer, c.handleStop))
+	mux.HandleFunc("POST /api/v1/workflows/{id}/migrate", c.guard(RoleAdmin, c.handleMigrate))
+	mux.HandleFunc("GET /api/v1/domains", c.guard(RoleDeployer, c.handleDomains))
+	mux.HandleFunc("POST /api/v1/functions", c.guard(RoleDeployer, c.handleCreateFunction))
+	mux.HandleFunc("GET /api/v1/functions", c.guard(RoleInvoker, c.handleListFunctions))
+	mux.HandleFunc("DELETE /api/v1/functions/{name}", c.guard(RoleDeployer, c.handleDeleteFunction))
+	mux.HandleFunc("POST /api/v1/invoke/{name}", c.guard(RoleInvoker, c.handleInvoke))
+	mux.HandleFunc("GET /api/v1/poll/{id}", c.guard(RoleInvoker, c.handlePoll))
 	return mux
 }
 
@@ -63,6 +63,9 @@ func (c *Con) handleStart(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	if len(wf.Ignored) > 0 {
+		c.log.Warn("workflow fields ignored", "fields", wf.Ignored)
 	}
 	for _, f := range wf.Functions {
 		if len(f.ClassSpecification.Binary) == 0 {
@@ -125,7 +128,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, spec.ErrorReply{Error: msg})
 }
 
-// handleMigrate moves a workflow's components to other nodes of its domain.
+// handleMigrate moves a workflow's components to other nodes of its domain,
+// or the whole workflow to another domain.
 func (c *Con) handleMigrate(w http.ResponseWriter, r *http.Request) {
 	id, err := core.ParseID(r.PathValue("id"))
 	if err != nil {
@@ -135,6 +139,22 @@ func (c *Con) handleMigrate(w http.ResponseWriter, r *http.Request) {
 	var req spec.MigrateRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad migrate request: "+err.Error())
+		return
+	}
+	if req.Domain != "" {
+		if req.Component != "" {
+			writeError(w, http.StatusBadRequest, "moving one component to another domain needs EDGELESS's inter-domain portals, which edgeless does not have; migrate the whole workflow")
+			return
+		}
+		if err := c.migrateDomain(r.Context(), id, req.Domain); err != nil {
+			status := startStatus(err)
+			if errors.Is(err, ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			writeError(w, status, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	var nodes []core.ID

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,8 +36,11 @@ type domain struct {
 
 // Con is a controller.
 type Con struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	creds *wire.Credentials // nil when TLS is off
+	auth  *authenticator    // nil: the API authenticates nobody
+	https bool              // the API is served over TLS
 
 	http     *http.Server
 	httpLn   net.Listener
@@ -47,6 +51,7 @@ type Con struct {
 	domains   map[string]*domain
 	known     map[string]uint64 // nonce of each domain under which our workflows run there
 	workflows map[core.ID]*workflow
+	hosts     map[string]core.ID // http-ingress host → the workflow owning it
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
 	async  *asyncResults
@@ -70,12 +75,25 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	creds, err := loadCredentials(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := newAuthenticator(cfg.TokensPath, cfg.Tokens, log.With("component", "controller"))
+	if err != nil {
+		return nil, fmt.Errorf("%w (make one with `edgeless cert token`, or set tokens_path = \"\" on a trusted network)", err)
+	}
+	_, https, _ := apiAddr(cfg.ControllerURL)
 	c := &Con{
 		cfg:       cfg,
+		creds:     creds,
+		auth:      auth,
+		https:     https,
 		log:       log.With("component", "controller"),
 		domains:   map[string]*domain{},
 		known:     map[string]uint64{},
 		workflows: map[core.ID]*workflow{},
+		hosts:     map[string]core.ID{},
 		reg:       telemetry.NewRegistry(),
 		async: &asyncResults{
 			ttl: time.Duration(cfg.AsyncResultTTLSec) * time.Second, max: cfg.MaxAsyncPending,
@@ -108,7 +126,18 @@ func (c *Con) Start(ctx context.Context) error {
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodConUpdateDomain, c.updateDomain)
 	regAddr, _ := wire.ParseAddr(c.cfg.DomainRegisterURL)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: regAddr, MaxFrame: wire.MaxControlFrame, Log: c.log, Handler: dropEvents{}, Mux: mux})
+	scfg := wire.ServerConfig{Addr: regAddr, MaxFrame: wire.MaxControlFrame, Log: c.log, Handler: dropEvents{}, Mux: mux}
+	if c.creds != nil {
+		scfg.TLS = c.creds.ServerTLS()
+		scfg.Authorize = func(peer wire.Identity, _ string) error {
+			if peer.Role != wire.RoleOrchestrator {
+				return errors.New("only an orchestrator registers its domain")
+			}
+			return nil
+		}
+		scfg.EventsFrom = func(wire.Identity) bool { return false }
+	}
+	srv, err := wire.NewServer(scfg)
 	if err != nil {
 		return err
 	}
@@ -116,14 +145,19 @@ func (c *Con) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot listen for domains on %s: %w", regAddr, err)
 	}
 	c.server = srv
-	apiAddr, _ := httpAddr(c.cfg.ControllerURL)
-	ln, err := net.Listen("tcp", apiAddr)
+	addr, _, _ := apiAddr(c.cfg.ControllerURL)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		srv.Close()
-		return fmt.Errorf("cannot listen for the API on %s: %w", apiAddr, err)
+		return fmt.Errorf("cannot listen for the API on %s: %w", addr, err)
+	}
+	c.httpAddr = ln.Addr().String()
+	limits := core.APILimits()
+	ln = limits.Listener(ln)
+	if c.https {
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
 	}
 	c.httpLn = ln
-	c.httpAddr = ln.Addr().String()
 	if c.cfg.MetricsURL != "" {
 		addr, _ := wire.ParseAddr(c.cfg.MetricsURL)
 		c.metricsSrv = telemetry.NewServer(c.reg, c.cfg.Pprof, c.log)
@@ -133,7 +167,8 @@ func (c *Con) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	c.http = &http.Server{Handler: c.routes(), ReadHeaderTimeout: 10 * time.Second}
+	c.http = &http.Server{Handler: c.routes(), ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
+	limits.Apply(c.http)
 	ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(2)
 	go func() {
@@ -143,12 +178,33 @@ func (c *Con) Start(ctx context.Context) error {
 		}
 	}()
 	go c.maintainLoop(ctx)
-	c.log.Info("controller started", "api", "http://"+c.httpAddr, "domain_register", srv.Addr())
+	c.log.Info("controller started", "api", c.URL(), "domain_register", srv.Addr(), "tls", c.creds != nil,
+		"authentication", c.auth != nil)
+	if c.auth == nil {
+		c.log.Warn("the API authenticates nobody (tokens_path is empty): anyone who reaches it may run code on the nodes")
+	}
 	return nil
 }
 
 // Addr returns the host:port of the HTTP API.
 func (c *Con) Addr() string { return c.httpAddr }
+
+// URL returns the URL of the HTTP API.
+func (c *Con) URL() string {
+	if c.https {
+		return "https://" + c.httpAddr
+	}
+	return "http://" + c.httpAddr
+}
+
+// loadCredentials returns the controller's TLS credentials, or nil with TLS
+// off.
+func loadCredentials(cfg *Config) (*wire.Credentials, error) {
+	if !cfg.TLS.Enabled {
+		return nil, nil
+	}
+	return wire.LoadRole(wire.RoleController, cfg.Credentials, cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath)
+}
 
 // MetricsAddr returns the address of the controller's /metrics endpoint, or "".
 func (c *Con) MetricsAddr() string {
@@ -172,8 +228,15 @@ func (c *Con) Close() error {
 	}
 	var errs []error
 	if c.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, c.http.Shutdown(ctx))
+		// Shutdown waits for requests in flight; connections that never
+		// sent one (a client's spare, a stalled TLS handshake) are closed
+		// after the grace period rather than waited for.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := c.http.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			c.http.Close()
+		} else {
+			errs = append(errs, err)
+		}
 		cancel()
 	}
 	c.wg.Wait()
@@ -205,6 +268,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return c.Close()
 }
 
+// clientOptions are those of the connection to the orchestrator of domain.
+func (c *Con) clientOptions(domain string) wire.ClientOptions {
+	opts := wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: c.log}
+	if c.creds != nil {
+		opts.TLS = c.creds.ClientTLS(wire.Identity{Role: wire.RoleOrchestrator, ID: domain})
+	}
+	return opts
+}
+
 type dropEvents struct{}
 
 func (dropEvents) HandleEvent(*core.Event) {}
@@ -218,6 +290,10 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 	if err != nil || req.Domain == "" {
 		return nil, fmt.Errorf("domain %q: bad registration (address %q)", req.Domain, req.Addr)
 	}
+	if peer := wire.PeerIdentity(ctx); peer.Authenticated() && peer.ID != req.Domain {
+		c.log.Warn("refusing a registration that claims another domain", "domain", req.Domain, "certificate", peer.ID)
+		return nil, fmt.Errorf("domain %q: registration refused: the certificate is that of domain %q", req.Domain, peer.ID)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.domains[req.Domain]
@@ -230,7 +306,7 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 		adopt := ok && known == req.Nonce && d == nil
 		reset = !adopt
 		d = &domain{id: req.Domain, addr: addr, nonce: req.Nonce, ready: adopt,
-			client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: c.log})}
+			client: wire.NewClient(addr, c.clientOptions(req.Domain))}
 		c.domains[req.Domain] = d
 		for _, wf := range c.workflows {
 			if wf.Domain == req.Domain {

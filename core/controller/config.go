@@ -12,21 +12,29 @@ import (
 
 // Config is a controller's configuration, read from controller.toml.
 type Config struct {
-	ControllerURL       string `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
-	DomainRegisterURL   string `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
-	PersistenceFilename string `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
-	RequestTimeoutSec   int    `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
-	MaxWorkflowMB       int    `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
-	AsyncResultTTLSec   int    `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
-	MaxAsyncPending     int    `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
-	MetricsURL          string `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
-	Pprof               bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	ControllerURL       string   `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
+	DomainRegisterURL   string   `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
+	PersistenceFilename string   `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
+	RequestTimeoutSec   int      `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
+	MaxWorkflowMB       int      `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	AsyncResultTTLSec   int      `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
+	MaxAsyncPending     int      `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
+	MetricsURL          string   `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	Pprof               bool     `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	TokensPath          string   `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
+	TLS                 spec.TLS `toml:"tls"`
+
+	// Credentials and Tokens, when set, are used instead of the files named
+	// by TLS and TokensPath (for a controller started in the process that
+	// holds the CA, such as inabox).
+	Credentials *wire.Credentials `toml:"-"`
+	Tokens      []Token           `toml:"-"`
 }
 
 // Default returns a controller configuration with EDGELESS's default ports.
 func Default() Config {
 	return Config{
-		ControllerURL:       "http://127.0.0.1:7001",
+		ControllerURL:       "https://127.0.0.1:7001",
 		DomainRegisterURL:   "http://127.0.0.1:7002",
 		PersistenceFilename: "controller.save",
 		RequestTimeoutSec:   60,
@@ -34,14 +42,23 @@ func Default() Config {
 		MaxAsyncPending:     10000,
 		MetricsURL:          "http://127.0.0.1:7011",
 		MaxWorkflowMB:       64,
+		TokensPath:          "tls/tokens",
+		TLS:                 spec.DefaultTLS(wire.RoleController),
 	}
 }
 
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, err := httpAddr(c.ControllerURL); err != nil {
+	if _, secure, err := apiAddr(c.ControllerURL); err != nil {
 		errs = append(errs, fmt.Errorf("controller_url: %w", err))
+	} else if secure && !c.TLS.Enabled {
+		errs = append(errs, errors.New("controller_url: https needs the controller's certificate: set tls.enabled = true, or use http://"))
+	}
+	if c.Credentials == nil {
+		if err := c.TLS.Validate("tls."); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if _, err := wire.ParseAddr(c.DomainRegisterURL); err != nil {
 		errs = append(errs, fmt.Errorf("domain_register_url: %w", err))
@@ -66,21 +83,31 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// httpAddr returns the host:port of an http:// URL.
-func httpAddr(s string) (string, error) {
+// apiAddr returns the host:port of an http:// or https:// URL and whether it
+// is https.
+func apiAddr(s string) (string, bool, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if u.Scheme != "http" {
-		return "", fmt.Errorf("want an http:// URL, got %q", s)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", false, fmt.Errorf("want an https:// or http:// URL, got %q", s)
 	}
-	return wire.ParseAddr(u.Host)
+	addr, err := wire.ParseAddr(u.Host)
+	return addr, u.Scheme == "https", err
 }
 
-// Load reads a controller.toml over the defaults and validates it.
+// Load reads a controller.toml over the defaults and validates it; unknown
+// keys are errors.
 func Load(path string) (Config, error) {
 	return spec.LoadValidated(path, Default())
+}
+
+// LoadWith reads a controller.toml like Load; unknown keys are errors when
+// strict, warnings otherwise. Every key of EDGELESS's controller.toml has an
+// effect here.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict})
 }
 
 // WriteTemplate writes the commented default controller.toml.

@@ -180,8 +180,11 @@ func (c *Con) handlePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 func startStatus(err error) int {
-	if errors.Is(err, ErrNoDomain) {
+	switch {
+	case errors.Is(err, ErrNoDomain):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
 	}
 	return http.StatusBadGateway
 }

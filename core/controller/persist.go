@@ -46,6 +46,9 @@ func (c *Con) load() error {
 		}
 		wf.Spec.File = c.cfg.PersistenceFilename
 		c.workflows[wf.ID] = wf
+		if err := c.claimLocked(wf); err != nil {
+			c.log.Warn("restored workflow claims a taken ingress host", "workflow", wf.ID, "err", err)
+		}
 	}
 	c.log.Info("workflows restored", "file", c.cfg.PersistenceFilename, "workflows", len(s.Workflows))
 	return nil

@@ -1,12 +1,16 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -19,6 +23,9 @@ var ErrNoDomain = errors.New("no domain can run this workflow")
 
 // ErrNotFound reports an unknown workflow id.
 var ErrNotFound = errors.New("no such workflow")
+
+// ErrConflict reports a workflow that claims what another one owns.
+var ErrConflict = errors.New("conflict")
 
 // workflow is an admitted workflow. It keeps its ids for life: re-deployed
 // after its domain was lost, its functions get their synced state back.
@@ -57,7 +64,17 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	for _, r := range w.Resources {
 		wf.Logical[r.Name] = core.NewID()
 	}
-	if err := c.deploy(ctx, wf, d); err != nil {
+	c.mu.Lock()
+	err = c.claimLocked(wf)
+	c.mu.Unlock()
+	if err == nil {
+		if err = c.deploy(ctx, wf, d); err != nil {
+			c.mu.Lock()
+			c.releaseLocked(wf)
+			c.mu.Unlock()
+		}
+	}
+	if err != nil {
 		c.failed.Inc()
 		return core.ID{}, err
 	}
@@ -69,6 +86,63 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	c.save()
 	c.log.Info("workflow started", "workflow", wf.ID, "domain", d.id, "functions", len(w.Functions), "resources", len(w.Resources))
 	return wf.ID, nil
+}
+
+// ingressHosts returns the hosts wf's http-ingress resources claim, lower
+// case without a port; "*" stands for a catch-all.
+func ingressHosts(wf *workflow) []string {
+	var hosts []string
+	for _, r := range wf.Spec.Resources {
+		if r.ClassType != "http-ingress" {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(r.Configurations["host"]))
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		hosts = append(hosts, cmp.Or(h, "*"))
+	}
+	return hosts
+}
+
+// claimLocked reserves wf's ingress hosts, or names the workflow that owns
+// one of them: a host's requests, with their credentials, go to one workflow.
+func (c *Con) claimLocked(wf *workflow) error {
+	hosts := ingressHosts(wf)
+	for _, h := range hosts {
+		if owner, ok := c.hosts[h]; ok && owner != wf.ID {
+			return fmt.Errorf("%w: http-ingress host %q belongs to workflow %s", ErrConflict, h, owner)
+		}
+	}
+	for _, h := range hosts {
+		c.hosts[h] = wf.ID
+	}
+	return nil
+}
+
+func (c *Con) releaseLocked(wf *workflow) {
+	for _, h := range ingressHosts(wf) {
+		if c.hosts[h] == wf.ID {
+			delete(c.hosts, h)
+		}
+	}
+}
+
+// sourceAnnotations returns the annotations to start f with, f being a
+// source: nothing in its workflow sends it events, so what it produces comes
+// from timers set in handle_init, and each instance would produce every
+// event once. Unless min_instances says how many to keep, it runs one
+// instance; max_instances still bounds those added for invocations.
+func (c *Con) sourceAnnotations(wf core.ID, f spec.Function) map[string]string {
+	r, err := spec.ParseRequirements(f.Annotations)
+	if err != nil || r.MaxInstances <= 1 || r.MinInstances > 0 {
+		return f.Annotations
+	}
+	ann := maps.Clone(f.Annotations)
+	ann[spec.KeyMinInstances] = "1"
+	c.log.Info("a source function runs one instance: each would produce every event; set min_instances to run more",
+		"workflow", wf, "function", f.Name, "max_instances", r.MaxInstances)
+	return ann
 }
 
 // placedLocked records that wf now runs in d.
@@ -93,13 +167,28 @@ func (c *Con) deploy(ctx context.Context, wf *workflow, d *domain) error {
 		return err
 	}
 	w := wf.Spec
+	targets := map[string]bool{}
+	for _, f := range w.Functions {
+		for _, t := range f.OutputMapping {
+			targets[t] = true
+		}
+	}
+	for _, r := range w.Resources {
+		for _, t := range r.OutputMapping {
+			targets[t] = true
+		}
+	}
 	for _, f := range w.Functions {
 		cs := f.ClassSpecification
 		ft, _ := spec.CanonicalFunctionType(cs.FunctionType)
+		ann := f.Annotations
+		if !targets[f.Name] {
+			ann = c.sourceAnnotations(wf.ID, f)
+		}
 		req := &wire.FunctionSpec{
 			Logical: wf.Logical[f.Name], Workflow: wf.ID, Name: f.Name,
 			ClassID: cs.ID, FunctionType: ft, Version: cs.Version, Code: cs.Binary, CodeHash: sha256.Sum256(cs.Binary),
-			Annotations: f.Annotations,
+			Annotations: ann,
 		}
 		if _, err := wire.Call[wire.FunctionSpec, wire.StartResponse](ctx, d.client, wire.MethodOrcStartFunction, req); err != nil {
 			return fail(fmt.Errorf("cannot start function %q: %w", f.Name, err))
@@ -160,24 +249,79 @@ func (c *Con) pickDomain(w *spec.Workflow) (*domain, error) {
 	var reasons []error
 	for _, id := range ids {
 		d := c.domains[id]
-		var missing []string
-		for _, f := range w.Functions {
-			ft, _ := spec.CanonicalFunctionType(f.ClassSpecification.FunctionType)
-			if !slices.Contains(d.runtimes, ft) {
-				missing = append(missing, fmt.Sprintf("function type %s (function %q)", ft, f.Name))
-			}
-		}
-		for _, r := range w.Resources {
-			if !slices.Contains(d.resources, r.ClassType) {
-				missing = append(missing, fmt.Sprintf("resource class %s (resource %q)", r.ClassType, r.Name))
-			}
-		}
+		missing := lacks(d, w)
 		if len(missing) == 0 {
 			return d, nil
 		}
 		reasons = append(reasons, fmt.Errorf("domain %s (%d nodes) lacks %v", id, d.nodes, missing))
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoDomain, errors.Join(reasons...))
+}
+
+// lacks lists what w needs that domain d does not offer.
+func lacks(d *domain, w *spec.Workflow) []string {
+	var missing []string
+	for _, f := range w.Functions {
+		ft, _ := spec.CanonicalFunctionType(f.ClassSpecification.FunctionType)
+		if !slices.Contains(d.runtimes, ft) {
+			missing = append(missing, fmt.Sprintf("function type %s (function %q)", ft, f.Name))
+		}
+	}
+	for _, r := range w.Resources {
+		if !slices.Contains(d.resources, r.ClassType) {
+			why := ""
+			if s := spec.NotOffered(r.ClassType); s != "" {
+				why = ": " + s
+			}
+			missing = append(missing, fmt.Sprintf("resource class %s (resource %q)%s", r.ClassType, r.Name, why))
+		}
+	}
+	return missing
+}
+
+// migrateDomain moves the whole of workflow id to domain target: it deploys
+// it there first, then stops it in its old domain, so that it is never down
+// for longer than the new instances take to start. Function state moves
+// with it only when the nodes share it (Redis).
+func (c *Con) migrateDomain(ctx context.Context, id core.ID, target string) error {
+	c.mu.Lock()
+	wf := c.workflows[id]
+	var from, to *domain
+	if wf != nil {
+		from, to = c.domains[wf.Domain], c.domains[target]
+	}
+	c.mu.Unlock()
+	switch {
+	case wf == nil:
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	case to == nil || !to.ready:
+		return fmt.Errorf("%w: no ready domain %q", ErrNoDomain, target)
+	case wf.running && wf.Domain == target:
+		return nil
+	}
+	if missing := lacks(to, wf.Spec); len(missing) > 0 {
+		return fmt.Errorf("%w: domain %s (%d nodes) lacks %v", ErrNoDomain, target, to.nodes, missing)
+	}
+	if err := c.deploy(ctx, wf, to); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	_, live := c.workflows[id]
+	wasRunning := wf.running
+	if live {
+		c.placedLocked(wf, to)
+	}
+	c.mu.Unlock()
+	if !live { // stopped meanwhile
+		c.stopComponents(wf, to, wf.components())
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if from != nil && wasRunning {
+		c.stopComponents(wf, from, wf.components())
+	}
+	c.save()
+	c.log.Info("workflow migrated", "workflow", id, "domain", target)
+	return nil
 }
 
 // stopComponents stops logical components in d, logging what fails: a stop
@@ -196,6 +340,9 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	c.mu.Lock()
 	wf := c.workflows[id]
 	delete(c.workflows, id)
+	if wf != nil {
+		c.releaseLocked(wf)
+	}
 	var d *domain
 	if wf != nil && wf.running {
 		d = c.domains[wf.Domain]
@@ -299,12 +446,21 @@ func (c *Con) info(ctx context.Context, wf *workflow, placement bool) spec.Workf
 	return wi
 }
 
-// withoutCode returns a copy of w without the code bytes, for display.
+// withoutCode returns a copy of w for display: without the code bytes, and
+// with the passwords of URLs in resource configurations redacted.
 func withoutCode(w *spec.Workflow) *spec.Workflow {
 	cp := *w
 	cp.Functions = slices.Clone(w.Functions)
 	for i := range cp.Functions {
 		cp.Functions[i].ClassSpecification.Binary = nil
+	}
+	cp.Resources = slices.Clone(w.Resources)
+	for i := range cp.Resources {
+		conf := make(map[string]string, len(cp.Resources[i].Configurations))
+		for k, v := range cp.Resources[i].Configurations {
+			conf[k] = core.Redact(v)
+		}
+		cp.Resources[i].Configurations = conf
 	}
 	return &cp
 }

@@ -1,7 +1,6 @@
 package inabox
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -48,8 +47,8 @@ func TestBadWorkflowFiles(t *testing.T) {
 	f("missing-code.json", wf(fnJSON("a", "RUST_WASM", "does/not/exist.wasm", "")), "functions[0].class_specification.code", "exist.wasm")
 	f("bad-type.json", wf(fnJSON("a", "PYTHON", code, "")), "functions[0].class_specification.function_type", "PYTHON")
 
-	resp, err := http.Post(b.ControllerURL()+"/api/v1/workflows", "application/json",
-		bytes.NewReader([]byte(wf(`{"name":"a","class_specification":{"id":"x","function_type":"PYTHON","version":"1","binary":"AA==","outputs":[]},"output_mapping":{},"annotations":{}}`))))
+	resp, err := b.api(http.MethodPost, "/api/v1/workflows",
+		wf(`{"name":"a","class_specification":{"id":"x","function_type":"PYTHON","version":"1","binary":"AA==","outputs":[]},"output_mapping":{},"annotations":{}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // fcli runs an `edgeless function` verb against the box.
 func (b *box) fcli(args ...string) (string, error) {
 	var out bytes.Buffer
-	err := cli.Function(context.Background(), append([]string{"-controller-url", b.ControllerURL()}, args...), &out)
+	err := cli.Function(context.Background(), append(b.cliFlags(), args...), &out)
 	return out.String(), err
 }
 
@@ -39,7 +39,11 @@ func wantErr(t *testing.T, err error, parts ...string) {
 // TestFunctionLifecycle: create, list, invoke (sync and async with poll),
 // delete a standalone function, and each way an invocation can go wrong.
 func TestFunctionLifecycle(t *testing.T) {
-	b := startBox(t, 1, func(c *Config) { c.Controller.AsyncResultTTLSec = 1 })
+	native := allowNative(t)
+	b := startBox(t, 1, func(c *Config) {
+		c.Controller.AsyncResultTTLSec = 1
+		native(c)
+	})
 	src := filepath.Join(root, "functions/sum/sum.wasm")
 	if out, err := b.fcli("create", "-f", "sum", "--src", src, "--runtime", "wasm", "--memory", "16"); err != nil || out != "Function sum created\n" {
 		t.Fatalf("create = %q, %v", out, err)
@@ -132,7 +136,7 @@ func TestOverloadWithoutNeighbour(t *testing.T) {
 	results := make(chan result, n)
 	for range n {
 		go func() {
-			resp, err := http.Post(b.ControllerURL()+"/api/v1/invoke/busy", "application/json", strings.NewReader(`{"params":{"work":"20"}}`))
+			resp, err := b.api(http.MethodPost, "/api/v1/invoke/busy", `{"params":{"work":"20"}}`)
 			if err != nil {
 				results <- result{status: -1, body: err.Error()}
 				return
@@ -203,7 +207,7 @@ func TestScaleOutAndIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list spec.FunctionList
-	resp, err := http.Get(b.ControllerURL() + "/api/v1/functions")
+	resp, err := b.api(http.MethodGet, "/api/v1/functions", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +223,7 @@ func TestScaleOutAndIn(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for range 10 {
-				r, err := http.Post(b.ControllerURL()+"/api/v1/invoke/busy", "application/json", strings.NewReader(`{"params":{"work":"0","sleep_ms":"5"}}`))
+				r, err := b.api(http.MethodPost, "/api/v1/invoke/busy", `{"params":{"work":"0","sleep_ms":"5"}}`)
 				if err == nil {
 					io.Copy(io.Discard, r.Body)
 					r.Body.Close()

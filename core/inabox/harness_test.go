@@ -3,6 +3,8 @@ package inabox
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -78,6 +80,7 @@ type box struct {
 	t    *testing.T
 	logs *logs
 	dir  string
+	http *http.Client // trusts the box's CA
 }
 
 func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
@@ -85,7 +88,8 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	dir := t.TempDir()
 	cfg := Default()
 	cfg.Nodes = nodes
-	cfg.Controller.ControllerURL = "http://127.0.0.1:0"
+	cfg.CredentialsDir = filepath.Join(dir, "tls")
+	cfg.Controller.ControllerURL = "https://127.0.0.1:0"
 	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
 	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
 	cfg.Orchestrator.General.SubscriptionRefreshIntervalSec = 0.2
@@ -98,6 +102,9 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	cfg.Orchestrator.General.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
+	// The tests name their files by absolute paths in their own directory.
+	cfg.Node.Resources.DataDir = dir
+	cfg.Node.Resources.AllowedDirs = []string{dir}
 	// No spare containers unless a test asks: a box per test would start
 	// and remove them for nothing.
 	cfg.Node.Container.SpareContainers = 0
@@ -113,7 +120,7 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	if err := b.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v\n%s", err, l)
 	}
-	bx := &box{Inabox: b, t: t, logs: l, dir: dir}
+	bx := &box{Inabox: b, t: t, logs: l, dir: dir, http: httpClient(b)}
 	t.Cleanup(func() {
 		if err := b.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -128,8 +135,43 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 // cli runs an `edgeless workflow` verb against the box and returns its output.
 func (b *box) cli(args ...string) (string, error) {
 	var out bytes.Buffer
-	err := cli.Workflow(context.Background(), append([]string{"-controller-url", b.ControllerURL()}, args...), &out)
+	err := cli.Workflow(context.Background(), append(b.cliFlags(), args...), &out)
 	return out.String(), err
+}
+
+// cliFlags point the CLI at the box, with its credentials.
+func (b *box) cliFlags() []string {
+	if p := b.CLIConfig(); p != "" {
+		return []string{"-c", p}
+	}
+	return []string{"-controller-url", b.ControllerURL(), "-token", b.AdminToken()}
+}
+
+// api sends a request to the box's API with the admin token, trusting the
+// box's CA.
+func (b *box) api(method, path, body string) (*http.Response, error) {
+	req, err := http.NewRequest(method, b.ControllerURL()+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok := b.AdminToken(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return b.http.Do(req)
+}
+
+// httpClient returns a client that trusts the box's CA.
+func httpClient(b *Inabox) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if ca := b.CA(); ca != nil {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca.PEM)
+		t.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	return &http.Client{Transport: t, Timeout: time.Minute}
 }
 
 // start loads an example workflow, lets mutate change it, and starts it
@@ -182,7 +224,7 @@ func (b *box) mustStart(example string, mutate func(*spec.Workflow)) string {
 func (b *box) inspect(id string) spec.WorkflowInfo {
 	b.t.Helper()
 	var wi spec.WorkflowInfo
-	resp, err := http.Get(b.ControllerURL() + "/api/v1/workflows/" + id)
+	resp, err := b.api(http.MethodGet, "/api/v1/workflows/"+id, "")
 	if err != nil {
 		b.t.Fatal(err)
 	}

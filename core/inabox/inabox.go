@@ -10,10 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/controller"
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
@@ -22,26 +25,32 @@ import (
 )
 
 // Config holds the configuration of each part. The nodes share Node, except
-// that node k listens on the invocation and http-ingress ports plus k and
-// names its providers with the suffix -k+1 ("file-log-1" becomes
+// that node k listens on the invocation, metrics and http-ingress ports plus
+// k, moved on past any port another listener of the box takes, and names its
+// providers with the suffix -k+1 ("file-log-1" becomes
 // "file-log-<k+1>"). Nodes whose invocation port is 0 serve http-ingress on
 // a random port as well.
 type Config struct {
-	Nodes        int               `toml:"nodes" comment:"how many nodes to run"`
-	Controller   controller.Config `toml:"controller"`
-	Orchestrator orc.Config        `toml:"orchestrator"`
-	Node         node.Config       `toml:"node"`
+	Nodes          int               `toml:"nodes" comment:"how many nodes to run"`
+	CredentialsDir string            `toml:"credentials_dir" comment:"where the box writes its CA certificate, an admin token, a client certificate and a cli.toml for the CLI; empty keeps them in memory"`
+	Controller     controller.Config `toml:"controller"`
+	Orchestrator   orc.Config        `toml:"orchestrator"`
+	Node           node.Config       `toml:"node"`
+	// NodeConfigs, when set, are the nodes' own configurations, used as
+	// they are (EDGELESS's node*.toml files, LoadFiles); Nodes and Node are
+	// then ignored.
+	NodeConfigs []node.Config `toml:"-"`
 }
 
 // Default returns the EDGELESS-in-a-box defaults: one node, ports from 7001.
 func Default() Config {
-	c := Config{Nodes: 1, Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
+	c := Config{Nodes: 1, CredentialsDir: "tls", Controller: controller.Default(), Orchestrator: orc.Default(), Node: node.Default()}
 	// Everything in the box lives and dies with the process, so there is
 	// nothing for the controller to re-adopt after a restart.
 	c.Controller.PersistenceFilename = ""
-	// A box is a local, trusted setup where native and WASM functions are
-	// tried side by side; a node on its own keeps native functions off.
-	c.Node.Native.Enabled = true
+	// In one process the nodes register at orchestrator_url; a second
+	// listener would only take one more port.
+	c.Orchestrator.General.NodeRegisterURL = ""
 	return c
 }
 
@@ -60,12 +69,33 @@ func (c *Config) Validate() error {
 	if err := c.Node.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("node: %w", err))
 	}
+	for k := range c.NodeConfigs {
+		if err := c.NodeConfigs[k].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("node %d: %w", k, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// Load reads an inabox TOML file over the defaults and validates it.
+// Load reads an inabox TOML file over the defaults and validates it. It
+// accepts EDGELESS's keys that have no effect here and refuses any other
+// unknown key.
 func Load(path string) (Config, error) {
-	return spec.LoadValidated(path, Default())
+	cfg, _, err := LoadWith(path, true)
+	return cfg, err
+}
+
+// LoadWith reads an inabox TOML file like Load and returns a warning for
+// each key that has no effect; unknown keys are errors when strict, warnings
+// otherwise.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	ignored := map[string]string{}
+	for prefix, keys := range map[string]map[string]string{"orchestrator.": orc.IgnoredKeys(), "node.": node.IgnoredKeys()} {
+		for k, why := range keys {
+			ignored[prefix+k] = why
+		}
+	}
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict, Ignored: ignored})
 }
 
 // WriteTemplate writes the commented default configuration.
@@ -77,10 +107,16 @@ func WriteTemplate(w io.Writer) error {
 // Inabox is a controller, an orchestrator and nodes in one process.
 type Inabox struct {
 	cfg   Config
+	ports portSet // fixed ports taken, for the ports of nodes after the first
 	log   *slog.Logger
 	Con   *controller.Con
 	Orc   *orc.Orc
 	Nodes []*node.Node
+
+	ca            *wire.CA // nil when nothing in the box uses TLS
+	adminToken    string   // "" when the API authenticates nobody
+	cliConfig     cli.Config
+	cliConfigPath string // "" when credentials stay in memory
 }
 
 // New validates cfg; it opens no sockets.
@@ -98,6 +134,9 @@ func New(cfg Config, log *slog.Logger) (*Inabox, error) {
 // nodes pointed at the orchestrator, and returns once the controller sees
 // every node, so that a workflow can be started at once.
 func (b *Inabox) Start(ctx context.Context) error {
+	if err := b.makeCredentials(); err != nil {
+		return err
+	}
 	c, err := controller.New(b.cfg.Controller, b.log)
 	if err != nil {
 		return err
@@ -106,6 +145,10 @@ func (b *Inabox) Start(ctx context.Context) error {
 		return err
 	}
 	b.Con = c
+	if err := b.writeCLIConfig(); err != nil {
+		b.Close()
+		return err
+	}
 	ocfg := b.cfg.Orchestrator
 	ocfg.General.DomainRegisterURL = c.DomainAddr()
 	o, err := orc.New(ocfg, b.log)
@@ -117,8 +160,19 @@ func (b *Inabox) Start(ctx context.Context) error {
 		return err
 	}
 	b.Orc = o
-	for k := range b.cfg.Nodes {
-		ncfg, err := b.nodeConfig(k)
+	b.ports = newPortSet(&b.cfg)
+	nodes := b.cfg.Nodes
+	if len(b.cfg.NodeConfigs) > 0 {
+		nodes = len(b.cfg.NodeConfigs)
+	}
+	for k := range nodes {
+		ncfg, err := b.nodeConfig(k, o.NodeRegisterAddr())
+		if len(b.cfg.NodeConfigs) > 0 {
+			ncfg, err = b.cfg.NodeConfigs[k], nil
+		}
+		if err == nil {
+			err = b.nodeCredentials(&ncfg)
+		}
 		if err != nil {
 			b.Close()
 			return err
@@ -133,12 +187,16 @@ func (b *Inabox) Start(ctx context.Context) error {
 		}
 		b.Nodes = append(b.Nodes, n)
 	}
-	return b.waitNodes(ctx, b.cfg.Nodes)
+	return b.waitNodes(ctx, nodes)
 }
 
-func (b *Inabox) nodeConfig(k int) (node.Config, error) {
+// nodeConfig returns node k's configuration, registering at orcAddr.
+func (b *Inabox) nodeConfig(k int, orcAddr string) (node.Config, error) {
 	ncfg := b.cfg.Node
-	ncfg.General.NodeRegisterURL = b.Orc.Addr()
+	ncfg.General.NodeRegisterURL = orcAddr
+	if k > 0 {
+		ncfg.General.NodeID = "" // each node its own
+	}
 	// Nodes on random dataplane ports serve http-ingress on a random port
 	// too, so that several boxes (tests) can run side by side.
 	random := false
@@ -157,21 +215,28 @@ func (b *Inabox) nodeConfig(k int) (node.Config, error) {
 	if k == 0 {
 		return ncfg, nil
 	}
-	ncfg.General.NodeID = "" // each node its own
-	inv, err := shiftPort(ncfg.General.InvocationURL, k)
-	if err != nil {
-		return ncfg, err
-	}
-	ncfg.General.InvocationURL = inv
 	ncfg.General.InvocationURLAnnounced = ""
 	r := &ncfg.Resources
+	shift := []*string{&ncfg.General.InvocationURL, &ncfg.Telemetry.MetricsURL}
 	if r.HTTPIngressProvider != "" && !random {
-		if r.HTTPIngressURL, err = shiftPort(r.HTTPIngressURL, k); err != nil {
+		shift = append(shift, &r.HTTPIngressURL)
+	}
+	for _, u := range shift {
+		if *u == "" {
+			continue
+		}
+		var err error
+		if *u, err = b.ports.shift(*u, k); err != nil {
 			return ncfg, err
 		}
 	}
-	for _, id := range []*string{&r.HTTPIngressProvider, &r.HTTPEgressProvider, &r.HTTPPosterProvider, &r.FileLogProvider,
-		&r.RedisProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider} {
+	ids := []*string{&r.HTTPIngressProvider, &r.HTTPEgressProvider, &r.HTTPPosterProvider, &r.FileLogProvider,
+		&r.RedisProvider, &r.SqlxProvider, &r.KafkaEgressProvider, &r.FilePusherProvider.Provider, &r.MetricsCollectorProvider.Provider}
+	r.ServerlessProvider = slices.Clone(r.ServerlessProvider) // node 0 keeps its names
+	for i := range r.ServerlessProvider {
+		ids = append(ids, &r.ServerlessProvider[i].Provider)
+	}
+	for _, id := range ids {
 		if *id != "" {
 			*id = providerID(*id, k)
 		}
@@ -179,17 +244,55 @@ func (b *Inabox) nodeConfig(k int) (node.Config, error) {
 	return ncfg, nil
 }
 
-// shiftPort returns url's host:port with the port plus k; port 0 stays 0.
-func shiftPort(url string, k int) (string, error) {
-	addr, err := wire.ParseAddr(url)
+// portSet holds the fixed ports the box's listeners take, so that the ports
+// of nodes after the first, derived from the first node's, clash with none.
+type portSet map[int]bool
+
+// newPortSet collects the fixed ports of cfg's controller, orchestrator and
+// first node.
+func newPortSet(cfg *Config) portSet {
+	ps := portSet{}
+	for _, u := range []string{cfg.Controller.DomainRegisterURL, cfg.Controller.MetricsURL,
+		cfg.Orchestrator.General.OrchestratorURL, cfg.Orchestrator.General.NodeRegisterURL, cfg.Orchestrator.General.MetricsURL,
+		cfg.Node.General.InvocationURL, cfg.Node.Telemetry.MetricsURL, cfg.Node.Resources.HTTPIngressURL} {
+		ps.add(u)
+	}
+	if u, err := url.Parse(cfg.Controller.ControllerURL); err == nil {
+		ps.add(u.Host)
+	}
+	return ps
+}
+
+func (ps portSet) add(u string) {
+	if addr, err := wire.ParseAddr(u); err == nil {
+		_, port, _ := net.SplitHostPort(addr)
+		if p, _ := strconv.Atoi(port); p != 0 {
+			ps[p] = true
+		}
+	}
+}
+
+// shift returns u's host:port with the port plus k, or the next port after
+// it that no other listener of the box takes, and reserves it; port 0 stays 0.
+func (ps portSet) shift(u string, k int) (string, error) {
+	addr, err := wire.ParseAddr(u)
 	if err != nil {
 		return "", err
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	if p, _ := strconv.Atoi(port); p != 0 {
-		port = strconv.Itoa(p + k)
+	p, _ := strconv.Atoi(port)
+	if p == 0 {
+		return addr, nil
 	}
-	return net.JoinHostPort(host, port), nil
+	p += k
+	for ps[p] {
+		p++
+	}
+	if p > 65535 {
+		return "", fmt.Errorf("no free port after %s for node %d", addr, k)
+	}
+	ps[p] = true
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
 }
 
 // providerID names node k's provider after node 0's: "file-log-1" becomes
@@ -220,7 +323,7 @@ func (b *Inabox) waitNodes(ctx context.Context, n int) error {
 }
 
 // ControllerURL returns the URL of the controller's HTTP API.
-func (b *Inabox) ControllerURL() string { return "http://" + b.Con.Addr() }
+func (b *Inabox) ControllerURL() string { return b.Con.URL() }
 
 // Close stops the orchestrator, the nodes (instances get handle_stop) and
 // the controller. It is idempotent.

@@ -39,6 +39,7 @@ func TestPingPong(t *testing.T) {
 	for _, want := range []string{
 		"* function pinger", "* function ponger", "OUT ponger -> ponger", "OUT ping -> pinger",
 		"instance " + pinger.Instances[0].Instance + " on node " + b.Nodes[0].ID().String(),
+		"* mapping\n", "MAP pinger -> domain-7000 [logical ID " + pinger.LogicalID + "]",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("workflow inspect lacks %q:\n%s", want, out)

@@ -34,7 +34,7 @@ func nativeFn(t *testing.T, name, class string, outputs map[string]string, init 
 // advances, pong's replies reach ping, and stopping the workflow calls
 // handle_stop and unloads both instances.
 func TestNativePingPong(t *testing.T) {
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, allowNative(t))
 	id := b.mustStart("ping_pong/workflow_native.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
 	pinger := component(b.inspect(id), "pinger")
 	eventually(t, 10*time.Second, "the native ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
@@ -57,7 +57,7 @@ func TestNativePingPong(t *testing.T) {
 // the lines are 2n for consecutive n. (Counts made before the mappings are
 // patched go nowhere, so n need not start at 1.)
 func TestMixedNativeWASM(t *testing.T) {
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, allowNative(t))
 	logFile := filepath.Join(b.dir, "doubled.log")
 	id := b.mustStart("mixed/workflow.json", func(w *spec.Workflow) {
 		setInit(w, "counter", "period=2")
@@ -89,7 +89,7 @@ func TestMixedNativeWASM(t *testing.T) {
 // starting at a million: each keeps its own count, so the library's
 // statics are not shared between them.
 func TestNativeSeparateState(t *testing.T) {
-	b := startBox(t, 1, nil)
+	b := startBox(t, 1, allowNative(t))
 	id := b.mustStartSpec(workflow(
 		nativeFn(t, "low", "counter", nil, "period=5"),
 		nativeFn(t, "high", "counter", nil, "period=5,start=1000000"),
@@ -113,16 +113,39 @@ func TestNativeSeparateState(t *testing.T) {
 	}
 }
 
+// allowNative enables the native runtime for every .so the functions build,
+// and for extra code given as bytes.
+func allowNative(t *testing.T, extra ...[]byte) func(*Config) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "functions", "*", "*.so"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no native functions built: %v", err)
+	}
+	for _, f := range files {
+		code, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra = append(extra, code)
+	}
+	return func(c *Config) {
+		for _, code := range extra {
+			c.Node.Native.Allow(code)
+		}
+	}
+}
+
 // TestNativeBadCode: a library without the handlers, one built for another
 // ABI version, a file that is not ELF and a WASM module given as native code
 // each fail the workflow start with a precise reason, leave nothing running,
 // and the node goes on serving.
 func TestNativeBadCode(t *testing.T) {
-	b := startBox(t, 1, nil)
 	wasm, err := os.ReadFile(filepath.Join(root, "functions", "noop", "noop.wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	notELF := []byte("#!/bin/sh\nexit 0\n")
+	b := startBox(t, 1, allowNative(t, wasm, notELF))
 	f := func(name string, code []byte, want ...string) {
 		t.Helper()
 		broken := nativeFn(t, "broken", "noop", nil, "")
@@ -146,7 +169,7 @@ func TestNativeBadCode(t *testing.T) {
 	so := func(class string) []byte { return nativeFn(t, "x", class, nil, "").ClassSpecification.Binary }
 	f("no handlers", so("bad_native"), "missing symbols edgeless_native_handle_init, edgeless_native_handle_cast, edgeless_native_handle_call, edgeless_native_handle_stop")
 	f("wrong ABI", so("wrong_abi"), "built for native ABI version 2 (edgeless_native_abi_version), this node supports version 1")
-	f("not ELF", []byte("#!/bin/sh\nexit 0\n"), "not an ELF file (starts with 23 21 2f 62")
+	f("not ELF", notELF, "not an ELF file (starts with 23 21 2f 62")
 	f("WASM as native", wasm, "not an ELF file but a WebAssembly module")
 	if list, _ := b.cli("list"); list != "" {
 		t.Fatalf("failed workflows listed: %q", list)

@@ -19,7 +19,13 @@ import (
 // orcCall makes a control request to the box's orchestrator, as an operator's tool would.
 func orcCall[Req, Resp any](t *testing.T, b *box, method string, req *Req) (*Resp, error) {
 	t.Helper()
-	c := wire.NewClient(b.Orc.Addr(), wire.ClientOptions{})
+	// The orchestrator takes orders from the controller only: the test
+	// speaks with a controller's certificate from the box's CA.
+	creds, err := b.CA().Credentials(wire.Identity{Role: wire.RoleController, ID: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wire.NewClient(b.Orc.Addr(), wire.ClientOptions{TLS: creds.ClientTLS(wire.Identity{Role: wire.RoleOrchestrator})})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -71,6 +77,75 @@ func TestMaxInstancesSpread(t *testing.T) {
 	}
 	if len(residue) != 3 {
 		t.Fatalf("events came from %d instances, want 3: %v", len(residue), residue)
+	}
+}
+
+// TestMaxInstancesEven: instances go to distinct nodes first, then evenly:
+// 5 instances on 3 nodes are 2, 2 and 1, never 3 on one node.
+func TestMaxInstancesEven(t *testing.T) {
+	b := startBox(t, 3, nil)
+	fns := []spec.Function{fn(t, "counter", "counter", map[string]string{"output": "i0"}, "period=1000")}
+	const chain = 6
+	for k := range chain {
+		next := map[string]string{}
+		if k+1 < chain {
+			next["output"] = "i" + strconv.Itoa(k+1)
+		}
+		f := fn(t, "i"+strconv.Itoa(k), "incr", next, "")
+		f.Annotations[spec.KeyMaxInstances] = "5"
+		fns = append(fns, f)
+	}
+	id := b.mustStartSpec(workflow(fns...))
+	wi := b.inspect(id)
+	for k := range chain {
+		ci := component(wi, "i"+strconv.Itoa(k))
+		per := map[string]int{}
+		for _, i := range ci.Instances {
+			per[i.Node]++
+		}
+		if len(ci.Instances) != 5 || len(per) != 3 {
+			t.Fatalf("%s: instances per node %v, want 5 on 3 nodes", ci.Name, per)
+		}
+		for node, n := range per {
+			if n > 2 {
+				t.Fatalf("%s: %d instances on node %s, want at most 2 (%v)", ci.Name, n, node, per)
+			}
+		}
+	}
+}
+
+// TestSourceOneInstance: a function that nothing sends events to (it casts
+// from a timer) runs one instance despite max_instances, since each instance
+// would produce every event; min_instances asks for more explicitly.
+func TestSourceOneInstance(t *testing.T) {
+	b := startBox(t, 3, nil)
+	logFile := filepath.Join(b.dir, "source.log")
+	w := workflow(fn(t, "counter", "counter", map[string]string{"output": "log"}, "period=5"))
+	w.Functions[0].Annotations[spec.KeyMaxInstances] = "3"
+	w.Resources = []spec.Resource{{Name: "log", ClassType: "file-log", OutputMapping: map[string]string{},
+		Configurations: map[string]string{"filename": logFile}}}
+	id := b.mustStartSpec(w)
+	if c := component(b.inspect(id), "counter"); len(c.Instances) != 1 {
+		t.Fatalf("counter instances = %+v, want one", c.Instances)
+	}
+	var lines []string
+	eventually(t, 10*time.Second, "20 lines in the log", func() bool {
+		data, _ := os.ReadFile(logFile)
+		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
+		return len(lines) >= 20
+	})
+	seen := map[string]bool{}
+	for _, l := range lines[:20] {
+		if seen[l] {
+			t.Fatalf("value %s logged twice:\n%s", l, strings.Join(lines[:20], "\n"))
+		}
+		seen[l] = true
+	}
+
+	w.Functions[0].Annotations[spec.KeyMinInstances] = "2"
+	id = b.mustStartSpec(w)
+	if c := component(b.inspect(id), "counter"); len(c.Instances) != 2 {
+		t.Fatalf("with min_instances=2: counter instances = %+v, want two", c.Instances)
 	}
 }
 

@@ -426,7 +426,7 @@ func TestProvidersOnTwoNodes(t *testing.T) {
 	if a0 == "" || a1 == "" || a0 == a1 {
 		t.Fatalf("http-ingress addresses %q and %q, want two", a0, a1)
 	}
-	cfg, err := b.nodeConfig(1)
+	cfg, err := b.nodeConfig(1, b.Orc.NodeRegisterAddr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,14 @@
 package node
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,13 +30,18 @@ type Config struct {
 	Offload      Offload          `toml:"offload"`
 	Resources    Resources        `toml:"resources"`
 	Capabilities Capabilities     `toml:"user_node_capabilities"`
+	TLS          spec.TLS         `toml:"tls"`
+
+	// Credentials, when set, are used instead of the files named by TLS (for
+	// nodes started in the process that holds the CA, such as inabox).
+	Credentials *wire.Credentials `toml:"-"`
 }
 
 // General holds the node's identity, addresses and limits.
 type General struct {
 	NodeID                         string  `toml:"node_id" comment:"UUID of this node; empty picks a random one at every start"`
 	InvocationURL                  string  `toml:"invocation_url" comment:"address the dataplane and the node agent listen on"`
-	InvocationURLAnnounced         string  `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url"`
+	InvocationURLAnnounced         string  `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url, with the host name if it binds every interface (0.0.0.0)"`
 	NodeRegisterURL                string  `toml:"node_register_url" comment:"orchestrator address this node registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations; the orchestrator drops the node after twice this"`
 	MailboxSize                    int     `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`
@@ -53,6 +63,26 @@ type WASMRuntime struct {
 type NativeRuntime struct {
 	Enabled bool   `toml:"enabled" comment:"offer the RUST_NATIVE function type: code runs inside the node's process, without isolation"`
 	Dir     string `toml:"dir" comment:"where a function's .so is written before it is loaded (not mounted noexec); empty = the system's temporary directory"`
+	// The allowlist pins native code: with the node's own privileges, a .so
+	// can do anything, so the operator names each one by its hash.
+	AllowedSHA256 []string `toml:"allowed_sha256" comment:"SHA-256 (hex) of every .so this node may load (sha256sum FILE); others are refused"`
+}
+
+// Allow enables the native runtime and adds code's SHA-256 to the allowlist.
+func (r *NativeRuntime) Allow(code []byte) {
+	sum := sha256.Sum256(code)
+	r.Enabled = true
+	r.AllowedSHA256 = append(r.AllowedSHA256, hex.EncodeToString(sum[:]))
+}
+
+// AllowFile is Allow for the .so file at path.
+func (r *NativeRuntime) AllowFile(path string) error {
+	code, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot allow native code: %w", err)
+	}
+	r.Allow(code)
+	return nil
 }
 
 // ContainerRuntime configures functions in Docker containers: EDGELESS's
@@ -108,6 +138,7 @@ type Telemetry struct {
 	PerformanceSamples bool   `toml:"performance_samples" comment:"send per-event execution and transfer times and telemetry logs to the orchestrator"`
 	Pprof              bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 	EBPF               bool   `toml:"ebpf" comment:"measure run-queue latency, context switches and dataplane TCP with eBPF (needs root or CAP_BPF)"`
+	LogLevel           string `toml:"log_level" comment:"error, warn, info, debug or trace (as debug); empty = --log-level, which also wins when given"`
 }
 
 // State configures where function state saved with sync() is kept.
@@ -119,15 +150,31 @@ type State struct {
 // Resources names the resource providers this node offers; an empty name
 // disables a provider. Provider ids must be unique in the domain.
 type Resources struct {
+	DataDir                  string           `toml:"data_dir" comment:"directory that file-log paths are relative to; they may not leave it"`
+	AllowedDirs              []string         `toml:"allowed_dirs" comment:"further absolute directories that workflows may name in file-log paths"`
+	PrependHostname          bool             `toml:"prepend_hostname" comment:"prefix every provider id with \"<hostname>-\", so that one node.toml serves many hosts"`
 	HTTPIngressURL           string           `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
 	HTTPIngressMaxBodyBytes  int64            `toml:"http_ingress_max_body_bytes" comment:"largest HTTP body http-ingress accepts (larger: 413) and http-egress reads; 0 = 4 MiB"`
 	HTTPIngressProvider      string           `toml:"http_ingress_provider" comment:"provider id of the http-ingress resource"`
+	HTTPIngressAllowCatchAll bool             `toml:"http_ingress_allow_catch_all" comment:"let one workflow's http-ingress take the requests of every host (an empty or \"*\" host)"`
 	HTTPEgressProvider       string           `toml:"http_egress_provider" comment:"provider id of the http-egress resource"`
 	HTTPPosterProvider       string           `toml:"http_poster_provider" comment:"provider id of the http-poster resource"`
 	FileLogProvider          string           `toml:"file_log_provider" comment:"provider id of the file-log resource"`
 	RedisProvider            string           `toml:"redis_provider" comment:"provider id of the redis resource"`
+	SqlxProvider             string           `toml:"sqlx_provider" comment:"provider id of the sqlx resource (SQLite)"`
+	KafkaEgressProvider      string           `toml:"kafka_egress_provider" comment:"provider id of the kafka-egress resource"`
 	FilePusherProvider       FilePusher       `toml:"file_pusher_provider"`
 	MetricsCollectorProvider MetricsCollector `toml:"metrics_collector_provider"`
+	ServerlessProvider       []Serverless     `toml:"serverless_provider" comment:"resource classes served by external OpenFaaS-style functions, one table each"`
+}
+
+// Serverless configures one serverless provider: a resource class whose
+// casts are POSTed to an external function.
+type Serverless struct {
+	ClassType   string `toml:"class_type" comment:"the resource class workflows name, e.g. \"double\""`
+	Version     string `toml:"version" comment:"version advertised for the class"`
+	FunctionURL string `toml:"function_url" comment:"URL of the function, called with POST"`
+	Provider    string `toml:"provider" comment:"provider id; empty disables this entry"`
 }
 
 // FilePusher configures the file-pusher provider.
@@ -160,12 +207,34 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 			bad("resources.metrics_collector_provider.collector_type", "only Redis is supported, got %q", m.CollectorType)
 		}
 		if !strings.HasPrefix(m.RedisURL, "redis://") && !strings.HasPrefix(m.RedisURL, "rediss://") && !strings.HasPrefix(m.RedisURL, "unix://") {
-			bad("resources.metrics_collector_provider.redis_url", "want redis://host:port, got %q", m.RedisURL)
+			bad("resources.metrics_collector_provider.redis_url", "want redis://host:port, got %q", core.Redact(m.RedisURL))
+		}
+	}
+	if r.DataDir == "" {
+		bad("resources.data_dir", "must not be empty")
+	}
+	for _, d := range r.AllowedDirs {
+		if !filepath.IsAbs(d) {
+			bad("resources.allowed_dirs", "%q is not an absolute directory", d)
+		}
+	}
+	all := []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
+		r.RedisProvider, r.SqlxProvider, r.KafkaEgressProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider}
+	for k, sp := range r.ServerlessProvider {
+		if sp.Provider == "" {
+			continue
+		}
+		all = append(all, sp.Provider)
+		key := fmt.Sprintf("resources.serverless_provider[%d]", k)
+		if sp.ClassType == "" {
+			bad(key+".class_type", "must be set when provider is")
+		}
+		if u, err := url.Parse(sp.FunctionURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".function_url", "want an http or https URL, got %q", sp.FunctionURL)
 		}
 	}
 	ids := map[string]bool{}
-	for _, id := range []string{r.HTTPIngressProvider, r.HTTPEgressProvider, r.HTTPPosterProvider, r.FileLogProvider,
-		r.RedisProvider, r.FilePusherProvider.Provider, r.MetricsCollectorProvider.Provider} {
+	for _, id := range all {
 		if id != "" && ids[id] {
 			bad("resources", "provider id %q is used twice", id)
 		}
@@ -175,17 +244,21 @@ func (r *Resources) validate(bad func(key, format string, args ...any)) {
 
 // Capabilities override or extend what the node advertises.
 type Capabilities struct {
-	Labels []string `toml:"labels" comment:"labels matched by the label_match_all annotation"`
-	TEE    bool     `toml:"is_tee_running" comment:"the node runs in a trusted execution environment"`
-	TPM    bool     `toml:"has_tpm" comment:"the node has a TPM"`
+	NumCPUs      int      `toml:"num_cpus" comment:"logical CPUs advertised (weighs Random placement); 0 = detected"`
+	NumCores     int      `toml:"num_cores" comment:"physical cores advertised; 0 = detected"`
+	ClockFreqCPU float64  `toml:"clock_freq_cpu" comment:"CPU clock in MHz advertised; 0 = not advertised"`
+	MemSize      int      `toml:"mem_size" comment:"memory in MiB advertised; 0 = not advertised"`
+	Labels       []string `toml:"labels" comment:"labels matched by the label_match_all annotation; hostname=<host> is always added"`
+	TEE          bool     `toml:"is_tee_running" comment:"the node runs in a trusted execution environment"`
+	TPM          bool     `toml:"has_tpm" comment:"the node has a TPM"`
 }
 
 // Default returns a node configuration with EDGELESS's default ports.
 func Default() Config {
 	return Config{
 		General: General{
-			InvocationURL:                  "http://127.0.0.1:7005",
-			NodeRegisterURL:                "http://127.0.0.1:7003",
+			InvocationURL:                  "http://127.0.0.1:7006",
+			NodeRegisterURL:                "http://127.0.0.1:7004",
 			SubscriptionRefreshIntervalSec: 2,
 			MailboxSize:                    1024,
 			CallTimeoutMS:                  5000,
@@ -209,9 +282,11 @@ func Default() Config {
 			Python310Image:    "edgeless-python:latest",
 		},
 		State:     State{Dir: "function_state"},
-		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7006"},
+		TLS:       spec.DefaultTLS(wire.RoleNode),
+		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7007"},
 		Offload:   Offload{QueueThreshold: 8, CPUThreshold: 90},
 		Resources: Resources{
+			DataDir:                 ".",
 			HTTPIngressURL:          "http://127.0.0.1:7008",
 			HTTPIngressMaxBodyBytes: 4 << 20,
 			HTTPIngressProvider:     "http-ingress-1",
@@ -219,6 +294,7 @@ func Default() Config {
 			HTTPPosterProvider:      "http-poster-1",
 			FileLogProvider:         "file-log-1",
 			RedisProvider:           "redis-1",
+			SqlxProvider:            "sqlx-1",
 			MetricsCollectorProvider: MetricsCollector{
 				CollectorType: "Redis",
 				RedisURL:      "redis://127.0.0.1:6379",
@@ -266,6 +342,14 @@ func (c *Config) Validate() error {
 			bad("telemetry.metrics_url", "%v", err)
 		}
 	}
+	if k := c.Capabilities; k.NumCPUs < 0 || k.NumCores < 0 || k.ClockFreqCPU < 0 || k.MemSize < 0 {
+		bad("user_node_capabilities", "num_cpus, num_cores, clock_freq_cpu and mem_size must not be negative")
+	}
+	switch strings.ToLower(c.Telemetry.LogLevel) {
+	case "", "error", "warn", "info", "debug", "trace":
+	default:
+		bad("telemetry.log_level", "want error, warn, info, debug or trace, got %q", c.Telemetry.LogLevel)
+	}
 	if c.Offload.QueueThreshold < 1 {
 		bad("offload.queue_threshold", "must be at least 1, got %d", c.Offload.QueueThreshold)
 	}
@@ -289,14 +373,57 @@ func (c *Config) Validate() error {
 	if c.State.Dir == "" && c.State.RedisURL == "" {
 		bad("state.dir", "must not be empty when state.redis_url is not set")
 	}
+	if c.Native.Enabled {
+		for _, h := range c.Native.AllowedSHA256 {
+			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+				bad("native_runtime.allowed_sha256", "%q is not a SHA-256 in hex", h)
+			}
+		}
+	}
 	c.Resources.validate(bad)
 	c.Container.validate(bad)
+	if c.Credentials == nil {
+		if err := c.TLS.Validate("tls."); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// Load reads a node.toml over the defaults and validates it.
+// Load reads a node.toml over the defaults and validates it. It accepts
+// EDGELESS's keys that have no effect here (IgnoredKeys) and refuses any
+// other unknown key.
 func Load(path string) (Config, error) {
-	return spec.LoadValidated(path, Default())
+	cfg, _, err := LoadWith(path, true)
+	return cfg, err
+}
+
+// LoadWith reads a node.toml like Load and returns a warning for each key
+// that has no effect; unknown keys are errors when strict, warnings
+// otherwise.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict, Ignored: IgnoredKeys()})
+}
+
+// IgnoredKeys returns the keys of EDGELESS's node.toml that a node accepts
+// but does not act on, each with the reason.
+func IgnoredKeys() map[string]string {
+	const agent = "the node agent shares the invocation_url listener here"
+	const caps = "not advertised: placement here does not use it"
+	return map[string]string{
+		"general.agent_url":                     agent,
+		"general.agent_url_announced":           agent,
+		"general.invocation_url_coap":           "CoAP (embedded nodes) is not offered",
+		"general.invocation_url_announced_coap": "CoAP (embedded nodes) is not offered",
+		"power_info":                            "power readings from a PDU are not offered",
+		"resources.dda_provider":                "the dda resource class is not offered",
+		"resources.ollama_provider":             "the ollama resource class is not offered",
+		"user_node_capabilities.model_name_cpu": caps,
+		"user_node_capabilities.disk_tot_space": caps,
+		"user_node_capabilities.num_gpus":       caps,
+		"user_node_capabilities.model_name_gpu": caps,
+		"user_node_capabilities.mem_size_gpu":   caps,
+	}
 }
 
 // WriteTemplate writes the commented default node.toml.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -61,12 +62,25 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		return nil, err
 	}
 	// handle_init runs on the instance goroutine, before any event, since it
-	// may already cast or call.
+	// may already cast or call. The answer waits for it, unless it waits for
+	// the workflow's wiring (waitPatch), which follows the answer.
 	initErr := make(chan error, 1)
+	var answered atomic.Bool
+	answer := func(err error) bool {
+		if !answered.CompareAndSwap(false, true) {
+			return false
+		}
+		initErr <- err
+		return true
+	}
+	inst.initWaiting = func() { answer(nil) }
 	go func() {
 		t := time.Now()
 		err := wi.Init([]byte(s.Annotations[spec.KeyInitPayload]), state)
-		initErr <- err
+		inst.initWaiting = nil
+		if !answer(err) && err != nil {
+			n.instanceExited(inst.id.Component, "handle_init failed: "+err.Error())
+		}
 		if err != nil {
 			n.remove(inst.id.Component)
 			wi.Close()
@@ -163,7 +177,7 @@ func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Em
 		if c := peers[p.Node]; c != nil {
 			gone = append(gone, c)
 		}
-		c := wire.NewClient(addr, n.clientOptions())
+		c := wire.NewClient(addr, n.clientOptions(wire.Identity{Role: wire.RoleNode, ID: p.Node.String()}))
 		peers[p.Node] = c
 		n.dropPeerMetrics(p.Node)
 		n.registerPeerMetrics(p.Node, c)

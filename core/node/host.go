@@ -31,6 +31,9 @@ func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to,
 
 func (h functionHost) Call(output, payload []byte) (core.CallRet, []byte) {
 	to, ok := h.resolve(output)
+	if !ok && h.waitPatch() {
+		to, ok = h.resolve(output)
+	}
 	if !ok {
 		h.log.Warn("call to an unmapped output", "output", string(output))
 		return core.CallErr, nil
@@ -47,7 +50,12 @@ func (h functionHost) DelayedCast(ms int64, output, payload []byte) {
 }
 
 func (h functionHost) Sync(state []byte) {
-	if err := h.n.state.save(h.logical, state); err != nil {
+	// A write still pending when the lease ends is abandoned (its
+	// connection reset): delivered later, it would overwrite the state of
+	// the instance that replaces this one.
+	ctx, cancel := context.WithDeadline(context.Background(), h.n.leaseEnd())
+	defer cancel()
+	if err := h.n.state.save(ctx, h.logical, state); err != nil {
 		h.log.Error("cannot save function state", "err", err)
 	}
 }

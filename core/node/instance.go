@@ -53,7 +53,16 @@ type instance struct {
 
 	mailbox chan mail
 	outputs atomic.Pointer[map[string]*target]
-	handled atomic.Uint64 // events handled, casts and calls
+	// patched is closed by the first patch of the outputs. EDGELESS's
+	// functions call resources from handle_init, which runs before the
+	// workflow is wired, so such a call waits for it (waitPatch).
+	patched     chan struct{}
+	patchedOnce sync.Once
+	// initWaiting, set while handle_init runs, lets startFunction answer
+	// when handle_init starts waiting for the patch, which comes only after
+	// the answer. Instance goroutine only.
+	initWaiting func()
+	handled     atomic.Uint64 // events handled, casts and calls
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
 	// spares a clock read per event. Instance goroutine only.
@@ -125,6 +134,7 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		delayed:  map[*time.Timer]struct{}{},
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
+		patched:  make(chan struct{}),
 	}
 	empty := map[string]*target{}
 	inst.outputs.Store(&empty)
@@ -203,6 +213,17 @@ func (inst *instance) run() {
 		}
 		if start.IsZero() {
 			start = time.Now()
+		}
+		if inst.n.fenced(start) {
+			// Cut off from the orchestrator past the lease (a host that was
+			// paused wakes up here): another copy may run by now.
+			inst.n.dropped.Inc()
+			if m.ev.Kind == core.KindCall {
+				inst.n.reply(&m.ev, core.KindCallErr)
+			}
+			inst.n.bufs.Put(m.buf)
+			last = time.Time{}
+			continue
 		}
 		inst.handlerStart = start.UnixNano()
 		err := inst.handle(&m)
@@ -295,6 +316,32 @@ func (inst *instance) setOutputs(outs map[string][]core.InstanceID) {
 		m[ch] = &target{ids: ids}
 	}
 	inst.outputs.Store(&m)
+	inst.patchedOnce.Do(func() { close(inst.patched) })
+}
+
+// waitPatch waits, during handle_init, for the first patch of the outputs,
+// at most the node's call timeout, and reports whether it came. Outside
+// handle_init, or once patched, it returns false at once. Instance goroutine
+// only.
+func (inst *instance) waitPatch() bool {
+	if inst.initWaiting == nil {
+		return false
+	}
+	select {
+	case <-inst.patched:
+		return false
+	default:
+	}
+	inst.initWaiting()
+	t := time.NewTimer(time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-inst.patched:
+		return true
+	case <-inst.quit:
+	case <-t.C:
+	}
+	return false
 }
 
 // created is the creation time of an event the instance sends from its

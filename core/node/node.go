@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,22 +26,25 @@ import (
 
 // Node runs function instances and resource providers.
 type Node struct {
-	cfg  Config
-	id   core.ID
-	log  *slog.Logger
-	addr string // announced dataplane address
+	cfg   Config
+	creds *wire.Credentials // nil when TLS is off
+	id    core.ID
+	log   *slog.Logger
+	addr  string // announced dataplane address
 
 	server *wire.Server
 	orc    *wire.Client
 	fns    map[string]*functionRuntime // function type → runtime
 	state  stateStore
 	provs  map[string]resources.Provider // provider id → provider
+	labels []string                      // advertised: the configured ones and hostname=<host>
 	nonce  uint64
 	bufs   sync.Pool // *[]byte payload buffers for mailboxes
 
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
 	dropped    *metrics.Counter
+	foreign    *metrics.Counter
 	offloaded  *metrics.Counter
 	cpu        atomic.Uint64 // node process CPU percent (float64 bits), from the last health read
 	invoker    *instance
@@ -49,6 +55,11 @@ type Node struct {
 	// Read on every event without locks; replaced whole under mu.
 	instances atomic.Pointer[map[core.ID]*instance]
 	peers     atomic.Pointer[map[core.ID]*wire.Client]
+
+	// epoch and leaseUntil (monotonic nanoseconds since epoch) bound when
+	// instances may run: until the lease of the last accepted registration.
+	epoch      time.Time
+	leaseUntil atomic.Int64
 
 	mu     sync.Mutex // serialises changes to instances and peers, and guards exits
 	exits  []wire.InstanceExit
@@ -67,15 +78,33 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.General.NodeID != "" {
 		id, _ = core.ParseID(cfg.General.NodeID)
 	}
+	creds, err := loadCredentials(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		// The certificate is the node's identity: node_id may repeat it or
+		// be left out, never differ from it.
+		certID, err := core.ParseID(creds.Identity().ID)
+		if err != nil {
+			return nil, fmt.Errorf("invalid node certificate: its id %q is not a node UUID", creds.Identity().ID)
+		}
+		if cfg.General.NodeID != "" && certID != id {
+			return nil, fmt.Errorf("invalid node configuration: general.node_id %s differs from the id %s in the node's certificate", id, certID)
+		}
+		id = certID
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	n := &Node{
 		cfg:     cfg,
+		creds:   creds,
 		id:      id,
 		log:     log.With("node", id.String()),
 		fns:     map[string]*functionRuntime{},
 		provs:   map[string]resources.Provider{},
+		labels:  nodeLabels(cfg.Capabilities.Labels),
 		nonce:   rand.Uint64(),
 		kick:    make(chan struct{}, 1),
 		reg:     telemetry.NewRegistry(),
@@ -83,6 +112,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		health:  &healthReader{dir: cfg.State.Dir},
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	n.epoch = time.Now()
+	n.leaseUntil.Store(math.MaxInt64) // no lease before the first registration
 	n.invoker = newInvoker(n)
 	n.registerNodeMetrics()
 	empty := map[core.ID]*instance{}
@@ -121,13 +152,19 @@ func (n *Node) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodNodePeers, n.updatePeers)
 	wire.Method(mux, wire.MethodNodeReset, n.reset)
 	wire.Method(mux, wire.MethodNodeInvoke, n.invoke)
-	srv, err := wire.NewServer(wire.ServerConfig{
+	scfg := wire.ServerConfig{
 		Addr:     listen,
 		MaxFrame: n.cfg.General.MaxFrameBytes,
 		Log:      n.log,
 		Handler:  n,
 		Mux:      mux,
-	})
+	}
+	if n.creds != nil {
+		scfg.TLS = n.creds.ServerTLS()
+		scfg.Authorize = authorizeControl
+		scfg.EventsFrom = eventsFrom
+	}
+	srv, err := wire.NewServer(scfg)
 	if err == nil {
 		err = srv.Start(ctx)
 	}
@@ -137,7 +174,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot start node dataplane on %s: %w", listen, err)
 	}
 	n.server = srv
-	n.addr = srv.Addr()
+	n.addr = wire.Announced(srv.Addr())
 	n.startProbes()
 	if u := n.cfg.Telemetry.MetricsURL; u != "" {
 		addr, _ := wire.ParseAddr(u)
@@ -153,7 +190,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.addr, _ = wire.ParseAddr(a)
 	}
 	orcAddr, _ := wire.ParseAddr(n.cfg.General.NodeRegisterURL)
-	n.orc = wire.NewClient(orcAddr, n.clientOptions())
+	n.orc = wire.NewClient(orcAddr, n.clientOptions(wire.Identity{Role: wire.RoleOrchestrator}))
 	ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(1)
 	go n.registerLoop(ctx)
@@ -172,12 +209,38 @@ func (n *Node) MetricsAddr() string {
 // clientOptions are those of the node's connections: a frame as large as
 // max_frame_bytes must fit in the outbound queue, or a large event would be
 // refused as if the peer were slow.
-func (n *Node) clientOptions() wire.ClientOptions {
-	return wire.ClientOptions{
+func (n *Node) clientOptions(peer wire.Identity) wire.ClientOptions {
+	o := wire.ClientOptions{
 		MaxFrame:   n.cfg.General.MaxFrameBytes,
 		MaxPending: max(wire.DefaultMaxPending, 2*n.cfg.General.MaxFrameBytes),
 		Log:        n.log,
 	}
+	if n.creds != nil {
+		o.TLS = n.creds.ClientTLS(peer)
+	}
+	return o
+}
+
+// loadCredentials returns the node's TLS credentials, or nil with TLS off.
+func loadCredentials(cfg *Config) (*wire.Credentials, error) {
+	if !cfg.TLS.Enabled {
+		return nil, nil
+	}
+	return wire.LoadRole(wire.RoleNode, cfg.Credentials, cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath)
+}
+
+// authorizeControl lets only the orchestrator give a node orders.
+func authorizeControl(peer wire.Identity, method string) error {
+	if peer.Role != wire.RoleOrchestrator {
+		return errors.New("only the orchestrator gives a node orders")
+	}
+	return nil
+}
+
+// eventsFrom lets peers of the domain send events, and operators' clients
+// (the CLI's raw cast).
+func eventsFrom(peer wire.Identity) bool {
+	return peer.Role == wire.RoleNode || peer.Role == wire.RoleClient
 }
 
 // Addr returns the address of the node's dataplane, as announced to others.
@@ -243,9 +306,20 @@ func (n *Node) registerLoop(ctx context.Context) {
 	interval := n.cfg.refreshInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	renewed := make(chan time.Time, 1)
+	n.wg.Add(1)
+	go n.fenceLoop(ctx, renewed)
 	failing := false
 	for {
+		sent := time.Now()
 		err := n.register(ctx, interval)
+		if err == nil {
+			select {
+			case <-renewed: // replace a renewal not yet taken
+			default:
+			}
+			renewed <- sent
+		}
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			n.log.Warn("cannot register with the orchestrator; retrying", "err", err)
@@ -259,6 +333,53 @@ func (n *Node) registerLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-n.kick:
+		}
+	}
+}
+
+// fenced reports whether now is past the lease of the last accepted
+// registration: instances must not run. It is cheap enough for every event:
+// an atomic load and a monotonic subtraction.
+func (n *Node) fenced(now time.Time) bool {
+	return int64(now.Sub(n.epoch)) > n.leaseUntil.Load()
+}
+
+// leaseEnd returns when the lease of the last accepted registration ends, or
+// a time far ahead before the first one.
+func (n *Node) leaseEnd() time.Time {
+	return n.epoch.Add(time.Duration(n.leaseUntil.Load()))
+}
+
+// fenceLoop stops every instance of a node cut off from its orchestrator (a
+// partition, a hang) before the orchestrator re-creates them elsewhere, so
+// that no instance ever runs twice. The orchestrator does so once it has not
+// heard from the node for 2×refresh after receiving a registration; the
+// node stops them 1.75×refresh after sending its last accepted one, which
+// the orchestrator received later. renewed carries the sending times.
+func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
+	defer n.wg.Done()
+	lease := n.cfg.refreshInterval() * 7 / 4
+	fence := time.NewTimer(time.Hour)
+	fence.Stop()
+	defer fence.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sent := <-renewed:
+			n.leaseUntil.Store(int64(sent.Add(lease).Sub(n.epoch)))
+			fence.Reset(time.Until(sent.Add(lease)))
+		case <-fence.C:
+			if k := len(*n.instances.Load()); k > 0 {
+				n.log.Warn("cut off from the orchestrator: stopping every instance, which it re-creates elsewhere",
+					"instances", k, "since", lease)
+				n.stopAll()
+				// What they sent and TCP still holds must not arrive once the
+				// network heals, after their new copies have taken over.
+				for _, p := range *n.peers.Load() {
+					p.Reset()
+				}
+			}
 		}
 	}
 }
@@ -317,14 +438,37 @@ func (n *Node) leave() {
 
 func (n *Node) capabilities() wire.Capabilities {
 	c := n.cfg.Capabilities
-	return wire.Capabilities{
-		NumCPUs:  runtime.NumCPU(),
-		NumCores: runtime.NumCPU(),
-		Labels:   c.Labels,
-		Runtimes: n.runtimes(),
-		TEE:      c.TEE,
-		TPM:      c.TPM,
+	caps := wire.Capabilities{
+		NumCPUs:      runtime.NumCPU(),
+		NumCores:     runtime.NumCPU(),
+		ClockFreqMHz: c.ClockFreqCPU,
+		MemSizeMiB:   c.MemSize,
+		Labels:       n.labels,
+		Runtimes:     n.runtimes(),
+		TEE:          c.TEE,
+		TPM:          c.TPM,
 	}
+	if c.NumCPUs > 0 {
+		caps.NumCPUs = c.NumCPUs
+	}
+	if c.NumCores > 0 {
+		caps.NumCores = c.NumCores
+	}
+	return caps
+}
+
+// nodeLabels returns the configured labels plus hostname=<host>, which
+// EDGELESS adds to every node so that label_match_all can pin a function to
+// a host; a configured hostname= label wins.
+func nodeLabels(configured []string) []string {
+	labels := slices.Clone(configured)
+	if slices.ContainsFunc(labels, func(l string) bool { return strings.HasPrefix(l, "hostname=") }) {
+		return labels
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		labels = append(labels, "hostname="+host)
+	}
+	return labels
 }
 
 func (n *Node) providers() []wire.Provider {

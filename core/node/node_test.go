@@ -13,8 +13,9 @@ import (
 	"github.com/edgeless-go/edgeless/wire"
 )
 
-// startNode starts a node with no orchestrator (its registration just fails).
-func startNode(t *testing.T) *Node {
+// startNode starts a node with no orchestrator (its registration just fails)
+// and a certificate from ca.
+func startNode(t *testing.T, ca *wire.CA) *Node {
 	t.Helper()
 	cfg := Default()
 	cfg.General.InvocationURL = "127.0.0.1:0"
@@ -23,7 +24,12 @@ func startNode(t *testing.T) *Node {
 	cfg.WASM.MaxInstances = 8
 	cfg.State.Dir = t.TempDir()
 	cfg.Telemetry.MetricsURL = ""
-	cfg.Resources = Resources{FileLogProvider: "file-log-1"}
+	cfg.Resources = Resources{FileLogProvider: "file-log-1", DataDir: t.TempDir()}
+	creds, err := ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Credentials = creds
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -35,10 +41,21 @@ func startNode(t *testing.T) *Node {
 	return n
 }
 
+// newCA returns a CA for the nodes of one test.
+func newCA(t *testing.T) *wire.CA {
+	t.Helper()
+	ca, err := wire.NewCA("node tests", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
 // TestLargeEventAcrossNodes sends an event close to the frame limit from a
 // function on one node to a resource on another: it arrives whole.
 func TestLargeEventAcrossNodes(t *testing.T) {
-	a, b := startNode(t), startNode(t)
+	ca := newCA(t)
+	a, b := startNode(t, ca), startNode(t, ca)
 	ctx := context.Background()
 	for _, pair := range [][2]*Node{{a, b}, {b, a}} {
 		if _, err := pair[0].updatePeers(ctx, &wire.UpdatePeers{Add: []wire.Peer{{Node: pair[1].ID(), Addr: pair[1].Addr()}}}); err != nil {
@@ -50,9 +67,9 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 		t.Fatalf("%v (run make functions)", err)
 	}
 	echo, log := core.NewID(), core.NewID()
-	file := filepath.Join(t.TempDir(), "big.log")
+	file := filepath.Join(b.cfg.Resources.DataDir, "big.log")
 	if _, err := b.startResource(ctx, &wire.StartResource{Component: log, Provider: "file-log-1",
-		Spec: wire.ResourceSpec{Logical: core.NewID(), Name: "log", ClassType: "file-log", Configurations: map[string]string{"filename": file}}}); err != nil {
+		Spec: wire.ResourceSpec{Logical: core.NewID(), Name: "log", ClassType: "file-log", Configurations: map[string]string{"filename": "big.log"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.startFunction(ctx, &wire.StartFunction{Component: echo,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ func (n *Node) startProviders(ctx context.Context) error {
 		addr, _ := wire.ParseAddr(r.HTTPIngressURL)
 		p, err := resources.NewHTTPIngress(resources.HTTPIngressConfig{
 			Addr: addr, MaxBodyBytes: maxBody, CallTimeout: callTimeout, Log: n.log,
+			AllowCatchAll: r.HTTPIngressAllowCatchAll,
 		})
 		if err != nil {
 			return err
@@ -45,10 +47,16 @@ func (n *Node) startProviders(ctx context.Context) error {
 		n.provs[id] = resources.NewHTTPPoster(httpCfg)
 	}
 	if id := r.FileLogProvider; id != "" {
-		n.provs[id] = resources.FileLog{}
+		n.provs[id] = resources.FileLog{Dir: r.DataDir, Allowed: r.AllowedDirs}
 	}
 	if id := r.RedisProvider; id != "" {
 		n.provs[id] = resources.NewRedis(n.log)
+	}
+	if id := r.SqlxProvider; id != "" {
+		n.provs[id] = resources.NewSqlx(n.log)
+	}
+	if id := r.KafkaEgressProvider; id != "" {
+		n.provs[id] = resources.NewKafkaEgress(n.log)
 	}
 	if id := r.FilePusherProvider.Provider; id != "" {
 		p, err := resources.NewFilePusher(r.FilePusherProvider.Directory, n.log)
@@ -64,7 +72,37 @@ func (n *Node) startProviders(ctx context.Context) error {
 		}
 		n.provs[id] = p
 	}
+	for _, sp := range r.ServerlessProvider {
+		if sp.Provider == "" {
+			continue
+		}
+		p, err := resources.NewServerless(resources.ServerlessConfig{
+			ClassType: sp.ClassType, Version: sp.Version, FunctionURL: sp.FunctionURL, HTTP: httpCfg,
+		})
+		if err != nil {
+			return err
+		}
+		n.provs[sp.Provider] = p
+	}
+	if r.PrependHostname {
+		n.prependHostname()
+	}
 	return nil
+}
+
+// prependHostname renames every provider "<hostname>-<id>", as EDGELESS
+// does with resources.prepend_hostname.
+func (n *Node) prependHostname() {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		n.log.Warn("resources.prepend_hostname: cannot read the hostname; provider ids left as they are", "err", err)
+		return
+	}
+	renamed := make(map[string]resources.Provider, len(n.provs))
+	for id, p := range n.provs {
+		renamed[host+"-"+id] = p
+	}
+	n.provs = renamed
 }
 
 // closeProviders releases what providers hold (listeners, connections). The
@@ -111,6 +149,13 @@ func AvailableResources(cfg Config) []AvailableResource {
 	add(r.RedisProvider, &resources.Redis{})
 	add(r.FilePusherProvider.Provider, &resources.FilePusher{})
 	add(r.MetricsCollectorProvider.Provider, &resources.MetricsCollector{})
+	add(r.SqlxProvider, &resources.Sqlx{})
+	add(r.KafkaEgressProvider, &resources.KafkaEgress{})
+	for _, sp := range r.ServerlessProvider {
+		if p, err := resources.NewServerless(resources.ServerlessConfig{ClassType: sp.ClassType, Version: sp.Version, FunctionURL: sp.FunctionURL}); err == nil {
+			add(sp.Provider, p)
+		}
+	}
 	slices.SortFunc(out, func(a, b AvailableResource) int { return strings.Compare(a.ClassType, b.ClassType) })
 	return out
 }

@@ -12,6 +12,8 @@ func TestAvailableResources(t *testing.T) {
 	cfg.Resources.FilePusherProvider = FilePusher{Directory: "files", Provider: "file-pusher-1"}
 	cfg.Resources.MetricsCollectorProvider.Provider = "metrics-collector-1"
 	cfg.Resources.RedisProvider = "" // disabled
+	cfg.Resources.KafkaEgressProvider = "kafka-egress-1"
+	cfg.Resources.ServerlessProvider = []Serverless{{}, {ClassType: "double", Version: "0.1", FunctionURL: "http://127.0.0.1:5000/", Provider: "double-1"}}
 	var out bytes.Buffer
 	if err := WriteAvailableResources(&out, cfg, true); err != nil {
 		t.Fatal(err)
@@ -24,13 +26,13 @@ func TestAvailableResources(t *testing.T) {
 	for _, a := range list {
 		got = append(got, a.Provider+":"+a.ClassType)
 	}
-	want := "file-log-1:file-log file-pusher-1:file-pusher http-egress-1:http-egress http-ingress-1:http-ingress " +
-		"http-poster-1:http-poster metrics-collector-1:metrics-collector"
+	want := "double-1:double file-log-1:file-log file-pusher-1:file-pusher http-egress-1:http-egress http-ingress-1:http-ingress " +
+		"http-poster-1:http-poster kafka-egress-1:kafka-egress metrics-collector-1:metrics-collector sqlx-1:sqlx"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("providers %q, want %q", got, want)
 	}
-	if list[3].Outputs[0] != "new_request" || list[3].Configurations["wf_id"] == "" {
-		t.Fatalf("http-ingress spec %+v lacks its output or keys", list[3])
+	if list[4].Outputs[0] != "new_request" || list[4].Configurations["wf_id"] == "" {
+		t.Fatalf("http-ingress spec %+v lacks its output or keys", list[4])
 	}
 	out.Reset()
 	if err := WriteAvailableResources(&out, cfg, false); err != nil {

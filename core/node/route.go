@@ -37,6 +37,12 @@ func (n *Node) route(e *core.Event) error {
 // instance. A call that cannot be queued is answered with an error at once so
 // the caller does not wait for its timeout.
 func (n *Node) HandleEvent(e *core.Event) {
+	if e.Target.Node != n.id {
+		// A node delivers only to its own instances: relaying for others
+		// would let any peer reach nodes it has no connection to.
+		n.foreign.Inc()
+		return
+	}
 	if err := n.route(e); err != nil {
 		n.dropped.Inc()
 		if e.Kind == core.KindCall {

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,7 +21,8 @@ import (
 // failure, a node loss or a migration — gets it back in handle_init.
 type stateStore interface {
 	load(logical core.ID) ([]byte, error)
-	save(logical core.ID, data []byte) error
+	// save keeps data as logical's state; it gives up at ctx's deadline.
+	save(ctx context.Context, logical core.ID, data []byte) error
 	close() error
 }
 
@@ -33,7 +36,33 @@ func newStateStore(cfg State) (stateStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state.redis_url: %w", err)
 	}
-	return &redisStore{c: redis.NewClient(opts), url: cfg.RedisURL}, nil
+	opts.Dialer = abortiveDialer(opts.TLSConfig)
+	// A write must give up at its context's deadline (the lease's end), not
+	// only at the client's own read timeout.
+	opts.ContextTimeoutEnabled = true
+	return &redisStore{c: redis.NewClient(opts), url: core.Redact(cfg.RedisURL)}, nil
+}
+
+// abortiveDialer dials state store connections that are reset when closed
+// (SO_LINGER 0): a write that timed out, cut off by a partition, is discarded
+// with its connection rather than delivered once the network heals, when it
+// would overwrite the newer state of the function's new instance. Every
+// write waits for its reply, so nothing acknowledged is lost this way.
+func abortiveDialer(tlsCfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		if tlsCfg != nil {
+			return tls.Client(c, tlsCfg), nil
+		}
+		return c, nil
+	}
 }
 
 // dirStore keeps one file per logical function in a directory: enough for
@@ -54,7 +83,7 @@ func (d dirStore) load(logical core.ID) ([]byte, error) {
 }
 
 // save replaces the state atomically, so a crash leaves the old or the new one.
-func (d dirStore) save(logical core.ID, data []byte) error {
+func (d dirStore) save(_ context.Context, logical core.ID, data []byte) error {
 	if err := os.MkdirAll(string(d), 0o755); err != nil {
 		return fmt.Errorf("cannot create state directory: %w", err)
 	}
@@ -91,8 +120,8 @@ func (r *redisStore) load(logical core.ID) ([]byte, error) {
 	return b, nil
 }
 
-func (r *redisStore) save(logical core.ID, data []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+func (r *redisStore) save(ctx context.Context, logical core.ID, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
 	if err := r.c.Set(ctx, stateKey(logical), data, 0).Err(); err != nil {
 		return fmt.Errorf("cannot save state of %s to %s: %w", logical, r.url, err)

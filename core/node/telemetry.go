@@ -158,6 +158,7 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 // registerNodeMetrics registers the node-wide metrics.
 func (n *Node) registerNodeMetrics() {
 	n.dropped = n.reg.Counter(mDropped, "Events dropped: unmapped output, full mailbox, unreachable peer.", "")
+	n.foreign = n.reg.Counter("edgeless_node_foreign_events_total", "Events from the network addressed to another node, refused rather than relayed.", "")
 	n.offloaded = n.reg.Counter("edgeless_node_invocations_offloaded_total", "Invocations refused as overloaded, for the orchestrator to send elsewhere.", "")
 	for _, kind := range []string{"function", "resource"} {
 		n.reg.Gauge(mInstances, "Instances running on the node.", telemetry.Labels("kind", kind), func() float64 {

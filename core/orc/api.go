@@ -76,9 +76,9 @@ func (o *Orc) fill(ctx context.Context, c *component, only []core.ID) error {
 
 // startOne places one instance of c and starts it.
 func (o *Orc) startOne(ctx context.Context, c *component, only []core.ID) error {
-	hosting := map[core.ID]bool{}
+	hosting := map[core.ID]int{}
 	for _, i := range c.instances {
-		hosting[i.Node] = true
+		hosting[i.Node]++
 	}
 	id := core.NewID()
 	if c.fn != nil {
@@ -192,16 +192,21 @@ func usable(n *node, only []core.ID) bool {
 }
 
 // place picks a node for a function: among the usable nodes that offer its
-// runtime and meet its requirements, preferring those not in hosting, by the
-// configured strategy.
-func (o *Orc) place(c *component, hosting map[core.ID]bool, only []core.ID) (*node, error) {
+// runtime and meet its requirements, those hosting the fewest of its
+// instances (hosting counts them per node), by the configured strategy. So
+// instances go to distinct nodes first, then evenly.
+func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*node, error) {
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
 	var feasible, spare []*node
+	fewest := -1
 	for _, n := range o.nodes {
 		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
 			feasible = append(feasible, n)
-			if !hosting[n.id] {
+			switch h := hosting[n.id]; {
+			case fewest < 0 || h < fewest:
+				fewest, spare = h, []*node{n}
+			case h == fewest:
 				spare = append(spare, n)
 			}
 		}

@@ -17,13 +17,19 @@ type Config struct {
 	General  General       `toml:"general"`
 	Baseline Baseline      `toml:"baseline"`
 	Proxy    ProxySettings `toml:"proxy"`
+	TLS      spec.TLS      `toml:"tls"`
+
+	// Credentials, when set, are used instead of the files named by TLS (for
+	// an orchestrator started in the process that holds the CA, such as inabox).
+	Credentials *wire.Credentials `toml:"-"`
 }
 
 // General holds the orchestrator's identity and addresses.
 type General struct {
 	DomainID                       string  `toml:"domain_id" comment:"name of the orchestration domain"`
-	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address nodes register at and the controller sends orders to"`
-	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url"`
+	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address the controller sends orders to"`
+	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url, with the host name if it binds every interface (0.0.0.0)"`
+	NodeRegisterURL                string  `toml:"node_register_url" comment:"address nodes register at; empty or equal to orchestrator_url = that listener"`
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
 	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
@@ -61,6 +67,7 @@ func Default() Config {
 		General: General{
 			DomainID:                       "domain-7000",
 			OrchestratorURL:                "http://127.0.0.1:7003",
+			NodeRegisterURL:                "http://127.0.0.1:7004",
 			DomainRegisterURL:              "http://127.0.0.1:7002",
 			SubscriptionRefreshIntervalSec: 2,
 			ReconcileIntervalMS:            1000,
@@ -68,6 +75,7 @@ func Default() Config {
 			MetricsURL:                     "http://127.0.0.1:7012",
 		},
 		Baseline: Baseline{OrchestrationStrategy: "Random"},
+		TLS:      spec.DefaultTLS(wire.RoleOrchestrator),
 		Proxy: ProxySettings{
 			ProxyType:            "None",
 			RedisURL:             "redis://127.0.0.1:6379",
@@ -88,6 +96,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := wire.ParseAddr(c.General.OrchestratorURL); err != nil {
 		bad("general.orchestrator_url", "%v", err)
+	}
+	if c.General.NodeRegisterURL != "" {
+		if _, err := wire.ParseAddr(c.General.NodeRegisterURL); err != nil {
+			bad("general.node_register_url", "%v", err)
+		}
 	}
 	if c.General.OrchestratorURLAnnounced != "" {
 		if _, err := wire.ParseAddr(c.General.OrchestratorURLAnnounced); err != nil {
@@ -128,12 +141,35 @@ func (c *Config) Validate() error {
 	if c.Proxy.ProxyGCPeriodSeconds < 0 {
 		bad("proxy.proxy_gc_period_seconds", "must not be negative, got %d", c.Proxy.ProxyGCPeriodSeconds)
 	}
+	if c.Credentials == nil {
+		if err := c.TLS.Validate("tls."); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// Load reads an orchestrator.toml over the defaults and validates it.
+// Load reads an orchestrator.toml over the defaults and validates it. It
+// accepts EDGELESS's keys that have no effect here (IgnoredKeys) and refuses
+// any other unknown key.
 func Load(path string) (Config, error) {
-	return spec.LoadValidated(path, Default())
+	cfg, _, err := LoadWith(path, true)
+	return cfg, err
+}
+
+// LoadWith reads an orchestrator.toml like Load and returns a warning for
+// each key that has no effect; unknown keys are errors when strict, warnings
+// otherwise.
+func LoadWith(path string, strict bool) (Config, []spec.Warning, error) {
+	return spec.LoadValidatedWith(path, Default(), spec.LoadOptions{Strict: strict, Ignored: IgnoredKeys()})
+}
+
+// IgnoredKeys returns the keys of EDGELESS's orchestrator.toml that an
+// orchestrator accepts but does not act on, each with the reason.
+func IgnoredKeys() map[string]string {
+	return map[string]string{
+		"general.node_register_coap_url": "CoAP (embedded nodes) is not offered",
+	}
 }
 
 // WriteTemplate writes the commented default orchestrator.toml.

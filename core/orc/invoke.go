@@ -52,7 +52,9 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	c.busyAt = time.Now()
 	o.opMu.Unlock()
 	if i, ok := o.scaleOut(ctx, req.Logical); ok {
-		resp, err := o.invokeOn(ctx, i, req.Payload, false)
+		// The new instance queues it: refusing it there for a full queue or a
+		// busy CPU would turn away work that has just been given room.
+		resp, err := o.invokeOn(ctx, i, req.Payload, true)
 		if err == nil {
 			resp.Offloaded = !resp.Overloaded
 			if resp.Offloaded {

@@ -82,12 +82,15 @@ func (c *component) name() string {
 // Orc is an orchestrator.
 type Orc struct {
 	cfg   Config
+	creds *wire.Credentials // nil when TLS is off
 	log   *slog.Logger
 	nonce uint64
 
-	server *wire.Server
-	con    *wire.Client
-	addr   string
+	server    *wire.Server
+	regServer *wire.Server // node_register_url's listener; nil when nodes register at server
+	con       *wire.Client
+	addr      string
+	regAddr   string
 
 	regMu sync.Mutex // guards nodes and exits; held briefly, never across a call
 	nodes map[core.ID]*node
@@ -120,11 +123,16 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid orchestrator configuration: %w", err)
 	}
+	creds, err := loadCredentials(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	o := &Orc{
 		cfg:     cfg,
+		creds:   creds,
 		log:     log.With("domain", cfg.General.DomainID),
 		nonce:   rand.Uint64(),
 		nodes:   map[core.ID]*node{},
@@ -159,20 +167,24 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
 	wire.Method(mux, wire.MethodOrcInvoke, o.invoke)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: listen, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux})
-	if err == nil {
-		if err = srv.Start(ctx); err != nil {
-			err = fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
-		}
-	}
+	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
+		o.proxy.close()
+		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
+	}
+	o.server = srv
+	o.addr = wire.Announced(srv.Addr())
+	o.regAddr = o.addr
+	if err := o.startNodeRegister(ctx); err != nil {
+		srv.Close()
 		o.proxy.close()
 		return err
 	}
-	o.server = srv
-	o.addr = srv.Addr()
 	if err := o.startMetrics(); err != nil {
 		srv.Close()
+		if o.regServer != nil {
+			o.regServer.Close()
+		}
 		o.proxy.close()
 		return err
 	}
@@ -180,7 +192,7 @@ func (o *Orc) Start(ctx context.Context) error {
 		o.addr, _ = wire.ParseAddr(a)
 	}
 	conAddr, _ := wire.ParseAddr(o.cfg.General.DomainRegisterURL)
-	o.con = wire.NewClient(conAddr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log})
+	o.con = wire.NewClient(conAddr, o.clientOptions(wire.Identity{Role: wire.RoleController}, nil))
 	ctx, o.cancel = context.WithCancel(context.Background())
 	o.wg.Add(2)
 	go o.reconcileLoop(ctx)
@@ -193,8 +205,51 @@ func (o *Orc) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr returns the address nodes and the controller reach the orchestrator at.
+// startNodeRegister opens the separate node registration listener of
+// EDGELESS's layout (node_register_url) when it differs from
+// orchestrator_url, which accepts registrations as well.
+func (o *Orc) startNodeRegister(ctx context.Context) error {
+	u := o.cfg.General.NodeRegisterURL
+	if u == "" || u == o.cfg.General.OrchestratorURL {
+		return nil
+	}
+	listen, _ := wire.ParseAddr(u)
+	mux := &wire.Mux{}
+	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	srv, err := o.serve(ctx, listen, mux)
+	if err != nil {
+		return fmt.Errorf("cannot serve node registration on %s: %w", listen, err)
+	}
+	o.regServer = srv
+	o.regAddr = srv.Addr()
+	return nil
+}
+
+// serve starts a control listener on addr answering the methods of mux.
+func (o *Orc) serve(ctx context.Context, addr string, mux *wire.Mux) (*wire.Server, error) {
+	scfg := wire.ServerConfig{Addr: addr, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux}
+	if o.creds != nil {
+		scfg.TLS = o.creds.ServerTLS()
+		scfg.Authorize = authorize
+		scfg.EventsFrom = func(wire.Identity) bool { return false }
+	}
+	srv, err := wire.NewServer(scfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// Addr returns the address the controller reaches the orchestrator at; nodes
+// may register there too.
 func (o *Orc) Addr() string { return o.addr }
+
+// NodeRegisterAddr returns the address nodes register at: node_register_url's
+// listener, or Addr when there is no separate one.
+func (o *Orc) NodeRegisterAddr() string { return o.regAddr }
 
 // Close stops the loops and the listener. Instances keep running on their
 // nodes: they belong to the controller's workflows, not to this process.
@@ -209,6 +264,9 @@ func (o *Orc) Close() error {
 	var errs []error
 	if o.server != nil {
 		errs = append(errs, o.server.Close())
+	}
+	if o.regServer != nil {
+		errs = append(errs, o.regServer.Close())
 	}
 	if o.metricsSrv != nil {
 		errs = append(errs, o.metricsSrv.Close())
@@ -238,6 +296,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return o.Close()
 }
 
+// clientOptions are those of a connection to peer; onLost, when set, is
+// called when an established connection breaks.
+func (o *Orc) clientOptions(peer wire.Identity, onLost func()) wire.ClientOptions {
+	opts := wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log, OnLost: onLost}
+	if o.creds != nil {
+		opts.TLS = o.creds.ClientTLS(peer)
+	}
+	return opts
+}
+
+// loadCredentials returns the orchestrator's TLS credentials, or nil with TLS
+// off. The certificate names the domain.
+func loadCredentials(cfg *Config) (*wire.Credentials, error) {
+	if !cfg.TLS.Enabled {
+		return nil, nil
+	}
+	c, err := wire.LoadRole(wire.RoleOrchestrator, cfg.Credentials, cfg.TLS.CAPath, cfg.TLS.CertPath, cfg.TLS.KeyPath)
+	if err == nil && c.Identity().ID != cfg.General.DomainID {
+		err = fmt.Errorf("invalid orchestrator certificate: it is for domain %q, the configuration's general.domain_id is %q", c.Identity().ID, cfg.General.DomainID)
+	}
+	return c, err
+}
+
+// authorize lets nodes register and the controller give orders.
+func authorize(peer wire.Identity, method string) error {
+	want := wire.RoleController
+	if method == wire.MethodOrcUpdateNode {
+		want = wire.RoleNode
+	}
+	if peer.Role != want {
+		return fmt.Errorf("only a %s may", want)
+	}
+	return nil
+}
+
 // dropEvents refuses dataplane events: nothing runs at the orchestrator.
 type dropEvents struct{}
 
@@ -258,9 +351,21 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	if err != nil || req.Node.IsZero() {
 		return nil, fmt.Errorf("node %s: bad registration (address %q)", req.Node, req.Addr)
 	}
-	deadline := time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
+	if peer := wire.PeerIdentity(ctx); peer.Authenticated() && peer.ID != req.Node.String() {
+		o.log.Warn("refusing a registration that claims another node's id", "node", req.Node, "certificate", peer.ID)
+		return nil, fmt.Errorf("node %s: registration refused: the certificate is that of node %s", req.Node, peer.ID)
+	}
+	now := time.Now()
+	deadline := now.Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
+	if n := o.nodes[req.Node]; n != nil && n.nonce != req.Nonce && n.addr != addr && now.Before(n.deadline) && !n.client.Down() {
+		// Another live process holds this id: a copied configuration or
+		// certificate. Admitting it would make the two flap forever.
+		o.log.Warn("refusing a second node with the same node_id while the first is alive", "node", req.Node,
+			"registered_addr", n.addr, "refused_addr", addr)
+		return nil, fmt.Errorf("node %s: registration refused: node_id already in use by a live node at %s", req.Node, n.addr)
+	}
 	o.exits = append(o.exits, req.Exits...)
 	o.proxy.record(req, time.Now())
 	n := o.nodes[req.Node]
@@ -290,7 +395,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 		caps: req.Capabilities, providers: req.Providers,
 		// A broken connection to a node is the first sign of its failure
 		// (a crash, kill -9): reconcile at once rather than at its deadline.
-		client: wire.NewClient(addr, wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log, OnLost: o.wake}),
+		client: wire.NewClient(addr, o.clientOptions(wire.Identity{Role: wire.RoleNode, ID: req.Node.String()}, o.wake)),
 	}
 	o.wake()
 	return &wire.UpdateNodeResponse{Reset: n != nil}, nil

@@ -88,7 +88,7 @@ type healthEntry struct {
 func newRedisProxy(ctx context.Context, s ProxySettings, domain string, log *slog.Logger) (*redisProxy, error) {
 	opts, err := redis.ParseURL(s.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("cannot use the Redis proxy at %s: %w", s.RedisURL, err)
+		return nil, fmt.Errorf("cannot use the Redis proxy at %s: %w", core.Redact(s.RedisURL), err)
 	}
 	// Fail fast and let the loop retry: a round must not hang on a Redis
 	// that is away.
@@ -108,7 +108,7 @@ func newRedisProxy(ctx context.Context, s ProxySettings, domain string, log *slo
 	defer cancel()
 	if err := p.rdb.FlushDB(ctx).Err(); err != nil {
 		p.rdb.Close()
-		return nil, fmt.Errorf("cannot flush the Redis proxy at %s: %w", s.RedisURL, err)
+		return nil, fmt.Errorf("cannot flush the Redis proxy at %s: %w", core.Redact(s.RedisURL), err)
 	}
 	if d := s.DatasetSettings; d.DatasetPath != "" {
 		if p.dataset, err = openDataset(d); err != nil {
@@ -116,7 +116,7 @@ func newRedisProxy(ctx context.Context, s ProxySettings, domain string, log *slo
 			return nil, err
 		}
 	}
-	log.Info("Redis proxy ready", "url", s.RedisURL, "gc_period", p.gcPeriod, "dataset", s.DatasetSettings.DatasetPath)
+	log.Info("Redis proxy ready", "url", core.Redact(s.RedisURL), "gc_period", p.gcPeriod, "dataset", s.DatasetSettings.DatasetPath)
 	return p, nil
 }
 
@@ -211,7 +211,7 @@ func (o *Orc) proxyLoop(ctx context.Context) {
 			// While Redis is away, try less and less often.
 			retryAt = time.Now().Add(min(interval<<min(failures, 10), 30*time.Second))
 		case err == nil && failures > 0:
-			o.log.Info("Redis proxy available again", "url", o.proxy.url)
+			o.log.Info("Redis proxy available again", "url", core.Redact(o.proxy.url))
 			failures, retryAt = 0, time.Time{}
 		}
 	}

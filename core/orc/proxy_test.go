@@ -104,6 +104,7 @@ func startProxyOrc(t *testing.T, mutate func(*Config), seed func(*redis.Client))
 	}
 	cfg := Default()
 	cfg.General.OrchestratorURL = "127.0.0.1:0"
+	cfg.General.NodeRegisterURL = ""
 	cfg.General.DomainID = "domain-test"
 	// No controller: the registrations fail, which the orchestrator only logs.
 	cfg.General.DomainRegisterURL = "127.0.0.1:1"
@@ -111,6 +112,9 @@ func startProxyOrc(t *testing.T, mutate func(*Config), seed func(*redis.Client))
 	cfg.General.MetricsURL = ""
 	cfg.Proxy.ProxyType = "Redis"
 	cfg.Proxy.RedisURL = srv.URL()
+	// The test's one client plays the nodes and the controller, which TLS
+	// would tell apart: these tests are about the mirror.
+	cfg.TLS.Enabled = false
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -163,4 +163,7 @@ type PollReply struct {
 type MigrateRequest struct {
 	Component string   `json:"component"`
 	Nodes     []string `json:"nodes"`
+	// Domain, instead of Nodes, moves the whole workflow to that
+	// orchestration domain (EDGELESS's workflow migrate ID DOMAIN).
+	Domain string `json:"domain,omitempty"`
 }

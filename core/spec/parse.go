@@ -13,7 +13,8 @@ import (
 // ParseWorkflow parses an EDGELESS workflow JSON document. file names the
 // document in errors; data is not retained.
 //
-// Parsing is strict where EDGELESS is: unknown fields, wrong types, null
+// Parsing is strict where EDGELESS is, and stricter about fields: unknown
+// fields of functions, resources and class specifications, wrong types, null
 // where a value is required, duplicate keys and anything after the top-level
 // object are errors, and name, class_specification, id, function_type,
 // version, class_type, functions and resources are required. It is lenient
@@ -21,7 +22,8 @@ import (
 // configurations and outputs may be left out or null and then read as empty
 // (EDGELESS requires them). code and binary are optional, as in EDGELESS;
 // binary is either an array of byte values (EDGELESS's form) or a base64
-// string (encoding/json's form of a []byte).
+// string (encoding/json's form of a []byte). Unknown top-level fields are
+// skipped, as EDGELESS skips them, and listed in Workflow.Ignored.
 //
 // The first problem stops parsing and is returned as an *Error with the JSON
 // path, line and column. ParseWorkflow does not validate the workflow as a
@@ -318,7 +320,14 @@ func (p *parser) workflow() (*Workflow, error) {
 		case "annotations":
 			w.Annotations, err = p.strMap(kp)
 		default:
-			err = p.unknown(kp, off, "functions, resources, annotations")
+			// EDGELESS ignores fields it does not know, and users add some
+			// (a "description"); inside functions and resources an unknown
+			// field is more likely a misspelling, and stays an error.
+			var skip json.RawMessage
+			if err = p.dec.Decode(&skip); err != nil {
+				return p.errAt(off, kp, "%v", err)
+			}
+			w.Ignored = append(w.Ignored, kp)
 		}
 		return err
 	})

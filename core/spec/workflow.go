@@ -70,6 +70,9 @@ type Workflow struct {
 
 	// File is the file the workflow was read from, used to name it in errors.
 	File string `json:"-"`
+	// Ignored lists the unknown top-level fields ParseWorkflow skipped, for
+	// a warning.
+	Ignored []string `json:"-"`
 }
 
 // Function is one logical function of a workflow.

@@ -187,11 +187,10 @@ func TestParseWorkflowErrors(t *testing.T) {
 	f("null document", `null`, "", "want an object, got null")
 
 	// Unknown and duplicate fields.
-	f("unknown top", `{"functions":[],"resources":[],"extra":1}`, "extra", "unknown field")
 	f("unknown function field", strings.Replace(minimal, `"name":"f"`, `"name":"f","nmae":"g"`, 1), "functions[0].nmae", "unknown field")
 	f("unknown class field", strings.Replace(minimal, `"version":"0.1"`, `"version":"0.1","code_type":"x"`, 1), "functions[0].class_specification.code_type", "unknown field")
 	f("unknown resource field", `{"functions":[],"resources":[{"name":"r","class_type":"file-log","config":{}}]}`, "resources[0].config", "unknown field")
-	f("odd key quoted in path", `{"functions":[],"resources":[],"a b":1}`, `["a b"]`, "unknown field")
+	f("odd key quoted in path", `{"functions":[],"resources":[{"name":"r","class_type":"file-log","a b":1}]}`, `resources[0]["a b"]`, "unknown field")
 	f("duplicate field", strings.Replace(minimal, `"name":"f"`, `"name":"f","name":"g"`, 1), "functions[0].name", "duplicate key")
 	f("duplicate map key", strings.Replace(minimal, `"output_mapping":{}`, `"output_mapping":{"a":"f","a":"f"}`, 1), "functions[0].output_mapping.a", "duplicate key")
 
@@ -241,7 +240,7 @@ func TestParseWorkflowPosition(t *testing.T) {
 		}
 	}
 	f("syntax error", "{\n  \"functions\": [\n    x\n", 3, 5)
-	f("unknown field", "{\n\t\"functions\": [],\n\t\"resources\": [],\n\t\"bogus\": 1\n}", 4, 2)
+	f("unknown field", "{\n\t\"functions\": [],\n\t\"resources\": [{\"name\": \"r\", \"class_type\": \"x\",\n\t\"bogus\": 1}]\n}", 4, 2)
 	f("wrong type", "{\"functions\": [], \"resources\": 3}", 1, 32)
 	f("missing field reported at the object", "{\"functions\": [\n  {\"name\": \"f\"}\n], \"resources\": []}", 2, 3)
 	f("end of input", "{\"functions\": [\n", 2, 1)
@@ -474,7 +473,7 @@ func TestLoadWorkflow(t *testing.T) {
 	f("missing code", missing, "functions[1].class_specification.code", filepath.Join(dir, "examples/bad/nothere.wasm"))
 	f("code is a directory", strings.Replace(string(ping), "../../functions/ping/ping.wasm", "../../functions/ping", 1),
 		"functions[1].class_specification.code", "not a regular file")
-	f("parse error", `{"functions":[],"resources":[],"x":1}`, "x", "unknown field")
+	f("parse error", `{"functions":[],"resources":[{"name":"r","class_type":"file-log","x":1}]}`, "resources[0].x", "unknown field")
 	f("validation error", strings.Replace(string(ping), `"ping": "pinger"`, `"ping": "pingr"`, 1), "functions[0].output_mapping.ping", `unknown target "pingr"`)
 
 	_, err = LoadWorkflow(write("examples/bad/missing2.json", missing))
@@ -519,4 +518,17 @@ func FuzzParseWorkflow(f *testing.F) {
 			t.Fatalf("round trip changed %q:\n%+v\n%+v", data, w, back)
 		}
 	})
+}
+
+// TestUnknownTopLevelFields: EDGELESS skips fields it does not know at the
+// top of a workflow (users add a "description"), and so does ParseWorkflow,
+// listing them for a warning.
+func TestUnknownTopLevelFields(t *testing.T) {
+	w, err := ParseWorkflow("w.json", []byte(`{"description":"a demo","functions":[],"resources":[],"annotations":{},"meta":{"a":[1,{"b":null}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(w.Ignored, ",") != "description,meta" {
+		t.Fatalf("Ignored = %q, want description and meta", w.Ignored)
+	}
 }

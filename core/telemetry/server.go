@@ -10,6 +10,8 @@ import (
 	"net/http/pprof"
 	"sync"
 	"time"
+
+	"github.com/edgeless-go/edgeless/core"
 )
 
 // Server serves a registry's /metrics, and /debug/pprof when enabled.
@@ -44,7 +46,10 @@ func (s *Server) Start(addr string) error {
 		return fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
 	}
 	s.addr = ln.Addr().String()
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: mux}
+	limits := core.MetricsLimits()
+	limits.Apply(s.srv)
+	ln = limits.Listener(ln)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
