@@ -76,7 +76,13 @@ func (l *fileLog) Cast(src core.InstanceID, payload []byte) error {
 	b = append(b, payload...)
 	b = append(b, '\n')
 	l.line = b
-	if _, err := l.f.Write(b); err != nil {
+	n, err := l.f.Write(b)
+	if err != nil {
+		// A line written in part (a full disk) is cut off again, so that the
+		// file holds whole lines only; the caller hears of the failure.
+		if fi, serr := l.f.Stat(); n > 0 && serr == nil {
+			_ = l.f.Truncate(fi.Size() - int64(n))
+		}
 		return fmt.Errorf("cannot append to %s: %w", l.f.Name(), err)
 	}
 	return nil

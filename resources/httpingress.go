@@ -358,7 +358,12 @@ func (p *HTTPIngress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			payload = base64.StdEncoding.AppendEncode((*jp)[:0], body)
 			*jp = payload
 		}
-		rt.out.Cast("new_request", payload)
+		// 200 promises delivery: an event that cannot be queued (a full
+		// mailbox, an unreachable node) is refused, for the client to retry.
+		if err := rt.out.Cast("new_request", payload); err != nil {
+			http.Error(w, "Service Unavailable: cannot queue the event: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		w.Write([]byte("OK"))
 		return
 	}

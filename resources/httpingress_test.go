@@ -185,3 +185,24 @@ func TestHTTPIngressHostOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPIngressAsyncRefused: an asynchronous request whose event cannot be
+// queued (the target's mailbox is full) is answered 503, never 200.
+func TestHTTPIngressAsyncRefused(t *testing.T) {
+	p := startIngress(t, 1024)
+	h := &fakeHost{castErr: errors.New("mailbox full")}
+	if _, err := p.Start(StartConfig{Configurations: map[string]string{"host": "busy.example", "async": "true"}, Host: h}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.Addr()+"/", strings.NewReader("x"))
+	req.Host = "busy.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "mailbox full") {
+		t.Fatalf("answered %d %q, want 503 naming the reason", resp.StatusCode, body)
+	}
+}

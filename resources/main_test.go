@@ -31,17 +31,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fakeHost records casts and answers calls with reply.
+// fakeHost records casts, or refuses them with castErr, and answers calls
+// with reply.
 type fakeHost struct {
-	mu    sync.Mutex
-	casts []string
-	reply func(payload []byte) (core.CallRet, []byte, error)
+	mu      sync.Mutex
+	casts   []string
+	castErr error
+	reply   func(payload []byte) (core.CallRet, []byte, error)
 }
 
-func (h *fakeHost) Cast(output string, payload []byte) {
+func (h *fakeHost) Cast(output string, payload []byte) error {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.castErr != nil {
+		return h.castErr
+	}
 	h.casts = append(h.casts, output+"="+string(payload))
-	h.mu.Unlock()
+	return nil
 }
 
 func (h *fakeHost) Call(ctx context.Context, output string, payload []byte) (core.CallRet, []byte, error) {

@@ -12,9 +12,10 @@ import (
 // to call from any goroutine, concurrently; payloads are copied before they
 // return.
 type Host interface {
-	// Cast sends payload to the target mapped to output; an unmapped output
-	// drops it.
-	Cast(output string, payload []byte)
+	// Cast queues payload for the target mapped to output. The error says
+	// it was not queued: an unmapped output, a target whose mailbox is full or
+	// whose node is unreachable; a nil error means it will be delivered.
+	Cast(output string, payload []byte) error
 	// Call sends payload to the target mapped to output and waits for its
 	// result, until ctx ends or the node's call timeout passes. The reply is
 	// the caller's. An unmapped output or an unreachable target is an error.

@@ -1,6 +1,10 @@
 package wire
 
-import "github.com/edgeless-go/edgeless/core"
+import (
+	"log/slog"
+
+	"github.com/edgeless-go/edgeless/core"
+)
 
 // Control-plane method names. Each is served by the mode named in its prefix.
 const (
@@ -289,3 +293,10 @@ type UpdateDomainResponse struct {
 // MaxControlFrame bounds control-plane frames, which carry function code:
 // large enough for a Go wasip1 module of tens of MiB.
 const MaxControlFrame = 64 << 20
+
+// ControlOptions are the options of a control-plane client: frames up to
+// MaxControlFrame, which carry function code, and room to queue two of them,
+// so that a large function is never refused as if the peer were slow.
+func ControlOptions(log *slog.Logger) ClientOptions {
+	return ClientOptions{MaxFrame: MaxControlFrame, MaxPending: 2 * MaxControlFrame, Log: log}
+}

@@ -270,7 +270,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // clientOptions are those of the connection to the orchestrator of domain.
 func (c *Con) clientOptions(domain string) wire.ClientOptions {
-	opts := wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: c.log}
+	opts := wire.ControlOptions(c.log)
 	if c.creds != nil {
 		opts.TLS = c.creds.ClientTLS(wire.Identity{Role: wire.RoleOrchestrator, ID: domain})
 	}

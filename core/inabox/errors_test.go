@@ -129,3 +129,38 @@ func TestMemoryLimitAnnotation(t *testing.T) {
 		t.Fatalf("the hog under the node's limit failed %d times", n)
 	}
 }
+
+// TestLargeFunction deploys a 12 MB function (noop with a 12 MB custom
+// section; the outbound queues used to hold 8 MiB) end to end: controller,
+// orchestrator and node take it.
+func TestLargeFunction(t *testing.T) {
+	// Minutes, not seconds, for the race detector's sake.
+	b := startBox(t, 1, func(c *Config) { c.Controller.RequestTimeoutSec = 600 })
+	f := fn(t, "big", "noop", nil, "")
+	payload := make([]byte, 12<<20)
+	name := "padding"
+	sec := append(uleb(uint64(len(name))), name...)
+	sec = append(sec, payload...)
+	f.ClassSpecification.Binary = append(append(append(f.ClassSpecification.Binary, 0), uleb(uint64(len(sec)))...), sec...)
+	id, err := b.startSpec(workflow(f))
+	if err != nil {
+		t.Fatalf("a 12 MB function: %v", err)
+	}
+	if got := len(component(b.inspect(id), "big").Instances); got != 1 {
+		t.Fatalf("%d instances of the 12 MB function, want 1", got)
+	}
+}
+
+// uleb encodes v as unsigned LEB128, as WASM section sizes are.
+func uleb(v uint64) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			out = append(out, c|0x80)
+			continue
+		}
+		return append(out, c)
+	}
+}

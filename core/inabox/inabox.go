@@ -173,6 +173,7 @@ func (b *Inabox) Start(ctx context.Context) error {
 		if err == nil {
 			err = b.nodeCredentials(&ncfg)
 		}
+		ncfg.SameProcess = true
 		if err != nil {
 			b.Close()
 			return err

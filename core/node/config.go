@@ -35,6 +35,9 @@ type Config struct {
 	// Credentials, when set, are used instead of the files named by TLS (for
 	// nodes started in the process that holds the CA, such as inabox).
 	Credentials *wire.Credentials `toml:"-"`
+	// SameProcess says the orchestrator runs in this process (inabox): the
+	// node cannot be cut off from it, so it holds no lease and never fences.
+	SameProcess bool `toml:"-"`
 }
 
 // General holds the node's identity, addresses and limits.

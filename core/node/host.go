@@ -89,10 +89,12 @@ func (h functionHost) Self() core.InstanceID { return h.id }
 // resourceHost lets a resource cast and call on its outputs from any goroutine.
 type resourceHost struct{ *instance }
 
-func (h resourceHost) Cast(output string, payload []byte) {
-	if to, ok := h.resolve([]byte(output)); ok {
-		h.castTo(to, payload, time.Now().UnixNano())
+func (h resourceHost) Cast(output string, payload []byte) error {
+	to, ok := h.resolve([]byte(output))
+	if !ok {
+		return fmt.Errorf("output %q is not mapped", output)
 	}
+	return h.castTo(to, payload, time.Now().UnixNano())
 }
 
 func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (core.CallRet, []byte, error) {

@@ -354,14 +354,16 @@ func (inst *instance) created() int64 {
 }
 
 // castTo sends a cast from this instance, made at created; payload is copied.
-func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) {
+func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) error {
 	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
-	if err := inst.n.route(&e); err != nil {
+	err := inst.n.route(&e)
+	if err != nil {
 		inst.n.dropped.Inc()
 		if inst.log.Enabled(context.Background(), slog.LevelDebug) {
 			inst.log.Debug("cast dropped", "to", to.String(), "err", err)
 		}
 	}
+	return err
 }
 
 // callTo makes a call from this instance and waits for its result. The reply

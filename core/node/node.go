@@ -307,8 +307,10 @@ func (n *Node) registerLoop(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	renewed := make(chan time.Time, 1)
-	n.wg.Add(1)
-	go n.fenceLoop(ctx, renewed)
+	if !n.cfg.SameProcess {
+		n.wg.Add(1)
+		go n.fenceLoop(ctx, renewed)
+	}
 	failing := false
 	for {
 		sent := time.Now()

@@ -299,7 +299,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // clientOptions are those of a connection to peer; onLost, when set, is
 // called when an established connection breaks.
 func (o *Orc) clientOptions(peer wire.Identity, onLost func()) wire.ClientOptions {
-	opts := wire.ClientOptions{MaxFrame: wire.MaxControlFrame, Log: o.log, OnLost: onLost}
+	opts := wire.ControlOptions(o.log)
+	opts.OnLost = onLost
 	if o.creds != nil {
 		opts.TLS = o.creds.ClientTLS(peer)
 	}

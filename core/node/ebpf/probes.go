@@ -170,14 +170,15 @@ func classify(err error) error {
 	return err
 }
 
-// Snapshot returns the counters summed over all CPUs. After Close it returns
-// the zero Stats.
+// Snapshot returns the counters summed over all CPUs. After Close, or when
+// the kernel refuses to read the counters, it returns the zero Stats: the
+// node then reports no eBPF figures rather than stopping.
 func (p *Probes) Snapshot() Stats {
 	s, _ := p.snapshot()
 	return s
 }
 
-// snapshot also reports whether the probes were still open.
+// snapshot also reports whether the probes were open and readable.
 func (p *Probes) snapshot() (Stats, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -186,8 +187,7 @@ func (p *Probes) snapshot() (Stats, bool) {
 	}
 	var perCPU []probesStats
 	if err := p.objs.CpuStats.Lookup(uint32(0), &perCPU); err != nil {
-		// The map is ours and always has key 0: this cannot repeat.
-		panic(fmt.Sprintf("BUG: cannot read the ebpf counters: %v", err))
+		return Stats{}, false
 	}
 	var s Stats
 	for i := range perCPU {
