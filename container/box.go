@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
 	"google.golang.org/grpc"
@@ -72,6 +73,9 @@ func (r *Runtime) newBox(ctx context.Context, s boxSpec) (_ *box, err error) {
 		hc.Resources.NanoCPUs = int64(cpus * 1e9)
 	}
 	created, err := r.docker.ContainerCreate(ctx, &container.Config{Image: s.image, Labels: labels}, hc, nil, nil, "")
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("image %s is not on this node's Docker host (images are never pulled: build or load it there): %w", s.image, ErrNoImage)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a container of image %s: %w", s.image, err)
 	}
@@ -203,6 +207,8 @@ var (
 	ErrExited      = errors.New("container exited")
 	ErrMemoryLimit = errors.New("memory limit exceeded")
 	ErrHung        = errors.New("container hung")
+	// ErrNoImage is returned for an image missing on the Docker host.
+	ErrNoImage = errors.New("no such image")
 )
 
 // remove closes the connection and removes the container; it is idempotent.

@@ -369,8 +369,8 @@ func TestOrphansRemoved(t *testing.T) {
 func TestMissingImage(t *testing.T) {
 	r := newRuntime(t, nil)
 	_, err := r.Instantiate(context.Background(), Spec{Image: "edgeless-no-such-image:latest"}, newRecorder())
-	if err == nil || !strings.Contains(err.Error(), "edgeless-no-such-image") {
-		t.Fatalf("err = %v, want one naming the image", err)
+	if !errors.Is(err, ErrNoImage) || !strings.Contains(err.Error(), "edgeless-no-such-image") {
+		t.Fatalf("err = %v, want ErrNoImage naming the image", err)
 	}
 }
 

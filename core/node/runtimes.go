@@ -158,7 +158,11 @@ func (n *Node) startContainerRuntime() error {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.StartTimeoutMS)*time.Millisecond)
 			defer cancel()
-			return rt.Instantiate(ctx, cs, h)
+			inst, err := rt.Instantiate(ctx, cs, h)
+			if err != nil {
+				return nil, fmt.Errorf("%s function: %w", s.ftype, err)
+			}
+			return inst, nil
 		},
 		close: rt.Close,
 	})
