@@ -26,6 +26,7 @@ const (
 	MethodOrcMigrate       = "orc.Migrate"
 	MethodOrcNodes         = "orc.Nodes"
 	MethodOrcInvoke        = "orc.Invoke"
+	MethodOrcPrewarm       = "orc.Prewarm"
 
 	MethodConUpdateDomain = "con.UpdateDomain"
 )
@@ -257,6 +258,14 @@ type Invoke struct {
 	// Queue asks the node to queue the invocation even past its offloading
 	// threshold (up to the mailbox's bound): there is nowhere else to go.
 	Queue bool `msgpack:"queue"`
+	// MaxRespNS is the response time the caller asks for (0: none), and
+	// CanOffload lets the orchestrator's edge-cloud policy send the
+	// invocation to a cloud node to meet it.
+	MaxRespNS  int64 `msgpack:"max_resp_ns"`
+	CanOffload bool  `msgpack:"can_offload"`
+	// Urgent puts the call ahead of the instance's queue (Serverledge's
+	// high-performance QoS class).
+	Urgent bool `msgpack:"urgent"`
 }
 
 // InvokeResponse is a function's answer to an Invoke. Overloaded says the
@@ -271,6 +280,32 @@ type InvokeResponse struct {
 	Failure    string       `msgpack:"failure"`
 	Node       core.ID      `msgpack:"node"`
 	Offloaded  bool         `msgpack:"offloaded"` // served by another instance than the first choice
+	Cloud      bool         `msgpack:"cloud"`     // offloaded to a cloud node
+	// Cold says the orchestrator started the serving instance for this
+	// invocation (none could take it, or the function had scaled to zero);
+	// InitNS is how long that start took.
+	Cold   bool  `msgpack:"cold"`
+	InitNS int64 `msgpack:"init_ns"`
+	// RunNS is the time from the node's receipt of the invocation to the
+	// reply, queueing included; OffloadNS the time the orchestrator spent on
+	// instances that refused it before one took it.
+	RunNS     int64 `msgpack:"run_ns"`
+	OffloadNS int64 `msgpack:"offload_ns"`
+}
+
+// Prewarm asks an orchestrator to have at least Instances instances of a
+// function running (bounded by its max_instances), so that the next
+// invocations find them warm.
+type Prewarm struct {
+	Logical   core.ID `msgpack:"logical"`
+	Instances int     `msgpack:"instances"`
+}
+
+// PrewarmResponse says how many instances the Prewarm started and how many
+// run now.
+type PrewarmResponse struct {
+	Started   int `msgpack:"started"`
+	Instances int `msgpack:"instances"`
 }
 
 // UpdateDomain is an orchestrator's periodic registration with its controller.

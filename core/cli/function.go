@@ -18,7 +18,7 @@ import (
 )
 
 const functionUsage = `create -f NAME --src FILE --runtime wasm|native|python310|custom [--memory MB] [--annotation k=v]…
-  | list | delete -f NAME
+  | list | delete -f NAME | prewarm -f NAME [-n INSTANCES]
   | invoke -f NAME [-p key:value]… [--params_file FILE] [--async] | poll --request ID
   | invoke cast INVOCATION_URL NODE_ID FUNCTION_ID PAYLOAD
   | build DIR|function.json [--native] [--sdk DIR]
@@ -95,6 +95,18 @@ func Function(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "Function %s deleted\n", *name)
 		return nil
+	case "prewarm":
+		n := fs.Int("n", 1, "instances to have running")
+		if err := parse(fs, rest, name); err != nil {
+			return err
+		}
+		body, _ := json.Marshal(&spec.PrewarmRequest{Instances: *n})
+		var reply spec.PrewarmReply
+		if err := c.do(ctx, http.MethodPost, "/api/v1/functions/"+*name+"/prewarm", body, &reply); err != nil {
+			return fmt.Errorf("cannot prewarm function %q: %w", *name, err)
+		}
+		fmt.Fprintf(out, "Function %s: %d instances started, %d running\n", *name, reply.Started, reply.Instances)
+		return nil
 	case "invoke":
 		if len(rest) > 0 && rest[0] == "cast" {
 			return c.castRaw(rest[1:], out)
@@ -163,7 +175,7 @@ func Function(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("function: unknown verb %q (want create, list, delete, invoke, poll, build, push, get or download)", verb)
+	return fmt.Errorf("function: unknown verb %q (want create, list, delete, prewarm, invoke, poll, build, push, get or download)", verb)
 }
 
 // parse parses a verb's flags and insists on -f.

@@ -26,9 +26,15 @@ func (c *Con) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/functions", c.guard(RoleDeployer, c.handleCreateFunction))
 	mux.HandleFunc("GET /api/v1/functions", c.guard(RoleInvoker, c.handleListFunctions))
 	mux.HandleFunc("DELETE /api/v1/functions/{name}", c.guard(RoleDeployer, c.handleDeleteFunction))
+	mux.HandleFunc("POST /api/v1/functions/{name}/prewarm", c.guard(RoleDeployer, c.handlePrewarm))
 	mux.HandleFunc("POST /api/v1/invoke/{name}", c.guard(RoleInvoker, c.handleInvoke))
 	mux.HandleFunc("GET /api/v1/poll/{id}", c.guard(RoleInvoker, c.handlePoll))
-	return mux
+	mux.HandleFunc("POST /api/v1/compositions", c.guard(RoleDeployer, c.handleCreateComposition))
+	mux.HandleFunc("GET /api/v1/compositions", c.guard(RoleInvoker, c.handleListCompositions))
+	mux.HandleFunc("DELETE /api/v1/compositions/{name}", c.guard(RoleDeployer, c.handleDeleteComposition))
+	mux.HandleFunc("POST /api/v1/compositions/{name}/invoke", c.guard(RoleInvoker, c.handleInvokeComposition))
+	c.serverledgeRoutes(mux)
+	return c.plainOnlyServerledge(mux)
 }
 
 func (c *Con) handleDomains(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/core/telemetry"
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -26,6 +27,7 @@ type domain struct {
 	nonce     uint64
 	deadline  time.Time
 	nodes     int
+	cores     int
 	runtimes  []string
 	resources []string
 	client    *wire.Client
@@ -52,6 +54,8 @@ type Con struct {
 	known     map[string]uint64 // nonce of each domain under which our workflows run there
 	workflows map[core.ID]*workflow
 	hosts     map[string]core.ID // http-ingress host → the workflow owning it
+	// compositions by name; guarded by mu
+	compositions map[string]*spec.Composition
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
 	async  *asyncResults
@@ -85,20 +89,19 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	}
 	_, https, _ := apiAddr(cfg.ControllerURL)
 	c := &Con{
-		cfg:       cfg,
-		creds:     creds,
-		auth:      auth,
-		https:     https,
-		log:       log.With("component", "controller"),
-		domains:   map[string]*domain{},
-		known:     map[string]uint64{},
-		workflows: map[core.ID]*workflow{},
-		hosts:     map[string]core.ID{},
-		reg:       telemetry.NewRegistry(),
-		async: &asyncResults{
-			ttl: time.Duration(cfg.AsyncResultTTLSec) * time.Second, max: cfg.MaxAsyncPending,
-			pending: map[string]*asyncEntry{},
-		},
+		cfg:          cfg,
+		creds:        creds,
+		auth:         auth,
+		https:        https,
+		log:          log.With("component", "controller"),
+		domains:      map[string]*domain{},
+		known:        map[string]uint64{},
+		workflows:    map[core.ID]*workflow{},
+		hosts:        map[string]core.ID{},
+		compositions: map[string]*spec.Composition{},
+		reg:          telemetry.NewRegistry(),
+		async: newAsyncResults(time.Duration(cfg.AsyncResultTTLSec)*time.Second, cfg.MaxAsyncPending,
+			asyncPath(cfg.PersistenceFilename), log.With("component", "controller")),
 	}
 	const starts = "edgeless_con_workflow_starts_total"
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)
@@ -121,6 +124,9 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 // once both serve.
 func (c *Con) Start(ctx context.Context) error {
 	if err := c.load(); err != nil {
+		return err
+	}
+	if err := c.async.open(); err != nil {
 		return err
 	}
 	mux := &wire.Mux{}
@@ -155,7 +161,9 @@ func (c *Con) Start(ctx context.Context) error {
 	limits := core.APILimits()
 	ln = limits.Listener(ln)
 	if c.https {
-		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
+		// TLS for our clients, plain HTTP for serverledge-cli on the same
+		// port; the handlers confine plain requests to Serverledge's paths.
+		ln = newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
 	}
 	c.httpLn = ln
 	if c.cfg.MetricsURL != "" {
@@ -240,6 +248,7 @@ func (c *Con) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
+	errs = append(errs, c.async.close())
 	if c.metricsSrv != nil {
 		errs = append(errs, c.metricsSrv.Close())
 	}
@@ -321,7 +330,7 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 		d.ready = true
 	}
 	d.deadline = time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
-	d.nodes, d.runtimes, d.resources = req.Nodes, req.Capabilities.Runtimes, req.ResourceTypes
+	d.nodes, d.cores, d.runtimes, d.resources = req.Nodes, req.Capabilities.NumCores, req.Capabilities.Runtimes, req.ResourceTypes
 	return &wire.UpdateDomainResponse{Reset: reset}, nil
 }
 

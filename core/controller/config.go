@@ -22,6 +22,7 @@ type Config struct {
 	MetricsURL          string   `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof               bool     `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 	TokensPath          string   `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
+	ServerledgeAuth     string   `toml:"serverledge_auth" comment:"who may call Serverledge's API (/create, /invoke/NAME, … at controller_url, plain HTTP or HTTPS) without a token: loopback (clients on 127.0.0.1 and ::1 only), token (nobody), none (anyone: unsafe, anyone who reaches the API may run code on the nodes)"`
 	TLS                 spec.TLS `toml:"tls"`
 
 	// Credentials and Tokens, when set, are used instead of the files named
@@ -43,6 +44,7 @@ func Default() Config {
 		MetricsURL:          "http://127.0.0.1:7011",
 		MaxWorkflowMB:       64,
 		TokensPath:          "tls/tokens",
+		ServerledgeAuth:     ServerledgeAuthLoopback,
 		TLS:                 spec.DefaultTLS(wire.RoleController),
 	}
 }
@@ -67,6 +69,11 @@ func (c *Config) Validate() error {
 		if _, err := wire.ParseAddr(c.MetricsURL); err != nil {
 			errs = append(errs, fmt.Errorf("metrics_url: %w", err))
 		}
+	}
+	switch c.ServerledgeAuth {
+	case ServerledgeAuthLoopback, ServerledgeAuthToken, ServerledgeAuthNone:
+	default:
+		errs = append(errs, fmt.Errorf("serverledge_auth: want loopback, token or none, got %q", c.ServerledgeAuth))
 	}
 	if c.AsyncResultTTLSec < 1 {
 		errs = append(errs, fmt.Errorf("async_result_ttl_sec: must be at least 1, got %d", c.AsyncResultTTLSec))

@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -37,23 +34,31 @@ func (c *Con) handleCreateFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad function: "+err.Error())
 		return
 	}
+	id, status, err := c.createFunction(r.Context(), &req)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, spec.StartReply{WorkflowID: id.String()})
+}
+
+// createFunction starts the one-function workflow of req. On failure it
+// returns the HTTP status that says why.
+func (c *Con) createFunction(ctx context.Context, req *spec.FunctionCreate) (core.ID, int, error) {
 	wf, err := req.Workflow()
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return core.ID{}, http.StatusBadRequest, err
 	}
 	c.faasMu.Lock() // one create at a time, so that names stay unique
 	defer c.faasMu.Unlock()
 	if c.findFunction(req.Name) != nil {
-		writeError(w, http.StatusConflict, fmt.Sprintf("function %q exists; delete it first", req.Name))
-		return
+		return core.ID{}, http.StatusConflict, fmt.Errorf("function %q exists; delete it first", req.Name)
 	}
-	id, err := c.startWorkflow(r.Context(), wf)
+	id, err := c.startWorkflow(ctx, wf)
 	if err != nil {
-		writeError(w, startStatus(err), err.Error())
-		return
+		return core.ID{}, startStatus(err), err
 	}
-	writeJSON(w, http.StatusCreated, spec.StartReply{WorkflowID: id.String()})
+	return id, 0, nil
 }
 
 func (c *Con) handleListFunctions(w http.ResponseWriter, r *http.Request) {
@@ -91,9 +96,8 @@ func (c *Con) handleDeleteFunction(w http.ResponseWriter, r *http.Request) {
 // with "async" the answer is 202 and a request id to poll.
 func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var req spec.InvokeRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
+	req, ok := c.decodeInvoke(w, r)
+	if !ok {
 		return
 	}
 	wf := c.findFunction(name)
@@ -101,17 +105,13 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no function %q", name))
 		return
 	}
-	params := req.Params
-	if params == nil {
-		params = map[string]any{}
-	}
-	payload, err := json.Marshal(params)
+	payload, err := json.Marshal(req.Params)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
 	}
 	if !req.Async {
-		res := c.invoke(r.Context(), wf, name, payload)
+		res := c.invoke(r.Context(), wf, name, payload, qosRequest{})
 		if res.Status != http.StatusOK {
 			writeError(w, res.Status, res.Error)
 			return
@@ -123,33 +123,69 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		w.Write(res.Result)
 		return
 	}
-	id, ok := c.async.add()
+	id, ok := c.invokeAsync(wf, name, payload, qosRequest{})
 	if !ok {
 		writeError(w, http.StatusTooManyRequests, "too many asynchronous invocations pending")
 		return
+	}
+	writeJSON(w, http.StatusAccepted, spec.InvokeAccepted{RequestID: id})
+}
+
+// decodeInvoke reads an invocation's body (none is an empty one); Params
+// are never nil. On failure it has answered.
+func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.InvokeRequest, bool) {
+	var req spec.InvokeRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
+		return nil, false
+	}
+	if req.Params == nil {
+		req.Params = map[string]any{}
+	}
+	return &req, true
+}
+
+// invokeAsync starts an invocation whose result is kept for polling under
+// the id it returns; false when too many are pending.
+func (c *Con) invokeAsync(wf *workflow, name string, payload []byte, q qosRequest) (string, bool) {
+	return c.runAsync(func(ctx context.Context) invocation { return c.invoke(ctx, wf, name, payload, q) })
+}
+
+// runAsync runs f in the background, bounded by request_timeout_sec, and
+// keeps its result for polling under the id it returns; false when too many
+// are pending.
+func (c *Con) runAsync(f func(context.Context) invocation) (string, bool) {
+	id, ok := c.async.add()
+	if !ok {
+		return "", false
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 		defer cancel()
-		c.async.done(id, c.invoke(ctx, wf, name, payload))
+		c.async.done(id, f(ctx))
 	}()
-	writeJSON(w, http.StatusAccepted, spec.InvokeAccepted{RequestID: id})
+	return id, true
+}
+
+// qosRequest is what an invocation asks of its scheduling: a response time
+// (0: none) and whether the orchestrator may offload it to the cloud to meet
+// it.
+type qosRequest struct {
+	MaxResp    time.Duration
+	CanOffload bool
+	Urgent     bool // ahead of the instance's queue
 }
 
 // invoke asks the function's domain to call it.
-func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte) invocation {
-	c.mu.Lock()
-	var d *domain
-	if wf.running {
-		d = c.domains[wf.Domain]
-	}
-	c.mu.Unlock()
+func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte, q qosRequest) invocation {
+	arrived := time.Now()
+	d := c.domainOf(wf)
 	if d == nil {
 		return invocation{Status: http.StatusServiceUnavailable, Error: fmt.Sprintf("function %q is not running: its domain was lost; it is being re-deployed", name)}
 	}
-	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload}
+	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(), CanOffload: q.CanOffload, Urgent: q.Urgent}
 	resp, err := wire.Call[wire.Invoke, wire.InvokeResponse](ctx, d.client, wire.MethodOrcInvoke, req)
 	switch {
 	case err != nil:
@@ -161,7 +197,8 @@ func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []b
 	case resp.Result == core.CallErr:
 		return invocation{Status: http.StatusUnprocessableEntity, Error: fmt.Sprintf("function %q returned an error for parameters %s", name, payload)}
 	}
-	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded}
+	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded, Cloud: resp.Cloud,
+		Cold: resp.Cold, InitNS: resp.InitNS, RunNS: resp.RunNS, OffloadNS: resp.OffloadNS, ResponseNS: time.Since(arrived).Nanoseconds()}
 }
 
 func (c *Con) handlePoll(w http.ResponseWriter, r *http.Request) {
@@ -196,61 +233,59 @@ type invocation struct {
 	Error     string
 	Node      core.ID // the node that served it
 	Offloaded bool
+	Cloud     bool // offloaded to a cloud node
+	// Measurements, in nanoseconds (wire.InvokeResponse's), and the time
+	// from the request's arrival at the controller to its result.
+	Cold                                 bool
+	Composition                          bool // Result is a spec.CompositionReply
+	InitNS, RunNS, OffloadNS, ResponseNS int64
 }
 
-// asyncResults keeps the results of asynchronous invocations for ttl after
-// they complete; then they are dropped and polling them says so.
-type asyncResults struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	max     int
-	pending map[string]*asyncEntry
-}
-
-type asyncEntry struct {
-	res     *invocation // nil while running
-	expires time.Time
-}
-
-func (a *asyncResults) add() (string, bool) {
-	var b [16]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.expireLocked()
-	if len(a.pending) >= a.max {
-		return "", false
+// handlePrewarm starts instances of a standalone function ahead of its
+// invocations.
+func (c *Con) handlePrewarm(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req spec.PrewarmRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad prewarm request: "+err.Error())
+		return
 	}
-	a.pending[id] = &asyncEntry{}
-	return id, true
+	wf := c.findFunction(name)
+	if wf == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no function %q", name))
+		return
+	}
+	resp, status, err := c.prewarm(r.Context(), wf, name, req.Instances)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, spec.PrewarmReply{Started: resp.Started, Instances: resp.Instances})
 }
 
-func (a *asyncResults) done(id string, res invocation) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if e := a.pending[id]; e != nil {
-		e.res, e.expires = &res, time.Now().Add(a.ttl)
+// prewarm asks the function's domain to run at least n instances of it.
+func (c *Con) prewarm(ctx context.Context, wf *workflow, name string, n int) (*wire.PrewarmResponse, int, error) {
+	if n < 0 {
+		return nil, http.StatusBadRequest, fmt.Errorf("prewarm %q: %d instances is negative", name, n)
 	}
+	d := c.domainOf(wf)
+	if d == nil {
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("function %q is not running: its domain was lost; it is being re-deployed", name)
+	}
+	req := &wire.Prewarm{Logical: wf.Logical[wf.Spec.Functions[0].Name], Instances: n}
+	resp, err := wire.Call[wire.Prewarm, wire.PrewarmResponse](ctx, d.client, wire.MethodOrcPrewarm, req)
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("cannot prewarm %q: %w", name, err)
+	}
+	return resp, 0, nil
 }
 
-// get returns the result (nil while pending) and whether id is known.
-func (a *asyncResults) get(id string) (*invocation, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.expireLocked()
-	e, ok := a.pending[id]
-	if !ok {
-		return nil, false
+// domainOf returns the domain wf runs in, or nil while it is lost.
+func (c *Con) domainOf(wf *workflow) *domain {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !wf.running {
+		return nil
 	}
-	return e.res, true
-}
-
-func (a *asyncResults) expireLocked() {
-	now := time.Now()
-	for id, e := range a.pending {
-		if e.res != nil && now.After(e.expires) {
-			delete(a.pending, id)
-		}
-	}
+	return c.domains[wf.Domain]
 }

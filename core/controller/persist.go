@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
 )
 
 // saved is what the controller keeps on disk: the admitted workflows and the
@@ -16,6 +17,8 @@ import (
 type saved struct {
 	Domains   map[string]uint64 `json:"domains"` // domain → nonce
 	Workflows []*workflow       `json:"workflows"`
+	// Compositions by name.
+	Compositions map[string]*spec.Composition `json:"compositions,omitempty"`
 }
 
 // load reads the persistence file; the workflows come back not running until
@@ -40,6 +43,9 @@ func (c *Con) load() error {
 	for d, nonce := range s.Domains {
 		c.known[d] = nonce
 	}
+	for name, m := range s.Compositions {
+		c.compositions[name] = m
+	}
 	for _, wf := range s.Workflows {
 		if wf.Spec == nil || wf.ID.IsZero() {
 			return fmt.Errorf("cannot read %s: a workflow without id or specification", c.cfg.PersistenceFilename)
@@ -61,7 +67,7 @@ func (c *Con) save() {
 		return
 	}
 	c.mu.Lock()
-	s := saved{Domains: map[string]uint64{}, Workflows: make([]*workflow, 0, len(c.workflows))}
+	s := saved{Domains: map[string]uint64{}, Workflows: make([]*workflow, 0, len(c.workflows)), Compositions: c.compositions}
 	for d, n := range c.known {
 		s.Domains[d] = n
 	}
@@ -76,4 +82,13 @@ func (c *Con) save() {
 	if err != nil {
 		c.log.Error("cannot save the workflows", "file", c.cfg.PersistenceFilename, "err", err)
 	}
+}
+
+// asyncPath names the journal of asynchronous results kept beside the
+// persistence file, or "" when nothing persists.
+func asyncPath(persistence string) string {
+	if persistence == "" {
+		return ""
+	}
+	return persistence + ".async"
 }

@@ -135,7 +135,7 @@ func (c *Con) releaseLocked(wf *workflow) {
 // instance; max_instances still bounds those added for invocations.
 func (c *Con) sourceAnnotations(wf core.ID, f spec.Function) map[string]string {
 	r, err := spec.ParseRequirements(f.Annotations)
-	if err != nil || r.MaxInstances <= 1 || r.MinInstances > 0 {
+	if err != nil || r.MaxInstances <= 1 || r.MinInstances > 0 || r.ScaleToZero {
 		return f.Annotations
 	}
 	ann := maps.Clone(f.Annotations)

@@ -109,6 +109,11 @@ func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (
 // for the result until ctx ends or the node's call timeout passes. The reply
 // is the caller's.
 func (inst *instance) callConcurrent(ctx context.Context, to core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
+	return inst.callVia(ctx, to, payload, inst.n.route)
+}
+
+// callVia is callConcurrent with the call's event handed to send.
+func (inst *instance) callVia(ctx context.Context, to core.InstanceID, payload []byte, send func(*core.Event) error) (core.CallRet, []byte, error) {
 	corr := inst.corr.Add(1)
 	ch := make(chan mail, 1)
 	inst.pendingMu.Lock()
@@ -120,7 +125,7 @@ func (inst *instance) callConcurrent(ctx context.Context, to core.InstanceID, pa
 		inst.pendingMu.Unlock()
 	}()
 	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
-	if err := inst.n.route(&e); err != nil {
+	if err := send(&e); err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
 	timeout := time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond

@@ -52,6 +52,9 @@ type instance struct {
 	release func(failed bool) // handle_stop unless failed, then free; run once on the instance goroutine
 
 	mailbox chan mail
+	// urgent holds invocations that jump the mailbox's queue (Serverledge's
+	// high-performance class); the instance takes them first.
+	urgent  chan mail
 	outputs atomic.Pointer[map[string]*target]
 	// patched is closed by the first patch of the outputs. EDGELESS's
 	// functions call resources from handle_init, which runs before the
@@ -129,6 +132,7 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		name:     name,
 		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
 		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
+		urgent:   make(chan mail, urgentSize),
 		replies:  make(chan mail, 1),
 		pending:  map[uint64]chan mail{},
 		delayed:  map[*time.Timer]struct{}{},
@@ -141,6 +145,10 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 	inst.metrics = n.newInstanceMetrics(inst, kind, class)
 	return inst
 }
+
+// urgentSize bounds the invocations queued ahead of the mailbox: they are
+// few by intent, and past it they are refused like any on a full mailbox.
+const urgentSize = 64
 
 var errMailboxFull = errors.New("mailbox full")
 
@@ -187,6 +195,19 @@ func (inst *instance) deliver(e *core.Event) error {
 	}
 }
 
+// deliverUrgent queues a call ahead of the mailbox. It never blocks; it is
+// safe from any goroutine.
+func (inst *instance) deliverUrgent(e *core.Event) error {
+	m := inst.n.mail(e)
+	select {
+	case inst.urgent <- m:
+		return nil
+	default:
+		inst.n.bufs.Put(m.buf)
+		return errMailboxFull
+	}
+}
+
 // run drains the mailbox until the instance is stopped or its handler fails.
 // While events queue back to back, a handler's start is the previous one's
 // end: one clock read per event instead of two (a clock read costs ~50 ns on
@@ -197,18 +218,26 @@ func (inst *instance) run() {
 	for {
 		var m mail
 		var start time.Time
-		select {
-		case <-inst.quit:
-			inst.finish(inst.abortReason())
-			return
-		case m = <-inst.mailbox:
-			start = last
-		default:
+		// len is a plain read: the urgent lane costs the usual path no
+		// channel operation. This goroutine alone receives, so a non-zero
+		// len guarantees the receive.
+		if len(inst.urgent) > 0 {
+			m, start = <-inst.urgent, last
+		} else {
 			select {
 			case <-inst.quit:
 				inst.finish(inst.abortReason())
 				return
 			case m = <-inst.mailbox:
+				start = last
+			default:
+				select {
+				case <-inst.quit:
+					inst.finish(inst.abortReason())
+					return
+				case m = <-inst.mailbox:
+				case m = <-inst.urgent:
+				}
 			}
 		}
 		if start.IsZero() {
@@ -241,7 +270,7 @@ func (inst *instance) run() {
 			inst.finish(reason)
 			return
 		}
-		if len(inst.mailbox) == 0 {
+		if len(inst.mailbox) == 0 && len(inst.urgent) == 0 {
 			last = time.Time{} // the next event may come after a pause
 		}
 	}
@@ -283,6 +312,9 @@ func (inst *instance) finish(failure string) {
 			if m.ev.Kind == core.KindCall {
 				inst.n.reply(&m.ev, core.KindCallErr)
 			}
+			inst.n.bufs.Put(m.buf)
+		case m := <-inst.urgent:
+			inst.n.reply(&m.ev, core.KindCallErr)
 			inst.n.bufs.Put(m.buf)
 		default:
 			if failure != "" {

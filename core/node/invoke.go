@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/wire"
@@ -33,13 +34,18 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	if inst == nil {
 		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.Component)
 	}
+	start := time.Now()
 	resp := &wire.InvokeResponse{Node: n.id}
-	if !req.Queue && n.overloaded(inst) {
+	if !req.Queue && !req.Urgent && n.overloaded(inst) { // an urgent call waits for no queue
 		n.offloaded.Inc()
 		resp.Overloaded, resp.Queued = true, len(inst.mailbox)
 		return resp, nil
 	}
-	ret, reply, err := n.invoker.callConcurrent(ctx, inst.id, req.Payload)
+	send := n.route
+	if req.Urgent {
+		send = inst.deliverUrgent
+	}
+	ret, reply, err := n.invoker.callVia(ctx, inst.id, req.Payload, send)
 	switch {
 	case err == nil:
 	case isMailboxFull(err):
@@ -49,7 +55,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	default:
 		return nil, err
 	}
-	resp.Result, resp.Reply = ret, reply
+	resp.Result, resp.Reply, resp.RunNS = ret, reply, time.Since(start).Nanoseconds()
 	if f := inst.failure.Load(); ret == core.CallErr && f != nil {
 		resp.Failure = *f
 	}

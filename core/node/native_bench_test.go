@@ -22,9 +22,15 @@ func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 	cfg.General.NodeRegisterURL = "127.0.0.1:1"
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
-	cfg.Native.Enabled = true
+	files, _ := filepath.Glob(filepath.Join("..", "..", "functions", "*", "*.so"))
+	for _, f := range files {
+		if err := cfg.Native.AllowFile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
 	cfg.State.Dir = b.TempDir()
-	cfg.Resources = Resources{}
+	cfg.Resources = Resources{DataDir: b.TempDir()}
+	cfg.TLS.Enabled = false // events stay in the node
 	cfg.Telemetry.MetricsURL = ""
 	cfg.Container.Enabled = false // Docker's work would disturb the others
 	for _, m := range mutate {

@@ -39,22 +39,31 @@ func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartRespon
 	if o.comps[c.logical] != nil {
 		return nil, fmt.Errorf("component %s already exists", c.logical)
 	}
+	if c.want() == 0 {
+		// Nothing starts now: check that something could, so that a function
+		// no node can run is refused here rather than at its first call.
+		if _, err := o.place(c, nil, nil); err != nil {
+			return nil, fmt.Errorf("function %q: %w", c.fn.Name, err)
+		}
+	}
 	if err := o.fill(ctx, c, nil); err != nil {
 		o.stopInstances(ctx, c)
 		return nil, err
 	}
-	c.started = time.Now()
+	c.started, c.usedAt = time.Now(), time.Now()
 	o.comps[c.logical] = c
 	return &wire.StartResponse{Instances: slices.Clone(c.instances)}, nil
 }
 
 // want returns how many instances c should keep: min_instances of a
-// function, else its max_instances (0, EDGELESS's "no limit", counts as 1);
+// function (0 lets it scale to zero), else its max_instances (0, EDGELESS's "no limit", counts as 1);
 // 1 for a resource. Overloaded invocations may add more, up to max_instances.
 func (c *component) want() int {
 	switch {
 	case c.fn == nil:
 		return 1
+	case c.req.ScaleToZero:
+		return 0
 	case c.req.MinInstances > 0:
 		return c.req.MinInstances
 	case c.req.MaxInstances > 0:
@@ -198,18 +207,15 @@ func usable(n *node, only []core.ID) bool {
 func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*node, error) {
 	o.regMu.Lock()
 	defer o.regMu.Unlock()
-	var feasible, spare []*node
-	fewest := -1
-	for _, n := range o.nodes {
-		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
-			feasible = append(feasible, n)
-			switch h := hosting[n.id]; {
-			case fewest < 0 || h < fewest:
-				fewest, spare = h, []*node{n}
-			case h == fewest:
-				spare = append(spare, n)
-			}
-		}
+	tier := only
+	if tier == nil {
+		tier = o.tierLocked()
+	}
+	feasible, spare := o.feasibleLocked(c, hosting, tier)
+	if len(feasible) == 0 && only == nil && tier != nil {
+		// The policy's tier cannot host it (a function that asks for the
+		// cloud's label, say): any node that can will do.
+		feasible, spare = o.feasibleLocked(c, hosting, nil)
 	}
 	if len(spare) > 0 {
 		feasible = spare
@@ -224,6 +230,24 @@ func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*nod
 		return feasible[o.rr%len(feasible)], nil
 	}
 	return weightedRandom(feasible), nil
+}
+
+// feasibleLocked returns the nodes that can host c among only (nil: all),
+// and those of them hosting the fewest of its instances. regMu must be held.
+func (o *Orc) feasibleLocked(c *component, hosting map[core.ID]int, only []core.ID) (feasible, spare []*node) {
+	fewest := -1
+	for _, n := range o.nodes {
+		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
+			feasible = append(feasible, n)
+			switch h := hosting[n.id]; {
+			case fewest < 0 || h < fewest:
+				fewest, spare = h, []*node{n}
+			case h == fewest:
+				spare = append(spare, n)
+			}
+		}
+	}
+	return feasible, spare
 }
 
 // placeResource picks a node and one of its providers of the resource's class.

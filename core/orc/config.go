@@ -14,10 +14,11 @@ import (
 
 // Config is an orchestrator's configuration, read from orchestrator.toml.
 type Config struct {
-	General  General       `toml:"general"`
-	Baseline Baseline      `toml:"baseline"`
-	Proxy    ProxySettings `toml:"proxy"`
-	TLS      spec.TLS      `toml:"tls"`
+	General    General       `toml:"general"`
+	Baseline   Baseline      `toml:"baseline"`
+	Scheduling Scheduling    `toml:"scheduling"`
+	Proxy      ProxySettings `toml:"proxy"`
+	TLS        spec.TLS      `toml:"tls"`
 
 	// Credentials, when set, are used instead of the files named by TLS (for
 	// an orchestrator started in the process that holds the CA, such as inabox).
@@ -33,7 +34,7 @@ type General struct {
 	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
 	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
 	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
-	ScaleInAfterSec                int     `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations after which instances added on demand are stopped again"`
+	ScaleInAfterSec                int     `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations or prewarms after which instances added on demand are stopped again; also how long the last instance of a function with min_instances = 0 may stay idle (Serverledge's container expiration)"`
 	MetricsURL                     string  `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof                          bool    `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
@@ -42,6 +43,20 @@ type General struct {
 type Baseline struct {
 	OrchestrationStrategy string `toml:"orchestration_strategy" comment:"Random (weighted by CPUs) or RoundRobin"`
 }
+
+// Scheduling selects where invocations of standalone functions run, as
+// Serverledge's policies do.
+type Scheduling struct {
+	Policy     string `toml:"policy" comment:"edge-only (instances on edge nodes; an overloaded one offloads to a neighbour), edge-cloud (also to a cloud node when the edge is saturated or cannot meet an invocation's QoSMaxRespT) or cloud-only (instances on cloud nodes only)"`
+	CloudLabel string `toml:"cloud_label" comment:"nodes carrying this label are the cloud; with none, every node is edge"`
+}
+
+// The scheduling policies.
+const (
+	PolicyEdgeOnly  = "edge-only"
+	PolicyEdgeCloud = "edge-cloud"
+	PolicyCloudOnly = "cloud-only"
+)
 
 // ProxySettings selects the proxy that mirrors the orchestrator's state to an
 // outside store and reads orchestration intents from it.
@@ -74,8 +89,9 @@ func Default() Config {
 			ScaleInAfterSec:                60,
 			MetricsURL:                     "http://127.0.0.1:7012",
 		},
-		Baseline: Baseline{OrchestrationStrategy: "Random"},
-		TLS:      spec.DefaultTLS(wire.RoleOrchestrator),
+		Baseline:   Baseline{OrchestrationStrategy: "Random"},
+		Scheduling: Scheduling{Policy: PolicyEdgeOnly, CloudLabel: "cloud"},
+		TLS:        spec.DefaultTLS(wire.RoleOrchestrator),
 		Proxy: ProxySettings{
 			ProxyType:            "None",
 			RedisURL:             "redis://127.0.0.1:6379",
@@ -93,6 +109,14 @@ func (c *Config) Validate() error {
 	}
 	if c.General.DomainID == "" {
 		bad("general.domain_id", "must not be empty")
+	}
+	switch c.Scheduling.Policy {
+	case PolicyEdgeOnly, PolicyEdgeCloud, PolicyCloudOnly:
+	default:
+		bad("scheduling.policy", "want edge-only, edge-cloud or cloud-only, got %q", c.Scheduling.Policy)
+	}
+	if c.Scheduling.CloudLabel == "" {
+		bad("scheduling.cloud_label", "must not be empty")
 	}
 	if _, err := wire.ParseAddr(c.General.OrchestratorURL); err != nil {
 		bad("general.orchestrator_url", "%v", err)

@@ -13,11 +13,13 @@ import (
 // invoke calls a logical function for the controller's invocation API. It
 // tries the function's instances in turn, starting round robin; an instance
 // whose node refuses it as overloaded is skipped (the invocation is
-// offloaded to the next). When every instance refuses, it starts one more —
-// on a node not yet hosting one, if any — while max_instances allows, and
-// otherwise queues it at the instance with the shortest queue, up to that
-// instance's mailbox bound; past that it answers Overloaded.
+// offloaded to the next). When every instance refuses, or the function has
+// scaled to zero, it starts one more — on a node not yet hosting one, if
+// any — while max_instances allows (a cold start), and otherwise queues it at
+// the instance with the shortest queue, up to that instance's mailbox bound;
+// past that it answers Overloaded.
 func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeResponse, error) {
+	start := time.Now()
 	o.opMu.Lock()
 	c := o.comps[req.Logical]
 	if c == nil || c.fn == nil {
@@ -25,13 +27,28 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		return nil, fmt.Errorf("no function %s in domain %s", req.Logical, o.cfg.General.DomainID)
 	}
 	insts := slices.Clone(c.instances)
+	c.usedAt = start
 	o.opMu.Unlock()
+	var cloud []core.InstanceID
+	edgeCloud := o.cfg.Scheduling.Policy == PolicyEdgeCloud && req.CanOffload
+	if edgeCloud {
+		insts, cloud = o.splitTiers(insts)
+		// Serverledge's edge-cloud policy: a deadline the edge cannot meet
+		// goes to the cloud at once; so does an invocation that finds no
+		// edge instance but a warm one in the cloud.
+		if len(insts) == 0 && len(cloud) > 0 || req.MaxRespNS > 0 && len(insts) > 0 && c.q.expectedNS(len(insts)) > req.MaxRespNS {
+			if resp, err := o.invokeCloud(ctx, c, cloud, req, start); err == nil {
+				return resp, nil
+			}
+		}
+	}
 	first := int(o.invokeRR.Add(1))
 	var lastErr error
 	shortest, queued := -1, 0
 	for k := range insts {
 		i := (first + k) % len(insts)
-		resp, err := o.invokeOn(ctx, insts[i], req.Payload, false)
+		tried := time.Now()
+		resp, err := o.invokeEdge(ctx, c, insts[i], req, false, len(insts))
 		if err != nil {
 			lastErr = err
 			continue
@@ -43,21 +60,33 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 			continue
 		}
 		if k > 0 {
-			resp.Offloaded = true
+			resp.Offloaded, resp.OffloadNS = true, tried.Sub(start).Nanoseconds()
 			o.offloaded.Inc()
 		}
 		return resp, nil
 	}
 	o.opMu.Lock()
-	c.busyAt = time.Now()
+	if len(insts) > 0 {
+		c.busyAt = time.Now()
+	}
 	o.opMu.Unlock()
-	if i, ok := o.scaleOut(ctx, req.Logical); ok {
+	if edgeCloud && len(insts) > 0 {
+		// The edge is saturated: the cloud rather than a longer queue.
+		if resp, err := o.invokeCloud(ctx, c, cloud, req, start); err == nil {
+			return resp, nil
+		}
+	}
+	refusedFor := time.Since(start)
+	if i, init, ok := o.scaleOut(ctx, req.Logical, nil); ok {
 		// The new instance queues it: refusing it there for a full queue or a
 		// busy CPU would turn away work that has just been given room.
-		resp, err := o.invokeOn(ctx, i, req.Payload, true)
+		resp, err := o.invokeEdge(ctx, c, i, req, true, len(insts)+1)
 		if err == nil {
-			resp.Offloaded = !resp.Overloaded
+			resp.Cold, resp.InitNS = true, init.Nanoseconds()
+			// From zero there was nothing to offload from.
+			resp.Offloaded = !resp.Overloaded && len(insts) > 0
 			if resp.Offloaded {
+				resp.OffloadNS = refusedFor.Nanoseconds()
 				o.offloaded.Inc()
 			}
 			return resp, nil
@@ -65,7 +94,7 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		lastErr = err
 	}
 	if shortest >= 0 {
-		resp, err := o.invokeOn(ctx, insts[shortest], req.Payload, true)
+		resp, err := o.invokeEdge(ctx, c, insts[shortest], req, true, len(insts))
 		if err == nil {
 			return resp, nil
 		}
@@ -77,40 +106,125 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 	return &wire.InvokeResponse{Overloaded: true}, nil
 }
 
-func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, payload []byte, queue bool) (*wire.InvokeResponse, error) {
+// invokeEdge calls instance i of c counting the invocation in flight on the
+// edge; the time of one that found an instance free (fewer in flight than
+// the n instances) feeds the estimate of the edge's response time. That time
+// is taken here, not at the node, so that it holds the round trip to the
+// node as well as the handler.
+func (o *Orc) invokeEdge(ctx context.Context, c *component, i core.InstanceID, req *wire.Invoke, queue bool, n int) (*wire.InvokeResponse, error) {
+	return o.invokeCounted(ctx, &c.q, i, req, queue, n)
+}
+
+// invokeCounted calls instance i, one of n of a tier whose load q tracks.
+func (o *Orc) invokeCounted(ctx context.Context, q *qos, i core.InstanceID, req *wire.Invoke, queue bool, n int) (*wire.InvokeResponse, error) {
+	ahead := q.inflight.Add(1) - 1
+	sent := time.Now()
+	resp, err := o.invokeOn(ctx, i, req, queue)
+	q.inflight.Add(-1)
+	if err == nil && !resp.Overloaded && ahead < int64(n) {
+		q.observe(time.Since(sent).Nanoseconds())
+	}
+	return resp, err
+}
+
+func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, req *wire.Invoke, queue bool) (*wire.InvokeResponse, error) {
 	n := o.node(i.Node)
 	if n == nil {
 		return nil, fmt.Errorf("node %s is gone", i.Node)
 	}
-	return wire.Call[wire.Invoke, wire.InvokeResponse](ctx, n.client, wire.MethodNodeInvoke, &wire.Invoke{Component: i.Component, Payload: payload, Queue: queue})
+	return wire.Call[wire.Invoke, wire.InvokeResponse](ctx, n.client, wire.MethodNodeInvoke,
+		&wire.Invoke{Component: i.Component, Payload: req.Payload, Queue: queue, Urgent: req.Urgent})
 }
 
-// scaleOut starts one more instance of a function if max_instances allows
-// (0 allows none beyond min_instances: EDGELESS reads 0 as "no limit", but an
-// unbounded scale-out on demand is not what a user of 0 asked for).
-func (o *Orc) scaleOut(ctx context.Context, logical core.ID) (core.InstanceID, bool) {
+// scaleOut starts one more instance of a function on the nodes only (nil:
+// those placement picks by default) if max_instances allows: it bounds the
+// instances on those nodes, so that the cloud gets as many as the edge (0
+// allows none beyond min_instances: EDGELESS reads 0 as "no limit", but an
+// unbounded scale-out on demand is not what a user of 0 asked for). A
+// function without instances there (scaled to zero) always gets one. It
+// returns the new instance and how long starting it took.
+func (o *Orc) scaleOut(ctx context.Context, logical core.ID, only []core.ID) (core.InstanceID, time.Duration, bool) {
 	o.opMu.Lock()
 	defer o.opMu.Unlock()
 	c := o.comps[logical]
-	if c == nil || c.req.MaxInstances == 0 || len(c.instances) >= c.req.MaxInstances {
-		return core.InstanceID{}, false
+	if c == nil {
+		return core.InstanceID{}, 0, false
 	}
-	if err := o.startOne(ctx, c, nil); err != nil {
+	if only == nil {
+		o.regMu.Lock()
+		only = o.tierLocked()
+		o.regMu.Unlock()
+	}
+	there := 0
+	for _, i := range c.instances {
+		if only == nil || slices.Contains(only, i.Node) {
+			there++
+		}
+	}
+	if there > 0 && (c.req.MaxInstances == 0 || there >= c.req.MaxInstances) {
+		return core.InstanceID{}, 0, false
+	}
+	start := time.Now()
+	if err := o.startOne(ctx, c, only); err != nil {
 		o.log.Warn("cannot scale out an overloaded function", "function", c.name(), "err", err)
-		return core.InstanceID{}, false
+		return core.InstanceID{}, 0, false
 	}
+	took := time.Since(start)
 	o.scaledOut.Inc()
 	o.repatch(ctx, map[core.ID]bool{c.logical: true})
-	return c.instances[len(c.instances)-1], true
+	return c.instances[len(c.instances)-1], took, true
 }
 
-// scaleIn stops, one per reconcile, an instance that invocations added beyond
-// a function's min_instances once no invocation has found the function
-// overloaded for scale_in_after_sec. The newest goes first.
+// prewarm starts instances of a function until it has req.Instances of them
+// (at most max_instances, when set); they count as used now, so that idle
+// eviction spares them for scale_in_after_sec.
+func (o *Orc) prewarm(ctx context.Context, req *wire.Prewarm) (*wire.PrewarmResponse, error) {
+	o.opMu.Lock()
+	defer o.opMu.Unlock()
+	c := o.comps[req.Logical]
+	if c == nil || c.fn == nil {
+		return nil, fmt.Errorf("no function %s in domain %s", req.Logical, o.cfg.General.DomainID)
+	}
+	target := req.Instances
+	if c.req.MaxInstances > 0 {
+		target = min(target, max(c.req.MaxInstances, c.want()))
+	}
+	c.warmAt = time.Now()
+	resp := &wire.PrewarmResponse{}
+	var err error
+	for len(c.instances) < target {
+		if err = o.startOne(ctx, c, nil); err != nil {
+			break
+		}
+		resp.Started++
+	}
+	if resp.Started > 0 {
+		o.scaledOut.Add(resp.Started)
+		o.repatch(ctx, map[core.ID]bool{c.logical: true})
+	}
+	resp.Instances = len(c.instances)
+	if err != nil && resp.Started == 0 {
+		return nil, fmt.Errorf("cannot prewarm %q: %w", c.fn.Name, err)
+	}
+	return resp, nil
+}
+
+// scaleIn stops, one per reconcile, an instance beyond a function's
+// min_instances once, for scale_in_after_sec, no invocation has found the
+// function overloaded and no prewarm asked for instances. The newest goes
+// first. The last instance of a function that scales to zero goes once it
+// has also served no invocation for that long.
 func (o *Orc) scaleIn(ctx context.Context, now time.Time) {
 	idle := time.Duration(o.cfg.General.ScaleInAfterSec) * time.Second
 	for _, c := range o.comps {
-		if c.fn == nil || len(c.instances) <= c.want() || now.Sub(c.busyAt) < idle {
+		if c.fn == nil || len(c.instances) <= c.want() {
+			continue
+		}
+		quiet := later(c.busyAt, c.warmAt)
+		if len(c.instances) == 1 {
+			quiet = later(quiet, c.usedAt)
+		}
+		if now.Sub(quiet) < idle {
 			continue
 		}
 		last := c.instances[len(c.instances)-1]
@@ -123,4 +237,11 @@ func (o *Orc) scaleIn(ctx context.Context, now time.Time) {
 		o.scaledIn.Inc()
 		o.log.Info("instance no longer needed; stopped", "function", c.fn.Name, "instance", last.Component, "instances", len(c.instances))
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -45,6 +45,10 @@ type component struct {
 	retryAt   time.Time          // no re-creation before this
 	started   time.Time          // when the last instance was created
 	busyAt    time.Time          // when an invocation last found every instance overloaded
+	usedAt    time.Time          // when an invocation last came
+	warmAt    time.Time          // when a prewarm last asked for instances
+	q         qos                // the edge's load, for the edge-cloud policy
+	cloudQ    qos                // and the cloud's
 }
 
 // Re-creation backoff: the first attempt after a failure is immediate, so a
@@ -167,6 +171,7 @@ func (o *Orc) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
 	wire.Method(mux, wire.MethodOrcInvoke, o.invoke)
+	wire.Method(mux, wire.MethodOrcPrewarm, o.prewarm)
 	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
 		o.proxy.close()

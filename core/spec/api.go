@@ -77,6 +77,10 @@ type FunctionCreate struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// ErrUnknownRuntime reports a function created for a runtime edgeless does
+// not run.
+var ErrUnknownRuntime = errors.New("unknown runtime")
+
 // Standalone functions start with one instance and may grow to this many
 // when invocations overload them, unless their annotations say otherwise.
 const defaultMaxInstances = "4"
@@ -92,7 +96,7 @@ func (f *FunctionCreate) Workflow() (*Workflow, error) {
 	ftype := map[string]string{"wasm": FunctionTypeWASM, "native": "RUST_NATIVE",
 		FunctionTypePython310: FunctionTypePython310, FunctionTypeCustom: FunctionTypeCustom}[f.Runtime]
 	if ftype == "" {
-		errs = append(errs, fmt.Errorf("function %q: runtime %q: want wasm, native, python310 or custom", f.Name, f.Runtime))
+		errs = append(errs, fmt.Errorf("function %q: runtime %q: %w: want wasm, native, python310 or custom", f.Name, f.Runtime, ErrUnknownRuntime))
 	}
 	if len(f.Code) == 0 {
 		errs = append(errs, fmt.Errorf("function %q: no code", f.Name))
@@ -166,4 +170,57 @@ type MigrateRequest struct {
 	// Domain, instead of Nodes, moves the whole workflow to that
 	// orchestration domain (EDGELESS's workflow migrate ID DOMAIN).
 	Domain string `json:"domain,omitempty"`
+}
+
+// PrewarmRequest is the body of POST /api/v1/functions/NAME/prewarm.
+type PrewarmRequest struct {
+	Instances int `json:"instances"`
+}
+
+// PrewarmReply says how many instances a prewarm started and how many run.
+type PrewarmReply struct {
+	Started   int `json:"started"`
+	Instances int `json:"instances"`
+}
+
+// CompositionCreate is the body of POST /api/v1/compositions.
+type CompositionCreate struct {
+	Name string `json:"name"`
+	Composition
+}
+
+// Composition runs standalone functions as one of two documents says: an
+// ASL state machine whose Tasks name functions, or a DAG.
+type Composition struct {
+	StateMachine *StateMachine `json:"asl,omitempty"`
+	DAG          *DAG          `json:"dag,omitempty"`
+}
+
+// Validate checks that exactly one document is given and that it is valid.
+func (c *Composition) Validate() error {
+	switch {
+	case (c.StateMachine == nil) == (c.DAG == nil):
+		return errors.New("a composition needs one document: \"asl\" (Amazon States Language) or \"dag\"")
+	case c.StateMachine != nil:
+		return c.StateMachine.Validate()
+	}
+	return c.DAG.Validate()
+}
+
+// CompositionReply answers an invocation of a composition: its final
+// result, or why it failed, and a report per function invocation.
+type CompositionReply struct {
+	Success      bool                `json:"success"`
+	Result       any                 `json:"result"`
+	Error        string              `json:"error,omitempty"`
+	ResponseTime float64             `json:"response_time"` // seconds
+	Reports      []CompositionReport `json:"reports"`
+}
+
+// CompositionReport is Serverledge's report of one function invocation of a
+// composition, with the state that made it.
+type CompositionReport struct {
+	State    string
+	Function string
+	ServerledgeResponse
 }

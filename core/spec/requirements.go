@@ -37,6 +37,10 @@ type Requirements struct {
 	// MinInstances is how many instances the orchestrator starts and keeps;
 	// more are started on demand (overloaded invocations) up to MaxInstances.
 	MinInstances int
+	// ScaleToZero is min_instances = 0: no instance is started ahead, the
+	// first invocation starts one (a cold start), and an instance idle for
+	// the orchestrator's scale_in_after_sec is stopped.
+	ScaleToZero bool
 	// MemoryMB limits each instance's memory, when below the node's limit.
 	MemoryMB int
 	// CPUs limits each instance's CPU, in cores, where the runtime can.
@@ -124,11 +128,11 @@ func parseRequirements(m map[string]string) (Requirements, []*Error) {
 			r.CPUs = f
 		case KeyMinInstances:
 			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 1 {
-				bad(key, "want an integer >= 1")
+			if err != nil || n < 0 {
+				bad(key, "want an integer >= 0 (0 = scale to zero when idle)")
 				continue
 			}
-			r.MinInstances = n
+			r.MinInstances, r.ScaleToZero = n, n == 0
 		case KeyNodeIDMatchAny:
 			for _, s := range splitList(v) {
 				id, err := core.ParseID(s)

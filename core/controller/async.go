@@ -1,0 +1,197 @@
+package controller
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+)
+
+// asyncResults keeps the results of asynchronous invocations for ttl after
+// they complete; then they are dropped and polling them says so. With a
+// journal file, every start and result is appended to it, so that results
+// survive a restart of the controller; an invocation that was running when
+// the controller stopped is reported lost. It is safe for concurrent use.
+type asyncResults struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	pending map[string]*asyncEntry
+	log     *slog.Logger
+
+	path    string   // the journal; "" keeps results in memory only
+	journal *os.File // open for appending; nil without a journal
+	lines   int      // records in the journal, for compaction
+	failing bool     // the last journal write failed (logged once)
+}
+
+type asyncEntry struct {
+	res     *invocation // nil while running
+	expires time.Time
+}
+
+// asyncRecord is one line of the journal: a start (Result nil) or a result.
+type asyncRecord struct {
+	ID      string      `json:"id"`
+	Result  *invocation `json:"result,omitempty"`
+	Expires time.Time   `json:"expires,omitzero"`
+}
+
+// errLost is the result of an invocation that ran while the controller
+// stopped: its reply went to the process that is gone.
+const errLost = "the controller restarted while this invocation ran; its result is lost"
+
+func newAsyncResults(ttl time.Duration, max int, path string, log *slog.Logger) *asyncResults {
+	return &asyncResults{ttl: ttl, max: max, pending: map[string]*asyncEntry{}, path: path, log: log}
+}
+
+// open replays the journal, if any, and opens it for appending.
+func (a *asyncResults) open() error {
+	if a.path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(a.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot read the asynchronous results %s: %w", a.path, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 256<<20)
+	for sc.Scan() {
+		var r asyncRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.ID == "" {
+			continue // a line cut short by a crash
+		}
+		a.pending[r.ID] = &asyncEntry{res: r.Result, expires: r.Expires}
+	}
+	for _, e := range a.pending {
+		if e.res == nil {
+			e.res, e.expires = &invocation{Status: http.StatusServiceUnavailable, Error: errLost}, now.Add(a.ttl)
+		}
+	}
+	a.expireLocked()
+	return a.compactLocked()
+}
+
+// compactLocked rewrites the journal with the entries kept now.
+func (a *asyncResults) compactLocked() error {
+	var buf bytes.Buffer
+	for id, e := range a.pending {
+		writeRecord(&buf, asyncRecord{ID: id, Result: e.res, Expires: e.expires})
+	}
+	if a.journal != nil {
+		a.journal.Close()
+		a.journal = nil
+	}
+	if err := core.WriteFileAtomic(a.path, buf.Bytes()); err != nil {
+		return fmt.Errorf("cannot write the asynchronous results %s: %w", a.path, err)
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot open the asynchronous results %s: %w", a.path, err)
+	}
+	a.journal, a.lines = f, len(a.pending)
+	return nil
+}
+
+func writeRecord(buf *bytes.Buffer, r asyncRecord) {
+	data, err := json.Marshal(&r)
+	if err != nil {
+		panic("BUG: an invocation does not marshal: " + err.Error())
+	}
+	buf.Write(data)
+	buf.WriteByte('\n')
+}
+
+// appendLocked journals r; a failure is logged once until a write succeeds
+// again, as the result stays pollable from memory either way.
+func (a *asyncResults) appendLocked(r asyncRecord) {
+	if a.journal == nil {
+		return
+	}
+	var buf bytes.Buffer
+	writeRecord(&buf, r)
+	_, err := a.journal.Write(buf.Bytes())
+	if err == nil {
+		a.lines++
+		if a.lines > 2*len(a.pending)+1024 {
+			err = a.compactLocked()
+		}
+	}
+	switch {
+	case err != nil && !a.failing:
+		a.log.Error("cannot keep asynchronous results across restarts", "file", a.path, "err", err)
+		a.failing = true
+	case err == nil:
+		a.failing = false
+	}
+}
+
+func (a *asyncResults) close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.journal == nil {
+		return nil
+	}
+	err := a.journal.Close()
+	a.journal = nil
+	return err
+}
+
+func (a *asyncResults) add() (string, bool) {
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expireLocked()
+	if len(a.pending) >= a.max {
+		return "", false
+	}
+	a.pending[id] = &asyncEntry{}
+	a.appendLocked(asyncRecord{ID: id})
+	return id, true
+}
+
+func (a *asyncResults) done(id string, res invocation) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e := a.pending[id]; e != nil {
+		e.res, e.expires = &res, time.Now().Add(a.ttl)
+		a.appendLocked(asyncRecord{ID: id, Result: e.res, Expires: e.expires})
+	}
+}
+
+// get returns the result (nil while pending) and whether id is known.
+func (a *asyncResults) get(id string) (*invocation, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expireLocked()
+	e, ok := a.pending[id]
+	if !ok {
+		return nil, false
+	}
+	return e.res, true
+}
+
+func (a *asyncResults) expireLocked() {
+	now := time.Now()
+	for id, e := range a.pending {
+		if e.res != nil && now.After(e.expires) {
+			delete(a.pending, id)
+		}
+	}
+}
