@@ -2,6 +2,7 @@ package inabox
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,4 +192,32 @@ func TestPython310Function(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the pool's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
+}
+
+// TestServerledgePython310 creates a python310 function through
+// Serverledge's API, from a tar of two modules, and invokes it: the
+// handler named by the request gets the parameters, its return value is
+// the result, cold then warm.
+func TestServerledgePython310(t *testing.T) {
+	dockertest.Need(t)
+	b := startBox(t, 1, nil)
+	sl := newSLClient(t, b, "")
+	files := map[string]string{
+		"hello.py": "from util import greet\n\ndef handler(params, context):\n    return greet(params['name'])\n",
+		"util.py":  "def greet(name):\n    return 'Hello, ' + name\n",
+	}
+	paths := map[string]string{}
+	for name, src := range files {
+		p := filepath.Join(b.dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths[name] = p
+	}
+	f := slFunction{Name: "hello", Runtime: "python310", MemoryMB: 64, Handler: "hello.handler", TarFunctionCode: tarOf(t, paths)}
+	sl.want(http.MethodPost, "/create", f, http.StatusOK, `{"Created":"hello"}`)
+	sl.invoke("hello", map[string]any{"name": "edge"}, `"Hello, edge"`, false)
+	sl.invoke("hello", map[string]any{"name": "cloud"}, `"Hello, cloud"`, true)
+	sl.want(http.MethodPost, "/delete", map[string]string{"Name": "hello"}, http.StatusOK, `{"Deleted":"hello"}`)
+	eventually(t, 10*time.Second, "the function's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
 }
