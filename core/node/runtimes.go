@@ -137,12 +137,16 @@ func (n *Node) startContainerRuntime() error {
 		CPUs:           c.CPUs,
 	}, n.log)
 	if err == nil {
-		err = rt.Start(context.Background())
+		// A daemon too busy to answer within the bound does not hold up
+		// the node: it runs on without containers.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.StartTimeoutMS)*time.Millisecond)
+		err = rt.Start(ctx)
+		cancel()
 		if err != nil {
 			rt.Close()
 		}
 	}
-	if errors.Is(err, container.ErrNoDaemon) {
+	if errors.Is(err, container.ErrNoDaemon) || errors.Is(err, context.DeadlineExceeded) {
 		n.log.Info("container runtime off", "reason", err)
 		return nil
 	}
