@@ -4,7 +4,7 @@
 #   make test       set up (toolchain, redis-server), build the functions, run the whole test suite
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
-#   make images     build the edgeless and edgeless-redis images (Docker, local files only)
+#   make images     build the edgeless, edgeless-redis and container-function images (Docker, local files only)
 #   make bench      micro-benchmarks and baselines (-count=5, for benchstat)
 #   make profile    CPU profile of a loaded two-node chain (cpu.pprof)
 #   make fuzz       run each fuzz target for FUZZTIME
@@ -14,7 +14,7 @@ GO       ?= go
 FUZZTIME ?= 60s
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all deps test-deps build functions images run test bench profile fuzz lint clean
+.PHONY: all deps test-deps build functions images proto run test bench profile fuzz lint clean
 
 all: build functions
 
@@ -42,10 +42,18 @@ build:
 functions: deps
 	$(MAKE) -C functions
 
-# images builds the images of deploy/ from local files: no registry is used.
-# Without a Docker daemon it skips, unless CI=true.
+# images builds the images of deploy/ and those of the container functions,
+# their SDKs' runtime and the tests (container/images/build.sh) from local
+# files and Debian packages: no registry is used. Without a Docker daemon it
+# skips, unless CI=true.
 images: test-deps
 	@GO=$(GO) bash deploy/image/build.sh
+	@GO=$(GO) bash container/images/build.sh
+
+# proto regenerates container/guestapi from its .proto files (needs protoc
+# and libprotobuf-dev from apt, protoc-gen-go and protoc-gen-go-grpc).
+proto:
+	cd container/guestapi && PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) generate .
 
 # The example runs in run/, where its state, compiled-module cache and log
 # files go. Stop it with Ctrl-C.

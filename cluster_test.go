@@ -122,6 +122,8 @@ http_poster_provider = ""
 redis_provider = ""
 sqlx_provider = ""
 file_log_provider = "file-log-%d"
+[container_runtime]
+enabled = false
 %s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, c.ingress[i], i, extra))
 	}
 	c.http = c.client()

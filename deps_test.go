@@ -13,24 +13,29 @@ import (
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/edgeless-go/edgeless"
 	allowed := map[string][]string{
-		"":                   {"core/cli", "core/controller", "core/orc", "core/node", "core/inabox", "bench"},
-		"core":               {},
-		"core/spec":          {"core"},
-		"wire":               {"core"},
-		"sandbox":            {"core"},
-		"native":             {"core"},
-		"resources":          {"core"},
-		"core/controller":    {"core", "core/spec", "core/telemetry", "wire"},
-		"core/orc":           {"core", "core/spec", "core/telemetry", "wire"},
-		"core/node":          {"core", "core/spec", "core/telemetry", "core/node/ebpf", "wire", "sandbox", "native", "resources"},
-		"core/node/ebpf":     {},
-		"core/telemetry":     {"core"},
-		"internal/redistest": {},
-		"core/inabox":        {"core", "core/cli", "core/controller", "core/orc", "core/node", "core/spec", "wire"},
-		"core/cli":           {"core", "core/controller", "core/spec", "wire"},
-		"bench/ingress":      {"core/inabox", "core/spec"},
-		"bench":              {"core", "core/spec", "wire", "core/inabox"},
-		"deploy":             {}, // tests only: containers driven through the docker CLI
+		"":                             {"core/cli", "core/controller", "core/orc", "core/node", "core/inabox", "bench"},
+		"core":                         {},
+		"core/spec":                    {"core"},
+		"wire":                         {"core"},
+		"sandbox":                      {"core"},
+		"native":                       {"core"},
+		"container":                    {"core", "container/guestapi"},
+		"container/guestapi":           {},
+		"container/function":           {"container/guestapi"},
+		"examples/container/double_go": {"container/function"},
+		"resources":                    {"core"},
+		"core/controller":              {"core", "core/spec", "core/telemetry", "wire"},
+		"core/orc":                     {"core", "core/spec", "core/telemetry", "wire"},
+		"core/node":                    {"core", "core/spec", "core/telemetry", "core/node/ebpf", "wire", "sandbox", "native", "container", "resources"},
+		"core/node/ebpf":               {},
+		"core/telemetry":               {"core"},
+		"internal/redistest":           {},
+		"internal/dockertest":          {},
+		"core/inabox":                  {"core", "core/cli", "core/controller", "core/orc", "core/node", "core/spec", "wire"},
+		"core/cli":                     {"core", "core/controller", "core/spec", "wire"},
+		"bench/ingress":                {"core/inabox", "core/spec"},
+		"bench":                        {"core", "core/spec", "wire", "core/inabox"},
+		"deploy":                       {}, // tests only: containers driven through the docker CLI
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").CombinedOutput()
 	if err != nil {

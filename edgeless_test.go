@@ -78,7 +78,7 @@ func TestEdgelessConfigFiles(t *testing.T) {
 		return strings.Count(p.String(), `key="`+key+`: `) + strings.Count(p.String(), `key="node.toml: `+key+`: `)
 	}
 	for _, key := range []string{"general.agent_url", "general.agent_url_announced", "general.invocation_url_coap",
-		"container_runtime", "power_info", "resources.dda_provider",
+		"power_info", "resources.dda_provider",
 		"user_node_capabilities.model_name_cpu", "user_node_capabilities.disk_tot_space"} {
 		if n := warned(node, key); n != 1 {
 			t.Errorf("node warned %d times about %s, want once:\n%s", n, key, node)
@@ -86,7 +86,7 @@ func TestEdgelessConfigFiles(t *testing.T) {
 	}
 	for _, key := range []string{"telemetry.log_level", "resources.kafka_egress_provider", "resources.ollama_provider",
 		"resources.serverless_provider", "user_node_capabilities.num_gpus", "user_node_capabilities.model_name_gpu",
-		"resources.prepend_hostname", "general.node_id"} {
+		"resources.prepend_hostname", "general.node_id", "container_runtime"} {
 		if n := warned(node, key); n != 0 {
 			t.Errorf("node warned %d times about %s, which is off or honoured:\n%s", n, key, node)
 		}
@@ -187,7 +187,7 @@ func TestEdgelessFilesInabox(t *testing.T) {
 	eventuallyT(t, 20*time.Second, "the box from EDGELESS's files", func() bool {
 		return strings.Contains(box.String(), `msg="edgeless in a box is ready"`)
 	})
-	for _, key := range []string{"general.agent_url:", "container_runtime:", "general.node_register_coap_url:"} {
+	for _, key := range []string{"general.agent_url:", "general.node_register_coap_url:"} {
 		if n := strings.Count(box.String(), key); n != 1 {
 			t.Errorf("%s warned %d times, want once:\n%s", key, n, box)
 		}

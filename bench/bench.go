@@ -571,6 +571,9 @@ func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.
 	cfg.Node.Telemetry.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = cache
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
+	// No spare container started with each node: its start would take CPU
+	// from what is measured.
+	cfg.Node.Container.SpareContainers = 0
 	for _, o := range opts {
 		o(&cfg)
 	}

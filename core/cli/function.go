@@ -17,7 +17,7 @@ import (
 	"github.com/edgeless-go/edgeless/wire"
 )
 
-const functionUsage = `create -f NAME --src FILE --runtime wasm|native [--memory MB] [--annotation k=v]…
+const functionUsage = `create -f NAME --src FILE --runtime wasm|native|python310|custom [--memory MB] [--annotation k=v]…
   | list | delete -f NAME | prewarm -f NAME [-n INSTANCES]
   | invoke -f NAME [-p key:value]… [--params_file FILE] [--async] | poll --request ID
   | invoke cast INVOCATION_URL NODE_ID FUNCTION_ID PAYLOAD
@@ -55,7 +55,7 @@ func Function(ctx context.Context, args []string, out io.Writer) error {
 	switch verb {
 	case "create":
 		src := fs.String("src", "", "the function's code: a .wasm module or a native .so")
-		runtime := fs.String("runtime", "wasm", "wasm or native")
+		runtime := fs.String("runtime", "wasm", "wasm, native, python310 (--annotation handler=module.function) or custom (also custom_image=IMAGE)")
 		memory := fs.Int("memory", 0, "memory limit of an instance, MB (default: the node's)")
 		var ann pairs
 		fs.Var(&ann, "annotation", "k=v annotation, e.g. max_instances=4 (repeatable)")

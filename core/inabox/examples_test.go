@@ -134,8 +134,9 @@ func TestEdgelessExamples(t *testing.T) {
 		out, err := b.cli("start", tmp)
 		if outcome == refused {
 			for _, n := range names {
-				// Validate refuses the type today; once it is known, the
-				// controller refuses it unless a node runs containers.
+				// A node runs containers only with Docker, and then
+				// refuses EDGELESS's examples for their images, which
+				// it never pulls; without Docker no node offers the type.
 				want := "CONTAINER"
 				if n != want {
 					want = "resource class " + n + " (resource " + strconv.Quote(resourceOf(w, n)) + "): " + spec.NotOffered(n)

@@ -105,6 +105,9 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	// The tests name their files by absolute paths in their own directory.
 	cfg.Node.Resources.DataDir = dir
 	cfg.Node.Resources.AllowedDirs = []string{dir}
+	// No spare containers unless a test asks: a box per test would start
+	// and remove them for nothing.
+	cfg.Node.Container.SpareContainers = 0
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -70,7 +70,14 @@ func readLines(file string) []string {
 // raw mode: real clients (net/http and curl), a binary body, an oversize
 // body, an unknown host, and 1,000 concurrent requests.
 func TestHTTPIngressSync(t *testing.T) {
-	b := startBox(t, 1, func(c *Config) { c.Node.Resources.HTTPIngressMaxBodyBytes = 64 << 10 })
+	b := startBox(t, 1, func(c *Config) {
+		c.Node.Resources.HTTPIngressMaxBodyBytes = 64 << 10
+		// The 1,000 TLS clients below can starve the node's registration
+		// for longer than the harness's 0.2 s refresh allows before it
+		// fences itself, when other test packages load the machine too.
+		c.Orchestrator.General.SubscriptionRefreshIntervalSec = 1
+		c.Node.General.SubscriptionRefreshIntervalSec = 1
+	})
 	b.mustStart("http_ingress/workflow.json", nil)
 	b.mustStart("http_ingress/workflow-raw.json", nil)
 	b.waitIngress("GET", "demo.edgeless.com", "/hello", nil, 200)

@@ -27,7 +27,8 @@ func benchNode(b *testing.B, function string) (*Node, *instance) {
 	cfg.WASM.MaxInstances = 8
 	cfg.State.Dir = b.TempDir()
 	cfg.Resources = Resources{DataDir: b.TempDir()}
-	cfg.TLS.Enabled = false // events stay in the node
+	cfg.TLS.Enabled = false       // events stay in the node
+	cfg.Container.Enabled = false // Docker's work would disturb the measure
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

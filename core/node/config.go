@@ -21,15 +21,16 @@ import (
 
 // Config is a node's configuration, read from node.toml.
 type Config struct {
-	General      General       `toml:"general"`
-	WASM         WASMRuntime   `toml:"wasm_runtime"`
-	Native       NativeRuntime `toml:"native_runtime"`
-	State        State         `toml:"state"`
-	Telemetry    Telemetry     `toml:"telemetry"`
-	Offload      Offload       `toml:"offload"`
-	Resources    Resources     `toml:"resources"`
-	Capabilities Capabilities  `toml:"user_node_capabilities"`
-	TLS          spec.TLS      `toml:"tls"`
+	General      General          `toml:"general"`
+	WASM         WASMRuntime      `toml:"wasm_runtime"`
+	Native       NativeRuntime    `toml:"native_runtime"`
+	Container    ContainerRuntime `toml:"container_runtime"`
+	State        State            `toml:"state"`
+	Telemetry    Telemetry        `toml:"telemetry"`
+	Offload      Offload          `toml:"offload"`
+	Resources    Resources        `toml:"resources"`
+	Capabilities Capabilities     `toml:"user_node_capabilities"`
+	TLS          spec.TLS         `toml:"tls"`
 
 	// Credentials, when set, are used instead of the files named by TLS (for
 	// nodes started in the process that holds the CA, such as inabox).
@@ -85,6 +86,43 @@ func (r *NativeRuntime) AllowFile(path string) error {
 	}
 	r.Allow(code)
 	return nil
+}
+
+// ContainerRuntime configures functions in Docker containers: EDGELESS's
+// CONTAINER functions and the python310 and custom language runtimes.
+type ContainerRuntime struct {
+	Enabled           bool    `toml:"enabled" comment:"offer the CONTAINER, python310 and custom function types when a Docker daemon answers"`
+	DockerHost        string  `toml:"docker_host" comment:"Docker daemon address (unix:///var/run/docker.sock, tcp://...); empty = DOCKER_HOST or the default socket"`
+	Network           string  `toml:"network" comment:"Docker network the containers join"`
+	GuestAPIHostURL   string  `toml:"guest_api_host_url" comment:"address containers call the node's GuestAPIHost at, http://ADDR:PORT; empty = the network's gateway, a free port"`
+	HandlerTimeoutMS  int     `toml:"handler_timeout_ms" comment:"longest a container may take to handle one event; past it the container counts as hung and is replaced"`
+	StartTimeoutMS    int     `toml:"start_timeout_ms" comment:"longest a container may take from its creation to its first reply"`
+	IdleExpirationSec float64 `toml:"idle_expiration_sec" comment:"how long a warm container of a python310 or custom function stays unused before it is removed"`
+	Prewarm           int     `toml:"prewarm" comment:"warm containers a python310 or custom function starts with (at least 1)"`
+	SpareContainers   int     `toml:"spare_containers" comment:"started containers kept ready per image of a CONTAINER function, so that its next instance skips Docker's create and start"`
+	MaxMemoryMB       int     `toml:"max_memory_mb" comment:"memory limit of a container whose function sets no memory_mb; 0 = none"`
+	CPUs              float64 `toml:"cpus" comment:"CPU limit, in cores, of a container whose function sets no cpus; 0 = none"`
+	Python310Image    string  `toml:"python310_image" comment:"image of the python310 runtime (make images builds it)"`
+}
+
+func (c *ContainerRuntime) validate(bad func(key, format string, args ...any)) {
+	if c.HandlerTimeoutMS < 1 {
+		bad("container_runtime.handler_timeout_ms", "must be at least 1, got %d", c.HandlerTimeoutMS)
+	}
+	if c.StartTimeoutMS < 1 {
+		bad("container_runtime.start_timeout_ms", "must be at least 1, got %d", c.StartTimeoutMS)
+	}
+	if c.IdleExpirationSec <= 0 {
+		bad("container_runtime.idle_expiration_sec", "must be positive, got %v", c.IdleExpirationSec)
+	}
+	if c.Prewarm < 0 || c.SpareContainers < 0 || c.MaxMemoryMB < 0 || c.CPUs < 0 {
+		bad("container_runtime", "prewarm, spare_containers, max_memory_mb and cpus must not be negative")
+	}
+	if c.GuestAPIHostURL != "" {
+		if _, err := wire.ParseAddr(c.GuestAPIHostURL); err != nil {
+			bad("container_runtime.guest_api_host_url", "%v", err)
+		}
+	}
 }
 
 // Offload configures how the node sheds invocations (the controller's
@@ -236,6 +274,16 @@ func Default() Config {
 			HandlerTimeoutMS: 5000,
 			MaxInstances:     256,
 		},
+		Container: ContainerRuntime{
+			Enabled:           true,
+			Network:           "bridge",
+			HandlerTimeoutMS:  5000,
+			StartTimeoutMS:    30000,
+			IdleExpirationSec: 300,
+			Prewarm:           1,
+			SpareContainers:   1,
+			Python310Image:    "edgeless-python:latest",
+		},
 		State:     State{Dir: "function_state"},
 		TLS:       spec.DefaultTLS(wire.RoleNode),
 		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7007"},
@@ -336,6 +384,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Resources.validate(bad)
+	c.Container.validate(bad)
 	if c.Credentials == nil {
 		if err := c.TLS.Validate("tls."); err != nil {
 			errs = append(errs, err)
@@ -369,7 +418,6 @@ func IgnoredKeys() map[string]string {
 		"general.agent_url_announced":           agent,
 		"general.invocation_url_coap":           "CoAP (embedded nodes) is not offered",
 		"general.invocation_url_announced_coap": "CoAP (embedded nodes) is not offered",
-		"container_runtime":                     "CONTAINER functions are not offered",
 		"power_info":                            "power readings from a PDU are not offered",
 		"resources.dda_provider":                "the dda resource class is not offered",
 		"resources.ollama_provider":             "the ollama resource class is not offered",

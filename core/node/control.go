@@ -38,7 +38,8 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	if sum == ([32]byte{}) {
 		sum = sha256.Sum256(s.Code)
 	}
-	wi, err := rt.start(s.Code, sum, limits.MemoryMB, functionHost{inst})
+	ftype, _ := spec.CanonicalFunctionType(s.FunctionType)
+	wi, err := rt.start(&startSpec{ftype: ftype, code: s.Code, sum: sum, limits: limits, annotations: s.Annotations}, functionHost{inst})
 	if err != nil {
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
@@ -88,6 +89,9 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 			return
 		}
 		inst.sample("function_init_time", t)
+		if e, ok := wi.(exiter); ok {
+			go inst.watchExit(e.Exited())
+		}
 		inst.run()
 	}()
 	if err := <-initErr; err != nil {

@@ -90,6 +90,37 @@ type instance struct {
 	done     chan struct{}
 	quitOnce sync.Once
 	failure  atomic.Pointer[string] // why the handler failed; set before the failed call is answered
+	aborted  atomic.Pointer[string] // why the instance ended outside a handler (its container died)
+}
+
+// exiter is a function instance that can end by itself, between events: a
+// container that dies.
+type exiter interface {
+	Exited() <-chan struct{}
+}
+
+// watchExit fails the instance when exited closes before the instance
+// stops, as a trap in a handler would: the orchestrator re-creates it.
+func (inst *instance) watchExit(exited <-chan struct{}) {
+	select {
+	case <-exited:
+	case <-inst.done:
+		return
+	}
+	reason := "its container exited"
+	inst.aborted.Store(&reason)
+	if inst.n.remove(inst.id.Component) == inst {
+		inst.log.Error("instance failed; removing it", "err", reason)
+	}
+	inst.quitOnce.Do(func() { close(inst.quit) })
+}
+
+// abortReason is why the instance is quitting on its own, or "".
+func (inst *instance) abortReason() string {
+	if r := inst.aborted.Load(); r != nil {
+		return *r
+	}
+	return ""
 }
 
 func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string) *instance {
@@ -195,14 +226,14 @@ func (inst *instance) run() {
 		} else {
 			select {
 			case <-inst.quit:
-				inst.finish("")
+				inst.finish(inst.abortReason())
 				return
 			case m = <-inst.mailbox:
 				start = last
 			default:
 				select {
 				case <-inst.quit:
-					inst.finish("")
+					inst.finish(inst.abortReason())
 					return
 				case m = <-inst.mailbox:
 				case m = <-inst.urgent:

@@ -14,8 +14,8 @@ import (
 )
 
 // runtimeNode starts a node offering both runtimes, with no orchestrator
-// (its registration just fails).
-func runtimeNode(b *testing.B) *Node {
+// (its registration just fails), after mutate changes its configuration.
+func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 	b.Helper()
 	cfg := Default()
 	cfg.General.InvocationURL = "127.0.0.1:0"
@@ -32,6 +32,10 @@ func runtimeNode(b *testing.B) *Node {
 	cfg.Resources = Resources{DataDir: b.TempDir()}
 	cfg.TLS.Enabled = false // events stay in the node
 	cfg.Telemetry.MetricsURL = ""
+	cfg.Container.Enabled = false // Docker's work would disturb the others
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

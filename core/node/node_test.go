@@ -25,6 +25,7 @@ func startNode(t *testing.T, ca *wire.CA) *Node {
 	cfg.State.Dir = t.TempDir()
 	cfg.Telemetry.MetricsURL = ""
 	cfg.Resources = Resources{FileLogProvider: "file-log-1", DataDir: t.TempDir()}
+	cfg.Container.Enabled = false // the container tests start their own
 	creds, err := ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}, nil)
 	if err != nil {
 		t.Fatal(err)

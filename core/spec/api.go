@@ -71,8 +71,8 @@ const AnnotationFunction = "edgeless.function"
 // FunctionCreate is the body of POST /api/v1/functions.
 type FunctionCreate struct {
 	Name        string            `json:"name"`
-	Runtime     string            `json:"runtime"` // wasm or native
-	Code        []byte            `json:"code"`    // the .wasm or .so
+	Runtime     string            `json:"runtime"` // wasm, native, python310 or custom (annotations handler, custom_image)
+	Code        []byte            `json:"code"`    // the .wasm or .so; python310's source file or tar archive
 	MemoryMB    int               `json:"memory_mb,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
@@ -93,9 +93,10 @@ func (f *FunctionCreate) Workflow() (*Workflow, error) {
 	}) {
 		errs = append(errs, fmt.Errorf("function name %q: want letters, digits, '-', '_' or '.'", f.Name))
 	}
-	ftype := map[string]string{"wasm": FunctionTypeWASM, "native": "RUST_NATIVE"}[f.Runtime]
+	ftype := map[string]string{"wasm": FunctionTypeWASM, "native": "RUST_NATIVE",
+		FunctionTypePython310: FunctionTypePython310, FunctionTypeCustom: FunctionTypeCustom}[f.Runtime]
 	if ftype == "" {
-		errs = append(errs, fmt.Errorf("function %q: runtime %q: %w: want wasm or native", f.Name, f.Runtime, ErrUnknownRuntime))
+		errs = append(errs, fmt.Errorf("function %q: runtime %q: %w: want wasm, native, python310 or custom", f.Name, f.Runtime, ErrUnknownRuntime))
 	}
 	if len(f.Code) == 0 {
 		errs = append(errs, fmt.Errorf("function %q: no code", f.Name))

@@ -17,7 +17,9 @@ const (
 	KeyMaxInstances = "max_instances"
 	KeyMinInstances = "min_instances"
 	// KeyMemoryMB sets an instance's memory limit in MiB, below the node's.
-	KeyMemoryMB         = "memory_mb"
+	KeyMemoryMB = "memory_mb"
+	// KeyCPUs limits a container function's CPU, in cores (0.5: half of one).
+	KeyCPUs             = "cpus"
 	KeyNodeIDMatchAny   = "node_id_match_any"
 	KeyLabelMatchAll    = "label_match_all"
 	KeyResourceMatchAll = "resource_match_all"
@@ -41,6 +43,8 @@ type Requirements struct {
 	ScaleToZero bool
 	// MemoryMB limits each instance's memory, when below the node's limit.
 	MemoryMB int
+	// CPUs limits each instance's CPU, in cores, where the runtime can.
+	CPUs float64
 	// NodeIDMatchAny, when not empty, lists the only nodes allowed.
 	NodeIDMatchAny []core.ID
 	// LabelMatchAll lists labels the node must all carry.
@@ -115,6 +119,13 @@ func parseRequirements(m map[string]string) (Requirements, []*Error) {
 				continue
 			}
 			r.MemoryMB = n
+		case KeyCPUs:
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || !(f > 0 && f <= 1024) {
+				bad(key, "want a number of cores > 0")
+				continue
+			}
+			r.CPUs = f
 		case KeyMinInstances:
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n < 0 {

@@ -50,6 +50,7 @@ func TestParseRequirements(t *testing.T) {
 		TEE:              true,
 		TPM:              true,
 	})
+	f("container limits", map[string]string{"memory_mb": "128", "cpus": "0.5"}, Requirements{MemoryMB: 128, CPUs: 0.5})
 	f("zero and empty values", map[string]string{
 		"max_instances": "0", "node_id_match_any": "", "label_match_all": " , ", "tee": "not-required", "tpm": "",
 	}, Requirements{})
@@ -76,6 +77,8 @@ func TestParseRequirementsErrors(t *testing.T) {
 	f("node id", map[string]string{"node_id_match_any": node1 + ",node-2"}, "node_id_match_any", `"node-2" is not a node UUID`)
 	f("tee", map[string]string{"tee": "true"}, "tee", `bad value "true": want "required" or "not-required"`)
 	f("tpm", map[string]string{"tpm": "yes"}, "tpm", `bad value "yes"`)
+	f("cpus zero", map[string]string{"cpus": "0"}, "cpus", `bad value "0": want a number of cores > 0`)
+	f("cpus word", map[string]string{"cpus": "half"}, "cpus", `bad value "half"`)
 	f("all reported", map[string]string{"tee": "x", "tpm": "y", "max_instances": "z"}, "tpm", `bad value "y"`)
 }
 

@@ -19,6 +19,16 @@ const (
 	// ABI (docs/abi.md), run inside the node's process. The name is the one
 	// of EDGELESS's native runner.
 	FunctionTypeNative = "RUST_NATIVE"
+	// FunctionTypeContainer is EDGELESS's container function: an image
+	// serving GuestAPIFunction, named by code "container:IMAGE:TAG".
+	FunctionTypeContainer = "CONTAINER"
+	// FunctionTypePython310 is Serverledge's Python runtime: the code (a
+	// source file or a tar archive) runs the annotation "handler"
+	// (module.function) in pooled containers.
+	FunctionTypePython310 = "python310"
+	// FunctionTypeCustom is Serverledge's custom runtime: as python310, in
+	// the image the annotation "custom_image" names.
+	FunctionTypeCustom = "custom"
 )
 
 // CanonicalFunctionType returns the canonical name of a known function type
@@ -31,6 +41,8 @@ func CanonicalFunctionType(t string) (string, bool) {
 		return FunctionTypeWASM, true
 	case FunctionTypeNative, "NATIVE":
 		return FunctionTypeNative, true
+	case FunctionTypeContainer, FunctionTypePython310, FunctionTypeCustom:
+		return t, true
 	}
 	return "", false
 }
@@ -42,7 +54,7 @@ func IsKnownFunctionType(t string) bool {
 }
 
 // knownFunctionTypes lists the accepted spellings for error messages.
-const knownFunctionTypes = "RUST_WASM, WASM, RUST_NATIVE, NATIVE"
+const knownFunctionTypes = "RUST_WASM, WASM, RUST_NATIVE, NATIVE, CONTAINER, python310, custom"
 
 // Workflow is an EDGELESS workflow: functions and resources wired together by
 // their output mappings. The JSON form is EDGELESS's SpawnWorkflowRequest.
@@ -80,6 +92,16 @@ type Function struct {
 // KeyInitPayload is the function annotation whose value is passed to the
 // function's init handler.
 const KeyInitPayload = "init-payload"
+
+// Annotations of the language runtimes (python310, custom), named as in
+// Serverledge.
+const (
+	// KeyHandler names the function a language runtime calls:
+	// module.function.
+	KeyHandler = "handler"
+	// KeyCustomImage names the image of a custom function.
+	KeyCustomImage = "custom_image"
+)
 
 // ClassSpec describes a function's code: EDGELESS's FunctionClassSpecification.
 type ClassSpec struct {
@@ -132,6 +154,11 @@ func LoadWorkflow(path string) (*Workflow, error) {
 	for i := range w.Functions {
 		cs := &w.Functions[i].ClassSpecification
 		if cs.Code == "" || len(cs.Binary) > 0 {
+			continue
+		}
+		if cs.FunctionType == FunctionTypeContainer {
+			// The code names an image on the node, as EDGELESS sends it.
+			cs.Binary = []byte(cs.Code)
 			continue
 		}
 		code := cs.Code
@@ -246,6 +273,17 @@ func (w *Workflow) Validate() error {
 		}
 		if cs.Code == "" && len(cs.Binary) == 0 {
 			bad(p+".class_specification", "neither code nor binary given")
+		}
+		switch cs.FunctionType {
+		case FunctionTypeCustom:
+			if f.Annotations[KeyCustomImage] == "" {
+				bad(p+".annotations", "a custom function needs %q (the image)", KeyCustomImage)
+			}
+			fallthrough
+		case FunctionTypePython310:
+			if f.Annotations[KeyHandler] == "" {
+				bad(p+".annotations", "a %s function needs %q (module.function)", cs.FunctionType, KeyHandler)
+			}
 		}
 		checkMapping(p+".output_mapping", f.OutputMapping)
 		checkRequirements(p+".annotations", f.Annotations)

@@ -148,8 +148,7 @@ func TestValidateExamples(t *testing.T) {
 	f("ping_pong.json")
 	f("tutorial-01.json")
 	f("http_ingress.json")
-	// CONTAINER functions are not supported: the one problem is the type.
-	f("container-python.json", "functions[1].class_specification.function_type")
+	f("container-python.json")
 }
 
 // A minimal valid workflow, for building error cases.
@@ -342,10 +341,12 @@ func TestValidateErrors(t *testing.T) {
 	f("self target", wf(fn("a", `,"output_mapping":{"out":"self"}`), ""), "functions[0].output_mapping.out", `"self" without a mapping`)
 	f("resource unknown target", wf("", `{"name":"r","class_type":"http-ingress","output_mapping":{"new_request":"nobody"}}`), "resources[0].output_mapping.new_request", `unknown target "nobody"`)
 	f("resource empty channel", wf(fn("a", ""), `{"name":"r","class_type":"http-ingress","output_mapping":{"":"a"}}`), `resources[0].output_mapping[""]`, "empty channel name")
-	f("unknown function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "RUST_X86", 1), "functions[0].class_specification.function_type", `unknown function type "RUST_X86" (known: RUST_WASM, WASM, RUST_NATIVE, NATIVE)`)
+	f("unknown function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "RUST_X86", 1), "functions[0].class_specification.function_type", `unknown function type "RUST_X86" (known: RUST_WASM, WASM, RUST_NATIVE, NATIVE, CONTAINER, python310, custom)`)
 	f("empty function type", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "", 1), "functions[0].class_specification.function_type", `unknown function type ""`)
 	f("no code", strings.Replace(wf(fn("a", ""), ""), `,"code":"x.wasm"`, "", 1), "functions[0].class_specification", "neither code nor binary")
 	f("empty class type", wf("", `{"name":"r","class_type":""}`), "resources[0].class_type", "empty class type")
+	f("python310 without handler", strings.Replace(wf(fn("a", ""), ""), "RUST_WASM", "python310", 1), "functions[0].annotations", `a python310 function needs "handler"`)
+	f("custom without image", strings.Replace(wf(fn("a", `,"annotations":{"handler":"m.h"}`), ""), "RUST_WASM", "custom", 1), "functions[0].annotations", `needs "custom_image"`)
 	f("bad max_instances", wf(fn("a", `,"annotations":{"max_instances":"-1"}`), ""), "functions[0].annotations.max_instances", `bad value "-1"`)
 	f("bad node id", wf(fn("a", `,"annotations":{"node_id_match_any":"nope"}`), ""), "functions[0].annotations.node_id_match_any", `"nope" is not a node UUID`)
 	f("bad tee", wf(fn("a", `,"annotations":{"tee":"yes"}`), ""), "functions[0].annotations.tee", `want "required" or "not-required"`)
@@ -394,7 +395,10 @@ func TestFunctionTypes(t *testing.T) {
 	f("rust_wasm", "", false)
 	f("native", "", false)
 	f("RUST_X86", "", false)
-	f("CONTAINER", "", false)
+	f("CONTAINER", "CONTAINER", true)
+	f("python310", "python310", true)
+	f("custom", "custom", true)
+	f("container", "", false)
 	f("", "", false)
 }
 
