@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// TestImportGraph enforces the package graph of docs/architecture: which of
+// TestImportGraph enforces the package graph of ARCHITECTURE.md (and
+// docs/design.md, where it differs): which of
 // our packages may import which, and that the shared vocabulary stays free of
 // third-party code.
 func TestImportGraph(t *testing.T) {

@@ -80,7 +80,7 @@ func (p *HTTPEgress) Start(cfg StartConfig) (Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &egressInstance{p: p, timeout: timeout, fail: throttle{interval: 10 * time.Second}}, nil
+	return &egressInstance{p: p, timeout: timeout, fail: core.Throttle{Every: 10 * time.Second}}, nil
 }
 
 func timeoutConf(class string, c map[string]string, def time.Duration) (time.Duration, error) {
@@ -98,7 +98,7 @@ func timeoutConf(class string, c map[string]string, def time.Duration) (time.Dur
 type egressInstance struct {
 	p       *HTTPEgress
 	timeout time.Duration
-	fail    throttle
+	fail    core.Throttle
 	out     []byte
 }
 
@@ -107,7 +107,7 @@ func (i *egressInstance) Cast(core.InstanceID, []byte) error { return nil }
 func (i *egressInstance) Call(src core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
 	resp, err := i.do(payload)
 	if err != nil {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.p.log.Warn("http-egress request failed; replying Err", "from", src.String(), "err", err, "failures", n)
 		}
 		return core.CallErr, nil, nil
@@ -213,7 +213,7 @@ func (p *HTTPPoster) Start(cfg StartConfig) (Instance, error) {
 	}
 	return &posterInstance{
 		p: p, url: u.String(), decode: isTrue(c["decode_base64"]), timeout: timeout,
-		fail: throttle{interval: 10 * time.Second},
+		fail: core.Throttle{Every: 10 * time.Second},
 	}, nil
 }
 
@@ -222,13 +222,13 @@ type posterInstance struct {
 	url     string
 	decode  bool
 	timeout time.Duration
-	fail    throttle
+	fail    core.Throttle
 	buf     []byte
 }
 
 func (i *posterInstance) Cast(src core.InstanceID, payload []byte) error {
 	if err := i.post(payload); err != nil {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.p.log.Warn("http-poster cannot post; payload dropped", "url", i.url, "err", err, "failures", n)
 		}
 	}
@@ -237,7 +237,7 @@ func (i *posterInstance) Cast(src core.InstanceID, payload []byte) error {
 
 func (i *posterInstance) Call(src core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
 	if err := i.post(payload); err != nil {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.p.log.Warn("http-poster cannot post; replying Err", "url", i.url, "err", err, "failures", n)
 		}
 		return core.CallErr, nil, nil

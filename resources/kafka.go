@@ -79,7 +79,7 @@ func (p *KafkaEgress) Start(cfg StartConfig) (Instance, error) {
 	return &kafkaInstance{
 		log:    p.log.With("instance", cfg.Self.Component.String(), "topic", topic),
 		client: client,
-		fail:   throttle{interval: 10 * time.Second},
+		fail:   core.Throttle{Every: 10 * time.Second},
 	}, nil
 }
 
@@ -87,7 +87,7 @@ type kafkaInstance struct {
 	log     *slog.Logger
 	client  *kgo.Client
 	dropped atomic.Uint64
-	fail    throttle
+	fail    core.Throttle
 }
 
 // record copies payload, which is only loaned, into a new record.
@@ -116,7 +116,7 @@ func (i *kafkaInstance) Call(src core.InstanceID, payload []byte) (core.CallRet,
 
 func (i *kafkaInstance) drop(err error) {
 	total := i.dropped.Add(1)
-	if ok, n := i.fail.allow(); ok {
+	if ok, n := i.fail.Allow(); ok {
 		i.log.Warn("kafka-egress cannot produce; record dropped", "err", fmt.Sprint(err), "failures", n, "dropped", total)
 	}
 }

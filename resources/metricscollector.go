@@ -89,7 +89,7 @@ func (p *MetricsCollector) Start(cfg StartConfig) (Instance, error) {
 		wfName:   cfg.Configurations["wf_name"],
 		open:     map[openKey]time.Time{},
 		averages: map[string]float64{},
-		fail:     throttle{interval: 10 * time.Second},
+		fail:     core.Throttle{Every: 10 * time.Second},
 	}
 	i.logical, _ = cfg.Host.(LogicalResolver)
 	return i, nil
@@ -108,7 +108,7 @@ type collectorInstance struct {
 	logical  LogicalResolver
 	open     map[openKey]time.Time
 	averages map[string]float64 // average key → value
-	fail     throttle
+	fail     core.Throttle
 }
 
 // metricEvent is a parsed payload.
@@ -159,7 +159,7 @@ func (i *collectorInstance) Cast(src core.InstanceID, payload []byte) error {
 	now := time.Now()
 	e, err := parseMetricEvent(payload)
 	if err != nil {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.p.log.Warn("metrics-collector ignores a malformed event", "err", err, "count", n)
 		}
 		return nil
@@ -215,7 +215,7 @@ func (i *collectorInstance) Cast(src core.InstanceID, payload []byte) error {
 }
 
 // store writes one sample and the new average, unless in a warm-up period.
-func (p *MetricsCollector) store(samplesKey, avgKey string, sample int64, avg float64, now time.Time, fail *throttle) {
+func (p *MetricsCollector) store(samplesKey, avgKey string, sample int64, avg float64, now time.Time, fail *core.Throttle) {
 	p.mu.Lock()
 	if now.Before(p.warmup) {
 		p.mu.Unlock()
@@ -237,7 +237,7 @@ func (p *MetricsCollector) store(samplesKey, avgKey string, sample int64, avg fl
 		return nil
 	})
 	if err != nil {
-		if ok, n := fail.allow(); ok {
+		if ok, n := fail.Allow(); ok {
 			p.log.Warn("metrics-collector cannot write to Redis; sample dropped", "key", samplesKey, "err", err, "failures", n)
 		}
 	}

@@ -68,7 +68,7 @@ func (p *Redis) Start(cfg StartConfig) (Instance, error) {
 		log:    p.log.With("instance", cfg.Self.Component.String(), "url", core.Redact(c["url"])),
 		rc:     rc,
 		prefix: prefix,
-		fail:   throttle{interval: 10 * time.Second},
+		fail:   core.Throttle{Every: 10 * time.Second},
 	}
 	if k := c["key"]; k != "" {
 		i.key = prefix + k
@@ -107,7 +107,7 @@ type redisInstance struct {
 	key     string // with prefix; "" when not configured
 	prefix  string
 	dropped atomic.Uint64
-	fail    throttle
+	fail    core.Throttle
 	kbuf    []byte
 }
 
@@ -134,7 +134,7 @@ func (i *redisInstance) Cast(src core.InstanceID, payload []byte) error {
 
 func (i *redisInstance) drop(err error) {
 	total := i.dropped.Add(1)
-	if ok, n := i.fail.allow(); ok {
+	if ok, n := i.fail.Allow(); ok {
 		i.log.Warn("redis cast dropped", "err", err, "failures", n, "dropped", total)
 	}
 }
@@ -146,7 +146,7 @@ func (i *redisInstance) Call(src core.InstanceID, payload []byte) (core.CallRet,
 	v, err := i.rc.Get(ctx, key).Bytes()
 	if err != nil {
 		if !errors.Is(err, redis.Nil) {
-			if ok, n := i.fail.allow(); ok {
+			if ok, n := i.fail.Allow(); ok {
 				i.log.Warn("redis GET failed; replying Err", "key", key, "err", err, "failures", n)
 			}
 		}

@@ -67,19 +67,19 @@ func (p *Serverless) Spec() Spec {
 
 // Start implements Provider.
 func (p *Serverless) Start(cfg StartConfig) (Instance, error) {
-	return &serverlessInstance{p: p, out: cfg.Host, fail: throttle{interval: 10 * time.Second}}, nil
+	return &serverlessInstance{p: p, out: cfg.Host, fail: core.Throttle{Every: 10 * time.Second}}, nil
 }
 
 type serverlessInstance struct {
 	p    *Serverless
 	out  Host
-	fail throttle
+	fail core.Throttle
 }
 
 func (i *serverlessInstance) Cast(src core.InstanceID, payload []byte) error {
 	body, err := i.post(payload)
 	if err != nil {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.p.cfg.HTTP.Log.Warn("serverless function failed", "url", i.p.url, "err", err, "failures", n)
 		}
 		i.out.Cast("err", []byte(err.Error()))
@@ -92,7 +92,7 @@ func (i *serverlessInstance) Cast(src core.InstanceID, payload []byte) error {
 func (i *serverlessInstance) Call(src core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
 	body, err := i.post(payload)
 	if err != nil {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.p.cfg.HTTP.Log.Warn("serverless function failed; replying Err", "url", i.p.url, "err", err, "failures", n)
 		}
 		return core.CallErr, nil, nil

@@ -97,7 +97,7 @@ func (p *Sqlx) Start(cfg StartConfig) (Instance, error) {
 	}
 	return &sqlxInstance{
 		log: p.log.With("instance", cfg.Self.Component.String()), db: db, workflow: cfg.Workflow.String(),
-		fail: throttle{interval: 10 * time.Second},
+		fail: core.Throttle{Every: 10 * time.Second},
 	}, nil
 }
 
@@ -105,12 +105,12 @@ type sqlxInstance struct {
 	log      *slog.Logger
 	db       *sql.DB
 	workflow string
-	fail     throttle
+	fail     core.Throttle
 }
 
 func (i *sqlxInstance) Cast(src core.InstanceID, payload []byte) error {
 	if ret, reply := i.run(payload); ret == core.CallErr || bytes.HasPrefix(reply, []byte(errPrefix)) {
-		if ok, n := i.fail.allow(); ok {
+		if ok, n := i.fail.Allow(); ok {
 			i.log.Warn("sqlx statement of a cast failed", "statement", string(payload), "reply", string(reply), "failures", n)
 		}
 	}

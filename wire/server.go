@@ -87,7 +87,7 @@ type Server struct {
 	runErr  error         // gnet.Run's result; read after runDone
 
 	requests sync.WaitGroup
-	badLog   throttle
+	badLog   core.Throttle
 
 	// writeMu orders replies against Close: once stopping is set no reply
 	// reaches gnet, whose loops may be gone.
@@ -154,7 +154,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		maxFrame: cfg.MaxFrame,
 		sem:      make(chan struct{}, cfg.MaxRequests),
 		runDone:  make(chan struct{}),
-		badLog:   throttle{every: time.Second},
+		badLog:   core.Throttle{Every: time.Second},
 		budget:   budget{free: int64(cfg.MaxBuffered)},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -382,9 +382,9 @@ func (g *engine) OnTraffic(c gnet.Conn) (action gnet.Action) {
 		if err != nil {
 			s.count(frames, used)
 			s.malformed.Add(1)
-			if ok, suppressed := s.badLog.allow(); ok {
+			if ok, n := s.badLog.Allow(); ok {
 				s.log.Warn("closing connection after a malformed frame", "remote", p.remote, "err", err,
-					"suppressed", suppressed)
+					"suppressed", n-1)
 			}
 			return gnet.Close
 		}
@@ -522,23 +522,3 @@ func (l gnetLogger) Infof(format string, args ...any)  { l.log.Debug(fmt.Sprintf
 func (l gnetLogger) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(format, args...)) }
 func (l gnetLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 func (l gnetLogger) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
-
-// throttle lets a repeating log line through at most once per interval and
-// counts what it held back. It is safe for concurrent use.
-type throttle struct {
-	every      time.Duration
-	last       atomic.Int64 // unix nanoseconds of the last line let through
-	suppressed atomic.Uint64
-}
-
-// allow reports whether to log now and how many lines were held back since
-// the last one.
-func (t *throttle) allow() (bool, uint64) {
-	now := time.Now().UnixNano()
-	last := t.last.Load()
-	if now-last < int64(t.every) || !t.last.CompareAndSwap(last, now) {
-		t.suppressed.Add(1)
-		return false, 0
-	}
-	return true, t.suppressed.Swap(0)
-}

@@ -47,9 +47,9 @@ func (s *Server) reserve(p *peer, size int) bool {
 	}
 	if !s.budget.take(int64(size)) {
 		s.denied.Add(1)
-		if ok, suppressed := s.badLog.allow(); ok {
+		if ok, n := s.badLog.Allow(); ok {
 			s.log.Warn("closing connection: too many large frames arriving at once", "remote", p.remote,
-				"peer", p.id.String(), "frame_bytes", size, "limit_bytes", s.cfg.MaxBuffered, "suppressed", suppressed)
+				"peer", p.id.String(), "frame_bytes", size, "limit_bytes", s.cfg.MaxBuffered, "suppressed", n-1)
 		}
 		return false
 	}
@@ -161,9 +161,9 @@ func (s *Server) serveTLS(raw net.Conn) {
 		var fe *frameSizeError
 		if errors.As(err, &fe) || errors.Is(err, ErrMalformed) || errors.Is(err, errBudget) {
 			s.malformed.Add(1)
-			if ok, suppressed := s.badLog.allow(); ok {
+			if ok, n := s.badLog.Allow(); ok {
 				s.log.Warn("closing connection after a malformed frame", "remote", p.remote, "peer", id.String(),
-					"err", err, "suppressed", suppressed)
+					"err", err, "suppressed", n-1)
 			}
 			return
 		}
