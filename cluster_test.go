@@ -124,7 +124,7 @@ sqlx_provider = ""
 file_log_provider = "file-log-%d"
 [container_runtime]
 enabled = false
-%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, "state"), i, i, c.dir, i, c.ingress[i], i, extra))
+%s`, id, freePort(t), orcPort, refresh, filepath.Join(c.dir, fmt.Sprintf("cache%d", i)), filepath.Join(c.dir, fmt.Sprintf("state%d", i)), i, i, c.dir, i, c.ingress[i], i, extra))
 	}
 	c.http = c.client()
 	c.start("con", "con", "-c", "controller.toml")
@@ -292,14 +292,22 @@ func (c *cluster) nodeProc(node string) string {
 	return ""
 }
 
-// counter reads a function's synced counter from the shared state directory.
+// counter reads a function's synced counter: the highest in the nodes' own
+// state directories (each node keeps its state on its own disk, as by
+// default), or -1.
 func (c *cluster) counter(logical string) int {
-	data, err := os.ReadFile(filepath.Join(c.dir, "state", logical))
-	if err != nil {
-		return -1
+	files, _ := filepath.Glob(filepath.Join(c.dir, "state*", logical))
+	best := -1
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(string(data)); err == nil && n > best {
+			best = n
+		}
 	}
-	n, _ := strconv.Atoi(string(data))
-	return n
+	return best
 }
 
 func eventuallyT(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -379,6 +387,20 @@ func TestNodeFailureAcrossProcesses(t *testing.T) {
 		t.Fatalf("counter instances after the failure: %+v", moved)
 	}
 	eventuallyT(t, 10*time.Second, "downstream events to resume", func() bool { return lastLogged(logFile) >= last+5 })
+	// Each node keeps state on its own disk: the re-created counter went on
+	// from the state the orchestrator held, not from zero. A number logged
+	// twice is one the dead counter synced but the replica had not yet.
+	seen, dup := map[string]bool{}, 0
+	data, _ := os.ReadFile(logFile)
+	for _, l := range strings.Fields(string(data)) {
+		if seen[l] {
+			dup++
+		}
+		seen[l] = true
+	}
+	if dup > 1 {
+		t.Fatalf("%d numbers logged twice: the re-created counter did not go on from the last synced state", dup)
+	}
 }
 
 // TestControllerRestartKeepsWorkflows restarts the controller process: the

@@ -17,6 +17,7 @@ const (
 	MethodNodeInvoke        = "node.Invoke"
 
 	MethodOrcUpdateNode    = "orc.UpdateNode"
+	MethodOrcSyncStates    = "orc.SyncStates"
 	MethodOrcStartFunction = "orc.StartFunction"
 	MethodOrcStartResource = "orc.StartResource"
 	MethodOrcStop          = "orc.Stop"
@@ -63,6 +64,26 @@ type ResourceSpec struct {
 type StartFunction struct {
 	Component core.ID      `msgpack:"component"`
 	Spec      FunctionSpec `msgpack:"spec"`
+	// State, when set, is the newest state the orchestrator holds for the
+	// function: the node prefers it to its own store, which may be stale or
+	// empty (state kept on each node's disk, with no shared Redis).
+	State *SyncedState `msgpack:"state,omitempty"`
+}
+
+// SyncedState is a function's state as an instance last synced it. Seq
+// orders the states of one logical function across its instances: a state
+// never replaces one with a higher or equal Seq.
+type SyncedState struct {
+	Logical core.ID `msgpack:"logical"`
+	Seq     uint64  `msgpack:"seq"`
+	Data    []byte  `msgpack:"data"`
+}
+
+// SyncStates pushes states from a node to its orchestrator, which keeps the
+// newest of each function for instances re-created on other nodes.
+type SyncStates struct {
+	Node   core.ID       `msgpack:"node"`
+	States []SyncedState `msgpack:"states"`
 }
 
 // StartResource asks a node to create one instance of a resource on the given provider.

@@ -30,6 +30,11 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
 	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function", s.FunctionType)
+	// The orchestrator's copy is the newest known: this node's own store
+	// may hold an older state, from an instance it ran before.
+	if rs := req.State; rs != nil && rs.Logical == s.Logical && n.replicas != nil {
+		state, inst.seq = rs.Data, rs.Seq
+	}
 	t0 := time.Now()
 	limits, _ := spec.ParseRequirements(s.Annotations) // validated by the controller
 	// The controller hashed the code once at admission; the control plane

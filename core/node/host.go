@@ -58,6 +58,10 @@ func (h functionHost) Sync(state []byte) {
 	if err := h.n.state.save(ctx, h.logical, state); err != nil {
 		h.log.Error("cannot save function state", "err", err)
 	}
+	h.seq++
+	if h.n.replicas != nil {
+		h.n.replicas.add(h.logical, h.seq, state)
+	}
 }
 
 func (h functionHost) TelemetryLog(level int32, target, msg []byte) {

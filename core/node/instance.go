@@ -42,6 +42,7 @@ func (t *target) pick() core.InstanceID {
 // by its own goroutine, one event at a time.
 type instance struct {
 	n        *Node
+	seq      uint64 // of the state last synced or started with; instance goroutine only
 	id       core.InstanceID
 	logical  core.ID
 	workflow core.ID

@@ -45,6 +45,7 @@ type Node struct {
 	metricsSrv *telemetry.Server
 	dropped    *metrics.Counter
 	foreign    *metrics.Counter
+	replicas   *replicas // nil when state lives in a shared Redis
 	offloaded  *metrics.Counter
 	cpu        atomic.Uint64 // node process CPU percent (float64 bits), from the last health read
 	invoker    *instance
@@ -194,6 +195,11 @@ func (n *Node) Start(ctx context.Context) error {
 	ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(1)
 	go n.registerLoop(ctx)
+	if n.cfg.State.RedisURL == "" {
+		n.replicas = newReplicas(n)
+		n.wg.Add(1)
+		go n.replicas.loop(ctx)
+	}
 	n.log.Info("node started", "addr", n.addr, "orchestrator", orcAddr, "runtimes", n.runtimes())
 	return nil
 }

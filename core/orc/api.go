@@ -95,7 +95,8 @@ func (o *Orc) startOne(ctx context.Context, c *component, only []core.ID) error 
 		if err != nil {
 			return fmt.Errorf("function %q: %w", c.fn.Name, err)
 		}
-		if err := request(ctx, n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: id, Spec: *c.fn}); err != nil {
+		start := &wire.StartFunction{Component: id, Spec: *c.fn, State: o.state(c.logical)}
+		if err := request(ctx, n, wire.MethodNodeStartFunction, start); err != nil {
 			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, n.id, err)
 		}
 		c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
@@ -125,6 +126,9 @@ func (o *Orc) stop(ctx context.Context, req *wire.StopComponent) (*wire.Empty, e
 	}
 	delete(o.comps, req.ID)
 	o.stopInstances(ctx, c)
+	o.regMu.Lock()
+	delete(o.states, req.ID)
+	o.regMu.Unlock()
 	return &wire.Empty{}, nil
 }
 

@@ -96,9 +96,10 @@ type Orc struct {
 	addr      string
 	regAddr   string
 
-	regMu sync.Mutex // guards nodes and exits; held briefly, never across a call
-	nodes map[core.ID]*node
-	exits []wire.InstanceExit
+	regMu  sync.Mutex // guards nodes, exits and states; held briefly, never across a call
+	nodes  map[core.ID]*node
+	exits  []wire.InstanceExit
+	states map[core.ID]wire.SyncedState // newest synced state of each logical function, from the nodes
 
 	opMu  sync.Mutex // serialises operations on comps, which call nodes
 	comps map[core.ID]*component
@@ -140,6 +141,7 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 		log:     log.With("domain", cfg.General.DomainID),
 		nonce:   rand.Uint64(),
 		nodes:   map[core.ID]*node{},
+		states:  map[core.ID]wire.SyncedState{},
 		comps:   map[core.ID]*component{},
 		kick:    make(chan struct{}, 1),
 		regKick: make(chan struct{}, 1),
@@ -162,6 +164,7 @@ func (o *Orc) Start(ctx context.Context) error {
 	listen, _ := wire.ParseAddr(o.cfg.General.OrchestratorURL)
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	wire.Method(mux, wire.MethodOrcSyncStates, o.syncStates)
 	wire.Method(mux, wire.MethodOrcStartFunction, o.startFunction)
 	wire.Method(mux, wire.MethodOrcStartResource, o.startResource)
 	wire.Method(mux, wire.MethodOrcStop, o.stop)
@@ -328,7 +331,7 @@ func loadCredentials(cfg *Config) (*wire.Credentials, error) {
 // authorize lets nodes register and the controller give orders.
 func authorize(peer wire.Identity, method string) error {
 	want := wire.RoleController
-	if method == wire.MethodOrcUpdateNode {
+	if method == wire.MethodOrcUpdateNode || method == wire.MethodOrcSyncStates {
 		want = wire.RoleNode
 	}
 	if peer.Role != want {
@@ -347,6 +350,32 @@ func (o *Orc) wake() {
 	case o.kick <- struct{}{}:
 	default:
 	}
+}
+
+// syncStates keeps the newest state of each function a node pushes, for an
+// instance re-created elsewhere after its node is lost.
+func (o *Orc) syncStates(ctx context.Context, req *wire.SyncStates) (*wire.Empty, error) {
+	if peer := wire.PeerIdentity(ctx); peer.Authenticated() && peer.ID != req.Node.String() {
+		return nil, fmt.Errorf("node %s: states refused: the certificate is that of node %s", req.Node, peer.ID)
+	}
+	o.regMu.Lock()
+	defer o.regMu.Unlock()
+	for _, s := range req.States {
+		if old, ok := o.states[s.Logical]; !ok || s.Seq > old.Seq {
+			o.states[s.Logical] = s
+		}
+	}
+	return &wire.Empty{}, nil
+}
+
+// state returns the newest state held for a logical function, or nil.
+func (o *Orc) state(logical core.ID) *wire.SyncedState {
+	o.regMu.Lock()
+	defer o.regMu.Unlock()
+	if s, ok := o.states[logical]; ok {
+		return &s
+	}
+	return nil
 }
 
 // updateNode handles a node's registration and keep-alive. A node that is new,
