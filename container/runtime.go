@@ -176,12 +176,16 @@ func (r *Runtime) Start(ctx context.Context) error {
 		endpoint = "http://" + lis.Addr().String()
 	}
 	r.endpoint = endpoint
-	r.srv = grpc.NewServer()
+	// Anything on the Docker network reaches this port: bound the
+	// connections and their handshakes, as for every listener; calls are
+	// then checked against the node's own containers.
+	limited := core.HTTPLimits{MaxConns: 1024, MaxPerHost: 64}.Listener(lis)
+	r.srv = grpc.NewServer(grpc.ConnectionTimeout(5*time.Second), grpc.MaxConcurrentStreams(256))
 	guestapi.RegisterGuestAPIHostServer(r.srv, &hostServer{rt: r})
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
-		if err := r.srv.Serve(lis); err != nil {
+		if err := r.srv.Serve(limited); err != nil {
 			r.log.Error("container host-call server stopped", "err", err)
 		}
 	}()
