@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -63,6 +64,9 @@ func (id ID) String() string {
 
 // IsZero reports whether id is the nil UUID.
 func (id ID) IsZero() bool { return id == ID{} }
+
+// Compare orders IDs by their bytes, for sorting.
+func (id ID) Compare(other ID) int { return bytes.Compare(id[:], other[:]) }
 
 // MarshalText implements encoding.TextMarshaler, so IDs appear as strings in JSON and TOML.
 func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }

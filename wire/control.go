@@ -15,6 +15,7 @@ const (
 	MethodNodePeers         = "node.UpdatePeers"
 	MethodNodeReset         = "node.Reset"
 	MethodNodeInvoke        = "node.Invoke"
+	MethodNodePing          = "node.Ping" // answered at once: the orchestrator's liveness probe
 
 	MethodOrcUpdateNode    = "orc.UpdateNode"
 	MethodOrcSyncStates    = "orc.SyncStates"
@@ -104,6 +105,9 @@ type StopComponent struct {
 type PatchNode struct {
 	Component core.ID                      `msgpack:"component"`
 	Outputs   map[string][]core.InstanceID `msgpack:"outputs"`
+	// Version orders the patches of one component: a node keeps the
+	// mapping of the highest. 0 is unversioned and always applies.
+	Version uint64 `msgpack:"version,omitempty"`
 }
 
 // PatchLogical replaces the output mapping of a logical component at an

@@ -129,7 +129,7 @@ func BenchmarkCastThroughput(b *testing.B) {
 			n := runtimeNode(b, noSpares)
 			last := startClass(b, n, spec.FunctionTypeWASM, "noop", "wasm", nil)
 			first := startFn(b, n, d.ftype, d.code(b), nil)
-			first.setOutputs(map[string][]core.InstanceID{"output": {last.id}})
+			first.setOutputs(map[string][]core.InstanceID{"output": {last.id}}, 0)
 			pump(b, n, first, last, []byte("21"))
 		})
 	}

@@ -155,7 +155,7 @@ func (n *Node) patch(ctx context.Context, req *wire.PatchNode) (*wire.Empty, err
 	if inst == nil {
 		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.Component)
 	}
-	inst.setOutputs(req.Outputs)
+	inst.setOutputs(req.Outputs, req.Version)
 	return &wire.Empty{}, nil
 }
 

@@ -55,8 +55,10 @@ type instance struct {
 	mailbox chan mail
 	// urgent holds invocations that jump the mailbox's queue (Serverledge's
 	// high-performance class); the instance takes them first.
-	urgent  chan mail
-	outputs atomic.Pointer[map[string]*target]
+	urgent       chan mail
+	outputs      atomic.Pointer[map[string]*target]
+	patchMu      sync.Mutex // serialises setOutputs
+	patchVersion uint64     // of the mapping in outputs; under patchMu
 	// patched is closed by the first patch of the outputs. EDGELESS's
 	// functions call resources from handle_init, which runs before the
 	// workflow is wired, so such a call waits for it (waitPatch).
@@ -343,7 +345,17 @@ func (inst *instance) resolve(output []byte) (core.InstanceID, bool) {
 	return t.pick(), true
 }
 
-func (inst *instance) setOutputs(outs map[string][]core.InstanceID) {
+// setOutputs replaces the output mapping with that of a patch of the given
+// version, unless a newer one is in place: the orchestrator sends patches of
+// one component concurrently, and they may arrive out of order. Version 0
+// (an orchestrator that does not number them) always applies.
+func (inst *instance) setOutputs(outs map[string][]core.InstanceID, version uint64) {
+	inst.patchMu.Lock()
+	defer inst.patchMu.Unlock()
+	if version != 0 && version <= inst.patchVersion {
+		return
+	}
+	inst.patchVersion = version
 	m := make(map[string]*target, len(outs))
 	for ch, ids := range outs {
 		m[ch] = &target{ids: ids}

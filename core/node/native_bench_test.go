@@ -64,7 +64,7 @@ func startClass(b *testing.B, n *Node, ftype, class, ext string, next *instance)
 	}
 	inst := (*n.instances.Load())[id]
 	if next != nil {
-		inst.setOutputs(map[string][]core.InstanceID{"output": {next.id}})
+		inst.setOutputs(map[string][]core.InstanceID{"output": {next.id}}, 0)
 	}
 	return inst
 }

@@ -153,6 +153,7 @@ func (n *Node) Start(ctx context.Context) error {
 	wire.Method(mux, wire.MethodNodePeers, n.updatePeers)
 	wire.Method(mux, wire.MethodNodeReset, n.reset)
 	wire.Method(mux, wire.MethodNodeInvoke, n.invoke)
+	wire.Method(mux, wire.MethodNodePing, func(context.Context, *wire.Empty) (*wire.Empty, error) { return &wire.Empty{}, nil })
 	scfg := wire.ServerConfig{
 		Addr:     listen,
 		MaxFrame: n.cfg.General.MaxFrameBytes,

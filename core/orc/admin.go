@@ -13,8 +13,8 @@ import (
 
 // cordon marks a node so that it gets no new instances; what runs there stays.
 func (o *Orc) cordon(ctx context.Context, req *wire.Cordon) (*wire.Empty, error) {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	n := o.nodes[req.Node]
 	if n == nil {
 		return nil, fmt.Errorf("no node %s in domain %s", req.Node, o.cfg.General.DomainID)
@@ -28,31 +28,47 @@ func (o *Orc) cordon(ctx context.Context, req *wire.Cordon) (*wire.Empty, error)
 // can host it. The old instances stop first, so their last sync() is what the
 // new ones get in handle_init.
 func (o *Orc) migrate(ctx context.Context, req *wire.Migrate) (*wire.Empty, error) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	o.mu.Lock()
 	c := o.comps[req.Logical]
+	o.mu.Unlock()
 	if c == nil {
 		return nil, fmt.Errorf("no component %s", req.Logical)
 	}
 	if len(req.Nodes) == 0 {
 		return nil, fmt.Errorf("migrate %q: no target node", c.name())
 	}
+	if err := c.lock(ctx); err != nil {
+		return nil, fmt.Errorf("migrate %q: %w", c.name(), err)
+	}
+	defer c.unlock()
+	o.mu.Lock()
 	var target []core.ID
 	var reasons []string
 	for _, id := range req.Nodes {
-		if err := o.canHost(c, id); err != nil {
+		if err := whyNot(o.nodes[id], id, c); err != nil {
 			reasons = append(reasons, err.Error())
 			continue
 		}
 		target = []core.ID{id}
 		break
 	}
-	if target == nil {
+	if target == nil || c.gone {
+		o.mu.Unlock()
+		if c.gone {
+			return nil, fmt.Errorf("no component %s", req.Logical)
+		}
 		return nil, fmt.Errorf("migrate %q: %w: %s", c.name(), ErrNoFeasibleNode, strings.Join(reasons, "; "))
 	}
-	o.stopInstances(ctx, c)
-	err := o.fill(ctx, c, target)
-	c.started = time.Now()
+	old := c.instances
+	c.instances = nil
+	o.mu.Unlock()
+	o.stopInstances(ctx, old)
+	started, err := o.grow(ctx, c, c.want(), target)
+	o.mu.Lock()
+	if len(started) > 0 {
+		c.started = time.Now()
+	}
+	o.mu.Unlock()
 	o.repatch(ctx, map[core.ID]bool{c.logical: true})
 	if err != nil {
 		return nil, fmt.Errorf("migrate %q: %w (the reconcile loop will place it elsewhere)", c.name(), err)
@@ -61,38 +77,16 @@ func (o *Orc) migrate(ctx context.Context, req *wire.Migrate) (*wire.Empty, erro
 	return &wire.Empty{}, nil
 }
 
-// canHost tells why a node cannot host c, or nil.
-func (o *Orc) canHost(c *component, id core.ID) error {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
-	n := o.nodes[id]
-	switch {
-	case n == nil:
-		return fmt.Errorf("node %s is not in the domain", id)
-	case n.cordoned:
-		return fmt.Errorf("node %s is cordoned", id)
-	case !c.req.Matches(nodeInfo(n)):
-		return fmt.Errorf("node %s does not meet the requirements", id)
-	case c.fn != nil && !slices.Contains(n.caps.Runtimes, c.fn.FunctionType):
-		return fmt.Errorf("node %s does not offer %s", id, c.fn.FunctionType)
-	case c.res != nil && !slices.ContainsFunc(n.providers, func(p wire.Provider) bool { return p.ClassType == c.res.ClassType }):
-		return fmt.Errorf("node %s has no %s provider", id, c.res.ClassType)
-	}
-	return nil
-}
-
 // nodeList reports the domain's nodes and how many instances each runs.
 func (o *Orc) nodeList(ctx context.Context, req *wire.Empty) (*wire.NodeList, error) {
-	o.opMu.Lock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	count := map[core.ID]int{}
 	for _, c := range o.comps {
 		for _, i := range c.instances {
 			count[i.Node]++
 		}
 	}
-	o.opMu.Unlock()
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
 	out := &wire.NodeList{}
 	for _, n := range o.nodes {
 		out.Nodes = append(out.Nodes, wire.NodeStatus{

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -22,7 +20,7 @@ func (o *Orc) startFunction(ctx context.Context, req *wire.FunctionSpec) (*wire.
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", req.Name, err)
 	}
-	return o.startLogical(ctx, &component{logical: req.Logical, fn: req, req: r})
+	return o.startLogical(ctx, newComponent(req.Logical, req, nil, r))
 }
 
 func (o *Orc) startResource(ctx context.Context, req *wire.ResourceSpec) (*wire.StartResponse, error) {
@@ -30,28 +28,42 @@ func (o *Orc) startResource(ctx context.Context, req *wire.ResourceSpec) (*wire.
 	if err != nil {
 		return nil, fmt.Errorf("resource %q: %w", req.Name, err)
 	}
-	return o.startLogical(ctx, &component{logical: req.Logical, res: req, req: r})
+	return o.startLogical(ctx, newComponent(req.Logical, nil, req, r))
 }
 
+// startLogical adds component c and starts its instances. It is in the
+// domain from the start, under its operation lock, so that every other
+// operation on it waits for the outcome.
 func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartResponse, error) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	c.tryLock() // it is new: nobody else holds it
+	defer c.unlock()
+	o.mu.Lock()
 	if o.comps[c.logical] != nil {
+		o.mu.Unlock()
 		return nil, fmt.Errorf("component %s already exists", c.logical)
 	}
 	if c.want() == 0 {
 		// Nothing starts now: check that something could, so that a function
 		// no node can run is refused here rather than at its first call.
-		if _, err := o.place(c, nil, nil); err != nil {
+		if _, err := placeFunction(o.nodeSlice(), c, nil, nil, nil, strategy{}, time.Now()); err != nil {
+			o.mu.Unlock()
 			return nil, fmt.Errorf("function %q: %w", c.fn.Name, err)
 		}
 	}
-	if err := o.fill(ctx, c, nil); err != nil {
-		o.stopInstances(ctx, c)
-		return nil, err
-	}
 	c.started, c.usedAt = time.Now(), time.Now()
 	o.comps[c.logical] = c
+	o.mu.Unlock()
+	if _, err := o.grow(ctx, c, c.want(), nil); err != nil {
+		o.mu.Lock()
+		delete(o.comps, c.logical)
+		insts := c.instances
+		c.instances, c.gone = nil, true
+		o.mu.Unlock()
+		o.stopInstances(ctx, insts)
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	return &wire.StartResponse{Instances: slices.Clone(c.instances)}, nil
 }
 
@@ -72,115 +84,286 @@ func (c *component) want() int {
 	return 1
 }
 
-// fill starts instances of c until it has want() of them, spreading them over
-// distinct nodes while it can. With only set, it places on those nodes only.
-func (o *Orc) fill(ctx context.Context, c *component, only []core.ID) error {
-	for len(c.instances) < c.want() {
-		if err := o.startOne(ctx, c, only); err != nil {
-			return err
-		}
+// nodeSlice returns the domain's nodes. o.mu must be held.
+func (o *Orc) nodeSlice() []*node {
+	out := make([]*node, 0, len(o.nodes))
+	for _, n := range o.nodes {
+		out = append(out, n)
 	}
-	return nil
+	return out
 }
 
-// startOne places one instance of c and starts it.
-func (o *Orc) startOne(ctx context.Context, c *component, only []core.ID) error {
+// start is one instance to start: where, with which provider for a
+// resource, and how it went.
+type start struct {
+	n        *node
+	provider string
+	id       core.ID
+	err      error
+}
+
+// startRounds bounds how often grow places a failed start again.
+const startRounds = 3
+
+// grow starts k more instances of c, spread over distinct nodes while it
+// can, on the nodes only (nil: wherever placement puts them), and returns
+// those it started. The starts run in parallel; one that fails is placed
+// again on another node while there is one. The caller holds c's op.
+func (o *Orc) grow(ctx context.Context, c *component, k int, only []core.ID) ([]core.InstanceID, error) {
+	var started []core.InstanceID
+	var failed []core.ID
+	var lastErr error
+	for round := 0; k > 0; round++ {
+		if round == startRounds {
+			return started, lastErr
+		}
+		starts, err := o.plan(c, k, only, failed)
+		if errors.Is(err, ErrNoFeasibleNode) && o.awaitMesh(ctx) {
+			round--
+			continue
+		}
+		if err != nil {
+			if lastErr != nil { // no other node: the failure says more
+				err = lastErr
+			}
+			return started, err
+		}
+		parallel(starts, func(s *start) error {
+			s.err = o.startInstance(ctx, c, s)
+			return nil
+		})
+		o.mu.Lock()
+		var orphans []core.InstanceID
+		for _, s := range starts {
+			c.starting[s.n.id]--
+			if c.starting[s.n.id] == 0 {
+				delete(c.starting, s.n.id)
+			}
+			id := core.InstanceID{Node: s.n.id, Component: s.id}
+			switch {
+			case s.err != nil:
+				failed, lastErr = append(failed, s.n.id), s.err
+			case c.gone:
+				orphans = append(orphans, id)
+			default:
+				c.instances = append(c.instances, id)
+				started = append(started, id)
+				k--
+				o.placements.Inc()
+			}
+		}
+		gone := c.gone
+		o.mu.Unlock()
+		if gone {
+			o.stopInstances(ctx, orphans)
+			return started, fmt.Errorf("component %q was stopped meanwhile", c.name())
+		}
+		if ctx.Err() != nil {
+			return started, lastErr
+		}
+	}
+	return started, nil
+}
+
+// awaitMesh waits, while ctx lasts, for a node that is joining to be meshed
+// in, and reports whether one was: a node that has just joined may be the
+// one a component needs.
+func (o *Orc) awaitMesh(ctx context.Context) bool {
+	o.mu.Lock()
+	joining := slices.ContainsFunc(o.nodeSlice(), func(n *node) bool { return !n.meshed })
+	meshed := o.meshed
+	o.mu.Unlock()
+	if !joining {
+		return false
+	}
+	o.wake()
+	select {
+	case <-meshed:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// plan places k instances of c on the nodes only (nil: any) but those in
+// avoid, and counts them as starting.
+func (o *Orc) plan(c *component, k int, only, avoid []core.ID) ([]*start, error) {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	nodes := slices.DeleteFunc(o.nodeSlice(), func(n *node) bool { return slices.Contains(avoid, n.id) })
 	hosting := map[core.ID]int{}
 	for _, i := range c.instances {
 		hosting[i.Node]++
 	}
-	id := core.NewID()
-	if c.fn != nil {
-		n, err := o.place(c, hosting, only)
+	for id, k := range c.starting {
+		hosting[id] += k
+	}
+	var t []core.ID
+	if only == nil {
+		t = tier(nodes, o.cfg.Scheduling.Policy, o.cfg.Scheduling.CloudLabel)
+	}
+	starts := make([]*start, 0, k)
+	for range k {
+		s := &start{id: core.NewID()}
+		var err error
+		if c.fn != nil {
+			o.rr++
+			s.n, err = placeFunction(nodes, c, hosting, only, t, strategy{roundRobin: o.cfg.Baseline.OrchestrationStrategy == "RoundRobin", rr: o.rr}, now)
+			if err != nil {
+				err = fmt.Errorf("function %q: %w", c.fn.Name, err)
+			}
+		} else {
+			s.n, s.provider, err = placeResource(nodes, c, only, now)
+			if err != nil {
+				err = fmt.Errorf("resource %q: %w", c.res.Name, err)
+			}
+		}
 		if err != nil {
-			return fmt.Errorf("function %q: %w", c.fn.Name, err)
+			return nil, err
 		}
-		start := &wire.StartFunction{Component: id, Spec: *c.fn, State: o.state(c.logical)}
-		if err := request(ctx, n, wire.MethodNodeStartFunction, start); err != nil {
-			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, n.id, err)
+		hosting[s.n.id]++
+		starts = append(starts, s)
+	}
+	for _, s := range starts {
+		c.starting[s.n.id]++
+	}
+	return starts, nil
+}
+
+// startInstance starts instance s of c on its node.
+func (o *Orc) startInstance(ctx context.Context, c *component, s *start) error {
+	if c.fn != nil {
+		err := startOn(o, ctx, s.n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: s.id, Spec: *c.fn, State: o.state(c.logical)}, s.id)
+		if err != nil {
+			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, s.n.id, err)
 		}
-		c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
-		o.placements.Inc()
-		o.log.Info("function placed", "function", c.fn.Name, "node", n.id, "instance", id)
+		o.log.Info("function placed", "function", c.fn.Name, "node", s.n.id, "instance", s.id)
 		return nil
 	}
-	n, provider, err := o.placeResource(c, only)
+	err := startOn(o, ctx, s.n, wire.MethodNodeStartResource, &wire.StartResource{Component: s.id, Provider: s.provider, Spec: *c.res}, s.id)
 	if err != nil {
-		return fmt.Errorf("resource %q: %w", c.res.Name, err)
+		return fmt.Errorf("resource %q on node %s: %w", c.res.Name, s.n.id, err)
 	}
-	if err := request(ctx, n, wire.MethodNodeStartResource, &wire.StartResource{Component: id, Provider: provider, Spec: *c.res}); err != nil {
-		return fmt.Errorf("resource %q on node %s: %w", c.res.Name, n.id, err)
-	}
-	c.instances = append(c.instances, core.InstanceID{Node: n.id, Component: id})
-	o.placements.Inc()
-	o.log.Info("resource placed", "resource", c.res.Name, "node", n.id, "provider", provider, "instance", id)
+	o.log.Info("resource placed", "resource", c.res.Name, "node", s.n.id, "provider", s.provider, "instance", s.id)
 	return nil
 }
 
 func (o *Orc) stop(ctx context.Context, req *wire.StopComponent) (*wire.Empty, error) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	o.mu.Lock()
 	c := o.comps[req.ID]
+	o.mu.Unlock()
 	if c == nil {
 		return nil, fmt.Errorf("no component %s", req.ID)
 	}
+	if err := c.lock(ctx); err != nil {
+		return nil, fmt.Errorf("cannot stop %q: %w", c.name(), err)
+	}
+	defer c.unlock()
+	o.mu.Lock()
+	if o.comps[req.ID] != c {
+		o.mu.Unlock()
+		return nil, fmt.Errorf("no component %s", req.ID)
+	}
 	delete(o.comps, req.ID)
-	o.stopInstances(ctx, c)
-	o.regMu.Lock()
 	delete(o.states, req.ID)
-	o.regMu.Unlock()
+	insts := c.instances
+	c.instances, c.gone = nil, true
+	o.mu.Unlock()
+	o.stopInstances(ctx, insts)
 	return &wire.Empty{}, nil
 }
 
-func (o *Orc) stopInstances(ctx context.Context, c *component) {
-	for _, i := range c.instances {
+// stopInstances stops the instances, in parallel.
+func (o *Orc) stopInstances(ctx context.Context, insts []core.InstanceID) {
+	parallel(insts, func(i core.InstanceID) error {
 		if n := o.node(i.Node); n != nil {
 			callNode(ctx, o, n, wire.MethodNodeStop, &wire.StopComponent{ID: i.Component})
 		}
-	}
-	c.instances = nil
+		return nil
+	})
 }
 
 func (o *Orc) patch(ctx context.Context, req *wire.PatchLogical) (*wire.Empty, error) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	o.mu.Lock()
 	c := o.comps[req.Logical]
 	if c == nil {
+		o.mu.Unlock()
 		return nil, fmt.Errorf("no component %s", req.Logical)
 	}
 	for ch, t := range req.Outputs {
 		if o.comps[t] == nil {
+			o.mu.Unlock()
 			return nil, fmt.Errorf("component %q: output %q maps to unknown component %s", c.name(), ch, t)
 		}
 	}
 	c.outputs = req.Outputs
+	o.mu.Unlock()
 	return &wire.Empty{}, o.patchComponent(ctx, c)
 }
 
-// patchComponent sends every instance of c its physical output mapping.
+// patchComponent sends every instance of c its physical output mapping, in
+// parallel. Each mapping carries a version taken with it, so that a node
+// keeps the newest when patches of one component cross.
 func (o *Orc) patchComponent(ctx context.Context, c *component) error {
+	type patch struct {
+		n   *node
+		req *wire.PatchNode
+	}
+	o.mu.Lock()
+	o.patchSeq++
+	version := o.patchSeq
 	outs := make(map[string][]core.InstanceID, len(c.outputs))
 	for ch, t := range c.outputs {
 		if tc := o.comps[t]; tc != nil && len(tc.instances) > 0 {
 			outs[ch] = slices.Clone(tc.instances)
 		}
 	}
-	var errs []error
+	patches := make([]patch, 0, len(c.instances))
 	for _, i := range c.instances {
-		n := o.node(i.Node)
-		if n == nil {
-			continue
-		}
-		if err := request(ctx, n, wire.MethodNodePatch, &wire.PatchNode{Component: i.Component, Outputs: outs}); err != nil {
-			errs = append(errs, fmt.Errorf("cannot patch %q on node %s: %w", c.name(), n.id, err))
+		if n := o.nodes[i.Node]; n != nil {
+			patches = append(patches, patch{n, &wire.PatchNode{Component: i.Component, Outputs: outs, Version: version}})
 		}
 	}
-	return errors.Join(errs...)
+	o.mu.Unlock()
+	return parallel(patches, func(p patch) error {
+		if err := request(ctx, p.n, wire.MethodNodePatch, p.req); err != nil {
+			return fmt.Errorf("cannot patch %q on node %s: %w", c.name(), p.n.id, err)
+		}
+		return nil
+	})
+}
+
+// repatch patches every instance of a changed component and of every
+// component that maps a channel to a changed one, in parallel; failures are
+// logged, and the next change patches again.
+func (o *Orc) repatch(ctx context.Context, changed map[core.ID]bool) {
+	if len(changed) == 0 {
+		return
+	}
+	o.mu.Lock()
+	var affected []*component
+	for _, c := range o.comps {
+		hit := changed[c.logical]
+		for _, t := range c.outputs {
+			hit = hit || changed[t]
+		}
+		if hit {
+			affected = append(affected, c)
+		}
+	}
+	o.mu.Unlock()
+	parallel(affected, func(c *component) error {
+		if err := o.patchComponent(ctx, c); err != nil && ctx.Err() == nil {
+			o.log.Warn("repatch failed", "err", err)
+		}
+		return nil
+	})
 }
 
 func (o *Orc) placement(ctx context.Context, req *wire.Placement) (*wire.PlacementResponse, error) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	resp := &wire.PlacementResponse{Instances: map[core.ID][]core.InstanceID{}}
 	for _, id := range req.Logical {
 		if c := o.comps[id]; c != nil {
@@ -188,106 +371,4 @@ func (o *Orc) placement(ctx context.Context, req *wire.Placement) (*wire.Placeme
 		}
 	}
 	return resp, nil
-}
-
-func nodeInfo(n *node) spec.NodeInfo {
-	info := spec.NodeInfo{ID: n.id, Labels: n.caps.Labels, Runtimes: n.caps.Runtimes, TEE: n.caps.TEE, TPM: n.caps.TPM}
-	for _, p := range n.providers {
-		info.Providers = append(info.Providers, p.ID)
-	}
-	return info
-}
-
-// usable reports whether a node may get new instances: it is not cordoned
-// and, when only is set, it is one of those.
-func usable(n *node, only []core.ID) bool {
-	return !n.cordoned && (only == nil || slices.Contains(only, n.id))
-}
-
-// place picks a node for a function: among the usable nodes that offer its
-// runtime and meet its requirements, those hosting the fewest of its
-// instances (hosting counts them per node), by the configured strategy. So
-// instances go to distinct nodes first, then evenly.
-func (o *Orc) place(c *component, hosting map[core.ID]int, only []core.ID) (*node, error) {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
-	tier := only
-	if tier == nil {
-		tier = o.tierLocked()
-	}
-	feasible, spare := o.feasibleLocked(c, hosting, tier)
-	if len(feasible) == 0 && only == nil && tier != nil {
-		// The policy's tier cannot host it (a function that asks for the
-		// cloud's label, say): any node that can will do.
-		feasible, spare = o.feasibleLocked(c, hosting, nil)
-	}
-	if len(spare) > 0 {
-		feasible = spare
-	}
-	if len(feasible) == 0 {
-		return nil, fmt.Errorf("%w among %d node(s) (cordoned ones excluded) for function type %s and annotations %s",
-			ErrNoFeasibleNode, len(o.nodes), c.fn.FunctionType, formatMap(c.fn.Annotations))
-	}
-	slices.SortFunc(feasible, func(a, b *node) int { return strings.Compare(a.id.String(), b.id.String()) })
-	if o.cfg.Baseline.OrchestrationStrategy == "RoundRobin" {
-		o.rr++
-		return feasible[o.rr%len(feasible)], nil
-	}
-	return weightedRandom(feasible), nil
-}
-
-// feasibleLocked returns the nodes that can host c among only (nil: all),
-// and those of them hosting the fewest of its instances. regMu must be held.
-func (o *Orc) feasibleLocked(c *component, hosting map[core.ID]int, only []core.ID) (feasible, spare []*node) {
-	fewest := -1
-	for _, n := range o.nodes {
-		if usable(n, only) && slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n)) {
-			feasible = append(feasible, n)
-			switch h := hosting[n.id]; {
-			case fewest < 0 || h < fewest:
-				fewest, spare = h, []*node{n}
-			case h == fewest:
-				spare = append(spare, n)
-			}
-		}
-	}
-	return feasible, spare
-}
-
-// placeResource picks a node and one of its providers of the resource's class.
-func (o *Orc) placeResource(c *component, only []core.ID) (*node, string, error) {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
-	type choice struct {
-		n        *node
-		provider string
-	}
-	var feasible []choice
-	for _, n := range o.nodes {
-		if !usable(n, only) || !c.req.Matches(nodeInfo(n)) {
-			continue
-		}
-		for _, p := range n.providers {
-			if p.ClassType == c.res.ClassType {
-				feasible = append(feasible, choice{n, p.ID})
-			}
-		}
-	}
-	if len(feasible) == 0 {
-		return nil, "", fmt.Errorf("%w: no node of %d offers a provider of class %q", ErrNoFeasibleNode, len(o.nodes), c.res.ClassType)
-	}
-	ch := feasible[rand.IntN(len(feasible))]
-	return ch.n, ch.provider, nil
-}
-
-func formatMap(m map[string]string) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	parts := make([]string, 0, len(m))
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	slices.Sort(parts)
-	return "{" + strings.Join(parts, ", ") + "}"
 }

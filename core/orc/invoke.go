@@ -20,19 +20,17 @@ import (
 // past that it answers Overloaded.
 func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeResponse, error) {
 	start := time.Now()
-	o.opMu.Lock()
+	edgeCloud := o.cfg.Scheduling.Policy == PolicyEdgeCloud && req.CanOffload
+	o.mu.Lock()
 	c := o.comps[req.Logical]
 	if c == nil || c.fn == nil {
-		o.opMu.Unlock()
+		o.mu.Unlock()
 		return nil, fmt.Errorf("no function %s in domain %s", req.Logical, o.cfg.General.DomainID)
 	}
-	insts := slices.Clone(c.instances)
 	c.usedAt = start
-	o.opMu.Unlock()
-	var cloud []core.InstanceID
-	edgeCloud := o.cfg.Scheduling.Policy == PolicyEdgeCloud && req.CanOffload
+	insts, cloud := o.invocationTargets(c, edgeCloud, start)
+	o.mu.Unlock()
 	if edgeCloud {
-		insts, cloud = o.splitTiers(insts)
 		// Serverledge's edge-cloud policy: a deadline the edge cannot meet
 		// goes to the cloud at once; so does an invocation that finds no
 		// edge instance but a warm one in the cloud.
@@ -65,11 +63,11 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 		}
 		return resp, nil
 	}
-	o.opMu.Lock()
 	if len(insts) > 0 {
+		o.mu.Lock()
 		c.busyAt = time.Now()
+		o.mu.Unlock()
 	}
-	o.opMu.Unlock()
 	if edgeCloud && len(insts) > 0 {
 		// The edge is saturated: the cloud rather than a longer queue.
 		if resp, err := o.invokeCloud(ctx, c, cloud, req, start); err == nil {
@@ -144,16 +142,16 @@ func (o *Orc) invokeOn(ctx context.Context, i core.InstanceID, req *wire.Invoke,
 // function without instances there (scaled to zero) always gets one. It
 // returns the new instance and how long starting it took.
 func (o *Orc) scaleOut(ctx context.Context, logical core.ID, only []core.ID) (core.InstanceID, time.Duration, bool) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	o.mu.Lock()
 	c := o.comps[logical]
-	if c == nil {
+	o.mu.Unlock()
+	if c == nil || c.lock(ctx) != nil {
 		return core.InstanceID{}, 0, false
 	}
+	defer c.unlock()
+	o.mu.Lock()
 	if only == nil {
-		o.regMu.Lock()
-		only = o.tierLocked()
-		o.regMu.Unlock()
+		only = tier(o.nodeSlice(), o.cfg.Scheduling.Policy, o.cfg.Scheduling.CloudLabel)
 	}
 	there := 0
 	for _, i := range c.instances {
@@ -161,87 +159,60 @@ func (o *Orc) scaleOut(ctx context.Context, logical core.ID, only []core.ID) (co
 			there++
 		}
 	}
-	if there > 0 && (c.req.MaxInstances == 0 || there >= c.req.MaxInstances) {
+	o.mu.Unlock()
+	if c.gone || there > 0 && (c.req.MaxInstances == 0 || there >= c.req.MaxInstances) {
 		return core.InstanceID{}, 0, false
 	}
 	start := time.Now()
-	if err := o.startOne(ctx, c, only); err != nil {
+	started, err := o.grow(ctx, c, 1, only)
+	if err != nil {
 		o.log.Warn("cannot scale out an overloaded function", "function", c.name(), "err", err)
 		return core.InstanceID{}, 0, false
 	}
 	took := time.Since(start)
 	o.scaledOut.Inc()
 	o.repatch(ctx, map[core.ID]bool{c.logical: true})
-	return c.instances[len(c.instances)-1], took, true
+	return started[0], took, true
 }
 
 // prewarm starts instances of a function until it has req.Instances of them
 // (at most max_instances, when set); they count as used now, so that idle
 // eviction spares them for scale_in_after_sec.
 func (o *Orc) prewarm(ctx context.Context, req *wire.Prewarm) (*wire.PrewarmResponse, error) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
+	o.mu.Lock()
 	c := o.comps[req.Logical]
+	o.mu.Unlock()
 	if c == nil || c.fn == nil {
 		return nil, fmt.Errorf("no function %s in domain %s", req.Logical, o.cfg.General.DomainID)
 	}
+	if err := c.lock(ctx); err != nil {
+		return nil, fmt.Errorf("cannot prewarm %q: %w", c.fn.Name, err)
+	}
+	defer c.unlock()
 	target := req.Instances
 	if c.req.MaxInstances > 0 {
 		target = min(target, max(c.req.MaxInstances, c.want()))
 	}
+	o.mu.Lock()
 	c.warmAt = time.Now()
+	short := target - len(c.instances)
+	o.mu.Unlock()
 	resp := &wire.PrewarmResponse{}
 	var err error
-	for len(c.instances) < target {
-		if err = o.startOne(ctx, c, nil); err != nil {
-			break
-		}
-		resp.Started++
+	if short > 0 {
+		var started []core.InstanceID
+		started, err = o.grow(ctx, c, short, nil)
+		resp.Started = len(started)
 	}
 	if resp.Started > 0 {
 		o.scaledOut.Add(resp.Started)
 		o.repatch(ctx, map[core.ID]bool{c.logical: true})
 	}
+	o.mu.Lock()
 	resp.Instances = len(c.instances)
+	o.mu.Unlock()
 	if err != nil && resp.Started == 0 {
 		return nil, fmt.Errorf("cannot prewarm %q: %w", c.fn.Name, err)
 	}
 	return resp, nil
-}
-
-// scaleIn stops, one per reconcile, an instance beyond a function's
-// min_instances once, for scale_in_after_sec, no invocation has found the
-// function overloaded and no prewarm asked for instances. The newest goes
-// first. The last instance of a function that scales to zero goes once it
-// has also served no invocation for that long.
-func (o *Orc) scaleIn(ctx context.Context, now time.Time) {
-	idle := time.Duration(o.cfg.General.ScaleInAfterSec) * time.Second
-	for _, c := range o.comps {
-		if c.fn == nil || len(c.instances) <= c.want() {
-			continue
-		}
-		quiet := later(c.busyAt, c.warmAt)
-		if len(c.instances) == 1 {
-			quiet = later(quiet, c.usedAt)
-		}
-		if now.Sub(quiet) < idle {
-			continue
-		}
-		last := c.instances[len(c.instances)-1]
-		c.instances = c.instances[:len(c.instances)-1]
-		// Others stop sending to it first, then it stops.
-		o.repatch(ctx, map[core.ID]bool{c.logical: true})
-		if n := o.node(last.Node); n != nil {
-			callNode(ctx, o, n, wire.MethodNodeStop, &wire.StopComponent{ID: last.Component})
-		}
-		o.scaledIn.Inc()
-		o.log.Info("instance no longer needed; stopped", "function", c.fn.Name, "instance", last.Component, "instances", len(c.instances))
-	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

@@ -12,14 +12,14 @@ func (o *Orc) registerMetrics() {
 	o.scaledOut = o.reg.Counter("edgeless_orc_scale_outs_total", "Instances started because every instance of a function was overloaded.", "")
 	o.scaledIn = o.reg.Counter("edgeless_orc_scale_ins_total", "Instances added by scale-out stopped again once their function was no longer overloaded.", "")
 	o.reg.Gauge("edgeless_orc_nodes", "Nodes registered in the domain.", "", func() float64 {
-		o.regMu.Lock()
-		defer o.regMu.Unlock()
+		o.mu.Lock()
+		defer o.mu.Unlock()
 		return float64(len(o.nodes))
 	})
 	for _, kind := range []string{"function", "resource"} {
 		o.reg.Gauge("edgeless_orc_components", "Logical components of the domain.", telemetry.Labels("kind", kind), func() float64 {
-			o.opMu.Lock()
-			defer o.opMu.Unlock()
+			o.mu.Lock()
+			defer o.mu.Unlock()
 			n := 0
 			for _, c := range o.comps {
 				if (c.fn != nil) == (kind == "function") {

@@ -20,20 +20,8 @@ import (
 	"github.com/edgeless-go/edgeless/wire"
 )
 
-// node is a registered node of the domain.
-type node struct {
-	id        core.ID
-	addr      string
-	nonce     uint64
-	deadline  time.Time
-	caps      wire.Capabilities
-	providers []wire.Provider
-	client    *wire.Client
-	meshed    bool // peers have been told about it
-	cordoned  bool // gets no new instances
-}
-
 // component is a logical function or resource and its physical instances.
+// Its fields are guarded by o.mu, except q and cloudQ (atomics) and op.
 type component struct {
 	logical   core.ID
 	fn        *wire.FunctionSpec // exactly one of fn and res is set
@@ -41,6 +29,8 @@ type component struct {
 	req       spec.Requirements
 	instances []core.InstanceID
 	outputs   map[string]core.ID // channel → logical target
+	starting  map[core.ID]int    // node → starts under way there
+	gone      bool               // stopped: instances started for it now are stopped at once
 	failures  int                // consecutive failures, for the re-creation backoff
 	retryAt   time.Time          // no re-creation before this
 	started   time.Time          // when the last instance was created
@@ -49,7 +39,39 @@ type component struct {
 	warmAt    time.Time          // when a prewarm last asked for instances
 	q         qos                // the edge's load, for the edge-cloud policy
 	cloudQ    qos                // and the cloud's
+
+	// op serialises the operations that change the instances across calls
+	// to nodes (start, stop, migrate, scale out, prewarm, re-creation), so
+	// that each sees the outcome of the one before. It is taken before
+	// o.mu, never while holding it.
+	op chan struct{}
 }
+
+func newComponent(logical core.ID, fn *wire.FunctionSpec, res *wire.ResourceSpec, req spec.Requirements) *component {
+	return &component{logical: logical, fn: fn, res: res, req: req, starting: map[core.ID]int{}, op: make(chan struct{}, 1)}
+}
+
+// lock takes c's operation lock, unless ctx ends first.
+func (c *component) lock(ctx context.Context) error {
+	select {
+	case c.op <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// tryLock takes c's operation lock if it is free.
+func (c *component) tryLock() bool {
+	select {
+	case c.op <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *component) unlock() { <-c.op }
 
 // Re-creation backoff: the first attempt after a failure is immediate, so a
 // crashed function comes back at once; a function that keeps failing is
@@ -62,18 +84,25 @@ const (
 	stableAfter = 30 * time.Second
 )
 
+// nextFailure returns the failure count and the time of the next
+// re-creation that a failure of c at now leads to.
+func (c *component) nextFailure(now time.Time) (int, time.Time) {
+	failures := c.failures
+	if now.Sub(c.started) > stableAfter {
+		failures = 0
+	}
+	failures++
+	delay := time.Duration(0)
+	if failures > 1 {
+		delay = min(minBackoff<<min(failures-2, 10), maxBackoff)
+	}
+	return failures, now.Add(delay)
+}
+
 // failed records a failure of c at now and returns how long re-creation waits.
 func (c *component) failed(now time.Time) time.Duration {
-	if now.Sub(c.started) > stableAfter {
-		c.failures = 0
-	}
-	c.failures++
-	delay := time.Duration(0)
-	if c.failures > 1 {
-		delay = min(minBackoff<<min(c.failures-2, 10), maxBackoff)
-	}
-	c.retryAt = now.Add(delay)
-	return delay
+	c.failures, c.retryAt = c.nextFailure(now)
+	return c.retryAt.Sub(now)
 }
 
 func (c *component) name() string {
@@ -96,14 +125,20 @@ type Orc struct {
 	addr      string
 	regAddr   string
 
-	regMu  sync.Mutex // guards nodes, exits and states; held briefly, never across a call
-	nodes  map[core.ID]*node
-	exits  []wire.InstanceExit
-	states map[core.ID]wire.SyncedState // newest synced state of each logical function, from the nodes
-
-	opMu  sync.Mutex // serialises operations on comps, which call nodes
-	comps map[core.ID]*component
-	rr    int
+	// mu guards the domain's state: the fields below up to proxy, and those
+	// of the nodes and components they hold. It is held only to read or
+	// change that state, never across a call to another process, so a node
+	// that is slow or frozen delays only the operations that wait for its
+	// answer. The only other lock, a component's op, is taken before mu.
+	mu       sync.Mutex
+	nodes    map[core.ID]*node
+	exits    []wire.InstanceExit
+	states   map[core.ID]wire.SyncedState // newest synced state of each logical function, from the nodes
+	comps    map[core.ID]*component
+	rr       int           // round-robin turn of placement
+	patchSeq uint64        // version of the last output mapping sent
+	meshed   chan struct{} // closed, and replaced, each time a node is meshed in
+	closing  bool          // spawn starts nothing more
 
 	proxy *redisProxy // nil unless proxy_type is Redis
 
@@ -118,8 +153,9 @@ type Orc struct {
 
 	kick    chan struct{} // asks for a reconcile now
 	regKick chan struct{} // asks for a domain registration now
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc // ends ctx, and with it every call in flight
+	wg      sync.WaitGroup     // every goroutine spawn started
 	closed  atomic.Bool
 }
 
@@ -143,17 +179,53 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 		nodes:   map[core.ID]*node{},
 		states:  map[core.ID]wire.SyncedState{},
 		comps:   map[core.ID]*component{},
+		meshed:  make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 		regKick: make(chan struct{}, 1),
 		reg:     telemetry.NewRegistry(),
 	}
+	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.registerMetrics()
 	return o, nil
 }
 
+// spawn runs f on a goroutine of its own that Close waits for, with a
+// context that Close cancels. Once closing, it runs nothing and returns false.
+func (o *Orc) spawn(f func(ctx context.Context)) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return false
+	}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		f(o.ctx)
+	}()
+	return true
+}
+
+// handle adapts a request handler so that Close also ends the calls to
+// nodes it makes: a request never holds Close up for longer than a call's
+// own cancellation takes.
+func handle[Req, Resp any](o *Orc, f func(context.Context, *Req) (*Resp, error)) func(context.Context, *Req) (*Resp, error) {
+	return func(ctx context.Context, req *Req) (*Resp, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(o.ctx, cancel)()
+		return f(ctx, req)
+	}
+}
+
 // Start opens the orchestrator's listener and begins registering with the
-// controller and reconciling. It returns once the orchestrator serves.
-func (o *Orc) Start(ctx context.Context) error {
+// controller and reconciling. It returns once the orchestrator serves; when
+// it fails, it has closed what it opened.
+func (o *Orc) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			o.Close()
+		}
+	}()
 	if o.cfg.Proxy.ProxyType == "Redis" {
 		p, err := newRedisProxy(ctx, o.cfg.Proxy, o.cfg.General.DomainID, o.log)
 		if err != nil {
@@ -165,35 +237,27 @@ func (o *Orc) Start(ctx context.Context) error {
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
 	wire.Method(mux, wire.MethodOrcSyncStates, o.syncStates)
-	wire.Method(mux, wire.MethodOrcStartFunction, o.startFunction)
-	wire.Method(mux, wire.MethodOrcStartResource, o.startResource)
-	wire.Method(mux, wire.MethodOrcStop, o.stop)
-	wire.Method(mux, wire.MethodOrcPatch, o.patch)
+	wire.Method(mux, wire.MethodOrcStartFunction, handle(o, o.startFunction))
+	wire.Method(mux, wire.MethodOrcStartResource, handle(o, o.startResource))
+	wire.Method(mux, wire.MethodOrcStop, handle(o, o.stop))
+	wire.Method(mux, wire.MethodOrcPatch, handle(o, o.patch))
 	wire.Method(mux, wire.MethodOrcPlacement, o.placement)
 	wire.Method(mux, wire.MethodOrcCordon, o.cordon)
-	wire.Method(mux, wire.MethodOrcMigrate, o.migrate)
+	wire.Method(mux, wire.MethodOrcMigrate, handle(o, o.migrate))
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
-	wire.Method(mux, wire.MethodOrcInvoke, o.invoke)
-	wire.Method(mux, wire.MethodOrcPrewarm, o.prewarm)
+	wire.Method(mux, wire.MethodOrcInvoke, handle(o, o.invoke))
+	wire.Method(mux, wire.MethodOrcPrewarm, handle(o, o.prewarm))
 	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
-		o.proxy.close()
 		return fmt.Errorf("cannot start orchestrator on %s: %w", listen, err)
 	}
 	o.server = srv
 	o.addr = wire.Announced(srv.Addr())
 	o.regAddr = o.addr
 	if err := o.startNodeRegister(ctx); err != nil {
-		srv.Close()
-		o.proxy.close()
 		return err
 	}
 	if err := o.startMetrics(); err != nil {
-		srv.Close()
-		if o.regServer != nil {
-			o.regServer.Close()
-		}
-		o.proxy.close()
 		return err
 	}
 	if a := o.cfg.General.OrchestratorURLAnnounced; a != "" {
@@ -201,13 +265,10 @@ func (o *Orc) Start(ctx context.Context) error {
 	}
 	conAddr, _ := wire.ParseAddr(o.cfg.General.DomainRegisterURL)
 	o.con = wire.NewClient(conAddr, o.clientOptions(wire.Identity{Role: wire.RoleController}, nil))
-	ctx, o.cancel = context.WithCancel(context.Background())
-	o.wg.Add(2)
-	go o.reconcileLoop(ctx)
-	go o.registerLoop(ctx)
+	o.spawn(o.reconcileLoop)
+	o.spawn(o.registerLoop)
 	if o.proxy != nil {
-		o.wg.Add(1)
-		go o.proxyLoop(ctx)
+		o.spawn(o.proxyLoop)
 	}
 	o.log.Info("orchestrator started", "addr", o.addr, "controller", conAddr, "strategy", o.cfg.Baseline.OrchestrationStrategy)
 	return nil
@@ -265,9 +326,10 @@ func (o *Orc) Close() error {
 	if !o.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if o.cancel != nil {
-		o.cancel()
-	}
+	o.mu.Lock()
+	o.closing = true
+	o.mu.Unlock()
+	o.cancel()
 	o.wg.Wait()
 	var errs []error
 	if o.server != nil {
@@ -282,11 +344,15 @@ func (o *Orc) Close() error {
 	if o.con != nil {
 		errs = append(errs, o.con.Close())
 	}
-	o.regMu.Lock()
-	for _, n := range o.nodes {
+	if err := o.proxy.close(); err != nil {
+		errs = append(errs, fmt.Errorf("cannot close the Redis proxy: %w", err))
+	}
+	o.mu.Lock()
+	nodes := slices.Collect(maps.Values(o.nodes))
+	o.mu.Unlock()
+	for _, n := range nodes {
 		errs = append(errs, n.client.Close())
 	}
-	o.regMu.Unlock()
 	o.log.Info("orchestrator stopped")
 	return errors.Join(errs...)
 }
@@ -353,25 +419,41 @@ func (o *Orc) wake() {
 }
 
 // syncStates keeps the newest state of each function a node pushes, for an
-// instance re-created elsewhere after its node is lost.
+// instance re-created elsewhere after its node is lost. A node's push counts
+// only for the functions it hosts or is starting.
 func (o *Orc) syncStates(ctx context.Context, req *wire.SyncStates) (*wire.Empty, error) {
 	if peer := wire.PeerIdentity(ctx); peer.Authenticated() && peer.ID != req.Node.String() {
 		return nil, fmt.Errorf("node %s: states refused: the certificate is that of node %s", req.Node, peer.ID)
 	}
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var refused []core.ID
 	for _, s := range req.States {
+		if c := o.comps[s.Logical]; c == nil || !c.hostedOn(req.Node) {
+			refused = append(refused, s.Logical)
+			continue
+		}
 		if old, ok := o.states[s.Logical]; !ok || s.Seq > old.Seq {
 			o.states[s.Logical] = s
 		}
 	}
+	if len(refused) > 0 {
+		// A late push from a node the function has left, or a node
+		// overreaching: either way not the function's state.
+		o.log.Debug("states refused: the node hosts none of these functions", "node", req.Node, "functions", refused)
+	}
 	return &wire.Empty{}, nil
+}
+
+// hostedOn reports whether node id hosts an instance of c or is starting one.
+func (c *component) hostedOn(id core.ID) bool {
+	return c.starting[id] > 0 || slices.ContainsFunc(c.instances, func(i core.InstanceID) bool { return i.Node == id })
 }
 
 // state returns the newest state held for a logical function, or nil.
 func (o *Orc) state(logical core.ID) *wire.SyncedState {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if s, ok := o.states[logical]; ok {
 		return &s
 	}
@@ -391,9 +473,10 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 		return nil, fmt.Errorf("node %s: registration refused: the certificate is that of node %s", req.Node, peer.ID)
 	}
 	now := time.Now()
-	deadline := now.Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
+	refresh := time.Duration(req.RefreshMS) * time.Millisecond
+	deadline := now.Add(2 * refresh)
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if n := o.nodes[req.Node]; n != nil && n.nonce != req.Nonce && n.addr != addr && now.Before(n.deadline) && !n.client.Down() {
 		// Another live process holds this id: a copied configuration or
 		// certificate. Admitting it would make the two flap forever.
@@ -413,7 +496,8 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 		return &wire.UpdateNodeResponse{}, nil
 	}
 	if n != nil && n.nonce == req.Nonce {
-		n.deadline, n.caps, n.providers = deadline, req.Capabilities, req.Providers
+		n.deadline, n.refresh, n.caps, n.providers = deadline, refresh, req.Capabilities, req.Providers
+		n.alive(now)
 		if len(req.Exits) > 0 {
 			o.wake()
 		}
@@ -425,180 +509,27 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	} else {
 		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
 	}
-	o.nodes[req.Node] = &node{
-		id: req.Node, addr: addr, nonce: req.Nonce, deadline: deadline,
+	fresh := &node{
+		id: req.Node, addr: addr, nonce: req.Nonce, refresh: refresh, deadline: deadline,
 		caps: req.Capabilities, providers: req.Providers,
 		// A broken connection to a node is the first sign of its failure
 		// (a crash, kill -9): reconcile at once rather than at its deadline.
 		client: wire.NewClient(addr, o.clientOptions(wire.Identity{Role: wire.RoleNode, ID: req.Node.String()}, o.wake)),
 	}
+	fresh.alive(now)
+	o.nodes[req.Node] = fresh
 	o.wake()
 	return &wire.UpdateNodeResponse{Reset: n != nil}, nil
 }
 
-func (o *Orc) reconcileLoop(ctx context.Context) {
-	defer o.wg.Done()
-	t := time.NewTicker(time.Duration(o.cfg.General.ReconcileIntervalMS) * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-o.kick:
-		}
-		o.reconcile(ctx)
-	}
-}
-
-// reconcile drops expired nodes, wires new ones into the mesh, re-creates
-// instances that were lost and repatches whatever pointed at them.
-func (o *Orc) reconcile(ctx context.Context) {
-	now := time.Now()
-	o.regMu.Lock()
-	var expired, fresh []*node
-	for id, n := range o.nodes {
-		// A node whose connection broke and cannot be redialled is gone: a
-		// node that is alive answers, and one that comes back registers anew.
-		if now.After(n.deadline) || n.client.Down() {
-			expired = append(expired, n)
-			delete(o.nodes, id)
-		} else if !n.meshed {
-			fresh = append(fresh, n)
-			n.meshed = true
-		}
-	}
-	exits := o.exits
-	o.exits = nil
-	all := o.liveNodesLocked()
-	o.regMu.Unlock()
-
-	if len(expired)+len(fresh) > 0 {
-		select { // the controller should see the new capacity now
-		case o.regKick <- struct{}{}:
-		default:
-		}
-	}
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
-	changed := map[core.ID]bool{}
-	for _, n := range expired {
-		o.log.Warn("node lost (refresh deadline missed, or unreachable); re-creating its instances elsewhere", "node", n.id)
-		n.client.Close()
-		for _, c := range o.comps {
-			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
-				changed[c.logical] = true
-				o.failures.Inc()
-			}
-		}
-		for _, m := range all {
-			callNode(ctx, o, m, wire.MethodNodePeers, &wire.UpdatePeers{Del: []core.ID{n.id}})
-		}
-	}
-	for _, n := range fresh {
-		// Whatever a node we did not know runs is nobody's: an orchestrator
-		// that restarted has forgotten it.
-		callNode(ctx, o, n, wire.MethodNodeReset, &wire.Empty{})
-		peers := make([]wire.Peer, 0, len(all))
-		for _, m := range all {
-			peers = append(peers, wire.Peer{Node: m.id, Addr: m.addr})
-			if m.id != n.id {
-				callNode(ctx, o, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: []wire.Peer{{Node: n.id, Addr: n.addr}}})
-			}
-		}
-		callNode(ctx, o, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: peers})
-		// A node that restarted comes back empty: drop what it used to run.
-		for _, c := range o.comps {
-			if dropInstances(c, func(i core.InstanceID) bool { return i.Node == n.id }) {
-				changed[c.logical] = true
-			}
-		}
-	}
-	for _, e := range exits {
-		for _, c := range o.comps {
-			if dropInstances(c, func(i core.InstanceID) bool { return i.Component == e.Component }) {
-				delay := c.failed(now)
-				o.failures.Inc()
-				o.log.Warn("instance ended; re-creating it", "component", c.name(), "instance", e.Component, "reason", e.Reason, "after", delay)
-				changed[c.logical] = true
-			}
-		}
-	}
-	o.scaleIn(ctx, now)
-	for _, c := range o.comps {
-		if len(c.instances) >= c.want() || now.Before(c.retryAt) {
-			continue
-		}
-		before := len(c.instances)
-		err := o.fill(ctx, c, nil)
-		if len(c.instances) != before {
-			c.started = now
-			changed[c.logical] = true
-		}
-		if err != nil {
-			o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "after", c.failed(now))
-		}
-	}
-	o.repatch(ctx, changed)
-}
-
-// dropInstances removes the instances matching gone and reports whether any were.
-func dropInstances(c *component, gone func(core.InstanceID) bool) bool {
-	n := len(c.instances)
-	c.instances = slices.DeleteFunc(c.instances, gone)
-	return len(c.instances) != n
-}
-
-// repatch sends fresh output mappings to every instance of a changed component
-// and of every component that maps a channel to a changed one.
-func (o *Orc) repatch(ctx context.Context, changed map[core.ID]bool) {
-	if len(changed) == 0 {
-		return
-	}
-	for _, c := range o.comps {
-		affected := changed[c.logical]
-		for _, t := range c.outputs {
-			affected = affected || changed[t]
-		}
-		if affected {
-			o.patchComponent(ctx, c)
-		}
-	}
-}
-
-func (o *Orc) liveNodesLocked() []*node {
-	out := make([]*node, 0, len(o.nodes))
-	for _, n := range o.nodes {
-		out = append(out, n)
-	}
-	return out
-}
-
 func (o *Orc) node(id core.ID) *node {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	return o.nodes[id]
-}
-
-// callNode sends a control request to a node, logging a failure: the
-// reconcile loop retries what matters on its next turn.
-func callNode[Req any](ctx context.Context, o *Orc, n *node, method string, req *Req) {
-	if err := request(ctx, n, method, req); err != nil {
-		o.log.Warn("node request failed", "node", n.id, "method", method, "err", err)
-	}
-}
-
-// request sends a control request to a node and waits for its answer.
-func request[Req any](ctx context.Context, n *node, method string, req *Req) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_, err := wire.Call[Req, wire.Empty](ctx, n.client, method, req)
-	return err
 }
 
 // registerLoop keeps the domain registered with the controller.
 func (o *Orc) registerLoop(ctx context.Context) {
-	defer o.wg.Done()
 	interval := o.cfg.refreshInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -623,7 +554,7 @@ func (o *Orc) registerLoop(ctx context.Context) {
 }
 
 func (o *Orc) register(ctx context.Context, interval time.Duration) error {
-	o.regMu.Lock()
+	o.mu.Lock()
 	req := &wire.UpdateDomain{
 		Domain:    o.cfg.General.DomainID,
 		Addr:      o.addr,
@@ -642,7 +573,7 @@ func (o *Orc) register(ctx context.Context, interval time.Duration) error {
 			classes[p.ClassType] = true
 		}
 	}
-	o.regMu.Unlock()
+	o.mu.Unlock()
 	req.Capabilities.Runtimes = slices.Sorted(maps.Keys(runtimes))
 	req.ResourceTypes = slices.Sorted(maps.Keys(classes))
 	ctx, cancel := context.WithTimeout(ctx, interval)
@@ -660,14 +591,17 @@ func (o *Orc) register(ctx context.Context, interval time.Duration) error {
 // resetDomain stops everything: the controller does not know this domain (it
 // restarted), so whatever runs here is nobody's any more.
 func (o *Orc) resetDomain(ctx context.Context) {
-	o.opMu.Lock()
-	defer o.opMu.Unlock()
-	if len(o.comps) == 0 {
-		return
-	}
-	o.log.Warn("controller reset the domain; stopping all components", "components", len(o.comps))
+	o.mu.Lock()
+	var insts []core.InstanceID
 	for id, c := range o.comps {
-		o.stopInstances(ctx, c)
+		insts = append(insts, c.instances...)
+		c.instances, c.gone = nil, true
 		delete(o.comps, id)
+	}
+	clear(o.states)
+	o.mu.Unlock()
+	if len(insts) > 0 {
+		o.log.Warn("controller reset the domain; stopping all instances", "instances", len(insts))
+		o.stopInstances(ctx, insts)
 	}
 }

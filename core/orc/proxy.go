@@ -181,12 +181,6 @@ func (p *redisProxy) requeue(h []healthEntry, s []wire.Sample, l []wire.LogEntry
 
 // proxyLoop applies intents and mirrors the state at the reconcile period.
 func (o *Orc) proxyLoop(ctx context.Context) {
-	defer o.wg.Done()
-	defer func() {
-		if err := o.proxy.close(); err != nil {
-			o.log.Warn("cannot close the Redis proxy", "err", err)
-		}
-	}()
 	interval := time.Duration(o.cfg.General.ReconcileIntervalMS) * time.Millisecond
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -353,20 +347,18 @@ type compView struct {
 }
 
 func (o *Orc) proxyView() ([]nodeView, []compView) {
-	o.opMu.Lock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	comps := make([]compView, 0, len(o.comps))
 	for _, c := range o.comps {
 		// instances is edited in place (slices.DeleteFunc): copy it. The
 		// specs and output maps are replaced, never edited.
 		comps = append(comps, compView{logical: c.logical, fn: c.fn, res: c.res, instances: slices.Clone(c.instances), outputs: c.outputs})
 	}
-	o.opMu.Unlock()
-	o.regMu.Lock()
 	nodes := make([]nodeView, 0, len(o.nodes))
 	for _, n := range o.nodes {
 		nodes = append(nodes, nodeView{id: n.id, caps: n.caps, providers: n.providers})
 	}
-	o.regMu.Unlock()
 	return nodes, comps
 }
 

@@ -41,42 +41,31 @@ func (q *qos) expectedNS(n int) int64 {
 	return q.svcNS.Load() * (q.inflight.Load()/int64(max(n, 1)) + 1)
 }
 
-// isCloud reports whether node id carries the cloud label.
-func (o *Orc) isCloud(id core.ID) bool {
-	n := o.node(id)
-	return n != nil && slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel)
-}
-
-// splitTiers returns the instances on edge nodes and those on cloud nodes.
-func (o *Orc) splitTiers(insts []core.InstanceID) (edge, cloud []core.InstanceID) {
-	for _, i := range insts {
-		if o.isCloud(i.Node) {
+// invocationTargets returns the instances of c an invocation tries: those on
+// edge nodes and, with the edge-cloud policy (split), those on cloud nodes
+// apart. Instances on nodes that do not look responsive come last: an
+// invocation goes there only if the others refuse it. o.mu must be held.
+func (o *Orc) invocationTargets(c *component, split bool, now time.Time) (edge, cloud []core.InstanceID) {
+	var slow []core.InstanceID
+	for _, i := range c.instances {
+		n := o.nodes[i.Node]
+		switch {
+		case n == nil:
+		case split && slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel):
 			cloud = append(cloud, i)
-		} else {
+		case !n.responsive(now):
+			slow = append(slow, i)
+		default:
 			edge = append(edge, i)
 		}
 	}
-	return edge, cloud
-}
-
-// tierLocked returns the nodes that get new instances unless a caller names
-// them: the edge nodes, or the cloud nodes under cloud-only; nil (every
-// node) when that tier has none. regMu must be held.
-func (o *Orc) tierLocked() []core.ID {
-	wantCloud := o.cfg.Scheduling.Policy == PolicyCloudOnly
-	var ids []core.ID
-	for _, n := range o.nodes {
-		if slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel) == wantCloud {
-			ids = append(ids, n.id)
-		}
-	}
-	return ids
+	return append(edge, slow...), cloud
 }
 
 // cloudNodes returns the nodes carrying the cloud label.
 func (o *Orc) cloudNodes() []core.ID {
-	o.regMu.Lock()
-	defer o.regMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var ids []core.ID
 	for _, n := range o.nodes {
 		if slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel) {
@@ -93,9 +82,9 @@ func (o *Orc) cloudNodes() []core.ID {
 func (o *Orc) invokeCloud(ctx context.Context, c *component, cloud []core.InstanceID, req *wire.Invoke, start time.Time) (*wire.InvokeResponse, error) {
 	// The edge could not take it: keep the cloud's instances as an
 	// overload keeps those added on the edge.
-	o.opMu.Lock()
+	o.mu.Lock()
 	c.busyAt = start
-	o.opMu.Unlock()
+	o.mu.Unlock()
 	var target core.InstanceID
 	var init time.Duration
 	cold := false

@@ -2,6 +2,7 @@ package orc
 
 import (
 	"testing"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
@@ -14,15 +15,13 @@ func TestPlaceTiers(t *testing.T) {
 	edge, cloud := core.NewID(), core.NewID()
 	f := func(policy string, req spec.Requirements, want core.ID) {
 		t.Helper()
-		cfg := Default()
-		cfg.Scheduling.Policy = policy
-		o := &Orc{cfg: cfg, nodes: map[core.ID]*node{
-			edge:  {id: edge, caps: wire.Capabilities{Runtimes: []string{"RUST_WASM"}}},
-			cloud: {id: cloud, caps: wire.Capabilities{Runtimes: []string{"RUST_WASM"}, Labels: []string{"cloud"}}},
-		}}
+		nodes := []*node{
+			{id: edge, meshed: true, caps: wire.Capabilities{Runtimes: []string{"RUST_WASM"}}},
+			{id: cloud, meshed: true, caps: wire.Capabilities{Runtimes: []string{"RUST_WASM"}, Labels: []string{"cloud"}}},
+		}
 		c := &component{fn: &wire.FunctionSpec{Name: "f", FunctionType: "RUST_WASM"}, req: req}
 		for range 10 {
-			n, err := o.place(c, map[core.ID]int{}, nil)
+			n, err := placeFunction(nodes, c, map[core.ID]int{}, nil, tier(nodes, policy, "cloud"), strategy{}, time.Now())
 			if err != nil || n.id != want {
 				t.Fatalf("%s %+v: placed on %v (%v), want %v", policy, req, n, err, want)
 			}

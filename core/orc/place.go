@@ -1,0 +1,198 @@
+package orc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// Placement decides from the nodes it is given and nothing else: the callers
+// pass a snapshot taken under o.mu, and the functions here are pure but for
+// the weighted random choice.
+
+// strategy is how placement chooses among equally good nodes.
+type strategy struct {
+	roundRobin bool
+	rr         int // with roundRobin: the turn
+}
+
+func nodeInfo(n *node) spec.NodeInfo {
+	info := spec.NodeInfo{ID: n.id, Labels: n.caps.Labels, Runtimes: n.caps.Runtimes, TEE: n.caps.TEE, TPM: n.caps.TPM}
+	for _, p := range n.providers {
+		info.Providers = append(info.Providers, p.ID)
+	}
+	return info
+}
+
+// usable reports whether a node may get new instances: it is meshed (reset,
+// and known to its peers), not cordoned and, when only is set, one of those.
+func usable(n *node, only []core.ID) bool {
+	return n.meshed && !n.cordoned && (only == nil || slices.Contains(only, n.id))
+}
+
+// canHostFunction reports whether n offers what function c needs.
+func canHostFunction(n *node, c *component) bool {
+	return slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n))
+}
+
+// placeFunction picks a node for one more instance of function c. It takes
+// the usable nodes that offer its runtime and meet its requirements, among
+// only or else the policy's tier (nil: every node; a function the tier cannot
+// host goes wherever it can); of those the responsive ones (answering, not
+// late) if any; of those the ones hosting the fewest of its instances
+// (hosting counts them), so that instances go to distinct nodes first; and
+// chooses among them by the strategy.
+func placeFunction(nodes []*node, c *component, hosting map[core.ID]int, only, tier []core.ID, s strategy, now time.Time) (*node, error) {
+	scope := only
+	if scope == nil {
+		scope = tier
+	}
+	cands := feasible(nodes, scope, func(n *node) bool { return canHostFunction(n, c) })
+	if len(cands) == 0 && only == nil && tier != nil {
+		cands = feasible(nodes, nil, func(n *node) bool { return canHostFunction(n, c) })
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w among %d node(s) (cordoned ones excluded) for function type %s and annotations %s",
+			ErrNoFeasibleNode, len(nodes), c.fn.FunctionType, formatMap(c.fn.Annotations))
+	}
+	cands = fewest(responsive(cands, now), hosting)
+	slices.SortFunc(cands, func(a, b *node) int { return strings.Compare(a.id.String(), b.id.String()) })
+	if s.roundRobin {
+		return cands[s.rr%len(cands)], nil
+	}
+	return weightedRandom(cands), nil
+}
+
+// placeResource picks a node and one of its providers of resource c's
+// class, at random among the responsive nodes if any.
+func placeResource(nodes []*node, c *component, only []core.ID, now time.Time) (*node, string, error) {
+	hasClass := func(p wire.Provider) bool { return p.ClassType == c.res.ClassType }
+	cands := feasible(nodes, only, func(n *node) bool { return c.req.Matches(nodeInfo(n)) && slices.ContainsFunc(n.providers, hasClass) })
+	if len(cands) == 0 {
+		return nil, "", fmt.Errorf("%w: no node of %d offers a provider of class %q", ErrNoFeasibleNode, len(nodes), c.res.ClassType)
+	}
+	cands = responsive(cands, now)
+	n := cands[rand.IntN(len(cands))]
+	var ids []string
+	for _, p := range n.providers {
+		if hasClass(p) {
+			ids = append(ids, p.ID)
+		}
+	}
+	return n, ids[rand.IntN(len(ids))], nil
+}
+
+// feasible returns the usable nodes among only (nil: all) that ok accepts.
+func feasible(nodes []*node, only []core.ID, ok func(*node) bool) []*node {
+	var out []*node
+	for _, n := range nodes {
+		if usable(n, only) && ok(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// responsive narrows nodes to those that look able to answer, unless none does.
+func responsive(nodes []*node, now time.Time) []*node {
+	out := make([]*node, 0, len(nodes))
+	for _, n := range nodes {
+		if n.responsive(now) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nodes
+	}
+	return out
+}
+
+// fewest narrows nodes to those hosting the fewest instances (per hosting).
+func fewest(nodes []*node, hosting map[core.ID]int) []*node {
+	least := -1
+	var out []*node
+	for _, n := range nodes {
+		switch h := hosting[n.id]; {
+		case least < 0 || h < least:
+			least, out = h, []*node{n}
+		case h == least:
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// weightedRandom picks a node at random, weighted by its processing capacity
+// as EDGELESS's Random strategy does: max(cores, cpus) × clock frequency.
+func weightedRandom(nodes []*node) *node {
+	weights := make([]float64, len(nodes))
+	total := 0.0
+	for i, n := range nodes {
+		w := float64(max(n.caps.NumCores, n.caps.NumCPUs))
+		if n.caps.ClockFreqMHz > 0 {
+			w *= n.caps.ClockFreqMHz
+		}
+		if w <= 0 {
+			w = 1
+		}
+		weights[i] = w
+		total += w
+	}
+	x := rand.Float64() * total
+	for i, w := range weights {
+		if x < w {
+			return nodes[i]
+		}
+		x -= w
+	}
+	return nodes[len(nodes)-1]
+}
+
+// whyNot tells why node n cannot host c, or nil.
+func whyNot(n *node, id core.ID, c *component) error {
+	switch {
+	case n == nil:
+		return fmt.Errorf("node %s is not in the domain", id)
+	case n.cordoned:
+		return fmt.Errorf("node %s is cordoned", id)
+	case !c.req.Matches(nodeInfo(n)):
+		return fmt.Errorf("node %s does not meet the requirements", id)
+	case c.fn != nil && !slices.Contains(n.caps.Runtimes, c.fn.FunctionType):
+		return fmt.Errorf("node %s does not offer %s", id, c.fn.FunctionType)
+	case c.res != nil && !slices.ContainsFunc(n.providers, func(p wire.Provider) bool { return p.ClassType == c.res.ClassType }):
+		return fmt.Errorf("node %s has no %s provider", id, c.res.ClassType)
+	}
+	return nil
+}
+
+// tier returns the nodes that get new instances unless a caller names them:
+// the edge nodes, or the cloud nodes under cloud-only; nil (every node) when
+// that tier has none.
+func tier(nodes []*node, policy, cloudLabel string) []core.ID {
+	wantCloud := policy == PolicyCloudOnly
+	var ids []core.ID
+	for _, n := range nodes {
+		if slices.Contains(n.caps.Labels, cloudLabel) == wantCloud {
+			ids = append(ids, n.id)
+		}
+	}
+	return ids
+}
+
+func formatMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return "{" + strings.Join(parts, ", ") + "}"
+}
