@@ -157,7 +157,7 @@ func TestPlanReconcile(t *testing.T) {
 			nodes: []*node{live('a')}, comps: []*component{fn('f', func(c *component) { c.retryAt = now.Add(time.Second) })}},
 		{name: "and is filled after it",
 			nodes: []*node{live('a')}, comps: []*component{fn('f', func(c *component) { c.retryAt = now })},
-			want:  want{fill: []byte{'f'}}},
+			want: want{fill: []byte{'f'}}},
 		{name: "min_instances counts",
 			nodes: []*node{live('a'), live('b')},
 			comps: []*component{fn('f', func(c *component) { c.req.MinInstances = 2 }, inst('a', 1))},
