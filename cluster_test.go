@@ -51,17 +51,18 @@ func (p *proc) String() string {
 
 // cluster is a controller, an orchestrator and nodes in their own processes.
 type cluster struct {
-	t       *testing.T
-	dir     string
-	api     string       // controller API URL
-	http    *http.Client // trusts the cluster's CA and sends the admin token
-	procs   map[string]*proc
-	nodeIDs []core.ID
-	ingress []string // each node's http-ingress address
-	mu      sync.Mutex
+	t          testing.TB
+	dir        string
+	api        string       // controller API URL
+	orcMetrics string       // the orchestrator's /metrics address
+	http       *http.Client // trusts the cluster's CA and sends the admin token
+	procs      map[string]*proc
+	nodeIDs    []core.ID
+	ingress    []string // each node's http-ingress address
+	mu         sync.Mutex
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,10 +74,17 @@ func freePort(t *testing.T) int {
 
 // newCluster starts a controller, an orchestrator and nodes; extra is added
 // to every node's configuration.
-func newCluster(t *testing.T, nodes int, extra string) *cluster {
+func newCluster(t testing.TB, nodes int, extra string) *cluster {
+	return newClusterRefresh(t, nodes, extra, refresh)
+}
+
+// newClusterRefresh is newCluster with the nodes registering every refresh
+// seconds (they are dropped after twice that without one).
+func newClusterRefresh(t testing.TB, nodes int, extra string, refresh float64) *cluster {
 	c := emptyCluster(t)
 	api, dom, orcPort := freePort(t), freePort(t), freePort(t)
 	c.api = fmt.Sprintf("https://127.0.0.1:%d", api)
+	c.orcMetrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// Certificates and the admin token as an operator makes them: the
 	// defaults of every mode read tls/.
 	c.run("cert", "init", "-domain", "domain-test")
@@ -92,8 +100,8 @@ node_register_url = ""
 domain_register_url = "127.0.0.1:%d"
 subscription_refresh_interval_sec = %v
 reconcile_interval_ms = 100
-metrics_url = "127.0.0.1:0"
-`, orcPort, dom, refresh))
+metrics_url = %q
+`, orcPort, dom, refresh, c.orcMetrics))
 	for i := range nodes {
 		id := core.NewID()
 		c.nodeIDs = append(c.nodeIDs, id)
@@ -188,7 +196,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // emptyCluster returns a cluster with no process yet, in a fresh directory;
 // every process it starts is stopped when the test ends.
-func emptyCluster(t *testing.T) *cluster {
+func emptyCluster(t testing.TB) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), procs: map[string]*proc{}}
 	// Registered before any process starts, so that none outlives a failure.
 	t.Cleanup(c.stopAll)
@@ -310,7 +318,7 @@ func (c *cluster) counter(logical string) int {
 	return best
 }
 
-func eventuallyT(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventuallyT(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

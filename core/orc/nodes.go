@@ -24,7 +24,7 @@ const (
 	// probeEvery is how often a start still waiting is checked with a ping;
 	// a ping unanswered within probeTimeout means the node is stalled
 	// (frozen, or its host hung): the start goes to another node.
-	probeEvery   = 500 * time.Millisecond
+	probeEvery   = 250 * time.Millisecond
 	probeTimeout = time.Second
 )
 
@@ -115,9 +115,12 @@ func startOn[Req any](o *Orc, ctx context.Context, n *node, method string, req *
 			return err
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		err := ping(pctx, n)
-		cancel()
+		err := fmt.Errorf("%w (found by another call)", errStalled)
+		if !n.stalled.Load() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			err = ping(pctx, n)
+			cancel()
+		}
 		if err == nil || errors.As(err, new(*wire.RemoteError)) || !claimed.CompareAndSwap(false, true) {
 			continue // alive, or the call has just ended: its outcome is on done
 		}
