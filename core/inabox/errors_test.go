@@ -1,6 +1,7 @@
 package inabox
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -137,30 +138,21 @@ func TestLargeFunction(t *testing.T) {
 	// Minutes, not seconds, for the race detector's sake.
 	b := startBox(t, 1, func(c *Config) { c.Controller.RequestTimeoutSec = 600 })
 	f := fn(t, "big", "noop", nil, "")
-	payload := make([]byte, 12<<20)
-	name := "padding"
-	sec := append(uleb(uint64(len(name))), name...)
-	sec = append(sec, payload...)
-	f.ClassSpecification.Binary = append(append(append(f.ClassSpecification.Binary, 0), uleb(uint64(len(sec)))...), sec...)
+	f.ClassSpecification.Binary = padWASM(f.ClassSpecification.Binary, 20<<20)
 	id, err := b.startSpec(workflow(f))
 	if err != nil {
-		t.Fatalf("a 12 MB function: %v", err)
+		t.Fatalf("a 20 MB function: %v", err)
 	}
 	if got := len(component(b.inspect(id), "big").Instances); got != 1 {
-		t.Fatalf("%d instances of the 12 MB function, want 1", got)
+		t.Fatalf("%d instances of the 20 MB function, want 1", got)
 	}
 }
 
-// uleb encodes v as unsigned LEB128, as WASM section sizes are.
-func uleb(v uint64) []byte {
-	var out []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			out = append(out, c|0x80)
-			continue
-		}
-		return append(out, c)
-	}
+// padWASM appends a custom section of n bytes to a WASM module. Section
+// sizes are unsigned LEB128, which binary.AppendUvarint writes.
+func padWASM(module []byte, n int) []byte {
+	name := "padding"
+	sec := append(binary.AppendUvarint(nil, uint64(len(name))), name...)
+	sec = append(sec, make([]byte, n)...)
+	return append(binary.AppendUvarint(append(module, 0), uint64(len(sec))), sec...)
 }

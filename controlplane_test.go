@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,32 @@ func (c *cluster) freeze(name string) {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() { p.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// TestLargeFunctionAcrossProcesses deploys a 20 MB function with the CLI
+// through the controller, the orchestrator and a node, each its own process.
+func TestLargeFunctionAcrossProcesses(t *testing.T) {
+	c := newCluster(t, 1, "")
+	code, err := os.ReadFile("functions/noop/noop.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A custom section of padding (id 0; sizes are unsigned LEB128, which
+	// binary.AppendUvarint writes) makes it 20 MB.
+	name := "padding"
+	sec := append(binary.AppendUvarint(nil, uint64(len(name))), name...)
+	sec = append(sec, make([]byte, 20<<20)...)
+	code = append(binary.AppendUvarint(append(code, 0), uint64(len(sec))), sec...)
+	c.write("big.wasm", string(code))
+	c.write("big.json", fmt.Sprintf(`{"functions":[{"name":"big","class_specification":{"id":"big","function_type":"RUST_WASM","version":"0.1","code":%q,"outputs":[]},"output_mapping":{},"annotations":{}}],"resources":[],"annotations":{}}`,
+		filepath.Join(c.dir, "big.wasm")))
+	id, err := c.cli("start", filepath.Join(c.dir, "big.json"))
+	if err != nil {
+		t.Fatalf("start of a 20 MB function: %v: %s", err, id)
+	}
+	if got := len(findComponent(c.inspect(id), "big").Instances); got != 1 {
+		t.Fatalf("%d instances of the 20 MB function, want 1", got)
+	}
 }
 
 // chainWorkflow returns a workflow of two noop functions, the first mapped
