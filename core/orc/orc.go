@@ -194,6 +194,11 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 func (o *Orc) spawn(f func(ctx context.Context)) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.spawnLocked(f)
+}
+
+// spawnLocked is spawn with o.mu held.
+func (o *Orc) spawnLocked(f func(ctx context.Context)) bool {
 	if o.closing {
 		return false
 	}
@@ -505,7 +510,8 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	}
 	if n != nil {
 		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
-		n.client.Close()
+		old := n.client
+		o.spawnLocked(func(context.Context) { old.Close() }) // it may flush: not under o.mu
 	} else {
 		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
 	}

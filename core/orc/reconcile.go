@@ -177,14 +177,11 @@ func (o *Orc) reconcile(ctx context.Context) {
 			o.log.Info("instance no longer needed; stopped", "component", id, "instance", last.Component)
 		})
 	}
-	filling := map[core.ID]bool{}
 	for _, id := range p.fill {
-		filling[id] = true
 		o.spawn(func(ctx context.Context) { o.refill(ctx, id) })
 	}
-	for id := range filling {
-		delete(changed, id) // refill repatches once it is done
-	}
+	// Now, for senders to stop using what is gone; refill patches again once
+	// it has started the replacements.
 	if len(changed) > 0 {
 		o.spawn(func(ctx context.Context) { o.repatch(ctx, changed) })
 	}
