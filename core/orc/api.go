@@ -111,7 +111,7 @@ const startRounds = 3
 // again on another node while there is one. The caller holds c's op.
 func (o *Orc) grow(ctx context.Context, c *component, k int, only []core.ID) ([]core.InstanceID, error) {
 	var started []core.InstanceID
-	var failed []core.ID
+	var failed []*node // a node that left and joined again is a new one, and may be tried
 	var lastErr error
 	for round := 0; k > 0; round++ {
 		if round == startRounds {
@@ -129,7 +129,7 @@ func (o *Orc) grow(ctx context.Context, c *component, k int, only []core.ID) ([]
 			return started, err
 		}
 		parallel(starts, func(s *start) error {
-			s.err = o.startInstance(ctx, c, s)
+			s.err = o.startInstance(ctx, c, s, only)
 			return nil
 		})
 		o.mu.Lock()
@@ -142,7 +142,7 @@ func (o *Orc) grow(ctx context.Context, c *component, k int, only []core.ID) ([]
 			id := core.InstanceID{Node: s.n.id, Component: s.id}
 			switch {
 			case s.err != nil:
-				failed, lastErr = append(failed, s.n.id), s.err
+				failed, lastErr = append(failed, s.n), s.err
 			case c.gone:
 				orphans = append(orphans, id)
 			default:
@@ -187,11 +187,11 @@ func (o *Orc) awaitMesh(ctx context.Context) bool {
 
 // plan places k instances of c on the nodes only (nil: any) but those in
 // avoid, and counts them as starting.
-func (o *Orc) plan(c *component, k int, only, avoid []core.ID) ([]*start, error) {
+func (o *Orc) plan(c *component, k int, only []core.ID, avoid []*node) ([]*start, error) {
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	nodes := slices.DeleteFunc(o.nodeSlice(), func(n *node) bool { return slices.Contains(avoid, n.id) })
+	nodes := slices.DeleteFunc(o.nodeSlice(), func(n *node) bool { return slices.Contains(avoid, n) })
 	hosting := map[core.ID]int{}
 	for _, i := range c.instances {
 		hosting[i.Node]++
@@ -231,22 +231,37 @@ func (o *Orc) plan(c *component, k int, only, avoid []core.ID) ([]*start, error)
 	return starts, nil
 }
 
-// startInstance starts instance s of c on its node.
-func (o *Orc) startInstance(ctx context.Context, c *component, s *start) error {
+// startInstance starts instance s of c on its node, one of only (nil: any).
+func (o *Orc) startInstance(ctx context.Context, c *component, s *start, only []core.ID) error {
+	elsewhere := func() bool { return o.elsewhere(c, only, s.n.id) }
 	if c.fn != nil {
-		err := startOn(o, ctx, s.n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: s.id, Spec: *c.fn, State: o.state(c.logical)}, s.id)
+		err := startOn(o, ctx, s.n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: s.id, Spec: *c.fn, State: o.state(c.logical)}, s.id, elsewhere)
 		if err != nil {
 			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, s.n.id, err)
 		}
 		o.log.Info("function placed", "function", c.fn.Name, "node", s.n.id, "instance", s.id)
 		return nil
 	}
-	err := startOn(o, ctx, s.n, wire.MethodNodeStartResource, &wire.StartResource{Component: s.id, Provider: s.provider, Spec: *c.res}, s.id)
+	err := startOn(o, ctx, s.n, wire.MethodNodeStartResource, &wire.StartResource{Component: s.id, Provider: s.provider, Spec: *c.res}, s.id, elsewhere)
 	if err != nil {
 		return fmt.Errorf("resource %q on node %s: %w", c.res.Name, s.n.id, err)
 	}
 	o.log.Info("resource placed", "resource", c.res.Name, "node", s.n.id, "provider", s.provider, "instance", s.id)
 	return nil
+}
+
+// elsewhere reports whether a responsive node other than not, among only
+// (nil: any), could host c.
+func (o *Orc) elsewhere(c *component, only []core.ID, not core.ID) bool {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, n := range o.nodes {
+		if n.id != not && usable(n, only) && n.responsive(now) && canHost(n, c) {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *Orc) stop(ctx context.Context, req *wire.StopComponent) (*wire.Empty, error) {

@@ -42,12 +42,21 @@ type node struct {
 	caps      wire.Capabilities
 	providers []wire.Provider
 	client    *wire.Client
-	meshing   bool // a reconcile is resetting it and telling its peers
-	meshed    bool // that is done: it may get instances
-	cordoned  bool // gets no new instances
+	// probe is a connection of its own for pings, so that they do not queue
+	// behind a large request (a function's code) on client. It is dialled on
+	// the first ping.
+	probe    *wire.Client
+	meshing  bool // a reconcile is resetting it and telling its peers
+	meshed   bool // that is done: it may get instances
+	cordoned bool // gets no new instances
 
 	heard   atomic.Int64 // Unix ns of its last registration or answer
 	stalled atomic.Bool  // a ping went unanswered since
+}
+
+// close closes n's connections.
+func (n *node) close() error {
+	return errors.Join(n.client.Close(), n.probe.Close())
 }
 
 // alive records a sign of life from n.
@@ -84,13 +93,22 @@ func request[Req any](ctx context.Context, n *node, method string, req *Req) err
 
 // ping checks that n answers.
 func ping(ctx context.Context, n *node) error {
-	return request(ctx, n, wire.MethodNodePing, &wire.Empty{})
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	_, err := wire.Call[wire.Empty, wire.Empty](ctx, n.probe, wire.MethodNodePing, &wire.Empty{})
+	if err == nil {
+		n.alive(time.Now())
+	}
+	return err
 }
 
-// startOn asks n to start an instance and waits for it; while it waits it
-// pings n, and gives up on the start as soon as a ping goes unanswered. An
-// instance that such a node starts after all is stopped then: nobody knows it.
-func startOn[Req any](o *Orc, ctx context.Context, n *node, method string, req *Req, id core.ID) error {
+// startOn asks n to start an instance and waits for it. While it waits it
+// pings n; once a ping goes unanswered, it marks n stalled and, if another
+// node could take the instance (elsewhere), gives up on the start. An
+// instance that such a node starts after all is stopped then: nobody knows
+// it. Without another node it waits for the answer, up to startTimeout: a
+// node that is only slow (loaded, or far) still serves.
+func startOn[Req any](o *Orc, ctx context.Context, n *node, method string, req *Req, id core.ID, elsewhere func() bool) error {
 	// Whichever of the call and the waiter claims the outcome first owns it:
 	// the waiter returns the call's error, or the call stops what the
 	// waiter gave up on.
@@ -117,18 +135,18 @@ func startOn[Req any](o *Orc, ctx context.Context, n *node, method string, req *
 		}
 		err := fmt.Errorf("%w (found by another call)", errStalled)
 		if !n.stalled.Load() {
-			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-			err = ping(pctx, n)
-			cancel()
+			if err = ping(ctx, n); err == nil || errors.As(err, new(*wire.RemoteError)) {
+				continue
+			}
+			if ctx.Err() != nil {
+				continue // the call ends with ctx too: its outcome is on done
+			}
+			if !n.stalled.Swap(true) {
+				o.log.Warn("node stopped answering; placing elsewhere until it does", "node", n.id, "err", err)
+			}
 		}
-		if err == nil || errors.As(err, new(*wire.RemoteError)) || !claimed.CompareAndSwap(false, true) {
-			continue // alive, or the call has just ended: its outcome is on done
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !n.stalled.Swap(true) {
-			o.log.Warn("node stopped answering; placing elsewhere until it does", "node", n.id, "err", err)
+		if !elsewhere() || !claimed.CompareAndSwap(false, true) {
+			continue // no other node, or the call has just ended: its outcome is on done
 		}
 		return fmt.Errorf("node %s: %w", n.id, errStalled)
 	}

@@ -356,7 +356,7 @@ func (o *Orc) Close() error {
 	nodes := slices.Collect(maps.Values(o.nodes))
 	o.mu.Unlock()
 	for _, n := range nodes {
-		errs = append(errs, n.client.Close())
+		errs = append(errs, n.close())
 	}
 	o.log.Info("orchestrator stopped")
 	return errors.Join(errs...)
@@ -510,8 +510,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	}
 	if n != nil {
 		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
-		old := n.client
-		o.spawnLocked(func(context.Context) { old.Close() }) // it may flush: not under o.mu
+		o.spawnLocked(func(context.Context) { n.close() }) // it may flush: not under o.mu
 	} else {
 		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
 	}
@@ -521,6 +520,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 		// A broken connection to a node is the first sign of its failure
 		// (a crash, kill -9): reconcile at once rather than at its deadline.
 		client: wire.NewClient(addr, o.clientOptions(wire.Identity{Role: wire.RoleNode, ID: req.Node.String()}, o.wake)),
+		probe:  wire.NewClient(addr, o.clientOptions(wire.Identity{Role: wire.RoleNode, ID: req.Node.String()}, nil)),
 	}
 	fresh.alive(now)
 	o.nodes[req.Node] = fresh

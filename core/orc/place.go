@@ -36,9 +36,13 @@ func usable(n *node, only []core.ID) bool {
 	return n.meshed && !n.cordoned && (only == nil || slices.Contains(only, n.id))
 }
 
-// canHostFunction reports whether n offers what function c needs.
-func canHostFunction(n *node, c *component) bool {
-	return slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n))
+// canHost reports whether n offers what component c needs: its runtime for
+// a function, a provider of its class for a resource, and its requirements.
+func canHost(n *node, c *component) bool {
+	if c.fn != nil {
+		return slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n))
+	}
+	return c.req.Matches(nodeInfo(n)) && slices.ContainsFunc(n.providers, func(p wire.Provider) bool { return p.ClassType == c.res.ClassType })
 }
 
 // placeFunction picks a node for one more instance of function c. It takes
@@ -53,9 +57,9 @@ func placeFunction(nodes []*node, c *component, hosting map[core.ID]int, only, t
 	if scope == nil {
 		scope = tier
 	}
-	cands := feasible(nodes, scope, func(n *node) bool { return canHostFunction(n, c) })
+	cands := feasible(nodes, scope, c)
 	if len(cands) == 0 && only == nil && tier != nil {
-		cands = feasible(nodes, nil, func(n *node) bool { return canHostFunction(n, c) })
+		cands = feasible(nodes, nil, c)
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("%w among %d node(s) (cordoned ones excluded) for function type %s and annotations %s",
@@ -72,8 +76,7 @@ func placeFunction(nodes []*node, c *component, hosting map[core.ID]int, only, t
 // placeResource picks a node and one of its providers of resource c's
 // class, at random among the responsive nodes if any.
 func placeResource(nodes []*node, c *component, only []core.ID, now time.Time) (*node, string, error) {
-	hasClass := func(p wire.Provider) bool { return p.ClassType == c.res.ClassType }
-	cands := feasible(nodes, only, func(n *node) bool { return c.req.Matches(nodeInfo(n)) && slices.ContainsFunc(n.providers, hasClass) })
+	cands := feasible(nodes, only, c)
 	if len(cands) == 0 {
 		return nil, "", fmt.Errorf("%w: no node of %d offers a provider of class %q", ErrNoFeasibleNode, len(nodes), c.res.ClassType)
 	}
@@ -81,18 +84,18 @@ func placeResource(nodes []*node, c *component, only []core.ID, now time.Time) (
 	n := cands[rand.IntN(len(cands))]
 	var ids []string
 	for _, p := range n.providers {
-		if hasClass(p) {
+		if p.ClassType == c.res.ClassType {
 			ids = append(ids, p.ID)
 		}
 	}
 	return n, ids[rand.IntN(len(ids))], nil
 }
 
-// feasible returns the usable nodes among only (nil: all) that ok accepts.
-func feasible(nodes []*node, only []core.ID, ok func(*node) bool) []*node {
+// feasible returns the usable nodes among only (nil: all) that can host c.
+func feasible(nodes []*node, only []core.ID, c *component) []*node {
 	var out []*node
 	for _, n := range nodes {
-		if usable(n, only) && ok(n) {
+		if usable(n, only) && canHost(n, c) {
 			out = append(out, n)
 		}
 	}
