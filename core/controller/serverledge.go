@@ -373,15 +373,7 @@ func (c *Con) slWorkflowCreate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, "ASL parsing failed: "+err.Error())
 		return
 	}
-	if status, err := c.addComposition(req.Name, &spec.Composition{StateMachine: m}); err != nil {
-		msg := err.Error()
-		if status == http.StatusConflict {
-			msg = "workflow already exists"
-		}
-		writeJSON(w, status, msg)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct{ Created string }{req.Name})
+	c.slAddWorkflow(w, req.Name, &spec.Composition{StateMachine: m})
 }
 
 func (c *Con) slWorkflowDelete(w http.ResponseWriter, r *http.Request) {

@@ -209,7 +209,12 @@ func (c *Con) slWorkflowImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if status, err := c.addComposition(g.Name, &spec.Composition{Graph: &g}); err != nil {
+	c.slAddWorkflow(w, g.Name, &spec.Composition{Graph: &g})
+}
+
+// slAddWorkflow keeps a workflow and answers as Serverledge does.
+func (c *Con) slAddWorkflow(w http.ResponseWriter, name string, comp *spec.Composition) {
+	if status, err := c.addComposition(name, comp); err != nil {
 		msg := err.Error()
 		if status == http.StatusConflict {
 			msg = "workflow already exists"
@@ -217,7 +222,7 @@ func (c *Con) slWorkflowImport(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, msg)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{ Created string }{g.Name})
+	writeJSON(w, http.StatusOK, struct{ Created string }{name})
 }
 
 // slWorkflowResume takes up the run ReqId of a task graph where it stopped.

@@ -17,28 +17,10 @@ import (
 )
 
 // The bodies serverledge-cli sends, field for field as its Go structs
-// marshal them (internal/cli/cli.go of Serverledge): a create carries the
-// function's Signature (null from the CLI), an invocation always
-// CanDoOffloading true and QoSMaxRespT -1 unless --resptime is given.
+// marshal them (internal/cli/cli.go of Serverledge), besides slFunction and
+// slInvocation: an invocation from the CLI always has CanDoOffloading true
+// and QoSMaxRespT -1 unless --resptime is given.
 type (
-	cliFunction struct {
-		Name            string
-		Runtime         string
-		MemoryMB        int64
-		CPUDemand       float64
-		Handler         string
-		TarFunctionCode string
-		CustomImage     string
-		Signature       *struct{}
-	}
-	cliInvocation struct {
-		Params          map[string]any
-		QoSClass        int64
-		QoSMaxRespT     float64
-		CanDoOffloading bool
-		Async           bool
-		ReturnOutput    bool
-	}
 	cliWorkflowInvocation struct {
 		Params          map[string]any
 		QoS             struct{ Class, MaxRespT float64 }
@@ -117,16 +99,16 @@ func TestServerledgeCLI(t *testing.T) {
 	}
 	// create -f sum --runtime wasm --src functions/sum/sum.wasm (the CLI's
 	// defaults: --memory 128, --cpu 0).
-	ok(http.MethodPost, "/create", cliFunction{Name: "sum", Runtime: "wasm", MemoryMB: 128, TarFunctionCode: cliTar(t, filepath.Join(root, "functions/sum/sum.wasm"))})
+	ok(http.MethodPost, "/create", slFunction{Name: "sum", Runtime: "wasm", MemoryMB: 128, TarFunctionCode: cliTar(t, filepath.Join(root, "functions/sum/sum.wasm"))})
 	// --src a directory: the module is dir/sum.wasm next to the C source.
 	dir := t.TempDir()
 	for _, f := range []string{"sum.wasm", "sum.c"} {
 		data, _ := os.ReadFile(filepath.Join(root, "functions/sum", f))
 		os.WriteFile(filepath.Join(dir, f), data, 0o644)
 	}
-	ok(http.MethodPost, "/create", cliFunction{Name: "sumdir", Runtime: "wasm", MemoryMB: 128, TarFunctionCode: cliTar(t, dir)})
+	ok(http.MethodPost, "/create", slFunction{Name: "sumdir", Runtime: "wasm", MemoryMB: 128, TarFunctionCode: cliTar(t, dir)})
 	// --src http://…: the CLI sends the URL itself.
-	if status, data := sl.do(http.MethodPost, "/create", cliFunction{Name: "u", Runtime: "wasm", MemoryMB: 128,
+	if status, data := sl.do(http.MethodPost, "/create", slFunction{Name: "u", Runtime: "wasm", MemoryMB: 128,
 		TarFunctionCode: base64.StdEncoding.EncodeToString([]byte("https://example.com/f.tar"))}); status != http.StatusBadRequest || !strings.Contains(string(data), "holds a URL") {
 		t.Fatalf("create from a URL = %d %q", status, data)
 	}
@@ -136,16 +118,16 @@ func TestServerledgeCLI(t *testing.T) {
 
 	// invoke -f sum -p a:2 -p b:3 (values are strings), then -j with
 	// numbers, -c performance (class 1) and --resptime 5.
-	r := sl.report(ok(http.MethodPost, "/invoke/sum", cliInvocation{Params: map[string]any{"a": "2", "b": "3"}, QoSMaxRespT: -1, CanDoOffloading: true}), "5", false)
+	r := sl.report(ok(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": "2", "b": "3"}, QoSMaxRespT: -1, CanDoOffloading: true}), "5", false)
 	if r.ResponseTime <= 0 {
 		t.Fatalf("report %+v", r)
 	}
-	sl.report(ok(http.MethodPost, "/invoke/sum", cliInvocation{Params: map[string]any{"a": 1.5, "b": 2}, QoSClass: 1, QoSMaxRespT: 5, CanDoOffloading: true, ReturnOutput: true}), "3.5", true)
-	sl.report(ok(http.MethodPost, "/invoke/sumdir", cliInvocation{Params: map[string]any{"a": "1", "b": "1"}, QoSMaxRespT: -1, CanDoOffloading: true}), "2", false)
+	sl.report(ok(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": 1.5, "b": 2}, QoSClass: 1, QoSMaxRespT: 5, CanDoOffloading: true, ReturnOutput: true}), "3.5", true)
+	sl.report(ok(http.MethodPost, "/invoke/sumdir", slInvocation{Params: map[string]any{"a": "1", "b": "1"}, QoSMaxRespT: -1, CanDoOffloading: true}), "2", false)
 
 	// invoke -a, then poll --request ID: 404 (an empty body) until done.
 	var acc struct{ ReqId string }
-	json.Unmarshal(ok(http.MethodPost, "/invoke/sum", cliInvocation{Params: map[string]any{"a": "20", "b": "22"}, QoSMaxRespT: -1, CanDoOffloading: true, Async: true}), &acc)
+	json.Unmarshal(ok(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": "20", "b": "22"}, QoSMaxRespT: -1, CanDoOffloading: true, Async: true}), &acc)
 	var polled []byte
 	eventually(t, 10*time.Second, "the async result", func() bool {
 		status, data := sl.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
@@ -165,7 +147,7 @@ func TestServerledgeCLI(t *testing.T) {
 	if string(st["Url"]) != `"http://`+b.Con.Addr()+`"` || string(st["AvailableWarmContainers"]) != `{"sum":1,"sumdir":1}` {
 		t.Fatalf("status Url %s, warm %s", st["Url"], st["AvailableWarmContainers"])
 	}
-	if got := string(ok(http.MethodPost, "/delete", cliFunction{Name: "sumdir"})); got != "{\"Deleted\":\"sumdir\"}\n" {
+	if got := string(ok(http.MethodPost, "/delete", slFunction{Name: "sumdir"})); got != "{\"Deleted\":\"sumdir\"}\n" {
 		t.Fatalf("delete = %q", got)
 	}
 }
@@ -212,7 +194,7 @@ func TestServerledgeWorkflowImportResume(t *testing.T) {
 	var cls []*slClient
 	for _, b := range boxes {
 		sl := newSLClient(t, b, "")
-		sl.want(http.MethodPost, "/create", cliFunction{Name: "sum", Runtime: "wasm", MemoryMB: 16, TarFunctionCode: cliTar(t, filepath.Join(root, "functions/sum/sum.wasm"))}, http.StatusOK, "")
+		sl.want(http.MethodPost, "/create", slFunction{Name: "sum", Runtime: "wasm", MemoryMB: 16, TarFunctionCode: cliTar(t, filepath.Join(root, "functions/sum/sum.wasm"))}, http.StatusOK, "")
 		for _, g := range []string{checkGraph, fanGraph} {
 			sl.want(http.MethodPost, "/workflow/import", json.RawMessage(g), http.StatusOK, "")
 		}
@@ -281,7 +263,7 @@ func TestServerledgeWorkflowImportResume(t *testing.T) {
 	a.want(http.MethodPost, "/workflow/resume/nosuch", cliResume{ReqId: acc.ReqId}, http.StatusNotFound, "")
 
 	// A function's async result, shared the same way.
-	json.Unmarshal(a.want(http.MethodPost, "/invoke/sum", cliInvocation{Params: map[string]any{"a": "20", "b": "22"}, Async: true}, http.StatusOK, ""), &acc)
+	json.Unmarshal(a.want(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": "20", "b": "22"}, Async: true}, http.StatusOK, ""), &acc)
 	eventually(t, 10*time.Second, "the async result on the other controller", func() bool {
 		status, data := b.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
 		polled = data
