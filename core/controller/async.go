@@ -22,13 +22,19 @@ import (
 // they complete; then they are dropped and polling them says so. With a
 // journal file, every start and result is appended to it, so that results
 // survive a restart of the controller; an invocation that was running when
-// the controller stopped is reported lost. It is safe for concurrent use.
+// the controller stopped is reported lost. With a shared store (Redis), every
+// start and result is written there instead, so that any controller sharing
+// it answers a poll. It also keeps the progress of workflow runs that
+// stopped, for /workflow/resume, the same way (without the journal). It is
+// safe for concurrent use.
 type asyncResults struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	max     int
-	pending map[string]*asyncEntry
-	log     *slog.Logger
+	mu       sync.Mutex
+	ttl      time.Duration
+	max      int
+	pending  map[string]*asyncEntry
+	progress map[string]*progressEntry
+	log      *slog.Logger
+	shared   *sharedResults // nil without a shared store
 
 	path    string   // the journal; "" keeps results in memory only
 	journal *os.File // open for appending; nil without a journal
@@ -38,6 +44,11 @@ type asyncResults struct {
 
 type asyncEntry struct {
 	res     *invocation // nil while running
+	expires time.Time
+}
+
+type progressEntry struct {
+	data    []byte
 	expires time.Time
 }
 
@@ -52,8 +63,9 @@ type asyncRecord struct {
 // stopped: its reply went to the process that is gone.
 const errLost = "the controller restarted while this invocation ran; its result is lost"
 
-func newAsyncResults(ttl time.Duration, max int, path string, log *slog.Logger) *asyncResults {
-	return &asyncResults{ttl: ttl, max: max, pending: map[string]*asyncEntry{}, path: path, log: log}
+func newAsyncResults(ttl time.Duration, max int, path string, shared *sharedResults, log *slog.Logger) *asyncResults {
+	return &asyncResults{ttl: ttl, max: max, pending: map[string]*asyncEntry{}, progress: map[string]*progressEntry{},
+		path: path, shared: shared, log: log}
 }
 
 // open replays the journal, if any, and opens it for appending.
@@ -141,14 +153,17 @@ func (a *asyncResults) appendLocked(r asyncRecord) {
 }
 
 func (a *asyncResults) close() error {
+	var errs []error
+	if a.shared != nil {
+		errs = append(errs, a.shared.close())
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.journal == nil {
-		return nil
+	if a.journal != nil {
+		errs = append(errs, a.journal.Close())
+		a.journal = nil
 	}
-	err := a.journal.Close()
-	a.journal = nil
-	return err
+	return errors.Join(errs...)
 }
 
 func (a *asyncResults) add() (string, bool) {
@@ -156,35 +171,77 @@ func (a *asyncResults) add() (string, bool) {
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.expireLocked()
-	if len(a.pending) >= a.max {
+	full := len(a.pending) >= a.max
+	if !full {
+		a.pending[id] = &asyncEntry{}
+		a.appendLocked(asyncRecord{ID: id})
+	}
+	a.mu.Unlock()
+	if full {
 		return "", false
 	}
-	a.pending[id] = &asyncEntry{}
-	a.appendLocked(asyncRecord{ID: id})
+	a.shared.started(id)
 	return id, true
 }
 
 func (a *asyncResults) done(id string, res invocation) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if e := a.pending[id]; e != nil {
+	e := a.pending[id]
+	if e != nil {
 		e.res, e.expires = &res, time.Now().Add(a.ttl)
 		a.appendLocked(asyncRecord{ID: id, Result: e.res, Expires: e.expires})
 	}
+	a.mu.Unlock()
+	if e != nil {
+		a.shared.done(id, &res)
+	}
 }
 
-// get returns the result (nil while pending) and whether id is known.
+// get returns the result (nil while pending) and whether id is known: to
+// this controller, or else to the shared store.
 func (a *asyncResults) get(id string) (*invocation, bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.expireLocked()
 	e, ok := a.pending[id]
-	if !ok {
+	a.mu.Unlock()
+	if ok {
+		return e.res, true
+	}
+	return a.shared.get(id)
+}
+
+// saveProgress keeps the progress of a stopped workflow run for ttl.
+func (a *asyncResults) saveProgress(id string, data []byte) {
+	a.mu.Lock()
+	a.progress[id] = &progressEntry{data: data, expires: time.Now().Add(a.ttl)}
+	a.mu.Unlock()
+	a.shared.saveProgress(id, data)
+}
+
+// dropProgress forgets the progress saved under id, if any.
+func (a *asyncResults) dropProgress(id string) {
+	a.mu.Lock()
+	delete(a.progress, id)
+	a.mu.Unlock()
+	a.shared.dropProgress(id)
+}
+
+// loadProgress returns the progress saved under id: the shared store's,
+// where another controller may have taken the run further, or this
+// controller's when there is no store or it cannot answer.
+func (a *asyncResults) loadProgress(id string) ([]byte, bool) {
+	if data, ok, err := a.shared.loadProgress(id); err == nil {
+		return data, ok
+	}
+	a.mu.Lock()
+	a.expireLocked()
+	e := a.progress[id]
+	a.mu.Unlock()
+	if e == nil {
 		return nil, false
 	}
-	return e.res, true
+	return e.data, true
 }
 
 func (a *asyncResults) expireLocked() {
@@ -192,6 +249,11 @@ func (a *asyncResults) expireLocked() {
 	for id, e := range a.pending {
 		if e.res != nil && now.After(e.expires) {
 			delete(a.pending, id)
+		}
+	}
+	for id, e := range a.progress {
+		if now.After(e.expires) {
+			delete(a.progress, id)
 		}
 	}
 }

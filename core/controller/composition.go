@@ -21,6 +21,7 @@ import (
 // Parallel branches concurrently.
 type compositionRun struct {
 	c       *Con
+	q       qosRequest // what every function invocation asks of its scheduling
 	mu      sync.Mutex
 	reports []spec.CompositionReport
 }
@@ -136,7 +137,7 @@ func (run *compositionRun) task(ctx context.Context, state, fn string, params an
 	if wf == nil {
 		return nil, fmt.Errorf("state %q: no function %q", state, fn)
 	}
-	res := run.c.invoke(ctx, wf, fn, payload, qosRequest{})
+	res := run.c.invoke(ctx, wf, fn, payload, run.q)
 	run.mu.Lock()
 	run.reports = append(run.reports, spec.CompositionReport{State: state, Function: fn, ServerledgeResponse: serverledgeResponse(&res)})
 	run.mu.Unlock()
@@ -223,18 +224,30 @@ func (run *compositionRun) dag(ctx context.Context, d *spec.DAG, params any) (an
 	return outs[d.ResultNode()], nil
 }
 
-// runComposition runs m on params and returns the reply's body.
-func (c *Con) runComposition(ctx context.Context, m *spec.Composition, params any) invocation {
+// runComposition runs m on params and returns the reply's body. A task
+// graph's run keeps its progress under id when it stops before its end
+// (a failed task), so that /workflow/resume can take it up again.
+func (c *Con) runComposition(ctx context.Context, m *spec.Composition, params any, q qosRequest, id string) invocation {
 	start := time.Now()
-	run := &compositionRun{c: c}
+	run := &compositionRun{c: c, q: q}
 	var out any
 	var err error
-	if m.DAG != nil {
+	switch {
+	case m.Graph != nil:
+		data, _ := params.(map[string]any)
+		return c.runGraph(ctx, run, m.Graph, id, graphProgress{Ready: m.Graph.Start.Id, Data: data}, nil)
+	case m.DAG != nil:
 		out, err = run.dag(ctx, m.DAG, params)
-	} else {
+	default:
 		steps := 0
 		out, err = run.machine(ctx, m.StateMachine, params, &steps)
 	}
+	return run.reply(start, out, err)
+}
+
+// reply is the invocation that carries a run's result, or why it failed,
+// and its reports.
+func (run *compositionRun) reply(start time.Time, out any, err error) invocation {
 	reply := spec.CompositionReply{Success: err == nil, Result: out, Reports: run.reports, ResponseTime: time.Since(start).Seconds()}
 	if err != nil {
 		reply.Error = err.Error()
@@ -338,12 +351,14 @@ func (c *Con) handleInvokeComposition(w http.ResponseWriter, r *http.Request) {
 	}
 	var params any = req.Params
 	if !req.Async {
-		res := c.runComposition(r.Context(), m, params)
+		res := c.runComposition(r.Context(), m, params, qosRequest{}, "")
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(res.Result)
 		return
 	}
-	id, ok := c.runAsync(func(ctx context.Context) invocation { return c.runComposition(ctx, m, params) })
+	id, ok := c.runAsyncID(func(ctx context.Context, id string) invocation {
+		return c.runComposition(ctx, m, params, qosRequest{}, id)
+	})
 	if !ok {
 		writeError(w, http.StatusTooManyRequests, "too many asynchronous invocations pending")
 		return

@@ -88,6 +88,10 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		return nil, fmt.Errorf("%w (make one with `edgeless cert token`, or set tokens_path = \"\" on a trusted network)", err)
 	}
 	_, https, _ := apiAddr(cfg.ControllerURL)
+	async, err := newAsyncStore(&cfg, log.With("component", "controller"))
+	if err != nil {
+		return nil, err
+	}
 	c := &Con{
 		cfg:          cfg,
 		creds:        creds,
@@ -100,8 +104,7 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		hosts:        map[string]core.ID{},
 		compositions: map[string]*spec.Composition{},
 		reg:          telemetry.NewRegistry(),
-		async: newAsyncResults(time.Duration(cfg.AsyncResultTTLSec)*time.Second, cfg.MaxAsyncPending,
-			asyncPath(cfg.PersistenceFilename), log.With("component", "controller")),
+		async:        async,
 	}
 	const starts = "edgeless_con_workflow_starts_total"
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/url"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -19,6 +21,7 @@ type Config struct {
 	MaxWorkflowMB       int      `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
 	AsyncResultTTLSec   int      `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
 	MaxAsyncPending     int      `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
+	RedisURL            string   `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
 	MetricsURL          string   `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof               bool     `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 	TokensPath          string   `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
@@ -74,6 +77,11 @@ func (c *Config) Validate() error {
 	case ServerledgeAuthLoopback, ServerledgeAuthToken, ServerledgeAuthNone:
 	default:
 		errs = append(errs, fmt.Errorf("serverledge_auth: want loopback, token or none, got %q", c.ServerledgeAuth))
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("redis_url: %w", err))
+		}
 	}
 	if c.AsyncResultTTLSec < 1 {
 		errs = append(errs, fmt.Errorf("async_result_ttl_sec: must be at least 1, got %d", c.AsyncResultTTLSec))

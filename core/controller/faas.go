@@ -155,6 +155,11 @@ func (c *Con) invokeAsync(wf *workflow, name string, payload []byte, q qosReques
 // keeps its result for polling under the id it returns; false when too many
 // are pending.
 func (c *Con) runAsync(f func(context.Context) invocation) (string, bool) {
+	return c.runAsyncID(func(ctx context.Context, _ string) invocation { return f(ctx) })
+}
+
+// runAsyncID is runAsync for an f that needs the request's id.
+func (c *Con) runAsyncID(f func(ctx context.Context, id string) invocation) (string, bool) {
 	id, ok := c.async.add()
 	if !ok {
 		return "", false
@@ -164,7 +169,7 @@ func (c *Con) runAsync(f func(context.Context) invocation) (string, bool) {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 		defer cancel()
-		c.async.done(id, f(ctx))
+		c.async.done(id, f(ctx, id))
 	}()
 	return id, true
 }

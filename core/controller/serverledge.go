@@ -11,13 +11,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
 
@@ -39,7 +40,7 @@ const qosHighPerformance = 1
 // serverledgePaths are the roots of Serverledge's API, the only paths a
 // plain-HTTP connection to an HTTPS API may use.
 var serverledgePaths = []string{"/create", "/update", "/invoke/", "/poll/", "/delete", "/function", "/status", "/prewarm",
-	"/workflow/create", "/workflow/invoke/", "/workflow/delete", "/workflow/list"}
+	"/workflow/create", "/workflow/import", "/workflow/invoke/", "/workflow/resume/", "/workflow/delete", "/workflow/list"}
 
 // serverledgeRoutes adds Serverledge's API at the root of the controller's
 // address, so that serverledge-cli pointed at the controller works as it is.
@@ -55,6 +56,8 @@ func (c *Con) serverledgeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /workflow/create", c.tokenless(RoleDeployer, c.slWorkflowCreate))
 	mux.HandleFunc("POST /workflow/delete", c.tokenless(RoleDeployer, c.slWorkflowDelete))
 	mux.HandleFunc("POST /workflow/invoke/{workflow}", c.tokenless(RoleInvoker, c.slWorkflowInvoke))
+	mux.HandleFunc("POST /workflow/import", c.tokenless(RoleDeployer, c.slWorkflowImport))
+	mux.HandleFunc("POST /workflow/resume/{workflow}", c.tokenless(RoleInvoker, c.slWorkflowResume))
 	mux.HandleFunc("GET /workflow/list", c.tokenless(RoleInvoker, c.slWorkflowList))
 }
 
@@ -176,6 +179,11 @@ func serverledgeCreate(f *spec.ServerledgeFunction) (*spec.FunctionCreate, error
 	if err != nil {
 		return nil, fmt.Errorf("function %q: TarFunctionCode is not base64: %w", f.Name, err)
 	}
+	// serverledge-cli sends a --src that is a URL as it is, for the node to
+	// fetch; the controller does not fetch code from where a client says.
+	if u, err := url.ParseRequestURI(string(archive)); err == nil && u.Scheme != "" && u.Host != "" {
+		return nil, fmt.Errorf("function %q: TarFunctionCode holds a URL (%s), not a tar archive: the controller does not fetch code; give --src a file or a directory", f.Name, core.Redact(string(archive)))
+	}
 	req := &spec.FunctionCreate{Name: f.Name, Runtime: f.Runtime, MemoryMB: int(f.MemoryMB),
 		Annotations: map[string]string{spec.KeyMinInstances: "0"}}
 	switch f.Runtime {
@@ -277,10 +285,7 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 		slText(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
 	}
-	q := qosRequest{CanOffload: req.CanDoOffloading, Urgent: req.QoSClass == qosHighPerformance}
-	if req.QoSMaxRespT > 0 {
-		q.MaxResp = time.Duration(req.QoSMaxRespT * float64(time.Second))
-	}
+	q := slQoS(req.QoSClass, req.QoSMaxRespT, req.CanDoOffloading)
 	if req.Async {
 		id, ok := c.invokeAsync(wf, name, payload, q)
 		if !ok {
@@ -368,15 +373,7 @@ func (c *Con) slWorkflowCreate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, "ASL parsing failed: "+err.Error())
 		return
 	}
-	if status, err := c.addComposition(req.Name, &spec.Composition{StateMachine: m}); err != nil {
-		msg := err.Error()
-		if status == http.StatusConflict {
-			msg = "workflow already exists"
-		}
-		writeJSON(w, status, msg)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct{ Created string }{req.Name})
+	c.slAddWorkflow(w, req.Name, &spec.Composition{StateMachine: m})
 }
 
 func (c *Con) slWorkflowDelete(w http.ResponseWriter, r *http.Request) {
@@ -403,7 +400,7 @@ func (c *Con) slWorkflowInvoke(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, "function workflow '"+name+"' does not exist")
 		return
 	}
-	var req spec.ServerledgeInvocation
+	var req spec.ServerledgeWorkflowInvocation
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 		writeJSON(w, http.StatusInternalServerError, "failed to parse workflow invocation request: "+err.Error())
 		return
@@ -412,24 +409,8 @@ func (c *Con) slWorkflowInvoke(w http.ResponseWriter, r *http.Request) {
 	if req.Params == nil {
 		params = map[string]any{}
 	}
-	if req.Async {
-		id, ok := c.runAsync(func(ctx context.Context) invocation { return c.runComposition(ctx, m, params) })
-		if !ok {
-			slText(w, http.StatusTooManyRequests, "")
-			return
-		}
-		writeJSON(w, http.StatusOK, spec.ServerledgeAsync{ReqId: id})
-		return
-	}
-	res := c.runComposition(r.Context(), m, params)
-	out := serverledgeWorkflowResponse(res.Result)
-	if !out.Success {
-		var reply spec.CompositionReply
-		json.Unmarshal(res.Result, &reply)
-		writeJSON(w, http.StatusInternalServerError, reply.Error)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	q := slQoS(req.QoS.Class, req.QoS.MaxRespT, req.CanDoOffloading)
+	c.answerWorkflow(w, r, req.Async, func(ctx context.Context, id string) invocation { return c.runComposition(ctx, m, params, q, id) })
 }
 
 func (c *Con) slList(w http.ResponseWriter, r *http.Request) {
@@ -463,7 +444,8 @@ func (c *Con) slPrewarm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Con) slStatus(w http.ResponseWriter, r *http.Request) {
-	st := spec.ServerledgeStatus{AvailableWarmContainers: map[string]int{}, LoadAvg: loadAvg()}
+	st := spec.ServerledgeStatus{Url: "http://" + c.httpAddr, AvailableWarmContainers: map[string]int{}, LoadAvg: loadAvg(),
+		Coordinates: spec.ServerledgeCoordinate{Vec: []float64{}}}
 	st.AvailableMemMB, st.UsedMemMB = memoryMB()
 	c.mu.Lock()
 	for _, d := range c.domains {

@@ -37,6 +37,7 @@ type (
 		Handler         string
 		TarFunctionCode string
 		CustomImage     string
+		Signature       *struct{} // serverledge-cli always sends null
 	}
 	slInvocation struct {
 		Params          map[string]any

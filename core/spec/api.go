@@ -189,20 +189,30 @@ type CompositionCreate struct {
 	Composition
 }
 
-// Composition runs standalone functions as one of two documents says: an
-// ASL state machine whose Tasks name functions, or a DAG.
+// Composition runs standalone functions as one of three documents says: an
+// ASL state machine whose Tasks name functions, a DAG, or a workflow as
+// Serverledge imports it (a task graph).
 type Composition struct {
 	StateMachine *StateMachine `json:"asl,omitempty"`
 	DAG          *DAG          `json:"dag,omitempty"`
+	Graph        *TaskGraph    `json:"graph,omitempty"`
 }
 
 // Validate checks that exactly one document is given and that it is valid.
 func (c *Composition) Validate() error {
+	n := 0
+	for _, given := range []bool{c.StateMachine != nil, c.DAG != nil, c.Graph != nil} {
+		if given {
+			n++
+		}
+	}
 	switch {
-	case (c.StateMachine == nil) == (c.DAG == nil):
-		return errors.New("a composition needs one document: \"asl\" (Amazon States Language) or \"dag\"")
+	case n != 1:
+		return errors.New("a composition needs one document: \"asl\" (Amazon States Language), \"dag\" or \"graph\" (Serverledge's task graph)")
 	case c.StateMachine != nil:
 		return c.StateMachine.Validate()
+	case c.Graph != nil:
+		return c.Graph.Validate()
 	}
 	return c.DAG.Validate()
 }

@@ -14,6 +14,10 @@ type ServerledgeFunction struct {
 	Handler         string  // python310, custom: "module.function"
 	TarFunctionCode string  // base64 of a tar archive holding the code
 	CustomImage     string  // custom: the image
+	// Signature is Serverledge's declaration of a function's inputs and
+	// outputs; serverledge-cli sends null. It is accepted and not checked:
+	// edgeless functions take and return JSON as they please.
+	Signature any
 }
 
 // ServerledgeInvocation is the body of POST /invoke/NAME.
@@ -61,11 +65,25 @@ type ServerledgePrewarm struct {
 // ServerledgeStatus answers GET /status: the cluster's capacity as the
 // controller knows it.
 type ServerledgeStatus struct {
+	Url                     string         //nolint:revive // Serverledge's name: where this API answers
 	AvailableWarmContainers map[string]int // function → running instances
 	AvailableMemMB          int64          // of the controller's host
 	AvailableCPUs           float64        // cores of the registered nodes
 	UsedMemMB               int64          // of the controller's host
 	LoadAvg                 []float64      // of the controller's host: 1, 5 and 15 minutes
+	// Coordinates is the node's network coordinate in Serverledge (Vivaldi,
+	// used to pick a near neighbour); the controller has none and reports
+	// the origin.
+	Coordinates ServerledgeCoordinate
+}
+
+// ServerledgeCoordinate is a Vivaldi network coordinate as Serverledge
+// marshals it.
+type ServerledgeCoordinate struct {
+	Vec        []float64
+	Error      float64
+	Adjustment float64
+	Height     float64
 }
 
 // ServerledgeWorkflowCreate is the body of POST /workflow/create (and, with
@@ -73,6 +91,35 @@ type ServerledgeStatus struct {
 type ServerledgeWorkflowCreate struct {
 	Name   string
 	ASLSrc string // base64 of an ASL document
+}
+
+// ServerledgeQoS is what a workflow invocation asks of each of its
+// functions: a QoS class and a maximum response time in seconds.
+type ServerledgeQoS struct {
+	Class    int64
+	MaxRespT float64
+}
+
+// ServerledgeWorkflowInvocation is the body of POST /workflow/invoke/NAME.
+type ServerledgeWorkflowInvocation struct {
+	Params          map[string]any
+	QoS             ServerledgeQoS
+	CanDoOffloading bool
+	Async           bool
+}
+
+// ServerledgeWorkflowResume is the body of POST /workflow/resume/NAME: it
+// continues the run ReqId from where it stopped, running only the tasks of
+// Plan.ToExecute (all of them when it is empty).
+type ServerledgeWorkflowResume struct {
+	ReqId string //nolint:revive // Serverledge's name
+	ServerledgeWorkflowInvocation
+	Plan ServerledgePlan
+}
+
+// ServerledgePlan names the tasks a resumed run may execute.
+type ServerledgePlan struct {
+	ToExecute []string
 }
 
 // ServerledgeWorkflowResponse answers a workflow invocation: the final
