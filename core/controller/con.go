@@ -67,7 +67,7 @@ type Con struct {
 	redeployed *metrics.Counter
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	group  core.Group // every goroutine the controller starts
 	closed atomic.Bool
 }
 
@@ -124,8 +124,13 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 }
 
 // Start opens the domain registration listener and the HTTP API. It returns
-// once both serve.
-func (c *Con) Start(ctx context.Context) error {
+// once both serve. When it fails, what it opened is closed again.
+func (c *Con) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
 	if err := c.load(); err != nil {
 		return err
 	}
@@ -150,14 +155,13 @@ func (c *Con) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.server = srv
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("cannot listen for domains on %s: %w", regAddr, err)
 	}
-	c.server = srv
 	addr, _, _ := apiAddr(c.cfg.ControllerURL)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		srv.Close()
 		return fmt.Errorf("cannot listen for the API on %s: %w", addr, err)
 	}
 	c.httpAddr = ln.Addr().String()
@@ -173,22 +177,20 @@ func (c *Con) Start(ctx context.Context) error {
 		addr, _ := wire.ParseAddr(c.cfg.MetricsURL)
 		c.metricsSrv = telemetry.NewServer(c.reg, c.cfg.Pprof, c.log)
 		if err := c.metricsSrv.Start(addr); err != nil {
+			c.metricsSrv = nil
 			ln.Close()
-			srv.Close()
 			return err
 		}
 	}
 	c.http = &http.Server{Handler: c.routes(), ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
 	limits.Apply(c.http)
 	ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(2)
-	go func() {
-		defer c.wg.Done()
+	c.group.Go(func() {
 		if err := c.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error("API server failed", "err", err)
 		}
-	}()
-	go c.maintainLoop(ctx)
+	})
+	c.group.Go(func() { c.maintainLoop(ctx) })
 	c.log.Info("controller started", "api", c.URL(), "domain_register", srv.Addr(), "tls", c.creds != nil,
 		"authentication", c.auth != nil)
 	if c.auth == nil {
@@ -229,7 +231,8 @@ func (c *Con) MetricsAddr() string {
 func (c *Con) DomainAddr() string { return c.server.Addr() }
 
 // Close stops the API and the registration listener. Workflows keep running
-// in their domains. It is idempotent and waits.
+// in their domains. It is idempotent, waits, and closes what a Start that
+// failed half-way opened.
 func (c *Con) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
@@ -250,7 +253,7 @@ func (c *Con) Close() error {
 		}
 		cancel()
 	}
-	c.wg.Wait()
+	c.group.Close()
 	errs = append(errs, c.async.close())
 	if c.metricsSrv != nil {
 		errs = append(errs, c.metricsSrv.Close())
@@ -340,7 +343,6 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 // maintainLoop drops domains that stopped refreshing and re-deploys the
 // workflows that ran there on a domain that can run them.
 func (c *Con) maintainLoop(ctx context.Context) {
-	defer c.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

@@ -164,13 +164,14 @@ func (c *Con) runAsyncID(f func(ctx context.Context, id string) invocation) (str
 	if !ok {
 		return "", false
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	started := c.group.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.cfg.RequestTimeoutSec)*time.Second)
 		defer cancel()
 		c.async.done(id, f(ctx, id))
-	}()
+	})
+	if !started {
+		c.async.done(id, invocation{Status: http.StatusServiceUnavailable, Error: "the controller is shutting down"})
+	}
 	return id, true
 }
 
