@@ -79,7 +79,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		return true
 	}
 	inst.initWaiting = func() { answer(nil) }
-	go func() {
+	body := func() {
 		t := time.Now()
 		err := wi.Init([]byte(s.Annotations[spec.KeyInitPayload]), state)
 		inst.initWaiting = nil
@@ -95,10 +95,11 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		}
 		inst.sample("function_init_time", t)
 		if e, ok := wi.(exiter); ok {
-			go inst.watchExit(e.Exited())
+			n.group.Go(func() { inst.watchExit(e.Exited()) })
 		}
 		inst.run()
-	}()
+	}
+	n.spawn(body)
 	if err := <-initErr; err != nil {
 		return nil, fmt.Errorf("function %q: handle_init failed: %w", s.Name, err)
 	}
@@ -135,7 +136,7 @@ func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wir
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, err
 	}
-	go inst.run()
+	n.spawn(inst.run)
 	inst.log.Info("resource instance started", "class", s.ClassType, "provider", req.Provider)
 	return &wire.Empty{}, nil
 }
@@ -214,6 +215,16 @@ func (n *Node) add(inst *instance) error {
 	next[inst.id.Component] = inst
 	n.instances.Store(&next)
 	return nil
+}
+
+// spawn runs the goroutine of an instance that add accepted in the node's
+// group, so that Close waits for it. add refuses once closed is set, and
+// Close stops the instances added before that (waiting for these goroutines)
+// before it closes the group: the group cannot refuse.
+func (n *Node) spawn(body func()) {
+	if !n.group.Go(body) {
+		panic("BUG: the node's goroutine group closed before an instance it had added was stopped")
+	}
 }
 
 // remove takes an instance out of the routing table and returns it.

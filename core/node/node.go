@@ -66,7 +66,7 @@ type Node struct {
 	exits  []wire.InstanceExit
 	kick   chan struct{} // asks the registration loop to report now
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	group  core.Group // loops and instance goroutines
 	closed atomic.Bool
 }
 
@@ -128,21 +128,22 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 func (n *Node) ID() core.ID { return n.id }
 
 // Start opens the dataplane listener, starts the runtimes and begins
-// registering with the orchestrator. It returns once the node serves.
-func (n *Node) Start(ctx context.Context) error {
+// registering with the orchestrator. It returns once the node serves; when
+// it fails, Close releases what it had started.
+func (n *Node) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
 	listen, _ := wire.ParseAddr(n.cfg.General.InvocationURL)
-	st, err := newStateStore(n.cfg.State)
-	if err != nil {
+	if n.state, err = newStateStore(n.cfg.State); err != nil {
 		return err
 	}
-	n.state = st
 	if err := n.startRuntimes(); err != nil {
-		n.closeRuntimes()
 		return err
 	}
 	if err := n.startProviders(ctx); err != nil {
-		n.closeProviders()
-		n.closeRuntimes()
 		return err
 	}
 	mux := &wire.Mux{}
@@ -167,26 +168,22 @@ func (n *Node) Start(ctx context.Context) error {
 		scfg.EventsFrom = eventsFrom
 	}
 	srv, err := wire.NewServer(scfg)
-	if err == nil {
-		err = srv.Start(ctx)
-	}
 	if err != nil {
-		n.closeProviders()
-		n.closeRuntimes()
 		return fmt.Errorf("cannot start node dataplane on %s: %w", listen, err)
 	}
 	n.server = srv
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("cannot start node dataplane on %s: %w", listen, err)
+	}
 	n.addr = wire.Announced(srv.Addr())
 	n.startProbes()
 	if u := n.cfg.Telemetry.MetricsURL; u != "" {
 		addr, _ := wire.ParseAddr(u)
-		n.metricsSrv = telemetry.NewServer(n.reg, n.cfg.Telemetry.Pprof, n.log)
-		if err := n.metricsSrv.Start(addr); err != nil {
-			srv.Close()
-			n.closeProviders()
-			n.closeRuntimes()
+		ms := telemetry.NewServer(n.reg, n.cfg.Telemetry.Pprof, n.log)
+		if err := ms.Start(addr); err != nil {
 			return err
 		}
+		n.metricsSrv = ms
 	}
 	if a := n.cfg.General.InvocationURLAnnounced; a != "" {
 		n.addr, _ = wire.ParseAddr(a)
@@ -194,12 +191,10 @@ func (n *Node) Start(ctx context.Context) error {
 	orcAddr, _ := wire.ParseAddr(n.cfg.General.NodeRegisterURL)
 	n.orc = wire.NewClient(orcAddr, n.clientOptions(wire.Identity{Role: wire.RoleOrchestrator}))
 	ctx, n.cancel = context.WithCancel(context.Background())
-	n.wg.Add(1)
-	go n.registerLoop(ctx)
+	n.group.Go(func() { n.registerLoop(ctx) })
 	if n.cfg.State.RedisURL == "" {
 		n.replicas = newReplicas(n)
-		n.wg.Add(1)
-		go n.replicas.loop(ctx)
+		n.group.Go(func() { n.replicas.loop(ctx) })
 	}
 	n.log.Info("node started", "addr", n.addr, "orchestrator", orcAddr, "runtimes", n.runtimes())
 	return nil
@@ -254,7 +249,8 @@ func eventsFrom(peer wire.Identity) bool {
 func (n *Node) Addr() string { return n.addr }
 
 // Close stops every instance (each gets handle_stop), the registration loop
-// and the listener. It is idempotent and waits for all it started.
+// and the listener. It is idempotent, waits for all it started, and is the
+// one cleanup path of a Start that failed half-way.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
@@ -262,8 +258,10 @@ func (n *Node) Close() error {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	n.wg.Wait()
 	n.stopAll()
+	// After stopAll: an instance added before closed was set is stopped
+	// there, and its goroutine must still be allowed to start and end.
+	n.group.Close()
 	close(n.invoker.quit) // invocations still waiting fail
 	n.leave()
 	var errs []error
@@ -309,14 +307,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // registerLoop pushes the node's registration to the orchestrator every
 // refresh interval, and at once when an instance exits.
 func (n *Node) registerLoop(ctx context.Context) {
-	defer n.wg.Done()
 	interval := n.cfg.refreshInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	renewed := make(chan time.Time, 1)
 	if !n.cfg.SameProcess {
-		n.wg.Add(1)
-		go n.fenceLoop(ctx, renewed)
+		n.group.Go(func() { n.fenceLoop(ctx, renewed) })
 	}
 	failing := false
 	for {
@@ -366,7 +362,6 @@ func (n *Node) leaseEnd() time.Time {
 // node stops them 1.75×refresh after sending its last accepted one, which
 // the orchestrator received later. renewed carries the sending times.
 func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
-	defer n.wg.Done()
 	lease := n.cfg.refreshInterval() * 7 / 4
 	fence := time.NewTimer(time.Hour)
 	fence.Stop()

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,4 +101,52 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestFailedStartReleasesEverything: a node whose dataplane address is taken
+// fails to start after its providers opened their listeners; Close, its one
+// cleanup path, releases them (the http-ingress port can be bound again) and
+// can be called again.
+func TestFailedStartReleasesEverything(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ingress := freeAddr(t)
+	cfg := Default()
+	cfg.General.InvocationURL = taken.Addr().String()
+	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.WASM.CacheDir = ""
+	cfg.State.Dir = t.TempDir()
+	cfg.Telemetry.MetricsURL = ""
+	cfg.TLS.Enabled = false
+	cfg.Container.Enabled = false
+	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: ingress}
+	n, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot start node dataplane") {
+		t.Fatalf("Start = %v, want the dataplane address refused", err)
+	}
+	l, err := net.Listen("tcp", ingress)
+	if err != nil {
+		t.Fatalf("the http-ingress listener outlived the failed start: %v", err)
+	}
+	l.Close()
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close after a failed start: %v", err)
+	}
+}
+
+// freeAddr returns a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -38,7 +38,6 @@ func (r *replicas) add(logical core.ID, seq uint64, data []byte) {
 
 // loop pushes what is pending until ctx ends.
 func (r *replicas) loop(ctx context.Context) {
-	defer r.n.wg.Done()
 	interval := r.n.cfg.refreshInterval()
 	for {
 		select {
