@@ -44,7 +44,7 @@ func benchNode(b *testing.B, function string) (*Node, *instance) {
 	if _, err := n.startFunction(context.Background(), req); err != nil {
 		b.Fatal(err)
 	}
-	return n, (*n.instances.Load())[id]
+	return n, n.instance(id)
 }
 
 // BenchmarkLocalCastWASM measures one local hop: a cast routed to a WASM

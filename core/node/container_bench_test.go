@@ -48,13 +48,13 @@ func startFn(b *testing.B, n *Node, ftype string, code []byte, annotations map[s
 	if _, err := n.startFunction(context.Background(), req); err != nil {
 		b.Fatal(err)
 	}
-	return (*n.instances.Load())[id]
+	return n.instance(id)
 }
 
 // callDouble calls inst with "21" from the node's invoker and checks the
 // reply.
 func callDouble(b *testing.B, n *Node, inst *instance) {
-	ret, reply, err := n.invoker.callConcurrent(context.Background(), inst.id, []byte("21"))
+	ret, reply, err := n.invoker.call(context.Background(), inst.id, []byte("21"), n.route)
 	if err != nil || ret != core.CallReply || string(reply) != "42" {
 		b.Fatalf("call 21 = %v %q, %v; want 42", ret, reply, err)
 	}

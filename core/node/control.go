@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,7 +28,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
-	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "function", s.FunctionType)
+	inst := newFunctionInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s)
 	// The orchestrator's copy is the newest known: this node's own store
 	// may hold an older state, from an instance it ran before.
 	if rs := req.State; rs != nil && rs.Logical == s.Logical && n.replicas != nil {
@@ -52,6 +51,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	inst.sample("function_instantiate_time", t0)
 	inst.h = wi
 	inst.release = func(failed bool) {
+		inst.cancelDelayed()
 		if !failed {
 			t := time.Now()
 			if err := wi.Stop(); err != nil {
@@ -61,7 +61,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		}
 		wi.Close()
 	}
-	if err := n.add(inst); err != nil {
+	if err := n.add(inst.instance); err != nil {
 		wi.Close()
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, err
@@ -114,7 +114,7 @@ func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wir
 	if p == nil {
 		return nil, fmt.Errorf("resource %q: node %s has no provider %q", s.Name, n.id, req.Provider)
 	}
-	inst := newInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s.Logical, s.Workflow, s.Name, "resource", s.ClassType)
+	inst := newResourceInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s)
 	ri, err := p.Start(resources.StartConfig{
 		Workflow:       s.Workflow,
 		Self:           inst.id,
@@ -131,7 +131,7 @@ func (n *Node) startResource(ctx context.Context, req *wire.StartResource) (*wir
 			inst.log.Warn("cannot close resource", "err", err)
 		}
 	}
-	if err := n.add(inst); err != nil {
+	if err := n.add(inst.instance); err != nil {
 		ri.Close()
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, err
@@ -152,7 +152,7 @@ func (n *Node) stopComponent(ctx context.Context, req *wire.StopComponent) (*wir
 }
 
 func (n *Node) patch(ctx context.Context, req *wire.PatchNode) (*wire.Empty, error) {
-	inst := (*n.instances.Load())[req.Component]
+	inst := n.instance(req.Component)
 	if inst == nil {
 		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.Component)
 	}
@@ -208,7 +208,7 @@ func (n *Node) add(inst *instance) error {
 		return fmt.Errorf("node %s is shutting down", n.id)
 	}
 	cur := *n.instances.Load()
-	if cur[inst.id.Component] != nil {
+	if _, ok := cur[inst.id.Component]; ok {
 		return fmt.Errorf("node %s already runs instance %s", n.id, inst.id.Component)
 	}
 	next := maps.Clone(cur)
@@ -232,7 +232,7 @@ func (n *Node) remove(id core.ID) *instance {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	cur := *n.instances.Load()
-	inst := cur[id]
+	inst, _ := cur[id].(*instance)
 	if inst == nil {
 		return nil
 	}
@@ -245,15 +245,38 @@ func (n *Node) remove(id core.ID) *instance {
 func (n *Node) stopAll() {
 	n.mu.Lock()
 	cur := *n.instances.Load()
-	empty := map[core.ID]*instance{}
-	n.instances.Store(&empty)
+	n.instances.Store(&map[core.ID]receiver{n.invoker.id.Component: n.invoker})
 	n.mu.Unlock()
-	for _, inst := range cur {
-		inst.stop()
+	for _, r := range cur {
+		if inst, ok := r.(*instance); ok {
+			inst.stop()
+		}
 	}
+}
+
+// instance returns the function or resource instance id, or nil.
+func (n *Node) instance(id core.ID) *instance {
+	inst, _ := (*n.instances.Load())[id].(*instance)
+	return inst
+}
+
+// running returns the function and resource instances the node runs.
+func (n *Node) running() []*instance {
+	cur := *n.instances.Load()
+	out := make([]*instance, 0, len(cur))
+	for _, r := range cur {
+		if inst, ok := r.(*instance); ok {
+			out = append(out, inst)
+		}
+	}
+	return out
 }
 
 // Instances returns the ids of the instances the node runs.
 func (n *Node) Instances() []core.ID {
-	return slices.Collect(maps.Keys(*n.instances.Load()))
+	ids := []core.ID{}
+	for _, inst := range n.running() {
+		ids = append(ids, inst.id.Component)
+	}
+	return ids
 }

@@ -1,9 +1,7 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,7 +12,7 @@ import (
 // functionHost is the Host of one function instance, for every runtime: the
 // host calls a function makes. It runs on the instance goroutine, inside a
 // handler.
-type functionHost struct{ *instance }
+type functionHost struct{ *functionInstance }
 
 func (h functionHost) Cast(output, payload []byte) {
 	to, ok := h.resolve(output)
@@ -91,7 +89,7 @@ func (h functionHost) TelemetryLog(level int32, target, msg []byte) {
 func (h functionHost) Self() core.InstanceID { return h.id }
 
 // resourceHost lets a resource cast and call on its outputs from any goroutine.
-type resourceHost struct{ *instance }
+type resourceHost struct{ *resourceInstance }
 
 func (h resourceHost) Cast(output string, payload []byte) error {
 	to, ok := h.resolve([]byte(output))
@@ -106,50 +104,5 @@ func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (
 	if !ok {
 		return core.CallErr, nil, fmt.Errorf("output %q is not mapped", output)
 	}
-	return h.callConcurrent(ctx, to, payload)
-}
-
-// callConcurrent calls to from any goroutine, any number at once, and waits
-// for the result until ctx ends or the node's call timeout passes. The reply
-// is the caller's.
-func (inst *instance) callConcurrent(ctx context.Context, to core.InstanceID, payload []byte) (core.CallRet, []byte, error) {
-	return inst.callVia(ctx, to, payload, inst.n.route)
-}
-
-// callVia is callConcurrent with the call's event handed to send.
-func (inst *instance) callVia(ctx context.Context, to core.InstanceID, payload []byte, send func(*core.Event) error) (core.CallRet, []byte, error) {
-	corr := inst.corr.Add(1)
-	ch := make(chan mail, 1)
-	inst.pendingMu.Lock()
-	inst.pending[corr] = ch
-	inst.pendingMu.Unlock()
-	defer func() {
-		inst.pendingMu.Lock()
-		delete(inst.pending, corr)
-		inst.pendingMu.Unlock()
-	}()
-	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
-	if err := send(&e); err != nil {
-		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
-	}
-	timeout := time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case m := <-ch:
-		defer inst.n.bufs.Put(m.buf)
-		switch m.ev.Kind {
-		case core.KindCallReply:
-			return core.CallReply, bytes.Clone(m.ev.Payload), nil
-		case core.KindCallNoReply:
-			return core.CallNoReply, nil, nil
-		}
-		return core.CallErr, nil, nil
-	case <-t.C:
-		return core.CallErr, nil, fmt.Errorf("call to %s timed out after %v", to, timeout)
-	case <-ctx.Done():
-		return core.CallErr, nil, ctx.Err()
-	case <-inst.quit:
-		return core.CallErr, nil, errors.New("caller stopped")
-	}
+	return h.calls.call(ctx, h.id, to, payload, h.n.route, h.quit)
 }

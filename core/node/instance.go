@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // handler is what runs an instance's events: a WASM instance or a resource.
@@ -38,11 +39,12 @@ func (t *target) pick() core.InstanceID {
 	return t.ids[int(t.next.Add(1)-1)%len(t.ids)]
 }
 
-// instance is one running function or resource instance: a mailbox drained
-// by its own goroutine, one event at a time.
+// instance is the core every function and resource instance shares: a
+// mailbox drained by its own goroutine, one event at a time, and its output
+// mapping. How the calls it makes wait for their results is its role's
+// (calls): a function makes one at a time, a resource any number.
 type instance struct {
 	n        *Node
-	seq      uint64 // of the state last synced or started with; instance goroutine only
 	id       core.InstanceID
 	logical  core.ID
 	workflow core.ID
@@ -51,6 +53,7 @@ type instance struct {
 
 	h       handler
 	release func(failed bool) // handle_stop unless failed, then free; run once on the instance goroutine
+	calls   replySink
 
 	mailbox chan mail
 	// urgent holds invocations that jump the mailbox's queue (Serverledge's
@@ -64,10 +67,6 @@ type instance struct {
 	// workflow is wired, so such a call waits for it (waitPatch).
 	patched     chan struct{}
 	patchedOnce sync.Once
-	// initWaiting, set while handle_init runs, lets startFunction answer
-	// when handle_init starts waiting for the patch, which comes only after
-	// the answer. Instance goroutine only.
-	initWaiting func()
 	handled     atomic.Uint64 // events handled, casts and calls
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
@@ -75,25 +74,45 @@ type instance struct {
 	handlerStart int64
 	metrics      *instanceMetrics
 
-	// Calls made by a function: one at a time, since the instance is blocked in it.
-	corr     atomic.Uint64 // last correlation id used by this instance
-	awaiting atomic.Uint64 // correlation id the function waits for, 0 when none
-	replies  chan mail
-	timer    *time.Timer
-	replyBuf []byte
-
-	// Calls made by a resource: any number at once, from any goroutine.
-	pendingMu sync.Mutex
-	pending   map[uint64]chan mail
-
-	delayedMu sync.Mutex
-	delayed   map[*time.Timer]struct{}
-
 	quit     chan struct{}
 	done     chan struct{}
 	quitOnce sync.Once
 	failure  atomic.Pointer[string] // why the handler failed; set before the failed call is answered
 	aborted  atomic.Pointer[string] // why the instance ended outside a handler (its container died)
+}
+
+// functionInstance is a function instance: the core, the one call it may be
+// blocked in, and its delayed casts.
+type functionInstance struct {
+	*instance
+	calls *oneCall
+	seq   uint64 // of the state last synced or started with; instance goroutine only
+	// initWaiting, set while handle_init runs, lets startFunction answer
+	// when handle_init starts waiting for the patch, which comes only after
+	// the answer. Instance goroutine only.
+	initWaiting func()
+
+	delayedMu sync.Mutex
+	delayed   map[*time.Timer]struct{} // nil once stopping
+}
+
+func newFunctionInstance(n *Node, id core.InstanceID, s *wire.FunctionSpec) *functionInstance {
+	f := &functionInstance{calls: newOneCall(n), delayed: map[*time.Timer]struct{}{}}
+	f.instance = newInstance(n, id, s.Logical, s.Workflow, s.Name, "function", s.FunctionType, f.calls)
+	return f
+}
+
+// resourceInstance is a resource instance: the core and a table of the calls it
+// makes from any goroutine.
+type resourceInstance struct {
+	*instance
+	calls *callTable
+}
+
+func newResourceInstance(n *Node, id core.InstanceID, s *wire.ResourceSpec) *resourceInstance {
+	r := &resourceInstance{calls: newCallTable(n)}
+	r.instance = newInstance(n, id, s.Logical, s.Workflow, s.Name, "resource", s.ClassType, r.calls)
+	return r
 }
 
 // exiter is a function instance that can end by itself, between events: a
@@ -126,7 +145,7 @@ func (inst *instance) abortReason() string {
 	return ""
 }
 
-func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string) *instance {
+func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string, calls replySink) *instance {
 	inst := &instance{
 		n:        n,
 		id:       id,
@@ -134,11 +153,9 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		workflow: workflow,
 		name:     name,
 		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
+		calls:    calls,
 		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
 		urgent:   make(chan mail, urgentSize),
-		replies:  make(chan mail, 1),
-		pending:  map[uint64]chan mail{},
-		delayed:  map[*time.Timer]struct{}{},
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		patched:  make(chan struct{}),
@@ -168,27 +185,12 @@ func (inst *instance) sample(metric string, start time.Time) {
 
 // deliver queues an event for the instance, copying its payload. It never
 // blocks; it is safe from any goroutine.
-func (inst *instance) deliver(e *core.Event) error {
-	switch e.Kind {
-	case core.KindCallReply, core.KindCallNoReply, core.KindCallErr:
-		ch := inst.replies
-		if e.Corr == 0 || inst.awaiting.Load() != e.Corr {
-			inst.pendingMu.Lock()
-			ch = inst.pending[e.Corr]
-			inst.pendingMu.Unlock()
-			if ch == nil {
-				return nil // a late reply to a call that timed out
-			}
-		}
-		m := inst.n.mail(e)
-		select {
-		case ch <- m:
-		default:
-			inst.n.bufs.Put(m.buf)
-		}
+func (inst *instance) deliver(e core.Event) error {
+	if isReply(e.Kind) {
+		inst.calls.deliverReply(e)
 		return nil
 	}
-	m := inst.n.mail(e)
+	m := inst.n.mail(&e)
 	select {
 	case inst.mailbox <- m:
 		return nil
@@ -298,15 +300,9 @@ func (inst *instance) handle(m *mail) error {
 	return err
 }
 
-// finish runs handle_stop, answers calls still queued with an error, cancels
-// delayed casts and, if the instance failed, tells the orchestrator.
+// finish runs release (handle_stop), answers calls still queued with an
+// error and, if the instance failed, tells the orchestrator.
 func (inst *instance) finish(failure string) {
-	inst.delayedMu.Lock()
-	for t := range inst.delayed {
-		t.Stop()
-	}
-	inst.delayed = nil
-	inst.delayedMu.Unlock()
 	inst.release(failure != "")
 	inst.n.dropInstanceMetrics(inst.metrics)
 	for {
@@ -368,22 +364,22 @@ func (inst *instance) setOutputs(outs map[string][]core.InstanceID, version uint
 // at most the node's call timeout, and reports whether it came. Outside
 // handle_init, or once patched, it returns false at once. Instance goroutine
 // only.
-func (inst *instance) waitPatch() bool {
-	if inst.initWaiting == nil {
+func (f *functionInstance) waitPatch() bool {
+	if f.initWaiting == nil {
 		return false
 	}
 	select {
-	case <-inst.patched:
+	case <-f.patched:
 		return false
 	default:
 	}
-	inst.initWaiting()
-	t := time.NewTimer(time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond)
+	f.initWaiting()
+	t := time.NewTimer(f.n.callTimeout())
 	defer t.Stop()
 	select {
-	case <-inst.patched:
+	case <-f.patched:
 		return true
-	case <-inst.quit:
+	case <-f.quit:
 	case <-t.C:
 	}
 	return false
@@ -411,74 +407,52 @@ func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) 
 	return err
 }
 
-// callTo makes a call from this instance and waits for its result. The reply
-// is valid until the next call. It runs on the instance goroutine only.
-func (inst *instance) callTo(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
-	if to == inst.id {
+// callTo makes a call from this function and waits for its result. The
+// reply is valid until the next call. Instance goroutine only.
+func (f *functionInstance) callTo(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
+	if to == f.id {
 		return core.CallErr, nil // the instance is busy in this very call
 	}
-	corr := inst.corr.Add(1)
-	inst.awaiting.Store(corr)
-	defer inst.awaiting.Store(0)
-	e := core.Event{Kind: core.KindCall, Target: to, Source: inst.id, Corr: corr, Created: inst.created(), Payload: payload}
-	if err := inst.n.route(&e); err != nil {
-		return core.CallErr, nil
+	ret, reply, err := f.calls.call(f.id, to, payload, f.created(), f.quit)
+	if errors.Is(err, errTimedOut) {
+		f.log.Warn("call timed out", "to", to.String(), "err", err)
 	}
-	timeout := time.Duration(inst.n.cfg.General.CallTimeoutMS) * time.Millisecond
-	if inst.timer == nil {
-		inst.timer = time.NewTimer(timeout)
-	} else {
-		inst.timer.Reset(timeout)
-	}
-	defer inst.timer.Stop()
-	for {
-		select {
-		case m := <-inst.replies:
-			if m.ev.Corr != corr {
-				inst.n.bufs.Put(m.buf)
-				continue
-			}
-			inst.replyBuf = append(inst.replyBuf[:0], m.ev.Payload...)
-			inst.n.bufs.Put(m.buf)
-			switch m.ev.Kind {
-			case core.KindCallReply:
-				return core.CallReply, inst.replyBuf
-			case core.KindCallNoReply:
-				return core.CallNoReply, nil
-			}
-			return core.CallErr, nil
-		case <-inst.timer.C:
-			inst.log.Warn("call timed out", "to", to.String(), "timeout", timeout)
-			return core.CallErr, nil
-		case <-inst.quit:
-			return core.CallErr, nil
-		}
-	}
+	return ret, reply
 }
 
 // delayedCast casts payload to output after ms milliseconds, unless the
 // instance stops first.
-func (inst *instance) delayedCast(ms int64, output, payload []byte) {
-	to, ok := inst.resolve(output)
+func (f *functionInstance) delayedCast(ms int64, output, payload []byte) {
+	to, ok := f.resolve(output)
 	if !ok {
-		inst.log.Debug("delayed cast to an unmapped output dropped", "output", string(output))
+		f.log.Debug("delayed cast to an unmapped output dropped", "output", string(output))
 		return
 	}
 	p := append([]byte(nil), payload...)
-	inst.delayedMu.Lock()
-	defer inst.delayedMu.Unlock()
-	if inst.delayed == nil {
+	f.delayedMu.Lock()
+	defer f.delayedMu.Unlock()
+	if f.delayed == nil {
 		return // stopping
 	}
 	var t *time.Timer
 	t = time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
-		inst.delayedMu.Lock()
-		_, live := inst.delayed[t]
-		delete(inst.delayed, t)
-		inst.delayedMu.Unlock()
+		f.delayedMu.Lock()
+		_, live := f.delayed[t]
+		delete(f.delayed, t)
+		f.delayedMu.Unlock()
 		if live {
-			inst.castTo(to, p, time.Now().UnixNano())
+			f.castTo(to, p, time.Now().UnixNano())
 		}
 	})
-	inst.delayed[t] = struct{}{}
+	f.delayed[t] = struct{}{}
+}
+
+// cancelDelayed stops the delayed casts not yet sent and refuses new ones.
+func (f *functionInstance) cancelDelayed() {
+	f.delayedMu.Lock()
+	defer f.delayedMu.Unlock()
+	for t := range f.delayed {
+		t.Stop()
+	}
+	f.delayed = nil
 }

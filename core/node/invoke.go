@@ -11,17 +11,31 @@ import (
 	"github.com/edgeless-go/edgeless/wire"
 )
 
-// newInvoker makes the node's invoker: the source of invocations that come
-// from outside the dataplane. It is an instance without a handler or a
-// goroutine; only call results are ever delivered to it.
-func newInvoker(n *Node) *instance {
-	return &instance{
-		n:       n,
-		id:      core.InstanceID{Node: n.id, Component: core.NewID()},
-		pending: map[uint64]chan mail{},
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+// invoker is the source of invocations that come from outside the
+// dataplane (the orchestrator's invoke): an address in the node's routing
+// table that only call results are delivered to.
+type invoker struct {
+	id    core.InstanceID
+	calls *callTable
+	quit  chan struct{} // closed by Close: invocations still waiting fail
+}
+
+func newInvoker(n *Node) *invoker {
+	return &invoker{id: core.InstanceID{Node: n.id, Component: core.NewID()}, calls: newCallTable(n), quit: make(chan struct{})}
+}
+
+// deliver takes call results; nothing else is ever addressed to the invoker.
+func (v *invoker) deliver(e core.Event) error {
+	if !isReply(e.Kind) {
+		return errNoInstance
 	}
+	v.calls.deliverReply(e)
+	return nil
+}
+
+// call calls to with payload, handing the call's event to send.
+func (v *invoker) call(ctx context.Context, to core.InstanceID, payload []byte, send func(*core.Event) error) (core.CallRet, []byte, error) {
+	return v.calls.call(ctx, v.id, to, payload, send, v.quit)
 }
 
 // invoke calls a function instance on behalf of the orchestrator. When
@@ -30,7 +44,7 @@ func newInvoker(n *Node) *instance {
 // orchestrator sends the invocation elsewhere. A full mailbox is refused
 // either way.
 func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeResponse, error) {
-	inst := (*n.instances.Load())[req.Component]
+	inst := n.instance(req.Component)
 	if inst == nil {
 		return nil, fmt.Errorf("node %s has no instance %s", n.id, req.Component)
 	}
@@ -45,7 +59,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	if req.Urgent {
 		send = inst.deliverUrgent
 	}
-	ret, reply, err := n.invoker.callVia(ctx, inst.id, req.Payload, send)
+	ret, reply, err := n.invoker.call(ctx, inst.id, req.Payload, send)
 	switch {
 	case err == nil:
 	case isMailboxFull(err):

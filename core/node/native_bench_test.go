@@ -62,7 +62,7 @@ func startClass(b *testing.B, n *Node, ftype, class, ext string, next *instance)
 	if _, err := n.startFunction(context.Background(), req); err != nil {
 		b.Fatal(err)
 	}
-	inst := (*n.instances.Load())[id]
+	inst := n.instance(id)
 	if next != nil {
 		inst.setOutputs(map[string][]core.InstanceID{"output": {next.id}}, 0)
 	}

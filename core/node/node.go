@@ -48,13 +48,13 @@ type Node struct {
 	replicas   *replicas // nil when state lives in a shared Redis
 	offloaded  *metrics.Counter
 	cpu        atomic.Uint64 // node process CPU percent (float64 bits), from the last health read
-	invoker    *instance
+	invoker    *invoker
 	probes     *ebpf.Probes // nil unless eBPF telemetry runs
 	samples    *samples
 	health     *healthReader
 
 	// Read on every event without locks; replaced whole under mu.
-	instances atomic.Pointer[map[core.ID]*instance]
+	instances atomic.Pointer[map[core.ID]receiver] // function and resource instances, and the invoker
 	peers     atomic.Pointer[map[core.ID]*wire.Client]
 
 	// epoch and leaseUntil (monotonic nanoseconds since epoch) bound when
@@ -117,8 +117,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.leaseUntil.Store(math.MaxInt64) // no lease before the first registration
 	n.invoker = newInvoker(n)
 	n.registerNodeMetrics()
-	empty := map[core.ID]*instance{}
-	n.instances.Store(&empty)
+	n.instances.Store(&map[core.ID]receiver{n.invoker.id.Component: n.invoker})
 	noPeers := map[core.ID]*wire.Client{}
 	n.peers.Store(&noPeers)
 	return n, nil
@@ -374,7 +373,7 @@ func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
 			n.leaseUntil.Store(int64(sent.Add(lease).Sub(n.epoch)))
 			fence.Reset(time.Until(sent.Add(lease)))
 		case <-fence.C:
-			if k := len(*n.instances.Load()); k > 0 {
+			if k := len(n.running()); k > 0 {
 				n.log.Warn("cut off from the orchestrator: stopping every instance, which it re-creates elsewhere",
 					"instances", k, "since", lease)
 				n.stopAll()

@@ -202,7 +202,7 @@ func (h resourceHost) LogicalID(src core.InstanceID) (core.ID, bool) {
 	if src.Node != h.n.id {
 		return core.ID{}, false
 	}
-	inst := (*h.n.instances.Load())[src.Component]
+	inst := h.n.instance(src.Component)
 	if inst == nil {
 		return core.ID{}, false
 	}

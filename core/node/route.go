@@ -7,6 +7,14 @@ import (
 	"github.com/edgeless-go/edgeless/core"
 )
 
+// receiver is what a local event is delivered to: a function or resource
+// instance, or the node's invoker. deliver copies what it keeps, never
+// blocks, and is safe from any goroutine. The event is passed by value (see
+// replySink).
+type receiver interface {
+	deliver(e core.Event) error
+}
+
 var (
 	errNoInstance = errors.New("no such instance on this node")
 	errNoPeer     = errors.New("target node is not a peer")
@@ -17,14 +25,11 @@ var (
 // copied; e is not retained. Safe from any goroutine.
 func (n *Node) route(e *core.Event) error {
 	if e.Target.Node == n.id {
-		if e.Target.Component == n.invoker.id.Component {
-			return n.invoker.deliver(e)
-		}
-		inst := (*n.instances.Load())[e.Target.Component]
-		if inst == nil {
+		r := (*n.instances.Load())[e.Target.Component]
+		if r == nil {
 			return errNoInstance
 		}
-		return inst.deliver(e)
+		return r.deliver(*e)
 	}
 	p := (*n.peers.Load())[e.Target.Node]
 	if p == nil {

@@ -163,7 +163,7 @@ func (n *Node) registerNodeMetrics() {
 	for _, kind := range []string{"function", "resource"} {
 		n.reg.Gauge(mInstances, "Instances running on the node.", telemetry.Labels("kind", kind), func() float64 {
 			c := 0
-			for _, inst := range *n.instances.Load() {
+			for _, inst := range n.running() {
 				if inst.metrics.kind == kind {
 					c++
 				}

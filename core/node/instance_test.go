@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/wire"
+)
+
+// upper is a handler that answers a call with its payload in upper case and
+// records casts.
+type upper struct {
+	mu    sync.Mutex
+	casts []string
+}
+
+func (u *upper) Cast(_ core.InstanceID, p []byte) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.casts = append(u.casts, string(p))
+	return nil
+}
+
+func (u *upper) Call(_ core.InstanceID, p []byte) (core.CallRet, []byte, error) {
+	out := make([]byte, len(p))
+	for i, c := range p {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return core.CallReply, out, nil
+}
+
+// idleNode returns a node that is not started: routing between its own
+// instances needs no socket.
+func idleNode(t *testing.T) *Node {
+	t.Helper()
+	cfg := Default()
+	cfg.TLS.Enabled = false
+	cfg.State.Dir = t.TempDir()
+	n, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// runResource starts a resource instance with handler h on n.
+func runResource(t *testing.T, n *Node, h handler) *resourceInstance {
+	t.Helper()
+	r := newResourceInstance(n, core.InstanceID{Node: n.id, Component: core.NewID()}, &wire.ResourceSpec{Logical: core.NewID(), Name: "r", ClassType: "test"})
+	r.h = h
+	r.release = func(bool) {}
+	if err := n.add(r.instance); err != nil {
+		t.Fatal(err)
+	}
+	n.spawn(r.run)
+	return r
+}
+
+// TestInvokerAndResourceCallsByTable: the invoker and a resource make many
+// calls at once, each gets its own result, and route treats the invoker as
+// any other receiver.
+func TestInvokerAndResourceCallsByTable(t *testing.T) {
+	n := idleNode(t)
+	target := runResource(t, n, &upper{})
+	caller := runResource(t, n, &upper{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 20 {
+		for _, call := range []func(p []byte) (core.CallRet, []byte, error){
+			func(p []byte) (core.CallRet, []byte, error) {
+				return n.invoker.call(context.Background(), target.id, p, n.route)
+			},
+			func(p []byte) (core.CallRet, []byte, error) {
+				return caller.calls.call(context.Background(), caller.id, target.id, p, n.route, caller.quit)
+			},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p := fmt.Sprintf("call %d", i)
+				ret, reply, err := call([]byte(p))
+				if want := fmt.Sprintf("CALL %d", i); err != nil || ret != core.CallReply || string(reply) != want {
+					errs <- fmt.Errorf("call %q = %v %q %v, want %q", p, ret, reply, err, want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if k := len(n.invoker.calls.pending) + len(caller.calls.pending); k != 0 {
+		t.Fatalf("%d calls left in the tables", k)
+	}
+	// The invoker takes results only.
+	e := core.Event{Kind: core.KindCast, Target: n.invoker.id, Payload: []byte("x")}
+	if err := n.route(&e); err != errNoInstance {
+		t.Fatalf("a cast to the invoker: %v, want %v", err, errNoInstance)
+	}
+	if got := n.Instances(); len(got) != 2 {
+		t.Fatalf("Instances() = %v, want the two resources only", got)
+	}
+}
+
+// TestFunctionTakesOnlyTheResultItWaitsFor: a function's one call slot
+// takes the result of the call it is blocked in, and drops others (late
+// results of calls that gave up) without filling the slot.
+func TestFunctionTakesOnlyTheResultItWaitsFor(t *testing.T) {
+	n := idleNode(t)
+	target := runResource(t, n, &upper{})
+	c := newOneCall(n)
+	from := core.InstanceID{Node: n.id, Component: core.NewID()}
+	c.deliverReply(core.Event{Kind: core.KindCallReply, Corr: 7, Payload: []byte("late")})
+	if len(c.replies) != 0 {
+		t.Fatal("a result nobody waits for took the slot")
+	}
+	for _, p := range []string{"one", "two"} {
+		ret, reply, err := callThrough(n, c, from, target.id, p)
+		if err != nil || ret != core.CallReply || string(reply) != map[string]string{"one": "ONE", "two": "TWO"}[p] {
+			t.Fatalf("call %q = %v %q %v", p, ret, reply, err)
+		}
+	}
+	if got := c.corr.Load(); got != 2 {
+		t.Fatalf("correlation ids used: %d, want 2", got)
+	}
+}
+
+// callThrough makes a call from the one call slot c of an instance that is
+// registered in n's routing table for the duration of the call.
+func callThrough(n *Node, c *oneCall, from, to core.InstanceID, p string) (core.CallRet, []byte, error) {
+	inst := newInstance(n, from, core.NewID(), core.NewID(), "f", "function", "test", c)
+	if err := n.add(inst); err != nil {
+		return core.CallErr, nil, err
+	}
+	defer n.remove(from.Component)
+	defer n.dropInstanceMetrics(inst.metrics)
+	return c.call(from, to, []byte(p), 1, inst.quit)
+}
