@@ -146,6 +146,13 @@ type Capabilities struct {
 	Runtimes     []string `msgpack:"runtimes" json:"runtimes"`
 	TEE          bool     `msgpack:"is_tee_running" json:"is_tee_running"`
 	TPM          bool     `msgpack:"has_tpm" json:"has_tpm"`
+	// MemBudgetMiB is the memory a node lets its function instances reserve
+	// together, 0 when it reports no budget (an older node). MemFreeMiB is
+	// the part not reserved when the node registered: a function whose need
+	// (its memory_mb annotation, else the runtime's per-instance limit)
+	// exceeds it would be refused there.
+	MemBudgetMiB int `msgpack:"mem_budget" json:"mem_budget"`
+	MemFreeMiB   int `msgpack:"mem_free" json:"mem_free"`
 }
 
 // InstanceExit reports a physical instance that ended on its own (a trap, a

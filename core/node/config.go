@@ -50,6 +50,7 @@ type General struct {
 	MailboxSize                    int     `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`
 	CallTimeoutMS                  int     `toml:"call_timeout_ms" comment:"how long a call() waits for its reply before returning an error"`
 	MaxFrameBytes                  int     `toml:"max_frame_bytes" comment:"largest frame accepted or sent: events, and control requests carrying function code"`
+	MemoryBudgetMB                 int     `toml:"memory_budget_mb" comment:"MiB the function instances of this node may reserve together: each its memory_mb annotation, else its runtime's limit (wasm_runtime.max_memory_mb, container_runtime.max_memory_mb; native code and resources reserve none unless annotated); a start past it is refused; 0 = three quarters of the machine's memory"`
 }
 
 // WASMRuntime configures the wasmtime runtime.
@@ -336,6 +337,9 @@ func (c *Config) Validate() error {
 	}
 	if c.General.CallTimeoutMS < 1 {
 		bad("general.call_timeout_ms", "must be at least 1, got %d", c.General.CallTimeoutMS)
+	}
+	if c.General.MemoryBudgetMB < 0 {
+		bad("general.memory_budget_mb", "must not be negative, got %d", c.General.MemoryBudgetMB)
 	}
 	if c.General.MaxFrameBytes < 1024 {
 		bad("general.max_frame_bytes", "must be at least 1024, got %d", c.General.MaxFrameBytes)

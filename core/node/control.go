@@ -28,13 +28,6 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
 	}
-	inst := newFunctionInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s)
-	// The orchestrator's copy is the newest known: this node's own store
-	// may hold an older state, from an instance it ran before.
-	if rs := req.State; rs != nil && rs.Logical == s.Logical && n.replicas != nil {
-		state, inst.seq = rs.Data, rs.Seq
-	}
-	t0 := time.Now()
 	limits, _ := spec.ParseRequirements(s.Annotations) // validated by the controller
 	// The controller hashed the code once at admission; the control plane
 	// is trusted, as it is with the code itself.
@@ -43,10 +36,27 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		sum = sha256.Sum256(s.Code)
 	}
 	ftype, _ := spec.CanonicalFunctionType(s.FunctionType)
-	wi, err := rt.start(&startSpec{ftype: ftype, code: s.Code, sum: sum, limits: limits, annotations: s.Annotations}, functionHost{inst})
+	ss := &startSpec{ftype: ftype, code: s.Code, sum: sum, limits: limits, annotations: s.Annotations}
+	need := rt.memoryMB(ss)
+	if err := n.memory.reserve(s.Name, need); err != nil {
+		return nil, err
+	}
+	inst := newFunctionInstance(n, core.InstanceID{Node: n.id, Component: req.Component}, s)
+	// The orchestrator's copy is the newest known: this node's own store
+	// may hold an older state, from an instance it ran before.
+	if rs := req.State; rs != nil && rs.Logical == s.Logical && n.replicas != nil {
+		state, inst.seq = rs.Data, rs.Seq
+	}
+	t0 := time.Now()
+	wi, err := rt.start(ss, functionHost{inst})
 	if err != nil {
+		n.memory.release(need)
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, fmt.Errorf("function %q: %w", s.Name, err)
+	}
+	free := func() {
+		wi.Close()
+		n.memory.release(need)
 	}
 	inst.sample("function_instantiate_time", t0)
 	inst.h = wi
@@ -59,10 +69,10 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 			}
 			inst.sample("function_stop_time", t)
 		}
-		wi.Close()
+		free()
 	}
 	if err := n.add(inst.instance); err != nil {
-		wi.Close()
+		free()
 		n.dropInstanceMetrics(inst.metrics)
 		return nil, err
 	}
@@ -88,7 +98,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 		}
 		if err != nil {
 			n.remove(inst.id.Component)
-			wi.Close()
+			free()
 			n.dropInstanceMetrics(inst.metrics)
 			close(inst.done)
 			return

@@ -52,6 +52,7 @@ type Node struct {
 	probes     *ebpf.Probes // nil unless eBPF telemetry runs
 	samples    *samples
 	health     *healthReader
+	memory     *memoryBudget
 
 	// Read on every event without locks; replaced whole under mu.
 	instances atomic.Pointer[map[core.ID]receiver] // function and resource instances, and the invoker
@@ -111,6 +112,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		reg:     telemetry.NewRegistry(),
 		samples: &samples{},
 		health:  &healthReader{dir: cfg.State.Dir},
+		memory:  newMemoryBudget(id.String(), cfg.General.MemoryBudgetMB),
 	}
 	n.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	n.epoch = time.Now()
@@ -195,7 +197,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.replicas = newReplicas(n)
 		n.group.Go(func() { n.replicas.loop(ctx) })
 	}
-	n.log.Info("node started", "addr", n.addr, "orchestrator", orcAddr, "runtimes", n.runtimes())
+	budget, _ := n.memory.free()
+	n.log.Info("node started", "addr", n.addr, "orchestrator", orcAddr, "runtimes", n.runtimes(), "memory_budget_mib", budget)
 	return nil
 }
 
@@ -451,6 +454,7 @@ func (n *Node) capabilities() wire.Capabilities {
 		TEE:          c.TEE,
 		TPM:          c.TPM,
 	}
+	caps.MemBudgetMiB, caps.MemFreeMiB = n.memory.free()
 	if c.NumCPUs > 0 {
 		caps.NumCPUs = c.NumCPUs
 	}

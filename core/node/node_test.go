@@ -16,8 +16,8 @@ import (
 )
 
 // startNode starts a node with no orchestrator (its registration just fails)
-// and a certificate from ca.
-func startNode(t *testing.T, ca *wire.CA) *Node {
+// and a certificate from ca; opts change its configuration.
+func startNode(t *testing.T, ca *wire.CA, opts ...func(*Config)) *Node {
 	t.Helper()
 	cfg := Default()
 	cfg.General.InvocationURL = "127.0.0.1:0"
@@ -33,6 +33,9 @@ func startNode(t *testing.T, ca *wire.CA) *Node {
 		t.Fatal(err)
 	}
 	cfg.Credentials = creds
+	for _, o := range opts {
+		o(&cfg)
+	}
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

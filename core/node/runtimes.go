@@ -31,7 +31,19 @@ type functionRuntime struct {
 	// start loads s.code (cached by the runtime under s.sum) and creates an
 	// instance that makes its host calls through h.
 	start func(s *startSpec, h functionHost) (function, error)
-	close func() error
+	// memoryMB is what an instance reserves of the node's memory budget:
+	// the limit the runtime holds it to.
+	memoryMB func(s *startSpec) int
+	close    func() error
+}
+
+// limitOr returns the memory_mb annotation when set, else the runtime's
+// limit def.
+func limitOr(s *startSpec, def int) int {
+	if s.limits.MemoryMB > 0 {
+		return s.limits.MemoryMB
+	}
+	return def
 }
 
 // startSpec is what a runtime creates an instance from.
@@ -69,7 +81,9 @@ func (n *Node) startRuntimes() error {
 				}
 				return inst, nil
 			},
-			close: rt.Close,
+			// A memory_mb above the runtime's limit is held to the limit.
+			memoryMB: func(s *startSpec) int { return min(limitOr(s, n.cfg.WASM.MaxMemoryMB), n.cfg.WASM.MaxMemoryMB) },
+			close:    rt.Close,
 		})
 	}
 	if n.cfg.Native.Enabled {
@@ -105,7 +119,9 @@ func (n *Node) startRuntimes() error {
 				}
 				return inst, nil
 			},
-			close: rt.Close,
+			// Unenforced: only what the function declares.
+			memoryMB: func(s *startSpec) int { return limitOr(s, 0) },
+			close:    rt.Close,
 		})
 		n.log.Info("native runtime enabled: native functions run inside this process without isolation; a crash in one stops the node",
 			"allowed", len(allowed))
@@ -168,7 +184,8 @@ func (n *Node) startContainerRuntime() error {
 			}
 			return inst, nil
 		},
-		close: rt.Close,
+		memoryMB: func(s *startSpec) int { return limitOr(s, c.MaxMemoryMB) },
+		close:    rt.Close,
 	})
 	n.registerContainerMetrics(rt)
 	return nil
