@@ -15,14 +15,9 @@ import (
 type functionHost struct{ *functionInstance }
 
 func (h functionHost) Cast(output, payload []byte) {
-	to, ok := h.resolve(output)
-	if !ok {
-		if h.log.Enabled(context.Background(), slog.LevelDebug) {
-			h.log.Debug("cast to an unmapped output dropped", "output", string(output))
-		}
-		return
+	if err := h.castOutput(output, payload, h.created(), false); err == errUnmapped && h.log.Enabled(context.Background(), slog.LevelDebug) {
+		h.log.Debug("cast to an unmapped output dropped", "output", string(output))
 	}
-	h.castTo(to, payload, h.created())
 }
 
 func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload, h.created()) }
@@ -91,12 +86,15 @@ func (h functionHost) Self() core.InstanceID { return h.id }
 // resourceHost lets a resource cast and call on its outputs from any goroutine.
 type resourceHost struct{ *resourceInstance }
 
+// Cast returns once the cast is queued, or, when its target is being
+// moved, once it is queued to the new one or given up: an error means the
+// event is not delivered.
 func (h resourceHost) Cast(output string, payload []byte) error {
-	to, ok := h.resolve([]byte(output))
-	if !ok {
+	err := h.castOutput([]byte(output), payload, time.Now().UnixNano(), true)
+	if err == errUnmapped {
 		return fmt.Errorf("output %q is not mapped", output)
 	}
-	return h.castTo(to, payload, time.Now().UnixNano())
+	return err
 }
 
 func (h resourceHost) Call(ctx context.Context, output string, payload []byte) (core.CallRet, []byte, error) {

@@ -67,6 +67,7 @@ type instance struct {
 	// workflow is wired, so such a call waits for it (waitPatch).
 	patched     chan struct{}
 	patchedOnce sync.Once
+	held        heldCasts
 	handled     atomic.Uint64 // events handled, casts and calls
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
@@ -304,6 +305,7 @@ func (inst *instance) handle(m *mail) error {
 // error and, if the instance failed, tells the orchestrator.
 func (inst *instance) finish(failure string) {
 	inst.release(failure != "")
+	inst.dropHeld()
 	inst.n.dropInstanceMetrics(inst.metrics)
 	for {
 		select {
@@ -358,6 +360,7 @@ func (inst *instance) setOutputs(outs map[string][]core.InstanceID, version uint
 	}
 	inst.outputs.Store(&m)
 	inst.patchedOnce.Do(func() { close(inst.patched) })
+	inst.resendHeld()
 }
 
 // waitPatch waits, during handle_init, for the first patch of the outputs,
@@ -394,15 +397,14 @@ func (inst *instance) created() int64 {
 	return time.Now().UnixNano()
 }
 
-// castTo sends a cast from this instance, made at created; payload is copied.
+// castTo sends a cast from this instance to an instance named by its id,
+// made at created; payload is copied. Without an output to re-resolve, a
+// cast that fails is dropped.
 func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) error {
 	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
 	err := inst.n.route(&e)
 	if err != nil {
-		inst.n.dropped.Inc()
-		if inst.log.Enabled(context.Background(), slog.LevelDebug) {
-			inst.log.Debug("cast dropped", "to", to.String(), "err", err)
-		}
+		inst.dropCast(to, err)
 	}
 	return err
 }

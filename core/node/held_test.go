@@ -1,0 +1,84 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core"
+)
+
+// TestCastToAMovingTargetIsHeld: a resource's cast to an instance that is
+// gone waits for the next patch of its outputs and reaches the new target;
+// a function's cast is held without waiting and sent on the patch; a cast
+// whose target never comes back is refused after the call timeout, counted.
+func TestCastToAMovingTargetIsHeld(t *testing.T) {
+	n := idleNode(t)
+	n.cfg.General.CallTimeoutMS = 300
+	sender := runResource(t, n, &upper{})
+	gone := core.InstanceID{Node: n.id, Component: core.NewID()}
+	sender.setOutputs(map[string][]core.InstanceID{"out": {gone}}, 0)
+	target := &upper{}
+	moved := runResource(t, n, target)
+
+	result := make(chan error, 1)
+	go func() { result <- resourceHost{sender}.Cast("out", []byte("held")) }()
+	waitFor(t, "the cast to be held", func() bool { return heldCount(sender.instance) == 1 })
+	// A function-style cast (no waiting) from the same sender.
+	if err := sender.castOutput([]byte("out"), []byte("queued"), 1, false); err != nil {
+		t.Fatalf("a cast to a moving target without waiting: %v", err)
+	}
+	select {
+	case err := <-result:
+		t.Fatalf("the cast returned %v before its target moved", err)
+	default:
+	}
+	sender.setOutputs(map[string][]core.InstanceID{"out": {moved.id}}, 0)
+	if err := <-result; err != nil {
+		t.Fatalf("the held cast: %v", err)
+	}
+	waitFor(t, "both casts to be handled", func() bool { return moved.handled.Load() == 2 })
+	target.mu.Lock()
+	got := slices.Clone(target.casts)
+	target.mu.Unlock()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"held", "queued"}) {
+		t.Fatalf("the new target got %q", got)
+	}
+
+	sender.setOutputs(map[string][]core.InstanceID{"out": {gone}}, 0)
+	before := n.dropped.Get()
+	start := time.Now()
+	err := resourceHost{sender}.Cast("out", []byte("lost"))
+	if !errors.Is(err, errGaveUp) {
+		t.Fatalf("a cast whose target never returns: %v, want %v", err, errGaveUp)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("gave up after %v, want the call timeout of 300ms", d)
+	}
+	if got := n.dropped.Get() - before; got != 1 {
+		t.Fatalf("dropped events counted: %d, want 1", got)
+	}
+	if k := heldCount(sender.instance); k != 0 {
+		t.Fatalf("%d casts still held after giving up", k)
+	}
+}
+
+func heldCount(inst *instance) int {
+	inst.held.mu.Lock()
+	defer inst.held.mu.Unlock()
+	return len(inst.held.list)
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
