@@ -63,12 +63,15 @@ type Node struct {
 	epoch      time.Time
 	leaseUntil atomic.Int64
 
-	mu     sync.Mutex // serialises changes to instances and peers, and guards exits
-	exits  []wire.InstanceExit
-	kick   chan struct{} // asks the registration loop to report now
-	cancel context.CancelFunc
-	group  core.Group // loops and instance goroutines
-	closed atomic.Bool
+	mu    sync.Mutex // serialises changes to instances and peers, and guards exits
+	exits []wire.InstanceExit
+	kick  chan struct{} // asks the registration loop to report now
+	// regDone is closed when the registration loop has returned: no
+	// registration can follow the node's goodbye.
+	regDone chan struct{}
+	cancel  context.CancelFunc
+	group   core.Group // loops and instance goroutines
+	closed  atomic.Bool
 }
 
 // New validates cfg and prepares a node; it opens no sockets.
@@ -109,6 +112,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		labels:  nodeLabels(cfg.Capabilities.Labels),
 		nonce:   rand.Uint64(),
 		kick:    make(chan struct{}, 1),
+		regDone: make(chan struct{}),
 		reg:     telemetry.NewRegistry(),
 		samples: &samples{},
 		health:  &healthReader{dir: cfg.State.Dir},
@@ -250,22 +254,24 @@ func eventsFrom(peer wire.Identity) bool {
 // Addr returns the address of the node's dataplane, as announced to others.
 func (n *Node) Addr() string { return n.addr }
 
-// Close stops every instance (each gets handle_stop), the registration loop
-// and the listener. It is idempotent, waits for all it started, and is the
-// one cleanup path of a Start that failed half-way.
+// Close hands the node's work over (handOver), then stops every instance
+// (each gets handle_stop), the loops and the listener. It is idempotent,
+// waits for all it started, and is the one cleanup path of a Start that
+// failed half-way.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	if n.cancel != nil {
 		n.cancel()
+		<-n.regDone
+		n.handOver()
 	}
 	n.stopAll()
 	// After stopAll: an instance added before closed was set is stopped
 	// there, and its goroutine must still be allowed to start and end.
 	n.group.Close()
 	close(n.invoker.quit) // invocations still waiting fail
-	n.leave()
 	var errs []error
 	if n.metricsSrv != nil {
 		errs = append(errs, n.metricsSrv.Close())
@@ -309,6 +315,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // registerLoop pushes the node's registration to the orchestrator every
 // refresh interval, and at once when an instance exits.
 func (n *Node) registerLoop(ctx context.Context) {
+	defer close(n.regDone)
 	interval := n.cfg.refreshInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -429,17 +436,13 @@ func (n *Node) register(ctx context.Context, interval time.Duration) error {
 }
 
 // leave tells the orchestrator that the node is going, so that what it ran
-// is re-created elsewhere now; best effort, briefly.
-func (n *Node) leave() {
-	if n.orc == nil {
-		return
-	}
+// is re-created elsewhere now.
+func (n *Node) leave() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	req := &wire.UpdateNode{Node: n.id, Addr: n.addr, Nonce: n.nonce, Leaving: true}
-	if _, err := wire.Call[wire.UpdateNode, wire.UpdateNodeResponse](ctx, n.orc, wire.MethodOrcUpdateNode, req); err != nil {
-		n.log.Debug("cannot tell the orchestrator the node is leaving", "err", err)
-	}
+	_, err := wire.Call[wire.UpdateNode, wire.UpdateNodeResponse](ctx, n.orc, wire.MethodOrcUpdateNode, req)
+	return err
 }
 
 func (n *Node) capabilities() wire.Capabilities {
