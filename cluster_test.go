@@ -208,21 +208,29 @@ func emptyCluster(t testing.TB) *cluster {
 func (c *cluster) stopAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for name, p := range c.procs {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		exited := make(chan struct{})
-		go func() { p.cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			c.t.Errorf("%s did not stop within 10s of SIGTERM", name)
-			p.cmd.Process.Kill()
-			<-exited
-		}
-		if c.t.Failed() {
-			c.t.Logf("output of %s:\n%s", name, p)
-		}
+	for _, p := range c.procs {
+		c.stop(p)
 	}
+}
+
+// stop sends SIGTERM to p and waits for it to exit, at most 10 s, after which
+// it kills p and fails the test. It returns how long p took.
+func (c *cluster) stop(p *proc) time.Duration {
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() { p.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		c.t.Errorf("%s did not stop within 10s of SIGTERM", p.name)
+		p.cmd.Process.Kill()
+		<-exited
+	}
+	if c.t.Failed() {
+		c.t.Logf("output of %s:\n%s", p.name, p)
+	}
+	return time.Since(start)
 }
 
 func (c *cluster) write(name, content string) {

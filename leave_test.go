@@ -10,34 +10,22 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// term stops a process with SIGTERM, as an operator would, and waits for it
-// to exit, at most 10 s.
+// term stops a process with SIGTERM, as an operator would, and returns how
+// long it took to exit.
 func (c *cluster) term(name string) time.Duration {
-	c.t.Helper()
 	c.mu.Lock()
 	p := c.procs[name]
 	delete(c.procs, name)
 	c.mu.Unlock()
-	start := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	exited := make(chan struct{})
-	go func() { p.cmd.Wait(); close(exited) }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-exited
-		c.t.Fatalf("%s did not stop within 10s of SIGTERM:\n%s", name, p)
-	}
-	if c.t.Failed() || testing.Verbose() {
+	took := c.stop(p)
+	if testing.Verbose() {
 		c.t.Logf("output of %s:\n%s", name, p)
 	}
-	return time.Since(start)
+	return took
 }
 
 // TestCleanStopLosesNothing stops the node hosting a file-log with SIGTERM

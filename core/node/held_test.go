@@ -24,7 +24,9 @@ func TestCastToAMovingTargetIsHeld(t *testing.T) {
 
 	result := make(chan error, 1)
 	go func() { result <- resourceHost{sender}.Cast("out", []byte("held")) }()
-	waitFor(t, "the cast to be held", func() bool { return heldCount(sender.instance) == 1 })
+	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return heldCount(sender.instance) == 1 }) {
+		t.Fatal("the cast to a moving target was not held")
+	}
 	// A function-style cast (no waiting) from the same sender.
 	if err := sender.castOutput([]byte("out"), []byte("queued"), 1, false); err != nil {
 		t.Fatalf("a cast to a moving target without waiting: %v", err)
@@ -38,7 +40,9 @@ func TestCastToAMovingTargetIsHeld(t *testing.T) {
 	if err := <-result; err != nil {
 		t.Fatalf("the held cast: %v", err)
 	}
-	waitFor(t, "both casts to be handled", func() bool { return moved.handled.Load() == 2 })
+	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return moved.handled.Load() == 2 }) {
+		t.Fatalf("the new target handled %d casts, want 2", moved.handled.Load())
+	}
 	target.mu.Lock()
 	got := slices.Clone(target.casts)
 	target.mu.Unlock()
@@ -69,16 +73,4 @@ func heldCount(inst *instance) int {
 	inst.held.mu.Lock()
 	defer inst.held.mu.Unlock()
 	return len(inst.held.list)
-}
-
-// waitFor polls cond until it holds, failing the test after 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

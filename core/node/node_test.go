@@ -116,7 +116,6 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	ingress := freeAddr(t)
 	cfg := Default()
 	cfg.General.InvocationURL = taken.Addr().String()
 	cfg.General.NodeRegisterURL = "127.0.0.1:1"
@@ -125,13 +124,17 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 	cfg.Telemetry.MetricsURL = ""
 	cfg.TLS.Enabled = false
 	cfg.Container.Enabled = false
-	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: ingress}
+	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: "127.0.0.1:0"}
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot start node dataplane") {
 		t.Fatalf("Start = %v, want the dataplane address refused", err)
+	}
+	ingress := n.HTTPIngressAddr()
+	if strings.HasSuffix(ingress, ":0") || ingress == "" {
+		t.Fatalf("http-ingress address %q: the provider did not listen before the failure", ingress)
 	}
 	l, err := net.Listen("tcp", ingress)
 	if err != nil {
@@ -141,15 +144,4 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatalf("Close after a failed start: %v", err)
 	}
-}
-
-// freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
