@@ -85,9 +85,18 @@ func TestCleanStopLosesNothing(t *testing.T) {
 	}
 	stopAt := make(chan time.Time, 1)
 	go func() {
-		// Stop the log's node one second into the stream, and keep
+		// Stop the log's node once 1,000 events were accepted, and keep
 		// streaming for two seconds after it exited.
-		time.Sleep(time.Second)
+		deadline := time.Now().Add(maxTime)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			k := len(accepted)
+			mu.Unlock()
+			if k >= rate {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		took := c.term(victim)
 		t.Logf("SIGTERM to exit of %s: %v", victim, took)
 		stopAt <- time.Now().Add(2 * time.Second)
