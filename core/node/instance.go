@@ -42,7 +42,7 @@ func (t *target) pick() core.InstanceID {
 // instance is the core every function and resource instance shares: a
 // mailbox drained by its own goroutine, one event at a time, and its output
 // mapping. How the calls it makes wait for their results is its role's
-// (calls): a function makes one at a time, a resource any number.
+// (replies): a function makes one at a time, a resource any number.
 type instance struct {
 	n        *Node
 	id       core.InstanceID
@@ -53,7 +53,7 @@ type instance struct {
 
 	h       handler
 	release func(failed bool) // handle_stop unless failed, then free; run once on the instance goroutine
-	calls   replySink
+	replies replySink         // the role's: where results of the calls it makes go
 
 	mailbox chan mail
 	// urgent holds invocations that jump the mailbox's queue (Serverledge's
@@ -146,7 +146,7 @@ func (inst *instance) abortReason() string {
 	return ""
 }
 
-func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string, calls replySink) *instance {
+func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, kind, class string, replies replySink) *instance {
 	inst := &instance{
 		n:        n,
 		id:       id,
@@ -154,7 +154,7 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		workflow: workflow,
 		name:     name,
 		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
-		calls:    calls,
+		replies:  replies,
 		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
 		urgent:   make(chan mail, urgentSize),
 		quit:     make(chan struct{}),
@@ -188,7 +188,7 @@ func (inst *instance) sample(metric string, start time.Time) {
 // blocks; it is safe from any goroutine.
 func (inst *instance) deliver(e core.Event) error {
 	if isReply(e.Kind) {
-		inst.calls.deliverReply(e)
+		inst.replies.deliverReply(e)
 		return nil
 	}
 	m := inst.n.mail(&e)
