@@ -14,12 +14,14 @@ import (
 )
 
 // A cast whose target is moving — its node left or failed, or no longer runs
-// it — is held by its sender until the orchestrator patches the sender's
-// outputs to the target's new instance, instead of being dropped. Holding is
+// it, or the orchestrator took it out of the sender's outputs until its
+// replacement runs — is held by its sender until the orchestrator patches the
+// sender's outputs to the target's new instance, instead of being dropped. Holding is
 // bounded per instance in count (mailbox_size) and time (call_timeout_ms).
 
 var (
 	errUnmapped    = errors.New("output is not mapped")
+	errReplacing   = errors.New("the output's target is being re-created")
 	errHeldTooMany = errors.New("too many casts wait for their target to move")
 	errGaveUp      = errors.New("the target did not come back in time")
 	errStopping    = errors.New("the sender stopped")
@@ -28,7 +30,7 @@ var (
 // moving reports whether a cast failed because its target is being moved:
 // errors that a patch of the output mapping repairs.
 func moving(err error) bool {
-	return errors.Is(err, errNoPeer) || errors.Is(err, errNoInstance) ||
+	return errors.Is(err, errReplacing) || errors.Is(err, errNoPeer) || errors.Is(err, errNoInstance) ||
 		errors.Is(err, wire.ErrUnavailable) || errors.Is(err, wire.ErrClosed)
 }
 
@@ -54,11 +56,14 @@ type heldCasts struct {
 // the error, and without wait at once. Safe from any goroutine.
 func (inst *instance) castOutput(output, payload []byte, created int64, wait bool) error {
 	to, ok := inst.resolve(output)
-	if !ok {
+	if !ok && !inst.known(output) {
 		return errUnmapped
 	}
-	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
-	err := inst.n.route(&e)
+	err := errReplacing
+	if ok {
+		e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
+		err = inst.n.route(&e)
+	}
 	if err == nil {
 		return nil
 	}
@@ -146,7 +151,7 @@ func (inst *instance) resendHeld() {
 	now := time.Now()
 	var again []*heldCast
 	for _, h := range list {
-		err := errUnmapped
+		err := errReplacing
 		to, ok := inst.resolve([]byte(h.output))
 		if ok {
 			e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: h.created, Payload: h.payload}

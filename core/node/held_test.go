@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +74,31 @@ func heldCount(inst *instance) int {
 	inst.held.mu.Lock()
 	defer inst.held.mu.Unlock()
 	return len(inst.held.list)
+}
+
+// TestCastToAReplacedTargetIsHeld: the orchestrator takes a lost target out
+// of its senders' outputs until the replacement runs; a cast on that channel
+// is held and reaches the replacement, while a channel never mapped is
+// refused at once.
+func TestCastToAReplacedTargetIsHeld(t *testing.T) {
+	n := idleNode(t)
+	sender := runResource(t, n, &upper{})
+	first, second := runResource(t, n, &upper{}), runResource(t, n, &upper{})
+	sender.setOutputs(map[string][]core.InstanceID{"out": {first.id}}, 1)
+	sender.setOutputs(map[string][]core.InstanceID{}, 2) // first was lost
+	if err := (resourceHost{sender}).Cast("other", []byte("x")); err == nil || !strings.Contains(err.Error(), `output "other" is not mapped`) {
+		t.Fatalf("a cast on a channel never mapped: %v", err)
+	}
+	result := make(chan error, 1)
+	go func() { result <- resourceHost{sender}.Cast("out", []byte("held")) }()
+	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return heldCount(sender.instance) == 1 }) {
+		t.Fatal("the cast to a target being replaced was not held")
+	}
+	sender.setOutputs(map[string][]core.InstanceID{"out": {second.id}}, 3)
+	if err := <-result; err != nil {
+		t.Fatalf("the held cast: %v", err)
+	}
+	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return second.handled.Load() == 1 }) || first.handled.Load() != 0 {
+		t.Fatalf("handled: first %d, second %d; want 0, 1", first.handled.Load(), second.handled.Load())
+	}
 }

@@ -332,6 +332,12 @@ func (inst *instance) stop() {
 	<-inst.done
 }
 
+// known reports whether output was mapped by some patch: a cast to it that
+// does not resolve now waits for its target to come back.
+func (inst *instance) known(output []byte) bool {
+	return (*inst.outputs.Load())[string(output)] != nil
+}
+
 func (inst *instance) resolve(output []byte) (core.InstanceID, bool) {
 	if string(output) == "self" {
 		return inst.id, true
@@ -355,6 +361,12 @@ func (inst *instance) setOutputs(outs map[string][]core.InstanceID, version uint
 	}
 	inst.patchVersion = version
 	m := make(map[string]*target, len(outs))
+	// A channel mapped before and missing now has lost its target, which
+	// the orchestrator is re-creating: it stays, empty, so that casts to it
+	// are held (castOutput) rather than dropped as unmapped.
+	for ch := range *inst.outputs.Load() {
+		m[ch] = &target{}
+	}
 	for ch, ids := range outs {
 		m[ch] = &target{ids: ids}
 	}
