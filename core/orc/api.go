@@ -139,6 +139,7 @@ func (o *Orc) grow(ctx context.Context, c *component, k int, only []core.ID) ([]
 			if c.starting[s.n.id] == 0 {
 				delete(c.starting, s.n.id)
 			}
+			s.n.planned -= c.req.MemoryMB
 			id := core.InstanceID{Node: s.n.id, Component: s.id}
 			switch {
 			case s.err != nil:
@@ -227,6 +228,7 @@ func (o *Orc) plan(c *component, k int, only []core.ID, avoid []*node) ([]*start
 	}
 	for _, s := range starts {
 		c.starting[s.n.id]++
+		s.n.planned += c.req.MemoryMB
 	}
 	return starts, nil
 }

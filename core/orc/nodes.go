@@ -49,6 +49,7 @@ type node struct {
 	meshing  bool // a reconcile is resetting it and telling its peers
 	meshed   bool // that is done: it may get instances
 	cordoned bool // gets no new instances
+	planned  int  // MiB of memory the starts under way there need
 
 	heard   atomic.Int64 // Unix ns of its last registration or answer
 	stalled atomic.Bool  // a ping went unanswered since

@@ -155,7 +155,7 @@ type Orc struct {
 	regKick chan struct{} // asks for a domain registration now
 	ctx     context.Context
 	cancel  context.CancelFunc // ends ctx, and with it every call in flight
-	wg      sync.WaitGroup     // every goroutine spawn started
+	group   core.Group         // every goroutine spawn started
 	closed  atomic.Bool
 }
 
@@ -192,22 +192,7 @@ func New(cfg Config, log *slog.Logger) (*Orc, error) {
 // spawn runs f on a goroutine of its own that Close waits for, with a
 // context that Close cancels. Once closing, it runs nothing and returns false.
 func (o *Orc) spawn(f func(ctx context.Context)) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.spawnLocked(f)
-}
-
-// spawnLocked is spawn with o.mu held.
-func (o *Orc) spawnLocked(f func(ctx context.Context)) bool {
-	if o.closing {
-		return false
-	}
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		f(o.ctx)
-	}()
-	return true
+	return o.group.Go(func() { f(o.ctx) })
 }
 
 // handle adapts a request handler so that Close also ends the calls to
@@ -331,11 +316,8 @@ func (o *Orc) Close() error {
 	if !o.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	o.mu.Lock()
-	o.closing = true
-	o.mu.Unlock()
 	o.cancel()
-	o.wg.Wait()
+	o.group.Close()
 	var errs []error
 	if o.server != nil {
 		errs = append(errs, o.server.Close())
@@ -510,7 +492,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	}
 	if n != nil {
 		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
-		o.spawnLocked(func(context.Context) { n.close() }) // it may flush: not under o.mu
+		o.spawn(func(context.Context) { n.close() }) // it may flush: not under o.mu
 	} else {
 		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
 	}

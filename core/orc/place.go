@@ -36,11 +36,12 @@ func usable(n *node, only []core.ID) bool {
 	return n.meshed && !n.cordoned && (only == nil || slices.Contains(only, n.id))
 }
 
-// canHost reports whether n offers what component c needs: its runtime for
-// a function, a provider of its class for a resource, and its requirements.
+// canHost reports whether n offers what component c needs: its runtime and
+// room in its memory budget for a function, a provider of its class for a
+// resource, and its requirements.
 func canHost(n *node, c *component) bool {
 	if c.fn != nil {
-		return slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && c.req.Matches(nodeInfo(n))
+		return slices.Contains(n.caps.Runtimes, c.fn.FunctionType) && fits(n, c.req.MemoryMB) && c.req.Matches(nodeInfo(n))
 	}
 	return c.req.Matches(nodeInfo(n)) && slices.ContainsFunc(n.providers, func(p wire.Provider) bool { return p.ClassType == c.res.ClassType })
 }
@@ -89,6 +90,15 @@ func placeResource(nodes []*node, c *component, only []core.ID, now time.Time) (
 		}
 	}
 	return n, ids[rand.IntN(len(ids))], nil
+}
+
+// fits reports whether an instance needing need MiB fits in n's memory
+// budget, counting the starts under way there. The node reports what was
+// free at its last registration; one that reports no budget, or a function
+// that declares no need (the node then reserves its runtime's limit, which
+// only it knows), is left to the node's own admission.
+func fits(n *node, need int) bool {
+	return n.caps.MemBudgetMiB == 0 || need == 0 || n.caps.MemFreeMiB-n.planned >= need
 }
 
 // feasible returns the usable nodes among only (nil: all) that can host c.
