@@ -232,6 +232,7 @@ func (o *Orc) Start(ctx context.Context) (err error) {
 	wire.Method(mux, wire.MethodOrcStop, handle(o, o.stop))
 	wire.Method(mux, wire.MethodOrcPatch, handle(o, o.patch))
 	wire.Method(mux, wire.MethodOrcPlacement, o.placement)
+	wire.Method(mux, wire.MethodOrcRoutes, o.routes)
 	wire.Method(mux, wire.MethodOrcCordon, o.cordon)
 	wire.Method(mux, wire.MethodOrcMigrate, handle(o, o.migrate))
 	wire.Method(mux, wire.MethodOrcNodes, o.nodeList)
