@@ -133,7 +133,7 @@ func (run *compositionRun) task(ctx context.Context, state, fn string, params an
 	if err != nil {
 		return nil, fmt.Errorf("state %q: %w", state, err)
 	}
-	wf := run.c.findFunction(fn)
+	wf := run.c.functionNamed(fn)
 	if wf == nil {
 		return nil, fmt.Errorf("state %q: no function %q", state, fn)
 	}

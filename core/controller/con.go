@@ -59,12 +59,16 @@ type Con struct {
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
 	async  *asyncResults
+	direct *direct // routes for invoking functions on their nodes
 
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
 	started    *metrics.Counter // workflow starts that succeeded
 	failed     *metrics.Counter // and that failed
 	redeployed *metrics.Counter
+	// Invocations by path: straight to an instance, or through the
+	// orchestrator (no route, or the instance could not take it).
+	invokedDirect, invokedOrc *metrics.Counter
 
 	cancel context.CancelFunc
 	group  core.Group // every goroutine the controller starts
@@ -106,6 +110,10 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		reg:          telemetry.NewRegistry(),
 		async:        async,
 	}
+	c.direct = newDirect(c)
+	const invocations = "edgeless_con_invocations_total"
+	c.invokedDirect = c.reg.Counter(invocations, "Function invocations, by path: direct to an instance, or through the orchestrator.", `path="direct"`)
+	c.invokedOrc = c.reg.Counter(invocations, "Function invocations, by path: direct to an instance, or through the orchestrator.", `path="orchestrator"`)
 	const starts = "edgeless_con_workflow_starts_total"
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)
 	c.failed = c.reg.Counter(starts, "Workflow start requests, by result.", `result="failed"`)
@@ -191,6 +199,7 @@ func (c *Con) Start(ctx context.Context) (err error) {
 		}
 	})
 	c.group.Go(func() { c.maintainLoop(ctx) })
+	c.group.Go(func() { c.direct.loop(ctx) })
 	c.log.Info("controller started", "api", c.URL(), "domain_register", srv.Addr(), "tls", c.creds != nil,
 		"authentication", c.auth != nil)
 	if c.auth == nil {

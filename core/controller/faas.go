@@ -16,6 +16,15 @@ import (
 	"github.com/edgeless-go/edgeless/wire"
 )
 
+// functionNamed returns the workflow of the standalone function name: from
+// the cached routes without a lock, else from the registry.
+func (c *Con) functionNamed(name string) *workflow {
+	if fr := c.direct.lookup(name); fr != nil {
+		return fr.wf
+	}
+	return c.findFunction(name)
+}
+
 // findFunction returns the workflow of the standalone function name.
 func (c *Con) findFunction(name string) *workflow {
 	c.mu.Lock()
@@ -100,7 +109,7 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	wf := c.findFunction(name)
+	wf := c.functionNamed(name)
 	if wf == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no function %q", name))
 		return
@@ -184,15 +193,34 @@ type qosRequest struct {
 	Urgent     bool // ahead of the instance's queue
 }
 
-// invoke asks the function's domain to call it.
+// invoke calls the function: on a warm instance directly when its route is
+// cached and the instance takes it, otherwise through the function's domain.
 func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte, q qosRequest) invocation {
 	arrived := time.Now()
+	if fr := c.direct.lookup(name); fr != nil && fr.wf == wf {
+		resp, err := c.direct.invoke(ctx, fr, payload, q)
+		if !errors.Is(err, errNoRoute) {
+			c.invokedDirect.Inc()
+			return invocationOf(name, payload, resp, err, arrived)
+		}
+	}
+	c.invokedOrc.Inc()
 	d := c.domainOf(wf)
 	if d == nil {
 		return invocation{Status: http.StatusServiceUnavailable, Error: fmt.Sprintf("function %q is not running: its domain was lost; it is being re-deployed", name)}
 	}
 	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(), CanOffload: q.CanOffload, Urgent: q.Urgent}
 	resp, err := wire.Call[wire.Invoke, wire.InvokeResponse](ctx, d.client, wire.MethodOrcInvoke, req)
+	if err == nil && c.direct.lookup(name) == nil {
+		// Its next invocations may go straight to the instance.
+		c.direct.add(name, wf)
+	}
+	return invocationOf(name, payload, resp, err, arrived)
+}
+
+// invocationOf is the outcome of an invocation that arrived at the
+// controller at arrived and got resp or err.
+func invocationOf(name string, payload []byte, resp *wire.InvokeResponse, err error, arrived time.Time) invocation {
 	switch {
 	case err != nil:
 		return invocation{Status: http.StatusBadGateway, Error: fmt.Sprintf("cannot invoke %q: %v", name, err)}

@@ -267,7 +267,7 @@ func (c *Con) slDelete(w http.ResponseWriter, r *http.Request) {
 
 func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("fun")
-	wf := c.findFunction(name)
+	wf := c.functionNamed(name)
 	if wf == nil {
 		slText(w, http.StatusNotFound, "Function unknown")
 		return

@@ -351,6 +351,9 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	if wf == nil {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
+	if name := wf.Spec.Annotations[spec.AnnotationFunction]; name != "" {
+		c.direct.forget(name, wf)
+	}
 	if d != nil {
 		c.stopComponents(wf, d, wf.components())
 	}

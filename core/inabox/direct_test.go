@@ -1,0 +1,119 @@
+package inabox
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/core/spec"
+)
+
+// TestDirectInvoke: once the controller knows where a function runs, its
+// invocations, sync, async and Serverledge's, go straight to the instance's
+// node, with the same answers, headers and reports, and the orchestrator
+// sees none of them. When that node goes away, invocations fail over
+// through the orchestrator to the re-created instance, each answered in
+// bounded time, and then go direct again.
+func TestDirectInvoke(t *testing.T) {
+	b := startBox(t, 2, func(c *Config) { c.Controller.MetricsURL = "127.0.0.1:0" })
+	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	invocations := func(path string) float64 {
+		return metricValue(t, scrape(t, b.Con.MetricsAddr()), `edgeless_con_invocations_total\{path="`+path+`"\}`)
+	}
+	type answer struct {
+		status          int
+		body            string
+		node, offloaded string
+		took            time.Duration
+	}
+	call := func(body string) answer {
+		t.Helper()
+		t0 := time.Now()
+		resp, err := b.api(http.MethodPost, "/api/v1/invoke/sum", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return answer{resp.StatusCode, strings.TrimSpace(string(data)), resp.Header.Get("Edgeless-Node"),
+			resp.Header.Get("Edgeless-Offloaded"), time.Since(t0)}
+	}
+	sum := func() answer { return call(`{"params":{"a":2,"b":3}}`) }
+	eventually(t, 10*time.Second, "a direct invocation", func() bool {
+		if a := sum(); a.status != http.StatusOK || a.body != "5" {
+			t.Fatalf("invoke = %d %q", a.status, a.body)
+		}
+		return invocations("direct") > 0
+	})
+	viaOrc, direct := invocations("orchestrator"), invocations("direct")
+	var served string
+	for range 20 {
+		a := sum()
+		if a.status != http.StatusOK || a.body != "5" || a.offloaded != "false" || a.node == "" || served != "" && a.node != served {
+			t.Fatalf("invoke = %+v, want 5 from the one instance's node, not offloaded", a)
+		}
+		served = a.node
+	}
+	sl := newSLClient(t, b, "")
+	sl.invoke("sum", map[string]any{"a": "1", "b": "1"}, "2", true)
+
+	a := call(`{"params":{"a":20,"b":22},"async":true}`)
+	var acc spec.InvokeAccepted
+	if a.status != http.StatusAccepted || json.Unmarshal([]byte(a.body), &acc) != nil || acc.RequestID == "" {
+		t.Fatalf("async invoke = %d %q", a.status, a.body)
+	}
+	eventually(t, 10*time.Second, "the async result", func() bool {
+		resp, err := b.api(http.MethodGet, "/api/v1/poll/"+acc.RequestID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p spec.PollReply
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if p.Status == "error" {
+			t.Fatalf("poll: %+v", p)
+		}
+		return p.Status == "done" && p.Result == "42"
+	})
+	if got, want := invocations("direct"), direct+22; got != want || invocations("orchestrator") != viaOrc {
+		t.Fatalf("direct invocations %v (want %v), through the orchestrator %v (want %v)", got, want, invocations("orchestrator"), viaOrc)
+	}
+
+	victim := 0
+	if b.Nodes[1].ID().String() == served {
+		victim = 1
+	}
+	survivor := b.Nodes[1-victim].ID().String()
+	if err := b.Nodes[victim].Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "an invocation served by the re-created instance", func() bool {
+		a := sum()
+		if a.took > 6*time.Second {
+			t.Fatalf("an invocation took %v", a.took)
+		}
+		if a.status != http.StatusOK {
+			if a.status < 500 || !strings.Contains(a.body, `"sum"`) {
+				t.Fatalf("invoke while the instance moves = %d %q: want a 5xx naming the function", a.status, a.body)
+			}
+			return false
+		}
+		if a.body != "5" {
+			t.Fatalf("invoke = %+v", a)
+		}
+		return a.node == survivor
+	})
+	direct = invocations("direct")
+	eventually(t, 10*time.Second, "direct invocations of the new instance", func() bool {
+		if a := sum(); a.status != http.StatusOK || a.node != survivor {
+			t.Fatalf("invoke = %+v, want 5 from %s", a, survivor)
+		}
+		return invocations("direct") > direct
+	})
+}
