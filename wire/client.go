@@ -111,7 +111,11 @@ type Client struct {
 	calls     map[uint64]chan<- callResult
 	nextID    uint64
 
-	spare []byte // the writer's second buffer, swapped with out; writer-owned
+	// writing is set while a goroutine writes to conn: the connection's
+	// writer, or a caller flushing its request itself. That goroutine owns
+	// spare, the second buffer swapped with out.
+	writing bool
+	spare   []byte
 
 	framesOut atomic.Uint64
 	bytesOut  atomic.Uint64
@@ -241,10 +245,53 @@ func (c *Client) startCall(method string, body []byte, done chan<- callResult) (
 	wasEmpty := len(c.out) == 0
 	c.out = appendRequest(c.out, id, method, body)
 	c.outFrames++
-	if wasEmpty {
+	if c.state == linkUp && !c.writing {
+		// Write it from here rather than wake the writer: a call waits
+		// for its answer anyway, and a hand-off between threads costs more
+		// than the write on an idle machine.
+		c.flushLocked(c.conn)
+	} else if wasEmpty {
 		c.signal()
 	}
 	return id, nil
+}
+
+// maxFlushRounds bounds how many times a flushing goroutine writes what
+// others queued meanwhile before it hands the rest to the writer.
+const maxFlushRounds = 4
+
+// flushLocked writes the outbound buffer to conn, and what is queued
+// meanwhile, up to maxFlushRounds writes; c.mu is held on entry and on
+// return but not while writing. A failed write closes conn, so that the
+// connection goroutine sees it and fails the waiting calls. The caller
+// checked that no one else is writing.
+func (c *Client) flushLocked(conn net.Conn) error {
+	c.writing = true
+	var err error
+	for round := 0; len(c.out) > 0 && c.conn == conn && round < maxFlushRounds; round++ {
+		buf, frames := c.out, c.outFrames
+		c.out, c.outFrames = c.spare[:0], 0
+		c.mu.Unlock()
+		var n int
+		n, err = conn.Write(buf)
+		c.bytesOut.Add(uint64(n))
+		if err != nil {
+			c.lost.Add(uint64(frames))
+			conn.Close()
+		} else {
+			c.framesOut.Add(uint64(frames))
+		}
+		c.mu.Lock()
+		c.spare = buf[:0]
+		if err != nil {
+			break
+		}
+	}
+	c.writing = false
+	if len(c.out) > 0 && err == nil {
+		c.signal()
+	}
+	return err
 }
 
 // abandonCall forgets a call that gave up, so its late response is dropped.
@@ -443,23 +490,15 @@ func (c *Client) write(conn net.Conn, readErr chan error) error {
 	}
 }
 
+// flush writes what is queued, unless a caller is writing: it then writes
+// what follows too, or wakes the writer again.
 func (c *Client) flush(conn net.Conn) error {
 	c.mu.Lock()
-	buf, frames := c.out, c.outFrames
-	c.out, c.outFrames = c.spare[:0], 0
-	c.mu.Unlock()
-	c.spare = buf[:0]
-	if len(buf) == 0 {
+	defer c.mu.Unlock()
+	if c.writing {
 		return nil
 	}
-	n, err := conn.Write(buf)
-	c.bytesOut.Add(uint64(n))
-	if err != nil {
-		c.lost.Add(uint64(frames))
-		return err
-	}
-	c.framesOut.Add(uint64(frames))
-	return nil
+	return c.flushLocked(conn)
 }
 
 // read decodes response frames until the connection fails.

@@ -57,20 +57,58 @@ func (s *Server) reserve(p *peer, size int) bool {
 	return true
 }
 
-// tlsResponder writes response frames to a TLS connection; writes from request
-// goroutines are serialised by mu and bounded by a deadline, so a peer that
-// stops reading cannot hold a handler forever.
+// tlsResponder writes response frames to a TLS connection. Responses that
+// arrive while one is being written are written together after it, by the
+// goroutine writing: under load one syscall and one TLS record carry many
+// responses, and no writer goroutine is woken for each. A sender returns
+// once its frame is queued, unless maxQueuedResponses bytes already wait:
+// then it waits for the write in progress, so a peer that stops reading
+// holds at most that much, and a handler at most until the write deadline.
 type tlsResponder struct {
-	mu   sync.Mutex
-	conn net.Conn
+	mu      sync.Mutex
+	drained sync.Cond // signalled after each write; L is &mu
+	conn    net.Conn
+	writing bool   // a sender is writing queued; guarded by mu
+	queued  []byte // frames waiting for the write in progress
+	spare   []byte // the buffer of the last write, reused for queued
+	err     error  // the failed write's error: the connection is broken
+}
+
+// maxQueuedResponses bounds the response bytes queued behind a write.
+const maxQueuedResponses = 1 << 20
+
+func newTLSResponder(conn net.Conn) *tlsResponder {
+	r := &tlsResponder{conn: conn}
+	r.drained.L = &r.mu
+	return r
 }
 
 func (r *tlsResponder) send(frame []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_ = r.conn.SetWriteDeadline(time.Now().Add(DefaultRequestTimeout))
-	_, err := r.conn.Write(frame)
-	return err
+	for r.writing && len(r.queued) >= maxQueuedResponses && r.err == nil {
+		r.drained.Wait()
+	}
+	if r.err != nil {
+		return r.err
+	}
+	r.queued = append(r.queued, frame...)
+	if r.writing {
+		return nil
+	}
+	r.writing = true
+	for len(r.queued) > 0 && r.err == nil {
+		buf := r.queued
+		r.queued = r.spare[:0]
+		r.mu.Unlock()
+		_ = r.conn.SetWriteDeadline(time.Now().Add(DefaultRequestTimeout))
+		_, err := r.conn.Write(buf)
+		r.mu.Lock()
+		r.spare, r.err = buf[:0], err
+		r.drained.Broadcast()
+	}
+	r.writing = false
+	return r.err
 }
 
 // startTLS listens with Go's net package and serves each connection on its
@@ -155,7 +193,7 @@ func (s *Server) serveTLS(raw net.Conn) {
 		s.log.Warn("refusing dataplane connection", "remote", raw.RemoteAddr().String(), "err", err)
 		return
 	}
-	p := s.newPeer(raw.RemoteAddr().String(), id, &tlsResponder{conn: conn})
+	p := s.newPeer(raw.RemoteAddr().String(), id, newTLSResponder(conn))
 	defer s.release(p)
 	if err := s.readFrames(conn, p); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
 		var fe *frameSizeError
