@@ -47,26 +47,89 @@ type invoker struct {
 	api
 	url  string
 	http *http.Client
-	body []byte
+	body []byte // nil: a GET
+	host string // the Host header, when set
 }
 
 func newInvoker(a api, name string, conns int) *invoker {
+	iv := newRequester(a, strings.TrimSuffix(a.url, "/")+"/api/v1/invoke/"+name, conns)
+	iv.body = []byte(`{"params":{}}`)
+	return iv
+}
+
+// asyncRoundTrip makes one asynchronous invocation and polls for its
+// result at once and again until it is done; it returns the polls made.
+func (iv *invoker) asyncRoundTrip(ctx context.Context) (int, error) {
+	var acc spec.InvokeAccepted
+	if err := iv.send(ctx, http.MethodPost, iv.url, []byte(`{"params":{},"async":true}`), http.StatusAccepted, &acc); err != nil {
+		return 0, err
+	}
+	poll := strings.TrimSuffix(iv.api.url, "/") + "/api/v1/poll/" + acc.RequestID
+	for polls := 1; ; polls++ {
+		var p spec.PollReply
+		if err := iv.send(ctx, http.MethodGet, poll, nil, http.StatusOK, &p); err != nil {
+			return polls, err
+		}
+		switch p.Status {
+		case "done":
+			return polls, nil
+		case "error":
+			return polls, fmt.Errorf("asynchronous invocation failed: %s", p.Error)
+		}
+	}
+}
+
+// send makes one API request and decodes its JSON answer into v.
+func (iv *invoker) send(ctx context.Context, method, url string, body []byte, want int, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	iv.authorize(req)
+	resp, err := iv.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s answered %s", method, url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// newIngressInvoker sends GET /hello for host to an http-ingress at addr
+// (plain HTTP, as http-ingress serves).
+func newIngressInvoker(addr, host string, conns int) *invoker {
+	iv := newRequester(api{}, "http://"+addr+"/hello", conns)
+	iv.host = host
+	return iv
+}
+
+func newRequester(a api, url string, conns int) *invoker {
 	t := a.transport()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.MaxConnsPerHost = conns, conns, conns
 	t.IdleConnTimeout, t.DisableCompression = time.Minute, true
-	return &invoker{api: a, url: strings.TrimSuffix(a.url, "/") + "/api/v1/invoke/" + name,
-		http: &http.Client{Transport: t, Timeout: 30 * time.Second}, body: []byte(`{"params":{}}`)}
+	return &invoker{api: a, url: url, http: &http.Client{Transport: t, Timeout: 30 * time.Second}}
 }
 
 func (iv *invoker) close() { iv.http.CloseIdleConnections() }
 
 // invoke makes one synchronous invocation and reads the whole answer.
 func (iv *invoker) invoke(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, iv.url, bytes.NewReader(iv.body))
+	method, body := http.MethodGet, io.Reader(nil)
+	if iv.body != nil {
+		method, body = http.MethodPost, bytes.NewReader(iv.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, iv.url, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if iv.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if iv.host != "" {
+		req.Host = iv.host
+	}
 	iv.authorize(req)
 	resp, err := iv.http.Do(req)
 	if err != nil {

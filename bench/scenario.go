@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -214,24 +215,87 @@ func (r *scenarioRun) invoke(ctx context.Context) error {
 	if err := newController(boxAPI(b)).createFunction(ctx, "bench", r.sc.Function); err != nil {
 		return err
 	}
-	iv := newInvoker(boxAPI(b), "bench", clients[len(clients)-1])
+	most := clients[len(clients)-1]
+	iv := newInvoker(boxAPI(b), "bench", most)
 	defer iv.close()
 	p50 := series{name: "p50", color: "#1f77b4"}
 	p99 := series{name: "p99", color: "#d62728"}
 	for _, c := range clients {
-		res := closedLoop(ctx, iv, c, seconds(r.sc.Warm), seconds(r.sc.Point), r.cfg.MaxTransactions)
-		d := newDistribution(res.lat)
-		tput := float64(d.n) / res.elapsed.Seconds()
-		r.point("clients="+strconv.Itoa(c), "n", d.n, "errors", res.errs, "req_per_s", tput,
-			"p50", d.p50, "p90", d.p90, "p99", d.p99, "max", d.max)
-		if res.firstErr != nil {
-			fmt.Fprintf(r.out, "  first error: %v\n", res.firstErr)
-		}
+		tput, d := r.loadPoint(ctx, "clients="+strconv.Itoa(c), iv, c)
 		p50.x, p50.y = append(p50.x, tput), append(p50.y, float64(d.p50)/1e3)
 		p99.x, p99.y = append(p99.x, tput), append(p99.y, float64(d.p99)/1e3)
 	}
+	// Asynchronous: invoke, then poll until done, one caller.
+	var async []time.Duration
+	polls := 0
+	for end := time.Now().Add(seconds(r.sc.Point)); time.Now().Before(end) && len(async) < r.cfg.MaxTransactions; {
+		t0 := time.Now()
+		n, err := iv.asyncRoundTrip(ctx)
+		if err != nil {
+			return err
+		}
+		async, polls = append(async, time.Since(t0)), polls+n
+	}
+	a := newDistribution(async)
+	r.point("async+poll clients=1", "n", a.n, "polls_per_invocation", float64(polls)/float64(max(a.n, 1)),
+		"p50", a.p50, "p90", a.p90, "p99", a.p99, "max", a.max)
+	// The reference: http-ingress → a WASM function on the node → reply,
+	// in the same cluster and run, with as many callers as the last point.
+	w, err := spec.LoadWorkflow("examples/http_ingress/workflow.json")
+	if err != nil {
+		return fmt.Errorf("cannot load the http-ingress reference (run from the repository root after make functions): %w", err)
+	}
+	if _, err := newController(boxAPI(b)).start(ctx, w); err != nil {
+		return err
+	}
+	ing := newIngressInvoker(b.Nodes[0].HTTPIngressAddr(), w.Resources[0].Configurations["host"], most)
+	defer ing.close()
+	if err := ready(ctx, ing); err != nil {
+		return err
+	}
+	// Other work on the machine moves both by as much as their difference:
+	// alternate them, and take the median of the rounds' ratios.
+	ratios := make([]float64, compareRounds)
+	for k := range ratios {
+		n := " clients=" + strconv.Itoa(most) + " round=" + strconv.Itoa(k+1)
+		inv, _ := r.loadPoint(ctx, "invoke"+n, iv, most)
+		ref, _ := r.loadPoint(ctx, "http-ingress"+n, ing, most)
+		ratios[k] = inv / ref
+	}
+	slices.Sort(ratios)
+	r.point("invoke/http-ingress", "clients", most, "throughput_pct_median", 100*ratios[compareRounds/2],
+		"min_pct", 100*ratios[0], "max_pct", 100*ratios[compareRounds-1])
 	return r.plot("invoke", &chart{title: "sync invoke, closed loop, " + r.sc.Clients + " callers",
 		xLabel: "throughput (invocations/s)", yLabel: "latency (µs, log scale)", logY: true, series: []series{p50, p99}})
+}
+
+// compareRounds is how many times the invoke scenario alternates its
+// largest point with the http-ingress reference.
+const compareRounds = 3
+
+// loadPoint measures one closed-loop point of c callers of iv, prints it
+// under label and returns its throughput and latencies.
+func (r *scenarioRun) loadPoint(ctx context.Context, label string, iv *invoker, c int) (float64, distribution) {
+	res := closedLoop(ctx, iv, c, seconds(r.sc.Warm), seconds(r.sc.Point), r.cfg.MaxTransactions)
+	d := newDistribution(res.lat)
+	tput := float64(d.n) / res.elapsed.Seconds()
+	r.point(label, "n", d.n, "errors", res.errs, "req_per_s", tput, "p50", d.p50, "p90", d.p90, "p99", d.p99, "max", d.max)
+	if res.firstErr != nil {
+		fmt.Fprintf(r.out, "  first error: %v\n", res.firstErr)
+	}
+	return tput, d
+}
+
+// ready polls iv until it answers, for at most 10 s.
+func ready(ctx context.Context, iv *invoker) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := iv.invoke(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // rate is the open loop at constant rates.
