@@ -286,16 +286,23 @@ func (r *scenarioRun) loadPoint(ctx context.Context, label string, iv *invoker, 
 	return tput, d
 }
 
-// ready polls iv until it answers, for at most 10 s.
+// ready polls iv until it answers 50 times in a row, for at most 10 s: a
+// workflow just started may answer before all of it is wired.
 func ready(ctx context.Context, iv *invoker) error {
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for ok := 0; ok < 50; {
 		err := iv.invoke(ctx)
-		if err == nil || time.Now().After(deadline) {
+		switch {
+		case err == nil:
+			ok++
+		case time.Now().After(deadline):
 			return err
+		default:
+			ok = 0
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return nil
 }
 
 // rate is the open loop at constant rates.
