@@ -197,6 +197,8 @@ func TestAttackNodeControl(t *testing.T) {
 		"foreign CA":    {TLS: strangerCreds(t, wire.Identity{Role: wire.RoleOrchestrator, ID: "domain-test"}).ClientTLS(node)},
 		"another node":  {TLS: c.creds(wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}).ClientTLS(node)},
 		"a CLI's certs": {TLS: c.creds(wire.Identity{Role: wire.RoleClient, ID: "mallory"}).ClientTLS(node)},
+		// The controller may invoke instances on a node, nothing else.
+		"the controller's certs": {TLS: c.creds(wire.Identity{Role: wire.RoleController, ID: "controller"}).ClientTLS(node)},
 	}
 	for name, opts := range attempts {
 		if err := callOnce[wire.StartFunction, wire.StartResponse](addr, opts, wire.MethodNodeStartFunction, start); err == nil {

@@ -111,9 +111,9 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		async:        async,
 	}
 	c.direct = newDirect(c)
-	const invocations = "edgeless_con_invocations_total"
-	c.invokedDirect = c.reg.Counter(invocations, "Function invocations, by path: direct to an instance, or through the orchestrator.", `path="direct"`)
-	c.invokedOrc = c.reg.Counter(invocations, "Function invocations, by path: direct to an instance, or through the orchestrator.", `path="orchestrator"`)
+	const invocations, invocationsHelp = "edgeless_con_invocations_total", "Function invocations, by path: direct to an instance, or through the orchestrator."
+	c.invokedDirect = c.reg.Counter(invocations, invocationsHelp, `path="direct"`)
+	c.invokedOrc = c.reg.Counter(invocations, invocationsHelp, `path="orchestrator"`)
 	const starts = "edgeless_con_workflow_starts_total"
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)
 	c.failed = c.reg.Counter(starts, "Workflow start requests, by result.", `result="failed"`)
