@@ -138,7 +138,15 @@ var errNoRoute = errors.New("no direct route")
 // the caller's context ended or the node did not answer in time.
 func (d *direct) invoke(ctx context.Context, fr *fnRoute, payload []byte, q qosRequest) (*wire.InvokeResponse, error) {
 	t := fr.table.Load()
-	if t == nil || len(t.targets) == 0 || t.viaOrc && q.CanOffload {
+	switch {
+	case t == nil:
+		return nil, errNoRoute
+	case len(t.targets) == 0:
+		// Scaled to zero when fetched: the orchestrator starts one, and the
+		// next refresh finds it.
+		fr.stale.Store(true)
+		return nil, errNoRoute
+	case t.viaOrc && q.CanOffload:
 		return nil, errNoRoute
 	}
 	if !fr.used.Load() {
