@@ -92,7 +92,8 @@ const (
 // use and redialled with capped exponential backoff after a failure. Events
 // and requests are appended to one outbound buffer that a writer goroutine
 // flushes with a single write per wake-up, so sends batch under load and go
-// out at once when idle. All methods are safe for concurrent use.
+// out at once when idle; a call that finds no write in progress writes the
+// buffer itself instead. All methods are safe for concurrent use.
 type Client struct {
 	addr string
 	opts ClientOptions
