@@ -25,9 +25,9 @@ import (
 // the tokens and the function registry, and has a certificate the nodes can
 // admit; a node as front would need all three.
 
-// routeRefresh is how often the routes of functions invoked since the last
-// refresh are fetched again (and their use reported, which holds off
-// scale-to-zero, at least once a second as scale_in_after_sec allows).
+// routeRefresh is how often the routes are fetched again, with the uses
+// since the last time, which hold off scale-to-zero (scale_in_after_sec is
+// at least a second).
 const routeRefresh = 250 * time.Millisecond
 
 // direct holds the cached routes. The invocation path reads them through
@@ -189,8 +189,10 @@ func (d *direct) loop(ctx context.Context) {
 }
 
 // refresh drops the routes of functions no longer running where they were
-// cached, and fetches from each domain, in one request, the routes that were
-// used, failed, or were never fetched.
+// cached, and fetches every other route, in one request per domain (an
+// unchanged route costs its version). Routes of unused functions are
+// refreshed too: a node that leaves waits until its connections close, and
+// the controller closes its own once no route names the node.
 func (d *direct) refresh(ctx context.Context) {
 	fns := *d.fns.Load()
 	type ask struct {
@@ -208,10 +210,8 @@ func (d *direct) refresh(ctx context.Context) {
 			dead = append(dead, name)
 			continue
 		}
-		if fr.table.Load() == nil || fr.stale.Load() || fr.used.Load() {
-			asks[fr.domain] = append(asks[fr.domain], ask{name, fr})
-			clients[fr.domain] = dom.client
-		}
+		asks[fr.domain] = append(asks[fr.domain], ask{name, fr})
+		clients[fr.domain] = dom.client
 	}
 	d.c.mu.Unlock()
 	for _, name := range dead {

@@ -93,6 +93,10 @@ func TestDirectInvoke(t *testing.T) {
 	if err := b.Nodes[victim].Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The node waited for its connections to close, the controller's too.
+	if n := b.logs.count("hand-over incomplete"); n != 0 {
+		t.Fatalf("the node's hand-over did not complete: the controller kept its connection")
+	}
 	eventually(t, 15*time.Second, "an invocation served by the re-created instance", func() bool {
 		a := sum()
 		if a.took > 6*time.Second {
