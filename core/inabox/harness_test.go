@@ -19,7 +19,10 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/cli"
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 const root = "../.."
@@ -81,6 +84,8 @@ type box struct {
 	logs *logs
 	dir  string
 	http *http.Client // trusts the box's CA
+	// extraNodes counts the nodes of domains added with addDomain.
+	extraNodes int
 }
 
 func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
@@ -130,6 +135,48 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 		}
 	})
 	return bx
+}
+
+// addDomain starts another orchestration domain of the box's controller,
+// id, with one node; mutate, when set, changes its orchestrator's
+// configuration. Both stop when the test ends.
+func (b *box) addDomain(id string, mutate func(*orc.Config)) (*orc.Orc, *node.Node) {
+	b.t.Helper()
+	ocfg := b.cfg.Orchestrator
+	ocfg.General.DomainID = id
+	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
+	var err error
+	if ocfg.Credentials, err = b.CA().Credentials(wire.Identity{Role: wire.RoleOrchestrator, ID: id}, nil); err != nil {
+		b.t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&ocfg)
+	}
+	o, err := orc.New(ocfg, b.log)
+	if err == nil {
+		err = o.Start(context.Background())
+	}
+	if err != nil {
+		b.t.Fatalf("orchestrator of %s: %v", id, err)
+	}
+	b.t.Cleanup(func() { o.Close() })
+	b.extraNodes++
+	ncfg, err := b.nodeConfig(len(b.Nodes)+b.extraNodes-1, o.NodeRegisterAddr())
+	if err == nil {
+		err = b.nodeCredentials(&ncfg)
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	n, err := node.New(ncfg, b.log)
+	if err == nil {
+		err = n.Start(context.Background())
+	}
+	if err != nil {
+		b.t.Fatalf("node of %s: %v", id, err)
+	}
+	b.t.Cleanup(func() { n.Close() })
+	return o, n
 }
 
 // cli runs an `edgeless workflow` verb against the box and returns its output.
