@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -215,38 +214,46 @@ func TestCloudDomainDeadlines(t *testing.T) {
 		createBusy(t, b, sl)
 		sl.invoke("busy", map[string]any{"work": "0", "sleep_ms": "20"}, "done", false) // the cold start, outside the measurement
 		body, _ := json.Marshal(slInvocation{Params: map[string]any{"work": "0", "sleep_ms": "20"}, QoSMaxRespT: deadline, CanDoOffloading: true})
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		res := result{actions: map[string]int{}}
-		var took []time.Duration
+		// Each worker takes calls off one queue and hands back what each
+		// call's report said and how long it took.
+		type outcome struct {
+			action string
+			took   time.Duration
+		}
+		calls, outcomes := make(chan struct{}, workers*each), make(chan outcome, workers*each)
+		for range workers * each {
+			calls <- struct{}{}
+		}
+		close(calls)
 		for range workers {
-			wg.Add(1)
 			go func() {
-				defer wg.Done()
-				for range each {
+				for range calls {
 					start := time.Now()
 					resp, err := sl.http.Post(sl.base+"/invoke/busy", "application/json", bytes.NewReader(body))
-					var r slReport
-					action := ""
+					o := outcome{}
 					if err != nil {
-						action = "error: " + err.Error()
+						o.action = "error: " + err.Error()
 					} else {
+						var r slReport
 						if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil {
-							action = fmt.Sprintf("status %d", resp.StatusCode)
+							o.action = fmt.Sprintf("status %d", resp.StatusCode)
 						} else {
-							action = r.SchedAction
+							o.action = r.SchedAction
 						}
 						resp.Body.Close()
 					}
-					d := time.Since(start)
-					mu.Lock()
-					res.actions[action]++
-					took = append(took, d)
-					mu.Unlock()
+					o.took = time.Since(start)
+					outcomes <- o
 				}
 			}()
 		}
-		wg.Wait()
+		res := result{actions: map[string]int{}}
+		took := make([]time.Duration, 0, workers*each)
+		for range workers * each {
+			o := <-outcomes
+			res.actions[o.action]++
+			took = append(took, o.took)
+		}
 		slices.Sort(took)
 		inTime, _ := slices.BinarySearch(took, time.Duration(deadline*float64(time.Second)))
 		res.missed = float64(len(took)-inTime) / float64(len(took))

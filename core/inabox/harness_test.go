@@ -153,13 +153,7 @@ func (b *box) addDomain(id string, mutate func(*orc.Config)) (*orc.Orc, *node.No
 		mutate(&ocfg)
 	}
 	o, err := orc.New(ocfg, b.log)
-	if err == nil {
-		err = o.Start(context.Background())
-	}
-	if err != nil {
-		b.t.Fatalf("orchestrator of %s: %v", id, err)
-	}
-	b.t.Cleanup(func() { o.Close() })
+	b.run("orchestrator of "+id, o, err)
 	b.extraNodes++
 	ncfg, err := b.nodeConfig(len(b.Nodes)+b.extraNodes-1, o.NodeRegisterAddr())
 	if err == nil {
@@ -169,14 +163,27 @@ func (b *box) addDomain(id string, mutate func(*orc.Config)) (*orc.Orc, *node.No
 		b.t.Fatal(err)
 	}
 	n, err := node.New(ncfg, b.log)
+	b.run("node of "+id, n, err)
+	return o, n
+}
+
+// part is a mode's running part: an orchestrator, a node.
+type part interface {
+	Start(context.Context) error
+	Close() error
+}
+
+// run starts p, made with err by its New, failing the test if either
+// failed, and closes it when the test ends.
+func (b *box) run(what string, p part, err error) {
+	b.t.Helper()
 	if err == nil {
-		err = n.Start(context.Background())
+		err = p.Start(context.Background())
 	}
 	if err != nil {
-		b.t.Fatalf("node of %s: %v", id, err)
+		b.t.Fatalf("%s: %v", what, err)
 	}
-	b.t.Cleanup(func() { n.Close() })
-	return o, n
+	b.t.Cleanup(func() { p.Close() })
 }
 
 // cli runs an `edgeless workflow` verb against the box and returns its output.
