@@ -298,6 +298,10 @@ type Invoke struct {
 	// Urgent puts the call ahead of the instance's queue (Serverledge's
 	// high-performance QoS class).
 	Urgent bool `msgpack:"urgent"`
+	// Escalate says the controller can serve the invocation in a cloud
+	// domain: rather than queue it past MaxRespNS, or queue it when every
+	// instance refuses it, the orchestrator answers Overloaded at once.
+	Escalate bool `msgpack:"escalate"`
 }
 
 // InvokeResponse is a function's answer to an Invoke. Overloaded says the
@@ -349,6 +353,9 @@ type UpdateDomain struct {
 	Nodes         int          `msgpack:"nodes"`
 	Capabilities  Capabilities `msgpack:"capabilities"`
 	ResourceTypes []string     `msgpack:"resource_types"`
+	// Cloud says the domain is designated cloud: the controller keeps it
+	// for what edge domains cannot do.
+	Cloud bool `msgpack:"cloud"`
 }
 
 // UpdateDomainResponse tells an orchestrator that the controller does not know

@@ -42,7 +42,7 @@ func (c *Con) handleDomains(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	for _, d := range c.domains {
 		list.Domains = append(list.Domains, spec.DomainInfo{
-			ID: d.id, Nodes: d.nodes, Ready: d.ready, Runtimes: d.runtimes, Resources: d.resources,
+			ID: d.id, Nodes: d.nodes, Ready: d.ready, Runtimes: d.runtimes, Resources: d.resources, Cloud: d.cloud,
 		})
 	}
 	c.mu.Unlock()

@@ -30,6 +30,7 @@ type domain struct {
 	cores     int
 	runtimes  []string
 	resources []string
+	cloud     bool // designated cloud by its orchestrator
 	client    *wire.Client
 	// ready is false from a reset until the domain's next registration: by
 	// then it has dropped what it ran, so deploying there is safe.
@@ -69,6 +70,8 @@ type Con struct {
 	// Invocations by path: straight to an instance, or through the
 	// orchestrator (no route, or the instance could not take it).
 	invokedDirect, invokedOrc *metrics.Counter
+	// invocations an edge domain turned away that a cloud domain served
+	cloudOffloads *metrics.Counter
 
 	cancel context.CancelFunc
 	group  core.Group // every goroutine the controller starts
@@ -118,6 +121,7 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	c.started = c.reg.Counter(starts, "Workflow start requests, by result.", `result="ok"`)
 	c.failed = c.reg.Counter(starts, "Workflow start requests, by result.", `result="failed"`)
 	c.redeployed = c.reg.Counter("edgeless_con_workflow_redeployments_total", "Workflows re-deployed after their domain was lost.", "")
+	c.cloudOffloads = c.reg.Counter("edgeless_con_cloud_offloads_total", "Invocations an edge domain could not serve in time that a cloud domain served (edge-cloud policy).", "")
 	c.reg.Gauge("edgeless_con_workflows", "Admitted workflows.", "", func() float64 {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -336,6 +340,9 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 			if wf.Domain == req.Domain {
 				wf.running = adopt
 			}
+			if wf.Cloud != nil && wf.Cloud.Domain == req.Domain {
+				wf.Cloud.live = adopt
+			}
 		}
 		if reset {
 			delete(c.known, req.Domain)
@@ -346,6 +353,7 @@ func (c *Con) updateDomain(ctx context.Context, req *wire.UpdateDomain) (*wire.U
 	}
 	d.deadline = time.Now().Add(2 * time.Duration(req.RefreshMS) * time.Millisecond)
 	d.nodes, d.cores, d.runtimes, d.resources = req.Nodes, req.Capabilities.NumCores, req.Capabilities.Runtimes, req.ResourceTypes
+	d.cloud = req.Cloud
 	return &wire.UpdateDomainResponse{Reset: reset}, nil
 }
 
@@ -368,6 +376,9 @@ func (c *Con) maintainLoop(ctx context.Context) {
 					for _, wf := range c.workflows {
 						if wf.Domain == id {
 							wf.running = false
+						}
+						if wf.Cloud != nil && wf.Cloud.Domain == id {
+							wf.Cloud.live = false
 						}
 					}
 				}

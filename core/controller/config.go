@@ -28,11 +28,21 @@ type Config struct {
 	ServerledgeAuth     string   `toml:"serverledge_auth" comment:"who may call Serverledge's API (/create, /invoke/NAME, … at controller_url, plain HTTP or HTTPS) without a token: loopback (clients on 127.0.0.1 and ::1 only), token (nobody), none (anyone: unsafe, anyone who reaches the API may run code on the nodes)"`
 	TLS                 spec.TLS `toml:"tls"`
 
+	// Scheduling decides between edge and cloud domains.
+	Scheduling Scheduling `toml:"scheduling"`
+
 	// Credentials and Tokens, when set, are used instead of the files named
 	// by TLS and TokensPath (for a controller started in the process that
 	// holds the CA, such as inabox).
 	Credentials *wire.Credentials `toml:"-"`
 	Tokens      []Token           `toml:"-"`
+}
+
+// Scheduling selects how the controller uses the domains that designate
+// themselves cloud (orchestrator.toml [scheduling] cloud_domain), as
+// Serverledge's policies use its cloud nodes.
+type Scheduling struct {
+	Policy string `toml:"policy" comment:"edge-only (new functions go to edge domains; cloud domains get those no edge domain can run), edge-cloud (as edge-only, and an invocation with CanDoOffloading that its edge domain cannot serve within its QoSMaxRespT, or answers overloaded, goes to a cloud domain, where a copy of the function is deployed on first need) or cloud-only (new functions go to cloud domains first)"`
 }
 
 // Default returns a controller configuration with EDGELESS's default ports.
@@ -49,6 +59,7 @@ func Default() Config {
 		TokensPath:          "tls/tokens",
 		ServerledgeAuth:     ServerledgeAuthLoopback,
 		TLS:                 spec.DefaultTLS(wire.RoleController),
+		Scheduling:          Scheduling{Policy: spec.PolicyEdgeOnly},
 	}
 }
 
@@ -77,6 +88,9 @@ func (c *Config) Validate() error {
 	case ServerledgeAuthLoopback, ServerledgeAuthToken, ServerledgeAuthNone:
 	default:
 		errs = append(errs, fmt.Errorf("serverledge_auth: want loopback, token or none, got %q", c.ServerledgeAuth))
+	}
+	if err := spec.CheckPolicy(c.Scheduling.Policy); err != nil {
+		errs = append(errs, fmt.Errorf("scheduling.policy: %w", err))
 	}
 	if c.RedisURL != "" {
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {

@@ -119,20 +119,22 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
 	}
+	q := slQoS(req.QoSClass, req.QoSMaxRespT, req.CanDoOffloading)
 	if !req.Async {
-		res := c.invoke(r.Context(), wf, name, payload, qosRequest{})
+		res := c.invoke(r.Context(), wf, name, payload, q)
 		if res.Status != http.StatusOK {
 			writeError(w, res.Status, res.Error)
 			return
 		}
-		// Which node served, and whether the first choice was overloaded.
+		// Where it was served, and whether the first choice was overloaded.
+		w.Header().Set("Edgeless-Domain", res.Domain)
 		w.Header().Set("Edgeless-Node", res.Node.String())
 		w.Header().Set("Edgeless-Offloaded", strconv.FormatBool(res.Offloaded))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(res.Result)
 		return
 	}
-	id, ok := c.invokeAsync(wf, name, payload, qosRequest{})
+	id, ok := c.invokeAsync(wf, name, payload, q)
 	if !ok {
 		writeError(w, http.StatusTooManyRequests, "too many asynchronous invocations pending")
 		return
@@ -195,32 +197,43 @@ type qosRequest struct {
 
 // invoke calls the function: on a warm instance directly when its route is
 // cached and the instance takes it, otherwise through the function's domain.
+// Under the edge-cloud policy, an invocation that may be offloaded and that
+// its edge domain cannot serve in time goes on to a cloud domain
+// (invokeCloud).
 func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte, q qosRequest) invocation {
 	arrived := time.Now()
 	if fr := c.direct.lookup(name); fr != nil && fr.wf == wf {
 		resp, err := c.direct.invoke(ctx, fr, payload, q)
 		if !errors.Is(err, errNoRoute) {
 			c.invokedDirect.Inc()
-			return invocationOf(name, payload, resp, err, arrived)
+			domain := ""
+			if d := c.domainOf(wf); d != nil {
+				domain = d.id
+			}
+			return outcome(domain, name, payload, resp, err, arrived)
 		}
 	}
 	c.invokedOrc.Inc()
-	d := c.domainOf(wf)
+	d, escalate := c.route(wf, q)
 	if d == nil {
 		return invocation{Status: http.StatusServiceUnavailable, Error: fmt.Sprintf("function %q is not running: its domain was lost; it is being re-deployed", name)}
 	}
-	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(), CanOffload: q.CanOffload, Urgent: q.Urgent}
+	req := &wire.Invoke{Logical: wf.Logical[wf.Spec.Functions[0].Name], Payload: payload, MaxRespNS: q.MaxResp.Nanoseconds(),
+		CanOffload: q.CanOffload, Urgent: q.Urgent, Escalate: escalate}
 	resp, err := wire.Call[wire.Invoke, wire.InvokeResponse](ctx, d.client, wire.MethodOrcInvoke, req)
+	if escalate && err == nil && resp.Overloaded {
+		return c.invokeCloud(ctx, wf, name, req, arrived)
+	}
 	if err == nil && c.direct.lookup(name) == nil {
 		// Its next invocations may go straight to the instance.
 		c.direct.add(name, wf)
 	}
-	return invocationOf(name, payload, resp, err, arrived)
+	return outcome(d.id, name, payload, resp, err, arrived)
 }
 
-// invocationOf is the outcome of an invocation that arrived at the
-// controller at arrived and got resp or err.
-func invocationOf(name string, payload []byte, resp *wire.InvokeResponse, err error, arrived time.Time) invocation {
+// outcome is the invocation with payload that domain's answer, resp or err,
+// reports; arrived is when the controller received it.
+func outcome(domain, name string, payload []byte, resp *wire.InvokeResponse, err error, arrived time.Time) invocation {
 	switch {
 	case err != nil:
 		return invocation{Status: http.StatusBadGateway, Error: fmt.Sprintf("cannot invoke %q: %v", name, err)}
@@ -231,7 +244,7 @@ func invocationOf(name string, payload []byte, resp *wire.InvokeResponse, err er
 	case resp.Result == core.CallErr:
 		return invocation{Status: http.StatusUnprocessableEntity, Error: fmt.Sprintf("function %q returned an error for parameters %s", name, payload)}
 	}
-	return invocation{Status: http.StatusOK, Result: resp.Reply, Node: resp.Node, Offloaded: resp.Offloaded, Cloud: resp.Cloud,
+	return invocation{Status: http.StatusOK, Result: resp.Reply, Domain: domain, Node: resp.Node, Offloaded: resp.Offloaded, Cloud: resp.Cloud,
 		Cold: resp.Cold, InitNS: resp.InitNS, RunNS: resp.RunNS, OffloadNS: resp.OffloadNS, ResponseNS: time.Since(arrived).Nanoseconds()}
 }
 
@@ -265,9 +278,10 @@ type invocation struct {
 	Status    int
 	Result    []byte
 	Error     string
+	Domain    string  // the domain that served it
 	Node      core.ID // the node that served it
 	Offloaded bool
-	Cloud     bool // offloaded to a cloud node
+	Cloud     bool // offloaded to a cloud node or domain
 	// Measurements, in nanoseconds (wire.InvokeResponse's), and the time
 	// from the request's arrival at the controller to its result.
 	Cold                                 bool
@@ -316,10 +330,6 @@ func (c *Con) prewarm(ctx context.Context, wf *workflow, name string, n int) (*w
 
 // domainOf returns the domain wf runs in, or nil while it is lost.
 func (c *Con) domainOf(wf *workflow) *domain {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !wf.running {
-		return nil
-	}
-	return c.domains[wf.Domain]
+	d, _ := c.route(wf, qosRequest{})
+	return d
 }

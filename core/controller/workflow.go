@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -35,8 +36,12 @@ type workflow struct {
 	Domain  string             `json:"domain"` // where it runs, or ran last
 	Started time.Time          `json:"started"`
 	Logical map[string]core.ID `json:"logical"` // component name → logical id
+	// Cloud is the copy of a standalone function that the edge-cloud
+	// policy deployed in a cloud domain, or nil.
+	Cloud *cloudCopy `json:"cloud,omitempty"`
 
-	running bool // deployed in Domain, which is live
+	running bool       // deployed in Domain, which is live
+	cloudOp sync.Mutex // serialises deploying the copy; taken before Con.mu, never inside it
 }
 
 func (wf *workflow) components() []core.ID {
@@ -52,7 +57,7 @@ func (wf *workflow) components() []core.ID {
 
 // startWorkflow admits w and deploys it on a domain that can run it.
 func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, error) {
-	d, err := c.pickDomain(w)
+	d, err := c.pickDomain(w, false)
 	if err != nil {
 		c.failed.Inc()
 		return core.ID{}, err
@@ -231,29 +236,43 @@ func (c *Con) deploy(ctx context.Context, wf *workflow, d *domain) error {
 	return nil
 }
 
-// pickDomain returns the first ready domain, by name, whose nodes offer every
-// function type and resource class w needs.
-func (c *Con) pickDomain(w *spec.Workflow) (*domain, error) {
+// pickDomain returns the first ready domain whose nodes offer every function
+// type and resource class w needs: edge domains before cloud domains (cloud
+// first under the cloud-only policy), by name. With cloud, only cloud
+// domains qualify.
+func (c *Con) pickDomain(w *spec.Workflow, cloud bool) (*domain, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids := make([]string, 0, len(c.domains))
-	for id, d := range c.domains {
-		if d.ready {
-			ids = append(ids, id)
+	var ds []*domain
+	for _, d := range c.domains {
+		if d.ready && (d.cloud || !cloud) {
+			ds = append(ds, d)
 		}
 	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: no orchestration domain is registered", ErrNoDomain)
+	if len(ds) == 0 {
+		what := "orchestration domain"
+		if cloud {
+			what = "cloud domain"
+		}
+		return nil, fmt.Errorf("%w: no %s is registered", ErrNoDomain, what)
 	}
-	sort.Strings(ids)
+	cloudFirst := c.cfg.Scheduling.Policy == spec.PolicyCloudOnly
+	slices.SortFunc(ds, func(a, b *domain) int {
+		if a.cloud != b.cloud {
+			if a.cloud == cloudFirst {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
 	var reasons []error
-	for _, id := range ids {
-		d := c.domains[id]
+	for _, d := range ds {
 		missing := lacks(d, w)
 		if len(missing) == 0 {
 			return d, nil
 		}
-		reasons = append(reasons, fmt.Errorf("domain %s (%d nodes) lacks %v", id, d.nodes, missing))
+		reasons = append(reasons, fmt.Errorf("domain %s (%d nodes) lacks %v", d.id, d.nodes, missing))
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoDomain, errors.Join(reasons...))
 }
@@ -343,9 +362,13 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	if wf != nil {
 		c.releaseLocked(wf)
 	}
-	var d *domain
+	var d, cloud *domain
+	var copyID core.ID
 	if wf != nil && wf.running {
 		d = c.domains[wf.Domain]
+	}
+	if wf != nil && wf.Cloud != nil && wf.Cloud.live {
+		cloud, copyID = c.domains[wf.Cloud.Domain], wf.Cloud.Logical
 	}
 	c.mu.Unlock()
 	if wf == nil {
@@ -356,6 +379,9 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	}
 	if d != nil {
 		c.stopComponents(wf, d, wf.components())
+	}
+	if cloud != nil {
+		c.stopComponents(wf, cloud, []core.ID{copyID})
 	}
 	c.save()
 	c.log.Info("workflow stopped", "workflow", id)
@@ -373,7 +399,7 @@ func (c *Con) redeploy(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, wf := range orphans {
-		d, err := c.pickDomain(wf.Spec)
+		d, err := c.pickDomain(wf.Spec, false)
 		if err != nil {
 			continue // wait for a domain
 		}

@@ -18,9 +18,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/node"
-	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
-	"github.com/edgeless-go/edgeless/wire"
 )
 
 // logLines returns the lines of a file-log file without their timestamps.
@@ -150,36 +148,7 @@ func TestNotOfferedClasses(t *testing.T) {
 // other domain's node.
 func TestDomainVerbsAndMigrate(t *testing.T) {
 	b := startBox(t, 1, nil)
-	ocfg := b.cfg.Orchestrator
-	ocfg.General.DomainID = "domain-b"
-	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
-	var err error
-	if ocfg.Credentials, err = b.CA().Credentials(wire.Identity{Role: wire.RoleOrchestrator, ID: "domain-b"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	o, err := orc.New(ocfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { o.Close() })
-	ncfg, err := b.nodeConfig(1, o.NodeRegisterAddr())
-	if err == nil {
-		err = b.nodeCredentials(&ncfg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(ncfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	_, n := b.addDomain("domain-b", nil)
 	dom := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer

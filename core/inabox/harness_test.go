@@ -19,7 +19,10 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/cli"
+	"github.com/edgeless-go/edgeless/core/node"
+	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 const root = "../.."
@@ -81,6 +84,8 @@ type box struct {
 	logs *logs
 	dir  string
 	http *http.Client // trusts the box's CA
+	// extraNodes counts the nodes of domains added with addDomain.
+	extraNodes int
 }
 
 func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
@@ -130,6 +135,55 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 		}
 	})
 	return bx
+}
+
+// addDomain starts another orchestration domain of the box's controller,
+// id, with one node; mutate, when set, changes its orchestrator's
+// configuration. Both stop when the test ends.
+func (b *box) addDomain(id string, mutate func(*orc.Config)) (*orc.Orc, *node.Node) {
+	b.t.Helper()
+	ocfg := b.cfg.Orchestrator
+	ocfg.General.DomainID = id
+	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
+	var err error
+	if ocfg.Credentials, err = b.CA().Credentials(wire.Identity{Role: wire.RoleOrchestrator, ID: id}, nil); err != nil {
+		b.t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&ocfg)
+	}
+	o, err := orc.New(ocfg, b.log)
+	b.run("orchestrator of "+id, o, err)
+	b.extraNodes++
+	ncfg, err := b.nodeConfig(len(b.Nodes)+b.extraNodes-1, o.NodeRegisterAddr())
+	if err == nil {
+		err = b.nodeCredentials(&ncfg)
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	n, err := node.New(ncfg, b.log)
+	b.run("node of "+id, n, err)
+	return o, n
+}
+
+// part is a mode's running part: an orchestrator, a node.
+type part interface {
+	Start(context.Context) error
+	Close() error
+}
+
+// run starts p, made with err by its New, failing the test if either
+// failed, and closes it when the test ends.
+func (b *box) run(what string, p part, err error) {
+	b.t.Helper()
+	if err == nil {
+		err = p.Start(context.Background())
+	}
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	b.t.Cleanup(func() { p.Close() })
 }
 
 // cli runs an `edgeless workflow` verb against the box and returns its output.

@@ -49,13 +49,16 @@ type Baseline struct {
 type Scheduling struct {
 	Policy     string `toml:"policy" comment:"edge-only (instances on edge nodes; an overloaded one offloads to a neighbour), edge-cloud (also to a cloud node when the edge is saturated or cannot meet an invocation's QoSMaxRespT) or cloud-only (instances on cloud nodes only)"`
 	CloudLabel string `toml:"cloud_label" comment:"nodes carrying this label are the cloud; with none, every node is edge"`
+	// CloudDomain makes every node of the domain a cloud node, and says so
+	// to the controller when the domain registers.
+	CloudDomain bool `toml:"cloud_domain" comment:"the whole domain is cloud: the controller gives it new functions only when no edge domain can run them (first, under the controller's cloud-only policy), and, under its edge-cloud policy, the invocations an edge domain cannot serve in time; here, every node is a cloud node, where an invocation with CanDoOffloading and a QoSMaxRespT its instances cannot meet starts one more (up to max_instances)"`
 }
 
 // The scheduling policies.
 const (
-	PolicyEdgeOnly  = "edge-only"
-	PolicyEdgeCloud = "edge-cloud"
-	PolicyCloudOnly = "cloud-only"
+	PolicyEdgeOnly  = spec.PolicyEdgeOnly
+	PolicyEdgeCloud = spec.PolicyEdgeCloud
+	PolicyCloudOnly = spec.PolicyCloudOnly
 )
 
 // ProxySettings selects the proxy that mirrors the orchestrator's state to an
@@ -110,10 +113,8 @@ func (c *Config) Validate() error {
 	if c.General.DomainID == "" {
 		bad("general.domain_id", "must not be empty")
 	}
-	switch c.Scheduling.Policy {
-	case PolicyEdgeOnly, PolicyEdgeCloud, PolicyCloudOnly:
-	default:
-		bad("scheduling.policy", "want edge-only, edge-cloud or cloud-only, got %q", c.Scheduling.Policy)
+	if err := spec.CheckPolicy(c.Scheduling.Policy); err != nil {
+		bad("scheduling.policy", "%v", err)
 	}
 	if c.Scheduling.CloudLabel == "" {
 		bad("scheduling.cloud_label", "must not be empty")

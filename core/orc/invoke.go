@@ -17,10 +17,15 @@ import (
 // scaled to zero, it starts one more — on a node not yet hosting one, if
 // any — while max_instances allows (a cold start), and otherwise queues it at
 // the instance with the shortest queue, up to that instance's mailbox bound;
-// past that it answers Overloaded.
+// past that it answers Overloaded. An invocation the controller may send to
+// a cloud domain (Escalate) is answered Overloaded instead of being queued
+// there, and at once when the instances' expected response time exceeds its
+// MaxRespNS.
 func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeResponse, error) {
 	start := time.Now()
-	edgeCloud := o.cfg.Scheduling.Policy == PolicyEdgeCloud && req.CanOffload
+	// In a cloud domain, every instance is in the cloud, where capacity
+	// grows to meet deadlines.
+	edgeCloud := (o.cfg.Scheduling.Policy == PolicyEdgeCloud || o.cfg.Scheduling.CloudDomain) && req.CanOffload
 	o.mu.Lock()
 	c := o.comps[req.Logical]
 	if c == nil || c.fn == nil {
@@ -39,6 +44,11 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 				return resp, nil
 			}
 		}
+	}
+	if req.Escalate && req.MaxRespNS > 0 && len(insts) > 0 && c.q.expectedNS(len(insts)) > req.MaxRespNS {
+		// The controller has a cloud domain for what this domain cannot
+		// serve in time.
+		return &wire.InvokeResponse{Overloaded: true}, nil
 	}
 	first := int(o.invokeRR.Add(1))
 	var lastErr error
@@ -90,6 +100,10 @@ func (o *Orc) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespons
 			return resp, nil
 		}
 		lastErr = err
+	}
+	if shortest >= 0 && req.Escalate {
+		// The controller's cloud domain rather than a longer queue here.
+		return &wire.InvokeResponse{Overloaded: true, Queued: queued}, nil
 	}
 	if shortest >= 0 {
 		resp, err := o.invokeEdge(ctx, c, insts[shortest], req, true, len(insts))

@@ -550,6 +550,7 @@ func (o *Orc) register(ctx context.Context, interval time.Duration) error {
 		Nonce:     o.nonce,
 		RefreshMS: interval.Milliseconds(),
 		Nodes:     len(o.nodes),
+		Cloud:     o.cfg.Scheduling.CloudDomain,
 	}
 	runtimes, classes := map[string]bool{}, map[string]bool{}
 	for _, n := range o.nodes {

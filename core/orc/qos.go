@@ -51,7 +51,7 @@ func (o *Orc) invocationTargets(c *component, split bool, now time.Time) (edge, 
 		n := o.nodes[i.Node]
 		switch {
 		case n == nil:
-		case split && slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel):
+		case split && o.isCloud(n):
 			cloud = append(cloud, i)
 		case !n.responsive(now):
 			slow = append(slow, i)
@@ -62,13 +62,19 @@ func (o *Orc) invocationTargets(c *component, split bool, now time.Time) (edge, 
 	return append(edge, slow...), cloud
 }
 
-// cloudNodes returns the nodes carrying the cloud label.
+// isCloud says whether n is a cloud node: it carries the cloud label, or
+// the whole domain is cloud.
+func (o *Orc) isCloud(n *node) bool {
+	return o.cfg.Scheduling.CloudDomain || slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel)
+}
+
+// cloudNodes returns the cloud nodes.
 func (o *Orc) cloudNodes() []core.ID {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var ids []core.ID
 	for _, n := range o.nodes {
-		if slices.Contains(n.caps.Labels, o.cfg.Scheduling.CloudLabel) {
+		if o.isCloud(n) {
 			ids = append(ids, n.id)
 		}
 	}

@@ -61,6 +61,9 @@ type DomainInfo struct {
 	Ready     bool     `json:"ready"`
 	Runtimes  []string `json:"runtimes"`
 	Resources []string `json:"resource_classes"`
+	// Cloud says the domain's orchestrator designates it as cloud
+	// (orchestrator.toml [scheduling] cloud_domain).
+	Cloud bool `json:"cloud"`
 }
 
 // AnnotationFunction marks the workflow of a standalone function (created
@@ -146,6 +149,11 @@ type FunctionInfo struct {
 type InvokeRequest struct {
 	Params map[string]any `json:"params"`
 	Async  bool           `json:"async"`
+	// The QoS fields of Serverledge's invocation (ServerledgeInvocation),
+	// with the same meaning.
+	QoSClass        int64   `json:"qos_class"`
+	QoSMaxRespT     float64 `json:"qos_max_resp_t"` // seconds; 0 or less: none
+	CanDoOffloading bool    `json:"can_do_offloading"`
 }
 
 // InvokeAccepted answers an asynchronous invocation (202).

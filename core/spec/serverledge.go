@@ -5,6 +5,26 @@ package spec
 // /status and /prewarm. Field names are Serverledge's, without JSON tags, as
 // it marshals them.
 
+import "fmt"
+
+// Serverledge's scheduling policies, the values of [scheduling] policy in
+// orchestrator.toml (between a domain's edge and cloud nodes) and in
+// controller.toml (between edge and cloud domains).
+const (
+	PolicyEdgeOnly  = "edge-only"
+	PolicyEdgeCloud = "edge-cloud"
+	PolicyCloudOnly = "cloud-only"
+)
+
+// CheckPolicy returns an error unless p names a scheduling policy.
+func CheckPolicy(p string) error {
+	switch p {
+	case PolicyEdgeOnly, PolicyEdgeCloud, PolicyCloudOnly:
+		return nil
+	}
+	return fmt.Errorf("want %s, %s or %s, got %q", PolicyEdgeOnly, PolicyEdgeCloud, PolicyCloudOnly, p)
+}
+
 // ServerledgeFunction is the body of POST /create.
 type ServerledgeFunction struct {
 	Name            string
