@@ -32,6 +32,7 @@ func TestImportGraph(t *testing.T) {
 		"core/telemetry":               {"core"},
 		"internal/redistest":           {},
 		"internal/dockertest":          {},
+		"internal/testutil":            {},
 		"core/inabox":                  {"core", "core/cli", "core/controller", "core/orc", "core/node", "core/spec", "wire"},
 		"core/cli":                     {"core", "core/controller", "core/spec", "wire"},
 		"bench/ingress":                {"core/inabox", "core/spec"},

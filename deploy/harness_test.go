@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // refresh is subscription_refresh_interval_sec of deploy/config: a lost node's
@@ -295,7 +296,7 @@ func (h *hosts) api(method, path string, body []byte, v any) error {
 
 func (h *hosts) waitNodes(n int, within time.Duration) {
 	h.t.Helper()
-	eventually(h.t, within, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
+	testutil.Eventually(h.t, within, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
 		var l spec.DomainList
 		return h.api(http.MethodGet, "/api/v1/domains", nil, &l) == nil && len(l.Domains) == 1 && l.Domains[0].Ready && l.Domains[0].Nodes == n
 	})
@@ -404,17 +405,6 @@ func (h *hosts) lines(file string) []int {
 		}
 	}
 	return out
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // tally counts a sequence of numbers that should each appear once.

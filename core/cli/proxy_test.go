@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 const (
@@ -144,13 +146,8 @@ func TestProxyTop(t *testing.T) {
 	go func() {
 		done <- Proxy(ctx, []string{"-r", srv.URL(), "top", "nodes", "--watch", "--interval", "10ms"}, out)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(out.String(), "\x1b[H\x1b[2J") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no three frames after 10s:\n%q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.EventuallyDetail(t, 10*time.Second, "three frames", func() bool { return strings.Count(out.String(), "\x1b[H\x1b[2J") >= 3 },
+		func() string { return fmt.Sprintf("%q", out.String()) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

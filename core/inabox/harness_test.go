@@ -257,18 +257,6 @@ func (b *box) state(logical string) int {
 	return n
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func setInit(w *spec.Workflow, function, payload string) {
 	for i := range w.Functions {
 		if w.Functions[i].Name == function {

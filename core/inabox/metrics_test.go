@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 func scrape(t *testing.T, addr string) []byte {
@@ -63,7 +64,7 @@ func TestMetrics(t *testing.T) {
 	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=10") })
 	node := b.Nodes[0].MetricsAddr()
 	var text []byte
-	eventually(t, 10*time.Second, "ponger to have handled 5 calls", func() bool {
+	testutil.Eventually(t, 10*time.Second, "ponger to have handled 5 calls", func() bool {
 		text = scrape(t, node)
 		return metricValue(t, text, `edgeless_node_events_total\{function="ponger",[^}]*kind="call"\}`) >= 5
 	})
@@ -108,7 +109,7 @@ func TestEBPFMetrics(t *testing.T) {
 	}
 	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=5") })
 	var text []byte
-	eventually(t, 10*time.Second, "context switches and run-queue samples", func() bool {
+	testutil.Eventually(t, 10*time.Second, "context switches and run-queue samples", func() bool {
 		text = scrape(t, b.Nodes[0].MetricsAddr())
 		return metricValue(t, text, `edgeless_node_ebpf_context_switches_total\{kind="voluntary"\}`) > 0 &&
 			metricValue(t, text, `edgeless_node_ebpf_runqueue_latency_seconds_count`) > 0

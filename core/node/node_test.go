@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -90,19 +92,15 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 	if err := a.route(&e); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, _ := os.ReadFile(file)
-		if len(data) == len(payload)+1 {
-			if !bytes.Equal(data[:len(payload)], payload) {
-				t.Fatal("the event arrived altered")
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20s the log holds %d bytes, want %d; dropped events: %d", len(data), len(payload)+1, a.dropped.Get())
-		}
-		time.Sleep(10 * time.Millisecond)
+	var data []byte
+	testutil.EventuallyDetail(t, 20*time.Second, "the event in the log", func() bool {
+		data, _ = os.ReadFile(file)
+		return len(data) == len(payload)+1
+	}, func() string {
+		return fmt.Sprintf("the log holds %d bytes, want %d; dropped events: %d", len(data), len(payload)+1, a.dropped.Get())
+	})
+	if !bytes.Equal(data[:len(payload)], payload) {
+		t.Fatal("the event arrived altered")
 	}
 }
 
