@@ -26,7 +26,8 @@ func TestImportGraph(t *testing.T) {
 		"examples/container/double_go": {"container/function"},
 		"resources":                    {"core"},
 		"core/controller":              {"core", "core/spec", "core/telemetry", "wire"},
-		"core/orc":                     {"core", "core/spec", "core/telemetry", "wire"},
+		"core/orc":                     {"core", "core/proxyschema", "core/spec", "core/telemetry", "wire"},
+		"core/proxyschema":             {"core"},
 		"core/node":                    {"core", "core/spec", "core/telemetry", "core/node/ebpf", "wire", "sandbox", "native", "container", "resources"},
 		"core/node/ebpf":               {},
 		"core/telemetry":               {"core"},
@@ -34,7 +35,7 @@ func TestImportGraph(t *testing.T) {
 		"internal/dockertest":          {},
 		"internal/testutil":            {},
 		"core/inabox":                  {"core", "core/cli", "core/controller", "core/orc", "core/node", "core/spec", "wire"},
-		"core/cli":                     {"core", "core/controller", "core/spec", "wire"},
+		"core/cli":                     {"core", "core/controller", "core/proxyschema", "core/spec", "wire"},
 		"bench/ingress":                {"core/inabox", "core/spec"},
 		"bench":                        {"core", "core/spec", "wire", "core/inabox"},
 		"deploy":                       {}, // tests only: containers driven through the docker CLI

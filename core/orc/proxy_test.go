@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/proxyschema"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/redistest"
 	"github.com/edgeless-go/edgeless/internal/testutil"
@@ -390,7 +391,7 @@ func TestRedisProxyGC(t *testing.T) {
 	key := "performance:" + pid.String() + ":function_transfer_time"
 	testutil.Eventually(t, 10*time.Second, "the old sample to be removed", func() bool {
 		m, _ := e.rdb.ZRange(context.Background(), key, 0, -1).Result()
-		return slices.Equal(m, []string{formatSeconds(now+30) + ":2"})
+		return slices.Equal(m, []string{proxyschema.Member(now+30, "2")})
 	})
 }
 
