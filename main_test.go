@@ -169,9 +169,10 @@ func TestDefaultsFitTogether(t *testing.T) {
 	}
 	ports := map[string]string{}
 	for name, url := range map[string]string{
-		"controller api": c.ControllerURL, "controller domains": c.DomainRegisterURL, "controller metrics": c.MetricsURL,
-		"orchestrator": o.General.OrchestratorURL, "orchestrator node registration": o.General.NodeRegisterURL, "orchestrator metrics": o.General.MetricsURL,
-		"node dataplane": n.General.InvocationURL, "node metrics": n.Telemetry.MetricsURL, "http-ingress": n.Resources.HTTPIngressURL,
+		"controller api": c.ControllerURL.HostPort(), "controller domains": c.DomainRegisterURL.HostPort(), "controller metrics": c.MetricsURL.HostPort(),
+		"orchestrator": o.General.OrchestratorURL.HostPort(), "orchestrator node registration": o.General.NodeRegisterURL.HostPort(),
+		"orchestrator metrics": o.General.MetricsURL.HostPort(), "node dataplane": n.General.InvocationURL.HostPort(),
+		"node metrics": n.Telemetry.MetricsURL.HostPort(), "http-ingress": n.Resources.HTTPIngressURL.HostPort(),
 	} {
 		if other, dup := ports[url]; dup {
 			t.Errorf("%s and %s both default to %s", name, other, url)

@@ -91,7 +91,6 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (make one with `edgeless cert token`, or set tokens_path = \"\" on a trusted network)", err)
 	}
-	_, https, _ := apiAddr(cfg.ControllerURL)
 	async, err := newAsyncStore(&cfg, log.With("component", "controller"))
 	if err != nil {
 		return nil, err
@@ -100,7 +99,7 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		cfg:          cfg,
 		creds:        creds,
 		auth:         auth,
-		https:        https,
+		https:        cfg.ControllerURL.HTTPS(),
 		log:          log.With("component", "controller"),
 		domains:      map[string]*domain{},
 		known:        map[string]uint64{},
@@ -147,7 +146,7 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	}
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodConUpdateDomain, c.updateDomain)
-	regAddr, _ := wire.ParseAddr(c.cfg.DomainRegisterURL)
+	regAddr := c.cfg.DomainRegisterURL.HostPort()
 	scfg := wire.ServerConfig{Addr: regAddr, MaxFrame: wire.MaxControlFrame, Log: c.log, Handler: dropEvents{}, Mux: mux}
 	if c.creds != nil {
 		scfg.TLS = c.creds.ServerTLS()
@@ -167,7 +166,7 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("cannot listen for domains on %s: %w", regAddr, err)
 	}
-	addr, _, _ := apiAddr(c.cfg.ControllerURL)
+	addr := c.cfg.ControllerURL.HostPort()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen for the API on %s: %w", addr, err)
@@ -181,10 +180,9 @@ func (c *Con) Start(ctx context.Context) (err error) {
 		ln = newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
 	}
 	c.httpLn = ln
-	if c.cfg.MetricsURL != "" {
-		addr, _ := wire.ParseAddr(c.cfg.MetricsURL)
+	if !c.cfg.MetricsURL.IsZero() {
 		c.metricsSrv = telemetry.NewServer(c.reg, c.cfg.Pprof, c.log)
-		if err := c.metricsSrv.Start(addr); err != nil {
+		if err := c.metricsSrv.Start(c.cfg.MetricsURL.HostPort()); err != nil {
 			c.metricsSrv = nil
 			ln.Close()
 			return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 
 	"github.com/redis/go-redis/v9"
@@ -14,19 +15,19 @@ import (
 
 // Config is a controller's configuration, read from controller.toml.
 type Config struct {
-	ControllerURL       string   `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
-	DomainRegisterURL   string   `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
-	PersistenceFilename string   `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
-	RequestTimeoutSec   int      `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
-	MaxWorkflowMB       int      `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
-	AsyncResultTTLSec   int      `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
-	MaxAsyncPending     int      `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
-	RedisURL            string   `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
-	MetricsURL          string   `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
-	Pprof               bool     `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
-	TokensPath          string   `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
-	ServerledgeAuth     string   `toml:"serverledge_auth" comment:"who may call Serverledge's API (/create, /invoke/NAME, … at controller_url, plain HTTP or HTTPS) without a token: loopback (clients on 127.0.0.1 and ::1 only), token (nobody), none (anyone: unsafe, anyone who reaches the API may run code on the nodes)"`
-	TLS                 spec.TLS `toml:"tls"`
+	ControllerURL       APIURL    `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
+	DomainRegisterURL   wire.Addr `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
+	PersistenceFilename string    `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
+	RequestTimeoutSec   int       `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
+	MaxWorkflowMB       int       `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	AsyncResultTTLSec   int       `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
+	MaxAsyncPending     int       `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
+	RedisURL            string    `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
+	MetricsURL          wire.Addr `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	Pprof               bool      `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	TokensPath          string    `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
+	ServerledgeAuth     string    `toml:"serverledge_auth" comment:"who may call Serverledge's API (/create, /invoke/NAME, … at controller_url, plain HTTP or HTTPS) without a token: loopback (clients on 127.0.0.1 and ::1 only), token (nobody), none (anyone: unsafe, anyone who reaches the API may run code on the nodes)"`
+	TLS                 spec.TLS  `toml:"tls"`
 
 	// Credentials and Tokens, when set, are used instead of the files named
 	// by TLS and TokensPath (for a controller started in the process that
@@ -38,13 +39,13 @@ type Config struct {
 // Default returns a controller configuration with EDGELESS's default ports.
 func Default() Config {
 	return Config{
-		ControllerURL:       "https://127.0.0.1:7001",
-		DomainRegisterURL:   "http://127.0.0.1:7002",
+		ControllerURL:       MustAPIURL("https://127.0.0.1:7001"),
+		DomainRegisterURL:   wire.MustAddr("http://127.0.0.1:7002"),
 		PersistenceFilename: "controller.save",
 		RequestTimeoutSec:   60,
 		AsyncResultTTLSec:   600,
 		MaxAsyncPending:     10000,
-		MetricsURL:          "http://127.0.0.1:7011",
+		MetricsURL:          wire.MustAddr("http://127.0.0.1:7011"),
 		MaxWorkflowMB:       64,
 		TokensPath:          "tls/tokens",
 		ServerledgeAuth:     ServerledgeAuthLoopback,
@@ -55,9 +56,9 @@ func Default() Config {
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, secure, err := apiAddr(c.ControllerURL); err != nil {
-		errs = append(errs, fmt.Errorf("controller_url: %w", err))
-	} else if secure && !c.TLS.Enabled {
+	if c.ControllerURL.IsZero() {
+		errs = append(errs, errors.New("controller_url: must be set"))
+	} else if c.ControllerURL.HTTPS() && !c.TLS.Enabled {
 		errs = append(errs, errors.New("controller_url: https needs the controller's certificate: set tls.enabled = true, or use http://"))
 	}
 	if c.Credentials == nil {
@@ -65,13 +66,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := wire.ParseAddr(c.DomainRegisterURL); err != nil {
-		errs = append(errs, fmt.Errorf("domain_register_url: %w", err))
-	}
-	if c.MetricsURL != "" {
-		if _, err := wire.ParseAddr(c.MetricsURL); err != nil {
-			errs = append(errs, fmt.Errorf("metrics_url: %w", err))
-		}
+	if c.DomainRegisterURL.IsZero() {
+		errs = append(errs, errors.New("domain_register_url: must be set"))
 	}
 	switch c.ServerledgeAuth {
 	case ServerledgeAuthLoopback, ServerledgeAuthToken, ServerledgeAuthNone:
@@ -98,18 +94,71 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// apiAddr returns the host:port of an http:// or https:// URL and whether it
-// is https.
-func apiAddr(s string) (string, bool, error) {
+// APIURL is the address of the controller's API, an https:// or http://
+// URL, parsed once when it is read. The zero APIURL is one not set; its text
+// form is the URL as written.
+type APIURL struct {
+	text, hostPort string
+	https          bool
+}
+
+// NewAPIURL parses an https:// or http:// URL; an empty s is the zero APIURL.
+func NewAPIURL(s string) (APIURL, error) {
+	if s == "" {
+		return APIURL{}, nil
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", false, err
+		return APIURL{}, err
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", false, fmt.Errorf("want an https:// or http:// URL, got %q", s)
+		return APIURL{}, fmt.Errorf("want an https:// or http:// URL, got %q", s)
 	}
-	addr, err := wire.ParseAddr(u.Host)
-	return addr, u.Scheme == "https", err
+	hp, err := wire.ParseAddr(u.Host)
+	if err != nil {
+		return APIURL{}, err
+	}
+	return APIURL{text: s, hostPort: hp, https: u.Scheme == "https"}, nil
+}
+
+// MustAPIURL is NewAPIURL for URLs written in code; it panics on a bad one.
+func MustAPIURL(s string) APIURL {
+	u, err := NewAPIURL(s)
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return u
+}
+
+// HostPort returns the host:port the API listens on.
+func (u APIURL) HostPort() string { return u.hostPort }
+
+// Port returns the port the API listens on.
+func (u APIURL) Port() string {
+	_, port, _ := net.SplitHostPort(u.hostPort)
+	return port
+}
+
+// HTTPS reports whether the API serves HTTPS.
+func (u APIURL) HTTPS() bool { return u.https }
+
+// String returns the URL as written.
+func (u APIURL) String() string { return u.text }
+
+// IsZero reports whether u is not set.
+func (u APIURL) IsZero() bool { return u.text == "" }
+
+// MarshalText returns the URL as written.
+func (u APIURL) MarshalText() ([]byte, error) { return []byte(u.text), nil }
+
+// UnmarshalText parses controller_url; empty text is a URL not set.
+func (u *APIURL) UnmarshalText(b []byte) error {
+	v, err := NewAPIURL(string(b))
+	if err != nil {
+		return err
+	}
+	*u = v
+	return nil
 }
 
 // Load reads a controller.toml over the defaults and validates it; unknown

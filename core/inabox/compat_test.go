@@ -153,7 +153,7 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 	b := startBox(t, 1, nil)
 	ocfg := b.cfg.Orchestrator
 	ocfg.General.DomainID = "domain-b"
-	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
+	ocfg.General.DomainRegisterURL = wire.MustAddr(b.Con.DomainAddr())
 	var err error
 	if ocfg.Credentials, err = b.CA().Credentials(wire.Identity{Role: wire.RoleOrchestrator, ID: "domain-b"}, nil); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/dockertest"
 	"github.com/edgeless-go/edgeless/internal/testutil"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // logNumbers returns the integers of a file-log's lines.
@@ -80,7 +81,7 @@ func (b *box) nodeContainers() []string {
 // stopping the workflow removes the container.
 func TestContainerExample(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, func(c *Config) { c.Node.Telemetry.MetricsURL = "127.0.0.1:0" })
+	b := startBox(t, 1, func(c *Config) { c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0") })
 	var file string
 	id := b.mustStart("container/workflow.json", func(w *spec.Workflow) {
 		file = b.setLog(w, "log")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // TestDirectInvoke: once the controller knows where a function runs, its
@@ -19,7 +20,7 @@ import (
 // through the orchestrator to the re-created instance, each answered in
 // bounded time, and then go direct again.
 func TestDirectInvoke(t *testing.T) {
-	b := startBox(t, 2, func(c *Config) { c.Controller.MetricsURL = "127.0.0.1:0" })
+	b := startBox(t, 2, func(c *Config) { c.Controller.MetricsURL = wire.MustAddr("127.0.0.1:0") })
 	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
 		t.Fatal(err)
 	}

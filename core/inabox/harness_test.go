@@ -89,17 +89,10 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	cfg := Default()
 	cfg.Nodes = nodes
 	cfg.CredentialsDir = filepath.Join(dir, "tls")
-	cfg.Controller.ControllerURL = "https://127.0.0.1:0"
-	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
-	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
+	cfg.Ephemeral(true)
 	cfg.Orchestrator.General.SubscriptionRefreshIntervalSec = 0.2
 	cfg.Orchestrator.General.ReconcileIntervalMS = 100
-	cfg.Node.General.InvocationURL = "127.0.0.1:0"
 	cfg.Node.General.SubscriptionRefreshIntervalSec = 0.2
-	cfg.Node.Resources.HTTPIngressURL = "127.0.0.1:0"
-	cfg.Node.Telemetry.MetricsURL = ""
-	cfg.Controller.MetricsURL = ""
-	cfg.Orchestrator.General.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
 	// The tests name their files by absolute paths in their own directory.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/testutil"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 func scrape(t *testing.T, addr string) []byte {
@@ -57,9 +58,9 @@ func metricValue(t *testing.T, text []byte, pattern string) float64 {
 // promtool.
 func TestMetrics(t *testing.T) {
 	b := startBox(t, 1, func(c *Config) {
-		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
-		c.Controller.MetricsURL = "127.0.0.1:0"
-		c.Orchestrator.General.MetricsURL = "127.0.0.1:0"
+		c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0")
+		c.Controller.MetricsURL = wire.MustAddr("127.0.0.1:0")
+		c.Orchestrator.General.MetricsURL = wire.MustAddr("127.0.0.1:0")
 	})
 	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=10") })
 	node := b.Nodes[0].MetricsAddr()
@@ -101,7 +102,7 @@ func TestMetrics(t *testing.T) {
 // node's own context switches and run-queue samples show in /metrics.
 func TestEBPFMetrics(t *testing.T) {
 	b := startBox(t, 1, func(c *Config) {
-		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
+		c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0")
 		c.Node.Telemetry.EBPF = true
 	})
 	if b.logs.count("eBPF telemetry unavailable") > 0 {

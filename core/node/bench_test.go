@@ -21,8 +21,8 @@ func benchNode(b *testing.B, function string) (*Node, *instance) {
 		b.Fatalf("%v (run make functions)", err)
 	}
 	cfg := Default()
-	cfg.General.InvocationURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
 	cfg.State.Dir = b.TempDir()

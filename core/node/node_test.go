@@ -22,12 +22,12 @@ import (
 func startNode(t *testing.T, ca *wire.CA, opts ...func(*Config)) *Node {
 	t.Helper()
 	cfg := Default()
-	cfg.General.InvocationURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
 	cfg.State.Dir = t.TempDir()
-	cfg.Telemetry.MetricsURL = ""
+	cfg.Telemetry.MetricsURL = wire.Addr{}
 	cfg.Resources = Resources{FileLogProvider: "file-log-1", DataDir: t.TempDir()}
 	cfg.Container.Enabled = false // the container tests start their own
 	creds, err := ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}, nil)
@@ -115,14 +115,14 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 	}
 	defer taken.Close()
 	cfg := Default()
-	cfg.General.InvocationURL = taken.Addr().String()
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr(taken.Addr().String())
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.State.Dir = t.TempDir()
-	cfg.Telemetry.MetricsURL = ""
+	cfg.Telemetry.MetricsURL = wire.Addr{}
 	cfg.TLS.Enabled = false
 	cfg.Container.Enabled = false
-	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: "127.0.0.1:0"}
+	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: wire.MustAddr("127.0.0.1:0")}
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -105,13 +105,13 @@ func startProxyOrc(t *testing.T, mutate func(*Config), seed func(*redis.Client))
 		seed(rdb)
 	}
 	cfg := Default()
-	cfg.General.OrchestratorURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = ""
+	cfg.General.OrchestratorURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.Addr{}
 	cfg.General.DomainID = "domain-test"
 	// No controller: the registrations fail, which the orchestrator only logs.
-	cfg.General.DomainRegisterURL = "127.0.0.1:1"
+	cfg.General.DomainRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.General.ReconcileIntervalMS = 20
-	cfg.General.MetricsURL = ""
+	cfg.General.MetricsURL = wire.Addr{}
 	cfg.Proxy.ProxyType = "Redis"
 	cfg.Proxy.RedisURL = srv.URL()
 	// The test's one client plays the nodes and the controller, which TLS
