@@ -58,8 +58,11 @@ type Con struct {
 	compositions map[string]*spec.Composition
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
-	async  *asyncResults
-	direct *direct // routes for invoking functions on their nodes
+	bodies *budget    // bytes of request bodies being decoded
+	// bodyWait is how long a request waits for room in bodies.
+	bodyWait time.Duration
+	async    *asyncResults
+	direct   *direct // routes for invoking functions on their nodes
 
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
@@ -107,6 +110,8 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		hosts:        map[string]core.ID{},
 		compositions: map[string]*spec.Composition{},
 		reg:          telemetry.NewRegistry(),
+		bodies:       newBudget(cfg.bodyBudget()),
+		bodyWait:     bodyWait,
 		async:        async,
 	}
 	c.direct = newDirect(c)
@@ -121,6 +126,10 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return float64(len(c.workflows))
+	})
+	c.reg.Gauge("edgeless_con_request_body_bytes", "Bytes of request bodies being decoded, bounded by body_budget_mb.", "", func() float64 {
+		used, _ := c.bodies.inUse()
+		return float64(used)
 	})
 	c.reg.Gauge("edgeless_con_domains", "Registered orchestration domains.", "", func() float64 {
 		c.mu.Lock()

@@ -20,6 +20,7 @@ type Config struct {
 	PersistenceFilename string    `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
 	RequestTimeoutSec   int       `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
 	MaxWorkflowMB       int       `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	BodyBudgetMB        int       `toml:"body_budget_mb" comment:"MB of workflow and function bodies the API decodes at once (each takes several times its size while decoded); more wait, then get 503; 0 = twice max_workflow_mb"`
 	AsyncResultTTLSec   int       `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
 	MaxAsyncPending     int       `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
 	RedisURL            string    `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
@@ -51,6 +52,15 @@ func Default() Config {
 		ServerledgeAuth:     ServerledgeAuthLoopback,
 		TLS:                 spec.DefaultTLS(wire.RoleController),
 	}
+}
+
+// bodyBudget returns the bytes of body_budget_mb, or of twice
+// max_workflow_mb when it is 0.
+func (c *Config) bodyBudget() int64 {
+	if c.BodyBudgetMB == 0 {
+		return 2 * int64(c.MaxWorkflowMB) << 20
+	}
+	return int64(c.BodyBudgetMB) << 20
 }
 
 // Validate reports every problem of the configuration at once.
@@ -90,6 +100,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxWorkflowMB < 1 {
 		errs = append(errs, fmt.Errorf("max_workflow_mb: must be at least 1, got %d", c.MaxWorkflowMB))
+	}
+	if c.BodyBudgetMB != 0 && c.BodyBudgetMB < c.MaxWorkflowMB {
+		errs = append(errs, fmt.Errorf("body_budget_mb: must be 0 or at least max_workflow_mb (%d), got %d", c.MaxWorkflowMB, c.BodyBudgetMB))
 	}
 	return errors.Join(errs...)
 }
