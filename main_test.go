@@ -22,6 +22,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // bin is the edgeless binary, built once by TestMain.
@@ -35,15 +36,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "edgeless")
 	// inabox and cert init install a cli.toml in the user's configuration
 	// directory: the processes of the tests use one of their own.
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	for _, c := range [][]string{{"go", "build", "-o", bin, "."}, {"make", "-s", "-C", "functions"}} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(c, " "), err, out)
-			os.Exit(1)
-		}
+	bin, err = testutil.Binary(dir)
+	if err == nil {
+		_, err = testutil.Functions()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,9 +50,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "edgeless")
-	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	if bin, err = testutil.Binary(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -172,35 +170,33 @@ func newHosts(t *testing.T, slow map[string]time.Duration) *hosts {
 // name: a static binary FROM scratch.
 func relayImage(t *testing.T) string {
 	const name = "edgeless-test-delayrelay:latest"
-	relayOnce.Do(func() {
-		dir := t.TempDir()
+	_, err := testutil.Once(name, func() (struct{}, error) {
+		dir, err := os.MkdirTemp("", "delayrelay-")
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer os.RemoveAll(dir)
 		build := exec.Command("go", "build", "-o", filepath.Join(dir, "delayrelay"), "./testdata/delayrelay")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			relayErr = fmt.Errorf("go build delayrelay: %v: %s", err, out)
-			return
+			return struct{}{}, fmt.Errorf("go build delayrelay: %v: %s", err, out)
 		}
 		df := "FROM scratch\nCOPY delayrelay /delayrelay\nUSER 65532:65532\nENTRYPOINT [\"/delayrelay\"]\n"
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-			relayErr = err
-			return
+			return struct{}{}, err
 		}
 		cmd := exec.Command("docker", "build", "-q", "-t", name, dir)
 		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			relayErr = fmt.Errorf("docker build delayrelay: %v: %s", err, out)
+			return struct{}{}, fmt.Errorf("docker build delayrelay: %v: %s", err, out)
 		}
+		return struct{}{}, nil
 	})
-	if relayErr != nil {
-		t.Fatal(relayErr)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return name
 }
-
-var (
-	relayOnce sync.Once
-	relayErr  error
-)
 
 // refresh re-reads the published ports after a container restarted: Docker
 // picks new ones.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,15 +19,14 @@ import (
 
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 const root = "../.."
 
 // TestMain builds the example functions the tests deploy, as `make test` does.
 func TestMain(m *testing.M) {
-	cmd := exec.Command("make", "-s", "-C", filepath.Join(root, "functions"))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if _, err := testutil.Functions(); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot build the functions (run `make deps`):", err)
 		os.Exit(1)
 	}

@@ -3,13 +3,13 @@ package node
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -51,10 +51,7 @@ func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 // ftype on n, casting its output "output" to next unless next is nil.
 func startClass(b *testing.B, n *Node, ftype, class, ext string, next *instance) *instance {
 	b.Helper()
-	code, err := os.ReadFile(filepath.Join("..", "..", "functions", class, class+"."+ext))
-	if err != nil {
-		b.Fatalf("%v (run make functions)", err)
-	}
+	code := testutil.Function(b, class, ext)
 	id := core.NewID()
 	req := &wire.StartFunction{Component: id, Spec: wire.FunctionSpec{
 		Logical: core.NewID(), Name: class, FunctionType: ftype, Code: code,

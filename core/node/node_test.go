@@ -70,10 +70,7 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, err := os.ReadFile(filepath.Join("..", "..", "functions", "echo", "echo.wasm"))
-	if err != nil {
-		t.Fatalf("%v (run make functions)", err)
-	}
+	code := testutil.Function(t, "echo", "wasm")
 	echo, log := core.NewID(), core.NewID()
 	file := filepath.Join(b.cfg.Resources.DataDir, "big.log")
 	if _, err := b.startResource(ctx, &wire.StartResource{Component: log, Provider: "file-log-1",
