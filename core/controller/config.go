@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 
 	"github.com/redis/go-redis/v9"
@@ -111,11 +110,12 @@ func (c *Config) Validate() error {
 // URL, parsed once when it is read. The zero APIURL is one not set; its text
 // form is the URL as written.
 type APIURL struct {
-	text, hostPort string
-	https          bool
+	wire.Addr
+	https bool
 }
 
-// NewAPIURL parses an https:// or http:// URL; an empty s is the zero APIURL.
+// NewAPIURL parses an https:// or http:// URL with no path; an empty s is
+// the zero APIURL.
 func NewAPIURL(s string) (APIURL, error) {
 	if s == "" {
 		return APIURL{}, nil
@@ -127,11 +127,14 @@ func NewAPIURL(s string) (APIURL, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return APIURL{}, fmt.Errorf("want an https:// or http:// URL, got %q", s)
 	}
-	hp, err := wire.ParseAddr(u.Host)
+	if u.Path != "" && u.Path != "/" {
+		return APIURL{}, fmt.Errorf("want a URL without a path (the API is at /api/v1), got %q", s)
+	}
+	a, err := wire.NewAddr(s)
 	if err != nil {
 		return APIURL{}, err
 	}
-	return APIURL{text: s, hostPort: hp, https: u.Scheme == "https"}, nil
+	return APIURL{Addr: a, https: u.Scheme == "https"}, nil
 }
 
 // MustAPIURL is NewAPIURL for URLs written in code; it panics on a bad one.
@@ -143,26 +146,8 @@ func MustAPIURL(s string) APIURL {
 	return u
 }
 
-// HostPort returns the host:port the API listens on.
-func (u APIURL) HostPort() string { return u.hostPort }
-
-// Port returns the port the API listens on.
-func (u APIURL) Port() string {
-	_, port, _ := net.SplitHostPort(u.hostPort)
-	return port
-}
-
 // HTTPS reports whether the API serves HTTPS.
 func (u APIURL) HTTPS() bool { return u.https }
-
-// String returns the URL as written.
-func (u APIURL) String() string { return u.text }
-
-// IsZero reports whether u is not set.
-func (u APIURL) IsZero() bool { return u.text == "" }
-
-// MarshalText returns the URL as written.
-func (u APIURL) MarshalText() ([]byte, error) { return []byte(u.text), nil }
 
 // UnmarshalText parses controller_url; empty text is a URL not set.
 func (u *APIURL) UnmarshalText(b []byte) error {
