@@ -145,13 +145,17 @@ func TestHostCalls(t *testing.T) {
 	// runs, is refused.
 	call(t, i, "later")
 	time.Sleep(500 * time.Millisecond) // no handler runs when it calls, 200 ms later
-	deadline := time.Now().Add(5 * time.Second)
-	for _, got := call(t, i, "late"); got != "FAILED_PRECONDITION"; _, got = call(t, i, "late") {
-		if got != "pending" || time.Now().After(deadline) {
+	testutil.Eventually(t, 5*time.Second, "the late host call refused", func() bool {
+		switch _, got := call(t, i, "late"); got {
+		case "FAILED_PRECONDITION":
+			return true
+		case "pending":
+			return false
+		default:
 			t.Fatalf("a host call outside a handler: %q, want FAILED_PRECONDITION", got)
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 	if ret, _ := call(t, i, "noreply"); ret != core.CallNoReply {
 		t.Errorf("noreply = %v, want CallNoReply", ret)
 	}
