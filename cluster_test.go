@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -162,15 +160,18 @@ func (c *cluster) run(args ...string) string {
 // `edgeless cert init` wrote.
 func (c *cluster) client() *http.Client {
 	c.t.Helper()
+	return c.clientWith(c.token())
+}
+
+// clientWith returns an HTTP client of the API that trusts the CA `edgeless
+// cert init` wrote and sends token, if any.
+func (c *cluster) clientWith(token string) *http.Client {
+	c.t.Helper()
 	pem, err := os.ReadFile(filepath.Join(c.dir, "tls", "ca.pem"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool}
-	return &http.Client{Transport: bearer{t, c.token()}, Timeout: time.Minute}
+	return testutil.APIClient(pem, token, time.Minute)
 }
 
 // token returns the admin token `edgeless cert init` wrote.
@@ -181,18 +182,6 @@ func (c *cluster) token() string {
 		c.t.Fatal(err)
 	}
 	return strings.TrimSpace(string(tok))
-}
-
-// bearer adds a token to every request.
-type bearer struct {
-	next  http.RoundTripper
-	token string
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
 }
 
 // emptyCluster returns a cluster with no process yet, in a fresh directory;

@@ -153,14 +153,14 @@ __attribute__((constructor)) static void evil(void) { FILE *f = fopen(%q, "w"); 
 		return resp.StatusCode, string(body)
 	}
 	// No token: refused before the body is looked at.
-	anon := &http.Client{Transport: c.http.Transport.(bearer).next}
+	anon := c.clientWith("")
 	if status, body := post(anon); status != http.StatusUnauthorized || !strings.Contains(body, "missing bearer token") {
 		t.Fatalf("without a token: %d %s, want 401", status, body)
 	}
 	// A deployer's token: the nodes offer no native runtime.
 	// Tokens added with `edgeless cert token` are taken up without a restart.
 	tok := strings.TrimSpace(c.run("cert", "token", "-role", "deployer", "-name", "alice"))
-	deployer := &http.Client{Transport: bearer{anon.Transport, tok}}
+	deployer := c.clientWith(tok)
 	var status int
 	var body string
 	testutil.Eventually(t, 5*time.Second, "the new token to be known", func() bool {
@@ -173,7 +173,7 @@ __attribute__((constructor)) static void evil(void) { FILE *f = fopen(%q, "w"); 
 	// An invoker's token may not deploy at all.
 	tok = strings.TrimSpace(c.run("cert", "token", "-role", "invoker", "-name", "bob"))
 	testutil.Eventually(t, 5*time.Second, "the invoker's token to be known", func() bool {
-		status, body = post(&http.Client{Transport: bearer{anon.Transport, tok}})
+		status, body = post(c.clientWith(tok))
 		return status != http.StatusUnauthorized
 	})
 	if status != http.StatusForbidden {

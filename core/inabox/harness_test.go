@@ -3,8 +3,6 @@ package inabox
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -156,13 +154,11 @@ func (b *box) api(method, path, body string) (*http.Response, error) {
 
 // httpClient returns a client that trusts the box's CA.
 func httpClient(b *Inabox) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	var pem []byte
 	if ca := b.CA(); ca != nil {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(ca.PEM)
-		t.TLSClientConfig = &tls.Config{RootCAs: pool}
+		pem = ca.PEM
 	}
-	return &http.Client{Transport: t, Timeout: time.Minute}
+	return testutil.APIClient(pem, "", time.Minute)
 }
 
 // start loads an example workflow, lets mutate change it, and starts it
