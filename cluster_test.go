@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // The multi-process tests run a controller, an orchestrator and nodes as
@@ -161,15 +160,18 @@ func (c *cluster) run(args ...string) string {
 // `edgeless cert init` wrote.
 func (c *cluster) client() *http.Client {
 	c.t.Helper()
+	return c.clientWith(c.token())
+}
+
+// clientWith returns an HTTP client of the API that trusts the CA `edgeless
+// cert init` wrote and sends token, if any.
+func (c *cluster) clientWith(token string) *http.Client {
+	c.t.Helper()
 	pem, err := os.ReadFile(filepath.Join(c.dir, "tls", "ca.pem"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool}
-	return &http.Client{Transport: bearer{t, c.token()}, Timeout: time.Minute}
+	return testutil.APIClient(pem, token, time.Minute)
 }
 
 // token returns the admin token `edgeless cert init` wrote.
@@ -180,18 +182,6 @@ func (c *cluster) token() string {
 		c.t.Fatal(err)
 	}
 	return strings.TrimSpace(string(tok))
-}
-
-// bearer adds a token to every request.
-type bearer struct {
-	next  http.RoundTripper
-	token string
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
 }
 
 // emptyCluster returns a cluster with no process yet, in a fresh directory;
@@ -277,7 +267,7 @@ func (c *cluster) get(path string, v any) error {
 
 func (c *cluster) waitNodes(n int) {
 	c.t.Helper()
-	eventuallyT(c.t, 20*time.Second, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
+	testutil.Eventually(c.t, 20*time.Second, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
 		var l spec.DomainList
 		return c.get("/api/v1/domains", &l) == nil && len(l.Domains) == 1 && l.Domains[0].Ready && l.Domains[0].Nodes == n
 	})
@@ -326,17 +316,6 @@ func (c *cluster) counter(logical string) int {
 	return best
 }
 
-func eventuallyT(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func findComponent(wi spec.WorkflowInfo, name string) spec.ComponentInfo {
 	for _, ci := range wi.Components {
 		if ci.Name == name {
@@ -382,14 +361,14 @@ func TestNodeFailureAcrossProcesses(t *testing.T) {
 		t.Fatalf("workflow start: %v: %s", err, id)
 	}
 	counter := findComponent(c.inspect(id), "counter")
-	eventuallyT(t, 10*time.Second, "the counter to reach 10", func() bool { return c.counter(counter.LogicalID) >= 10 })
+	testutil.Eventually(t, 10*time.Second, "the counter to reach 10", func() bool { return c.counter(counter.LogicalID) >= 10 })
 
 	victim := c.nodeProc(counter.Instances[0].Node)
 	killed := time.Now()
 	c.kill(victim)
 	last := c.counter(counter.LogicalID)
 	budget := time.Duration(2*refresh*float64(time.Second)) + time.Second
-	eventuallyT(t, budget+time.Second, "the re-created counter to handle an event", func() bool { return c.counter(counter.LogicalID) > last })
+	testutil.Eventually(t, budget+time.Second, "the re-created counter to handle an event", func() bool { return c.counter(counter.LogicalID) > last })
 	recovered := time.Since(killed)
 	if recovered > budget {
 		t.Fatalf("the counter resumed %v after kill -9, want within 2×refresh+1s = %v", recovered, budget)
@@ -402,7 +381,7 @@ func TestNodeFailureAcrossProcesses(t *testing.T) {
 	if len(moved) != 1 || moved[0].Node == counter.Instances[0].Node {
 		t.Fatalf("counter instances after the failure: %+v", moved)
 	}
-	eventuallyT(t, 10*time.Second, "downstream events to resume", func() bool { return lastLogged(logFile) >= last+5 })
+	testutil.Eventually(t, 10*time.Second, "downstream events to resume", func() bool { return lastLogged(logFile) >= last+5 })
 	// Each node keeps state on its own disk: the re-created counter went on
 	// from the state the orchestrator held, not from zero. A number logged
 	// twice is one the dead counter synced but the replica had not yet.
@@ -429,11 +408,11 @@ func TestControllerRestartKeepsWorkflows(t *testing.T) {
 		t.Fatalf("workflow start: %v: %s", err, id)
 	}
 	before := findComponent(c.inspect(id), "counter")
-	eventuallyT(t, 10*time.Second, "the counter to reach 5", func() bool { return c.counter(before.LogicalID) >= 5 })
+	testutil.Eventually(t, 10*time.Second, "the counter to reach 5", func() bool { return c.counter(before.LogicalID) >= 5 })
 
 	c.kill("con")
 	n := c.counter(before.LogicalID)
-	eventuallyT(t, 10*time.Second, "the counter to run on without a controller", func() bool { return c.counter(before.LogicalID) >= n+5 })
+	testutil.Eventually(t, 10*time.Second, "the counter to run on without a controller", func() bool { return c.counter(before.LogicalID) >= n+5 })
 	c.start("con", "con", "-c", "controller.toml")
 	c.waitNodes(2)
 	if list, err := c.cli("list"); err != nil || list != id {
@@ -444,7 +423,7 @@ func TestControllerRestartKeepsWorkflows(t *testing.T) {
 		t.Fatalf("counter instances changed across the controller restart: %+v → %+v", before.Instances, after.Instances)
 	}
 	m := c.counter(before.LogicalID)
-	eventuallyT(t, 10*time.Second, "the counter to keep running", func() bool { return c.counter(before.LogicalID) >= m+5 })
+	testutil.Eventually(t, 10*time.Second, "the counter to keep running", func() bool { return c.counter(before.LogicalID) >= m+5 })
 	if out, err := c.cli("stop", id); err != nil {
 		t.Fatalf("stop after restart: %v: %s", err, out)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // edgelessFiles copies EDGELESS's configuration files (testdata/edgeless, as
@@ -68,7 +69,7 @@ func TestEdgelessConfigFiles(t *testing.T) {
 	if id = strings.TrimSpace(string(out)); err != nil {
 		t.Fatalf("workflow start with EDGELESS's cli.toml: %v\n%s", err, out)
 	}
-	eventuallyT(t, 10*time.Second, "the noop instance on the node of node.toml", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the noop instance on the node of node.toml", func() bool {
 		wi := c.inspect(id)
 		return len(wi.Components) == 1 && len(wi.Components[0].Instances) == 1 &&
 			wi.Components[0].Instances[0].Node == "bec1d62c-5212-4a27-b4aa-f57ed6a14ea2"
@@ -167,7 +168,7 @@ func TestEdgelessInabox(t *testing.T) {
 	}
 	c.api = fmt.Sprintf("http://127.0.0.1:%d", base+1)
 	box := c.start("inabox", "inabox")
-	eventuallyT(t, 20*time.Second, "the box with two nodes", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the box with two nodes", func() bool {
 		return strings.Contains(box.String(), `msg="edgeless in a box is ready"`) && strings.Contains(box.String(), "nodes=2")
 	})
 	wf, _ := filepath.Abs("examples/noop/workflow.json")
@@ -184,7 +185,7 @@ func TestEdgelessFilesInabox(t *testing.T) {
 	c.api = edgelessFiles(t, c.dir)
 	os.Remove(filepath.Join(c.dir, "cli.toml"))
 	box := c.start("inabox", "inabox")
-	eventuallyT(t, 20*time.Second, "the box from EDGELESS's files", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the box from EDGELESS's files", func() bool {
 		return strings.Contains(box.String(), `msg="edgeless in a box is ready"`)
 	})
 	for _, key := range []string{"general.agent_url:", "general.node_register_coap_url:"} {

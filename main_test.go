@@ -22,6 +22,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // bin is the edgeless binary, built once by TestMain.
@@ -35,15 +36,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "edgeless")
 	// inabox and cert init install a cli.toml in the user's configuration
 	// directory: the processes of the tests use one of their own.
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	for _, c := range [][]string{{"go", "build", "-o", bin, "."}, {"make", "-s", "-C", "functions"}} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(c, " "), err, out)
-			os.Exit(1)
-		}
+	bin, err = testutil.Binary(dir)
+	if err == nil {
+		_, err = testutil.Functions()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -169,9 +171,10 @@ func TestDefaultsFitTogether(t *testing.T) {
 	}
 	ports := map[string]string{}
 	for name, url := range map[string]string{
-		"controller api": c.ControllerURL, "controller domains": c.DomainRegisterURL, "controller metrics": c.MetricsURL,
-		"orchestrator": o.General.OrchestratorURL, "orchestrator node registration": o.General.NodeRegisterURL, "orchestrator metrics": o.General.MetricsURL,
-		"node dataplane": n.General.InvocationURL, "node metrics": n.Telemetry.MetricsURL, "http-ingress": n.Resources.HTTPIngressURL,
+		"controller api": c.ControllerURL.HostPort(), "controller domains": c.DomainRegisterURL.HostPort(), "controller metrics": c.MetricsURL.HostPort(),
+		"orchestrator": o.General.OrchestratorURL.HostPort(), "orchestrator node registration": o.General.NodeRegisterURL.HostPort(),
+		"orchestrator metrics": o.General.MetricsURL.HostPort(), "node dataplane": n.General.InvocationURL.HostPort(),
+		"node metrics": n.Telemetry.MetricsURL.HostPort(), "http-ingress": n.Resources.HTTPIngressURL.HostPort(),
 	} {
 		if other, dup := ports[url]; dup {
 			t.Errorf("%s and %s both default to %s", name, other, url)

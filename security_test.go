@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -111,7 +112,7 @@ func (c *cluster) startCounter() (string, string) {
 	if err != nil {
 		c.t.Fatalf("workflow start: %v: %s", err, id)
 	}
-	eventuallyT(c.t, 10*time.Second, "the counter to log", func() bool { return lastLogged(logFile) > 0 })
+	testutil.Eventually(c.t, 10*time.Second, "the counter to log", func() bool { return lastLogged(logFile) > 0 })
 	return id, logFile
 }
 
@@ -119,7 +120,7 @@ func (c *cluster) startCounter() (string, string) {
 func stillRunning(t *testing.T, logFile string) {
 	t.Helper()
 	before := lastLogged(logFile)
-	eventuallyT(t, 5*time.Second, "the counter to advance", func() bool { return lastLogged(logFile) > before })
+	testutil.Eventually(t, 5*time.Second, "the counter to advance", func() bool { return lastLogged(logFile) > before })
 }
 
 // TestAttackNativeCode: a native .so whose constructor writes a file, sent to
@@ -152,17 +153,17 @@ __attribute__((constructor)) static void evil(void) { FILE *f = fopen(%q, "w"); 
 		return resp.StatusCode, string(body)
 	}
 	// No token: refused before the body is looked at.
-	anon := &http.Client{Transport: c.http.Transport.(bearer).next}
+	anon := c.clientWith("")
 	if status, body := post(anon); status != http.StatusUnauthorized || !strings.Contains(body, "missing bearer token") {
 		t.Fatalf("without a token: %d %s, want 401", status, body)
 	}
 	// A deployer's token: the nodes offer no native runtime.
 	// Tokens added with `edgeless cert token` are taken up without a restart.
 	tok := strings.TrimSpace(c.run("cert", "token", "-role", "deployer", "-name", "alice"))
-	deployer := &http.Client{Transport: bearer{anon.Transport, tok}}
+	deployer := c.clientWith(tok)
 	var status int
 	var body string
-	eventuallyT(t, 5*time.Second, "the new token to be known", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the new token to be known", func() bool {
 		status, body = post(deployer)
 		return status != http.StatusUnauthorized
 	})
@@ -171,8 +172,8 @@ __attribute__((constructor)) static void evil(void) { FILE *f = fopen(%q, "w"); 
 	}
 	// An invoker's token may not deploy at all.
 	tok = strings.TrimSpace(c.run("cert", "token", "-role", "invoker", "-name", "bob"))
-	eventuallyT(t, 5*time.Second, "the invoker's token to be known", func() bool {
-		status, body = post(&http.Client{Transport: bearer{anon.Transport, tok}})
+	testutil.Eventually(t, 5*time.Second, "the invoker's token to be known", func() bool {
+		status, body = post(c.clientWith(tok))
 		return status != http.StatusUnauthorized
 	})
 	if status != http.StatusForbidden {
@@ -277,10 +278,10 @@ func TestAttackDuplicateNodeID(t *testing.T) {
 	dup = strings.Replace(dup, c.ingress[0], fmt.Sprintf("127.0.0.1:%d", freePort(t)), 1)
 	c.write("dup.toml", dup)
 	c.start("dup", "node", "-c", "dup.toml")
-	eventuallyT(t, 10*time.Second, "the orchestrator to refuse the copy", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the orchestrator to refuse the copy", func() bool {
 		return strings.Contains(c.procs["orc"].String(), "refusing a second node with the same node_id while the first is alive")
 	})
-	eventuallyT(t, 10*time.Second, "the copy to be told", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the copy to be told", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return strings.Contains(c.procs["dup"].String(), "node_id already in use by a live node")
@@ -354,7 +355,7 @@ func TestAttackIngressHostClaim(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	eventuallyT(t, 5*time.Second, "five lines in the owner's log", func() bool {
+	testutil.Eventually(t, 5*time.Second, "five lines in the owner's log", func() bool {
 		data, _ := os.ReadFile(filepath.Join(c.dir, "a.log"))
 		return strings.Count(string(data), "\n") == 5
 	})
@@ -540,7 +541,7 @@ func TestSecretsRedacted(t *testing.T) {
 	conf := strings.Replace(string(nodeConf), "[state]\n", fmt.Sprintf("[state]\nredis_url = %q\n", url), 1)
 	c.write("node0.toml", strings.Replace(conf, `redis_provider = ""`, `redis_provider = "redis-0"`, 1))
 	c.start("node0", "node", "-c", "node0.toml")
-	eventuallyT(t, 10*time.Second, "the restarted orchestrator's domain to join", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the restarted orchestrator's domain to join", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return strings.Count(c.procs["con"].String(), "domain joined") >= 2

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // slPost sends a Serverledge request over plain HTTP to the controller's API
@@ -74,7 +76,7 @@ func TestServerledgeAsyncSurvivesRestart(t *testing.T) {
 	}
 	done := reqID(map[string]any{"work": 0})
 	var before string
-	eventuallyT(t, 20*time.Second, "the async result", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the async result", func() bool {
 		status, body := c.slDo(http.MethodGet, "/poll/"+done, nil)
 		before = body
 		return status == http.StatusOK
@@ -125,14 +127,14 @@ func TestEdgeCloudDeadlines(t *testing.T) {
 		orc := c.start("orc", "orc", "-c", "orchestrator.toml")
 		c.start("node1", "node", "-c", "node1.toml")
 		con := c.procs["con"]
-		eventuallyT(t, 20*time.Second, "both nodes in the restarted orchestrator, and it in the controller", func() bool {
+		testutil.Eventually(t, 20*time.Second, "both nodes in the restarted orchestrator, and it in the controller", func() bool {
 			return strings.Count(orc.String(), "node joined") == 2 && strings.Count(con.String(), "domain joined") == 2
 		})
 		c.waitNodes(2)
 		fn := busyFunction(t)
 		// Until the restarted orchestrator has registered, the controller
 		// reaches for the one that is gone (502).
-		eventuallyT(t, 20*time.Second, "the function created", func() bool {
+		testutil.Eventually(t, 20*time.Second, "the function created", func() bool {
 			status, body := c.slPost("/create", fn)
 			if status != http.StatusOK && status != http.StatusBadGateway && status != http.StatusServiceUnavailable {
 				t.Fatalf("create = %d %s", status, body)

@@ -556,19 +556,11 @@ func startBoxCache(ctx context.Context, nodes int, dir, cache string, log *slog.
 	if err := allowBuiltNative(&cfg); err != nil {
 		return nil, err
 	}
-	cfg.Controller.ControllerURL = "https://127.0.0.1:0"
-	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
-	cfg.Controller.MetricsURL = ""
-	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
-	cfg.Orchestrator.General.NodeRegisterURL = ""
-	cfg.Orchestrator.General.MetricsURL = ""
+	cfg.Ephemeral(true)
 	// Faster subscription refreshes wire the outputs of a new workflow
 	// sooner, as in the end-to-end tests.
 	cfg.Orchestrator.General.SubscriptionRefreshIntervalSec = 0.2
 	cfg.Node.General.SubscriptionRefreshIntervalSec = 0.2
-	cfg.Node.General.InvocationURL = "127.0.0.1:0"
-	cfg.Node.Resources.HTTPIngressURL = "127.0.0.1:0"
-	cfg.Node.Telemetry.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = cache
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
 	// No spare container started with each node: its start would take CPU

@@ -9,11 +9,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // TestMain builds the functions that the workflow types deploy, as `make
@@ -24,9 +25,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cmd := exec.Command("make", "-s", "-C", "functions")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if _, err := testutil.Functions(); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot build the functions (run `make deps`):", err)
 		os.Exit(1)
 	}

@@ -43,7 +43,7 @@ func benchRing(b *testing.B, nodes int, plain bool, ext string, window int) {
 	box, err := startBox(context.Background(), nodes, b.TempDir(), log, func(c *inabox.Config) {
 		if plain {
 			c.Controller.TLS.Enabled, c.Orchestrator.TLS.Enabled, c.Node.TLS.Enabled = false, false, false
-			c.Controller.ControllerURL = "http://127.0.0.1:0"
+			c.Ephemeral(false)
 		}
 	})
 	if err != nil {

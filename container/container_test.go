@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 func randomID() core.ID { return core.NewID() }
@@ -144,13 +145,17 @@ func TestHostCalls(t *testing.T) {
 	// runs, is refused.
 	call(t, i, "later")
 	time.Sleep(500 * time.Millisecond) // no handler runs when it calls, 200 ms later
-	deadline := time.Now().Add(5 * time.Second)
-	for _, got := call(t, i, "late"); got != "FAILED_PRECONDITION"; _, got = call(t, i, "late") {
-		if got != "pending" || time.Now().After(deadline) {
+	testutil.Eventually(t, 5*time.Second, "the late host call refused", func() bool {
+		switch _, got := call(t, i, "late"); got {
+		case "FAILED_PRECONDITION":
+			return true
+		case "pending":
+			return false
+		default:
 			t.Fatalf("a host call outside a handler: %q, want FAILED_PRECONDITION", got)
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 	if ret, _ := call(t, i, "noreply"); ret != core.CallNoReply {
 		t.Errorf("noreply = %v, want CallNoReply", ret)
 	}
@@ -275,13 +280,7 @@ def handler(params, context):
 	if n := countContainers(t, r, "python310"); n != 1 {
 		t.Fatalf("%d python310 containers, want 1", n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for countContainers(t, r, "python310") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the idle container was not evicted")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the idle container's eviction", func() bool { return countContainers(t, r, "python310") == 0 })
 	// Cold start after scaling to zero, then a crash that is replaced.
 	if ret, _ := call(t, i, `{"crash": true}`); ret != core.CallErr {
 		t.Fatalf("crash = %v, want CallErr", ret)
@@ -314,19 +313,7 @@ func TestPython310Spare(t *testing.T) {
 	s := Spec{Image: "edgeless-python:latest", Runtime: "python310", Code: []byte("def h(p, c):\n    return p * 3\n"), Handler: "triple.h"}
 	k := s.Image
 	r.refill(k)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.mu.Lock()
-		n := len(r.spares.boxes[k])
-		r.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no spare container started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, "a spare container", func() bool { return r.spareCount(k) == 1 })
 	i := start(t, r, s, newRecorder(), "", nil)
 	if ret, got := call(t, i, "7"); ret != core.CallReply || got != "21" {
 		t.Fatalf("call 7 = %v %q, want 21", ret, got)
@@ -405,18 +392,14 @@ func TestSpares(t *testing.T) {
 	s := Spec{Image: "edgeless-double-go:latest"}
 	start(t, r, s, newRecorder(), "", nil)
 	var spare *box
-	deadline := time.Now().Add(20 * time.Second)
-	for spare == nil {
+	testutil.Eventually(t, 20*time.Second, "a spare container", func() bool {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		if l := r.spares.boxes[s.Image]; len(l) == 1 {
 			spare = l[0]
 		}
-		r.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatal("no spare container started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return spare != nil
+	})
 	i := start(t, r, s, newRecorder(), "", nil)
 	if i.own != spare {
 		t.Fatal("the second instance did not take the spare container")
@@ -440,13 +423,7 @@ func TestOrphanOfDeadProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	zombie := cmd.Process.Pid
-	deadline := time.Now().Add(5 * time.Second)
-	for state, _, _ := procStat(zombie); state != "Z"; state, _, _ = procStat(zombie) {
-		if time.Now().After(deadline) {
-			t.Fatal("the child did not become a zombie")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "the child to become a zombie", func() bool { state, _, _ := procStat(zombie); return state == "Z" })
 	labels := func(pid int, start string) map[string]string {
 		return map[string]string{LabelNode: core.NewID().String(), labelHost: r.labels[labelHost],
 			labelPID: strconv.Itoa(pid), labelStart: start}
@@ -473,19 +450,7 @@ func TestOrphanOfDeadProcess(t *testing.T) {
 // enforces them.
 func TestSpareLimits(t *testing.T) {
 	r := newRuntime(t, func(c *Config) { c.Spares = 1; c.Prestart = []string{"edgeless-testfn-py:latest"} })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.mu.Lock()
-		n := len(r.spares.boxes["edgeless-testfn-py:latest"])
-		r.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no prestarted spare")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, "a prestarted spare", func() bool { return r.spareCount("edgeless-testfn-py:latest") == 1 })
 	i := start(t, r, Spec{Image: "edgeless-testfn-py:latest", MemoryMB: 64, CPUs: 0.5}, newRecorder(), "", nil)
 	info, err := r.docker.ContainerInspect(context.Background(), i.own.id)
 	if err != nil {
@@ -500,4 +465,11 @@ func TestSpareLimits(t *testing.T) {
 	if _, _, err := i.Call(core.InstanceID{}, []byte("alloc 128")); !errors.Is(err, ErrMemoryLimit) {
 		t.Fatalf("alloc 128 in 64 MiB: err = %v, want ErrMemoryLimit", err)
 	}
+}
+
+// spareCount returns how many spare containers of image r keeps.
+func (r *Runtime) spareCount(image string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.spares.boxes[image])
 }

@@ -7,7 +7,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -20,13 +19,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // refresh is subscription_refresh_interval_sec of deploy/config: a lost node's
@@ -50,9 +49,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "edgeless")
-	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	if bin, err = testutil.Binary(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -171,35 +169,33 @@ func newHosts(t *testing.T, slow map[string]time.Duration) *hosts {
 // name: a static binary FROM scratch.
 func relayImage(t *testing.T) string {
 	const name = "edgeless-test-delayrelay:latest"
-	relayOnce.Do(func() {
-		dir := t.TempDir()
+	_, err := testutil.Once(name, func() (struct{}, error) {
+		dir, err := os.MkdirTemp("", "delayrelay-")
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer os.RemoveAll(dir)
 		build := exec.Command("go", "build", "-o", filepath.Join(dir, "delayrelay"), "./testdata/delayrelay")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			relayErr = fmt.Errorf("go build delayrelay: %v: %s", err, out)
-			return
+			return struct{}{}, fmt.Errorf("go build delayrelay: %v: %s", err, out)
 		}
 		df := "FROM scratch\nCOPY delayrelay /delayrelay\nUSER 65532:65532\nENTRYPOINT [\"/delayrelay\"]\n"
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-			relayErr = err
-			return
+			return struct{}{}, err
 		}
 		cmd := exec.Command("docker", "build", "-q", "-t", name, dir)
 		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			relayErr = fmt.Errorf("docker build delayrelay: %v: %s", err, out)
+			return struct{}{}, fmt.Errorf("docker build delayrelay: %v: %s", err, out)
 		}
+		return struct{}{}, nil
 	})
-	if relayErr != nil {
-		t.Fatal(relayErr)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return name
 }
-
-var (
-	relayOnce sync.Once
-	relayErr  error
-)
 
 // refresh re-reads the published ports after a container restarted: Docker
 // picks new ones.
@@ -246,22 +242,7 @@ func apiClient(t *testing.T, tlsDir string) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
-	return &http.Client{Transport: bearer{tr, strings.TrimSpace(string(tok))}, Timeout: 30 * time.Second}
-}
-
-type bearer struct {
-	next  http.RoundTripper
-	token string
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
+	return testutil.APIClient(ca, strings.TrimSpace(string(tok)), 30*time.Second)
 }
 
 // published returns the host address a container's port is published on.
@@ -295,7 +276,7 @@ func (h *hosts) api(method, path string, body []byte, v any) error {
 
 func (h *hosts) waitNodes(n int, within time.Duration) {
 	h.t.Helper()
-	eventually(h.t, within, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
+	testutil.Eventually(h.t, within, fmt.Sprintf("the controller to see %d nodes", n), func() bool {
 		var l spec.DomainList
 		return h.api(http.MethodGet, "/api/v1/domains", nil, &l) == nil && len(l.Domains) == 1 && l.Domains[0].Ready && l.Domains[0].Nodes == n
 	})
@@ -404,17 +385,6 @@ func (h *hosts) lines(file string) []int {
 		}
 	}
 	return out
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // tally counts a sequence of numbers that should each appear once.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // code returns the absolute path of a built example function.
@@ -85,7 +87,7 @@ func (s *stall) end() time.Duration {
 func (h *hosts) awayFromNode3(id string) string {
 	h.t.Helper()
 	where := ""
-	eventually(h.t, 10*time.Second, "the counter placed", func() bool { where = h.where(id, "counter"); return where != "" })
+	testutil.Eventually(h.t, 10*time.Second, "the counter placed", func() bool { where = h.where(id, "counter"); return where != "" })
 	if where != "node3" {
 		return where
 	}
@@ -93,7 +95,7 @@ func (h *hosts) awayFromNode3(id string) string {
 	if err := h.api(http.MethodPost, "/api/v1/workflows/"+id+"/migrate", []byte(body), nil); err != nil {
 		h.t.Fatal(err)
 	}
-	eventually(h.t, 10*time.Second, "the counter on node1", func() bool { return h.where(id, "counter") == "node1" })
+	testutil.Eventually(h.t, 10*time.Second, "the counter on node1", func() bool { return h.where(id, "counter") == "node1" })
 	return "node1"
 }
 
@@ -102,7 +104,7 @@ func (h *hosts) awayFromNode3(id string) string {
 func (h *hosts) settle(logical string) int {
 	h.t.Helper()
 	sent := h.state(logical)
-	eventually(h.t, 10*time.Second, "the file-log to catch up", func() bool { return slices.Max(append(h.lines("count.log"), 0)) >= sent })
+	testutil.Eventually(h.t, 10*time.Second, "the file-log to catch up", func() bool { return slices.Max(append(h.lines("count.log"), 0)) >= sent })
 	return sent
 }
 
@@ -112,7 +114,7 @@ func cutOff(t *testing.T, what string, brk, mend func(h *hosts, node string)) {
 	h := newHosts(t, nil)
 	id := h.start(counterWorkflow(t))
 	logical := h.logical(id, "counter")
-	eventually(t, 10*time.Second, "the counter to count", func() bool { return h.state(logical) > 5 })
+	testutil.Eventually(t, 10*time.Second, "the counter to count", func() bool { return h.state(logical) > 5 })
 	if f := os.Getenv("MULTIHOST_MONITOR"); f != "" { // diagnosis: every command Redis runs
 		mon := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strings.Split(h.published("redis", "6379"), ":")[1], "monitor")
 		out, err := os.Create(f)
@@ -129,14 +131,14 @@ func cutOff(t *testing.T, what string, brk, mend func(h *hosts, node string)) {
 	for run := range runs() {
 		victim := h.awayFromNode3(id)
 		s := watch(h, logical)
-		eventually(t, 5*time.Second, "the counter to run", func() bool { return h.state(logical) > 0 })
+		testutil.Eventually(t, 5*time.Second, "the counter to run", func() bool { return h.state(logical) > 0 })
 		brk(h, victim)
-		eventually(t, 2*refresh+5*time.Second, "the counter to run elsewhere", func() bool {
+		testutil.Eventually(t, 2*refresh+5*time.Second, "the counter to run elsewhere", func() bool {
 			w := h.where(id, "counter")
 			return w != "" && w != victim
 		})
 		before := h.state(logical)
-		eventually(t, 10*time.Second, "the counter to advance elsewhere", func() bool { return h.state(logical) > before+3 })
+		testutil.Eventually(t, 10*time.Second, "the counter to advance elsewhere", func() bool { return h.state(logical) > before+3 })
 		mend(h, victim)
 		h.waitNodes(3, 20*time.Second)
 		rec := s.end()
@@ -278,7 +280,7 @@ func restart(t *testing.T, name string, wantNoStall bool) {
 	h := newHosts(t, nil)
 	id := h.start(counterWorkflow(t))
 	logical := h.logical(id, "counter")
-	eventually(t, 10*time.Second, "the counter to count", func() bool { return h.state(logical) > 5 })
+	testutil.Eventually(t, 10*time.Second, "the counter to count", func() bool { return h.state(logical) > 5 })
 	var stalls []time.Duration
 	for run := range runs() {
 		s := watch(h, logical)
@@ -286,7 +288,7 @@ func restart(t *testing.T, name string, wantNoStall bool) {
 		h.refresh()
 		h.waitNodes(3, 30*time.Second)
 		before := h.state(logical)
-		eventually(t, 10*time.Second, "the counter to advance", func() bool { return h.state(logical) > before+3 })
+		testutil.Eventually(t, 10*time.Second, "the counter to advance", func() bool { return h.state(logical) > before+3 })
 		stalls = append(stalls, s.end())
 		t.Logf("%s restart, run %d: the counter stalled %v", name, run+1, stalls[run].Round(time.Millisecond))
 	}
@@ -406,7 +408,7 @@ func TestComposeReadme(t *testing.T) {
 		out, _ := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out))
 	}
-	eventually(t, 60*time.Second, "three nodes in the domain", func() bool { return domain() == "domain domain-7000 (3 nodes)" })
+	testutil.Eventually(t, 60*time.Second, "three nodes in the domain", func() bool { return domain() == "domain domain-7000 (3 nodes)" })
 	wf, err := filepath.Abs("../examples/ping_pong/workflow.json")
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +416,7 @@ func TestComposeReadme(t *testing.T) {
 	if out, err := cli("start", wf); err != nil {
 		t.Fatalf("workflow start: %v\n%s", err, out)
 	}
-	eventually(t, 30*time.Second, "PING-3 -> PONG in a node's log", func() bool {
+	testutil.Eventually(t, 30*time.Second, "PING-3 -> PONG in a node's log", func() bool {
 		return strings.Contains(compose("logs", "--no-color", "node1", "node2", "node3"), "PING-3 -> PONG")
 	})
 }

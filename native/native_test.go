@@ -14,20 +14,20 @@ import (
 	"testing"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
-const functionsDir = "../functions"
-
-// probeSO is testdata/probe.c built by TestMain.
-var probeSO string
+var (
+	functionsDir string // functions/, its native functions built by TestMain
+	probeSO      string // testdata/probe.c built by TestMain
+)
 
 // TestMain builds the native functions with the Makefile, as `make test`
 // does, and the test-only probe function with the same flags.
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
-		cmd := exec.Command("make", "-s", "-C", functionsDir, "native")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
+		var err error
+		if functionsDir, err = testutil.Functions("native"); err != nil {
 			fmt.Fprintln(os.Stderr, "cannot build the native functions (gcc is needed):", err)
 			return 1
 		}

@@ -1,11 +1,14 @@
 package resources
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 func TestFilePusher(t *testing.T) {
@@ -29,10 +32,8 @@ func TestFilePusher(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for len(h.Casts()) < len(want) && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		testutil.EventuallyDetail(t, 5*time.Second, fmt.Sprintf("%d casts", len(want)),
+			func() bool { return len(h.Casts()) >= len(want) }, func() string { return fmt.Sprintf("casts %q", h.Casts()) })
 		inst.Close()
 		got := h.Casts()
 		if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {

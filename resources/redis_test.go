@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // redisGet reads a key of the package's redis-server directly.
@@ -75,17 +77,10 @@ func TestRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client probes Redis once a second; casts until then are dropped.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.EventuallyDetail(t, 5*time.Second, "recovery after Redis came back", func() bool {
 		plain.Cast(src, []byte("back"))
-		if redisGet(t, "k-plain") == "back" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery 5s after Redis came back; dropped %d", plain.Dropped())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return redisGet(t, "k-plain") == "back"
+	}, func() string { return fmt.Sprintf("dropped %d", plain.Dropped()) })
 	f(plain, "k-plain", core.CallReply, "back")
 	if _, err := NewRedis(nil).Start(StartConfig{Configurations: map[string]string{}}); err == nil || !strings.Contains(err.Error(), `"url": missing`) {
 		t.Fatalf("missing url: %v", err)

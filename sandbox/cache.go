@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"unsafe"
+
+	"github.com/edgeless-go/edgeless/core"
 )
 
 // moduleEntry is a module in the memory cache, or one being loaded: ready is
@@ -143,24 +145,7 @@ func writeArtefact(path string, c *C.wasmtime_module_t) error {
 		return wasmError(cerr)
 	}
 	defer C.wasm_byte_vec_delete(&v)
+	// data aliases v, which lives until the deferred delete, after the write.
 	data := unsafe.Slice((*byte)(unsafe.Pointer(v.data)), int(v.size))
-
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(f.Name()))
-	}
-	return nil
+	return core.WriteFileAtomic(path, data)
 }

@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	wasmtime "github.com/bytecodealliance/wasmtime-go/v39"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // hostCall is one call a recordingHost received, with its byte arguments
@@ -371,43 +371,28 @@ func handleStop() {}
 func main() {}
 `
 
-var builds sync.Map // source key -> *buildResult
-
-type buildResult struct {
-	once sync.Once
-	wasm []byte
-	err  error
-	skip string
-}
-
 // build compiles a guest once per test binary with the command cmd, which
 // gets the source file and output paths appended ("go" commands run in the
 // source directory instead). It skips the test if the tool is missing.
 func build(t testing.TB, key, file, src string, cmd ...string) []byte {
 	t.Helper()
-	v, _ := builds.LoadOrStore(key, &buildResult{})
-	b := v.(*buildResult)
-	b.once.Do(func() {
-		if _, err := exec.LookPath(cmd[0]); err != nil {
-			b.skip = cmd[0] + " not installed"
-			return
-		}
+	if _, err := exec.LookPath(cmd[0]); err != nil {
+		t.Skip(cmd[0] + " not installed")
+	}
+	wasm, err := testutil.Once("sandbox guest "+key, func() ([]byte, error) {
 		dir, err := os.MkdirTemp("", "sandbox-guest-")
 		if err != nil {
-			b.err = err
-			return
+			return nil, err
 		}
 		defer os.RemoveAll(dir)
 		in, out := filepath.Join(dir, file), filepath.Join(dir, "out.wasm")
 		if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
-			b.err = err
-			return
+			return nil, err
 		}
 		var c *exec.Cmd
 		if cmd[0] == "go" {
 			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guest\n\ngo 1.24\n"), 0o644); err != nil {
-				b.err = err
-				return
+				return nil, err
 			}
 			c = exec.Command(cmd[0], append(cmd[1:], "-o", out, ".")...)
 			c.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-buildvcs=false", "GOWORK=off")
@@ -416,18 +401,14 @@ func build(t testing.TB, key, file, src string, cmd ...string) []byte {
 		}
 		c.Dir = dir
 		if msg, err := c.CombinedOutput(); err != nil {
-			b.err = &buildError{strings.Join(c.Args, " "), string(msg), err}
-			return
+			return nil, &buildError{strings.Join(c.Args, " "), string(msg), err}
 		}
-		b.wasm, b.err = os.ReadFile(out)
+		return os.ReadFile(out)
 	})
-	if b.skip != "" {
-		t.Skip(b.skip)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.wasm
+	return wasm
 }
 
 type buildError struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 func TestClientReconnectsAfterServerRestart(t *testing.T) {
@@ -23,15 +24,15 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	if err := c.SendEvent(&e); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first event", func() bool { return first.len() == 1 })
+	testutil.Eventually(t, 10*time.Second, "first event", func() bool { return first.len() == 1 })
 
 	if c.Down() {
 		t.Fatal("Down while connected")
 	}
 	s.Close()
-	waitFor(t, "OnLost", func() bool { return lost.Load() == 1 })
-	waitFor(t, "Down", c.Down)
-	waitFor(t, "ErrUnavailable", func() bool { return errors.Is(c.SendEvent(&e), ErrUnavailable) })
+	testutil.Eventually(t, 10*time.Second, "OnLost", func() bool { return lost.Load() == 1 })
+	testutil.Eventually(t, 10*time.Second, "Down", c.Down)
+	testutil.Eventually(t, 10*time.Second, "ErrUnavailable", func() bool { return errors.Is(c.SendEvent(&e), ErrUnavailable) })
 	began := time.Now()
 	if _, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Call while down: %v, want ErrUnavailable", err)
@@ -48,7 +49,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	Method(mux, "echo", func(_ context.Context, r *echoReq) (*echoResp, error) { return &echoResp{Text: r.Text}, nil })
 	startServer(t, ServerConfig{Addr: addr, Handler: second, Mux: mux})
 	e.Payload = []byte("after")
-	waitFor(t, "an event through the new connection", func() bool {
+	testutil.Eventually(t, 10*time.Second, "an event through the new connection", func() bool {
 		_ = c.SendEvent(&e)
 		return second.len() > 0
 	})
@@ -79,7 +80,7 @@ func TestClientUnreachablePeer(t *testing.T) {
 	// Sends are queued while the first dial runs; once it fails, sends
 	// fail fast and what was queued is counted as lost.
 	queued := uint64(0)
-	waitFor(t, "ErrUnavailable", func() bool {
+	testutil.Eventually(t, 10*time.Second, "ErrUnavailable", func() bool {
 		err := c.SendEvent(&e)
 		if err == nil {
 			queued++
@@ -169,7 +170,7 @@ func TestClientCloseIsIdempotent(t *testing.T) {
 	if err := c2.SendEvent(&e); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a connection", func() bool { return c2.Stats().Connects == 1 })
+	testutil.Eventually(t, 10*time.Second, "a connection", func() bool { return c2.Stats().Connects == 1 })
 	for range 99 {
 		if err := c2.SendEvent(&e); err != nil {
 			t.Fatal(err)
@@ -178,7 +179,7 @@ func TestClientCloseIsIdempotent(t *testing.T) {
 	c2.Close()
 	c2.Close()
 	// Close flushes what was queued.
-	waitFor(t, "queued events", func() bool { return rec.len() == 100 })
+	testutil.Eventually(t, 10*time.Second, "queued events", func() bool { return rec.len() == 100 })
 	if _, err := Call[echoReq, echoResp](context.Background(), c2, "echo", &echoReq{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Call after Close: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 type echoReq struct {
@@ -57,8 +59,8 @@ func TestCallRoundTrip(t *testing.T) {
 		t.Fatalf("echo: %+v, %v", resp, err)
 	}
 	// Counters follow the writes, which may finish after the answer arrived.
-	waitFor(t, "server counters", func() bool { st := s.Stats(); return st.FramesIn == 1 && st.FramesOut == 1 })
-	waitFor(t, "client counters", func() bool { st := c.Stats(); return st.FramesIn == 1 && st.FramesOut == 1 })
+	testutil.Eventually(t, 10*time.Second, "server counters", func() bool { st := s.Stats(); return st.FramesIn == 1 && st.FramesOut == 1 })
+	testutil.Eventually(t, 10*time.Second, "client counters", func() bool { st := c.Stats(); return st.FramesIn == 1 && st.FramesOut == 1 })
 }
 
 func TestCallConcurrent(t *testing.T) {
@@ -120,7 +122,7 @@ func TestCallTimeoutDropsLateResponse(t *testing.T) {
 		t.Fatalf("%d calls still pending after the timeout", n)
 	}
 	release()
-	waitFor(t, "the late response", func() bool { return c.Stats().Late == 1 })
+	testutil.Eventually(t, 10*time.Second, "the late response", func() bool { return c.Stats().Late == 1 })
 	// The connection is still good.
 	if resp, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{Text: "y"}); err != nil || resp.Text != "y" {
 		t.Fatalf("echo after a late response: %+v, %v", resp, err)
@@ -144,7 +146,7 @@ func TestCallFailsWhenConnectionDrops(t *testing.T) {
 		_, err := Call[echoReq, echoResp](context.Background(), c, "block", &echoReq{})
 		errc <- err
 	}()
-	waitFor(t, "the call to reach the server", func() bool { return s.Stats().FramesIn == 1 })
+	testutil.Eventually(t, 10*time.Second, "the call to reach the server", func() bool { return s.Stats().FramesIn == 1 })
 	s.Close() // cancels the handler and drops the connection
 	if err := <-errc; !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Call: %v, want ErrUnavailable", err)
@@ -159,7 +161,7 @@ func TestServerRefusesRequestsBeyondMax(t *testing.T) {
 		_, err := Call[echoReq, echoResp](context.Background(), c, "block", &echoReq{})
 		first <- err
 	}()
-	waitFor(t, "the first call to run", func() bool { return s.Stats().FramesIn == 1 })
+	testutil.Eventually(t, 10*time.Second, "the first call to run", func() bool { return s.Stats().FramesIn == 1 })
 	_, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{})
 	var re *RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Message, "server busy") {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // testLog writes through t.Log so a failing test shows what the transport said.
@@ -85,18 +86,6 @@ func newClient(t *testing.T, addr string, opts ClientOptions) *Client {
 	return c
 }
 
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestServerAddrResolvesPortZero(t *testing.T) {
 	s := startServer(t, ServerConfig{Handler: &recorder{}})
 	host, port, err := net.SplitHostPort(s.Addr())
@@ -164,7 +153,7 @@ func TestEventsArriveIntactAndInOrder(t *testing.T) {
 			t.Fatalf("SendEvent %d: %v", i, err)
 		}
 	}
-	waitFor(t, "all events", func() bool { return rec.len() == n })
+	testutil.Eventually(t, 10*time.Second, "all events", func() bool { return rec.len() == n })
 	for i, got := range rec.snapshot() {
 		want := testEvent(core.KindCast, uint64(i), int64(i)*1000, []byte("payload-"+strconv.Itoa(i)))
 		if i%7 == 0 {
@@ -175,7 +164,7 @@ func TestEventsArriveIntactAndInOrder(t *testing.T) {
 		}
 	}
 	// Counters are updated after handling and after writing: poll them.
-	waitFor(t, "counters", func() bool {
+	testutil.Eventually(t, 10*time.Second, "counters", func() bool {
 		st, cs := s.Stats(), c.Stats()
 		return st.FramesIn == n && cs.FramesOut == n && cs.BytesOut == st.BytesIn
 	})
@@ -215,7 +204,7 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 		if err := good.SendEvent(&e); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "event "+strconv.FormatUint(corr, 10), func() bool {
+		testutil.Eventually(t, 10*time.Second, "event "+strconv.FormatUint(corr, 10), func() bool {
 			evs := rec.snapshot()
 			return len(evs) > 0 && evs[len(evs)-1].Corr == corr
 		})
@@ -248,7 +237,7 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 	f("oversize length", binary.BigEndian.AppendUint32(nil, 1025))
 	f("oversize length 4 GiB", b(0xff, 0xff, 0xff, 0xff))
 	f("truncated request", frame(b(0x94, 16, 1)))
-	waitFor(t, "one connection left", func() bool { return s.Stats().Conns == 1 })
+	testutil.Eventually(t, 10*time.Second, "one connection left", func() bool { return s.Stats().Conns == 1 })
 }
 
 func TestServerWithoutHandlerRejectsEvents(t *testing.T) {
@@ -272,7 +261,7 @@ func TestHandlerPanicClosesConnection(t *testing.T) {
 	conn.Write(AppendEvent(nil, &core.Event{Kind: core.KindCast}))
 	waitClosed(t, conn)
 	other := rawConn(t, s.Addr())
-	waitFor(t, "server still accepting", func() bool { return s.Stats().Conns == 1 })
+	testutil.Eventually(t, 10*time.Second, "server still accepting", func() bool { return s.Stats().Conns == 1 })
 	other.Close()
 }
 
@@ -285,7 +274,7 @@ func TestLargeEventsSpanManyReads(t *testing.T) {
 		if err := c.SendEvent(&e); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "a large event", func() bool { return rec.len() == i+1 })
+		testutil.Eventually(t, 10*time.Second, "a large event", func() bool { return rec.len() == i+1 })
 		if got := rec.snapshot()[i]; !sameEvent(&got, &e) {
 			t.Fatalf("event %d arrived damaged: %d payload bytes", i, len(got.Payload))
 		}

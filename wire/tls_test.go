@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // pki is a CA and the credentials it issued, for TLS tests.
@@ -85,13 +86,13 @@ func TestTLSIdentityAndAuthorization(t *testing.T) {
 	if err := peer.SendEvent(&e); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the event", func() bool { return rec.len() == 1 })
+	testutil.Eventually(t, 10*time.Second, "the event", func() bool { return rec.len() == 1 })
 
 	// The orchestrator may not send events: its connection is closed.
 	if err := c.SendEvent(&e); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the denial", func() bool { return s.Stats().Denied >= 2 })
+	testutil.Eventually(t, 10*time.Second, "the denial", func() bool { return s.Stats().Denied >= 2 })
 	if rec.len() != 1 {
 		t.Fatalf("%d events delivered, want 1", rec.len())
 	}
@@ -139,7 +140,7 @@ func TestTLSRefusesStrangers(t *testing.T) {
 	if _, err := raw.Read(make([]byte, 1)); err == nil || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		t.Fatalf("a stalled stranger was not disconnected: %v", err)
 	}
-	waitFor(t, "the stranger's connection to close", func() bool { return s.Stats().Conns == 0 })
+	testutil.Eventually(t, 10*time.Second, "the stranger's connection to close", func() bool { return s.Stats().Conns == 0 })
 }
 
 func isTimeout(err error) bool {
@@ -167,7 +168,7 @@ func TestTLSBudget(t *testing.T) {
 		return conn
 	}
 	dial()
-	waitFor(t, "the first large frame to hold budget", func() bool { return atomic.LoadInt64(&s.budget.free) == 3<<20 })
+	testutil.Eventually(t, 10*time.Second, "the first large frame to hold budget", func() bool { return atomic.LoadInt64(&s.budget.free) == 3<<20 })
 	second := dial()
 	second.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := second.Read(make([]byte, 1)); err == nil || isTimeout(err) {
@@ -210,7 +211,7 @@ func TestPlaintextBounds(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		conns = append(conns, c)
 		if i < 2 { // the loops open connections in any order: one at a time
-			waitFor(t, "the connection to open", func() bool { return s.Stats().Conns == int64(i+1) })
+			testutil.Eventually(t, 10*time.Second, "the connection to open", func() bool { return s.Stats().Conns == int64(i+1) })
 		}
 	}
 	conns[2].SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -225,14 +226,14 @@ func TestPlaintextBounds(t *testing.T) {
 		}
 	}
 	send(conns[0])
-	waitFor(t, "the first large frame to hold budget", func() bool { return atomic.LoadInt64(&s.budget.free) == 3<<20 })
+	testutil.Eventually(t, 10*time.Second, "the first large frame to hold budget", func() bool { return atomic.LoadInt64(&s.budget.free) == 3<<20 })
 	send(conns[1])
 	conns[1].SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conns[1].Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("the second large frame was not refused: %v", err)
 	}
 	conns[0].Close()
-	waitFor(t, "the budget to come back", func() bool { return atomic.LoadInt64(&s.budget.free) == 10<<20 })
+	testutil.Eventually(t, 10*time.Second, "the budget to come back", func() bool { return atomic.LoadInt64(&s.budget.free) == 10<<20 })
 }
 
 // TestClientReset: Reset drops the connection at once; the client redials
@@ -245,10 +246,10 @@ func TestClientReset(t *testing.T) {
 	if err := c.SendEvent(&e); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first event", func() bool { return rec.len() == 1 })
+	testutil.Eventually(t, 10*time.Second, "the first event", func() bool { return rec.len() == 1 })
 	c.Reset()
-	waitFor(t, "the server to see the connection go", func() bool { return s.Stats().Conns == 0 })
-	waitFor(t, "a new connection", func() bool { return c.SendEvent(&e) == nil && rec.len() >= 2 })
+	testutil.Eventually(t, 10*time.Second, "the server to see the connection go", func() bool { return s.Stats().Conns == 0 })
+	testutil.Eventually(t, 10*time.Second, "a new connection", func() bool { return c.SendEvent(&e) == nil && rec.len() >= 2 })
 	if got := c.Stats().Connects; got != 2 {
 		t.Fatalf("%d connects, want 2", got)
 	}

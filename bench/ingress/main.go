@@ -86,12 +86,7 @@ func run(conc int, dur time.Duration, maxReq, rounds int, warm time.Duration) er
 	cfg := inabox.Default()
 	cfg.CredentialsDir = ""
 	cfg.Controller.TokensPath = ""
-	cfg.Controller.ControllerURL = "http://127.0.0.1:0"
-	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
-	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
-	cfg.Node.General.InvocationURL = "127.0.0.1:0"
-	cfg.Node.Telemetry.MetricsURL = ""
-	cfg.Controller.MetricsURL = ""
+	cfg.Ephemeral(false)
 	cfg.Node.General.MailboxSize = 4096
 	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
 	cfg.Node.State.Dir = filepath.Join(dir, "state")

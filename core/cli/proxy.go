@@ -20,7 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
-	"github.com/edgeless-go/edgeless/wire"
+	"github.com/edgeless-go/edgeless/core/proxyschema"
 )
 
 const proxyUsage = `usage: edgeless proxy [flags] VERB
@@ -119,7 +119,7 @@ func Proxy(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return m.intent(ctx, "intent:migrate:"+lid.String(), node, out)
+		return m.intent(ctx, proxyschema.Intent{Kind: proxyschema.IntentMigrate, Logical: lid, Targets: []core.ID{node}}, out)
 	case "intent cordon", "intent uncordon":
 		if len(rest) != 1 {
 			return fmt.Errorf("proxy intent %s: want NODE", what)
@@ -128,11 +128,7 @@ func Proxy(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		value := "yes"
-		if what == "uncordon" {
-			value = "no"
-		}
-		return m.intent(ctx, "intent:cordon:"+node, value, out)
+		return m.intent(ctx, proxyschema.Intent{Kind: proxyschema.IntentCordon, Node: node, Cordoned: what == "cordon"}, out)
 	case "dump performance":
 		return m.dumpPerformance(ctx, *outDir, out)
 	case "dump performance-csv":
@@ -151,39 +147,6 @@ type mirror struct {
 	format string
 	names  map[string]string // node UUID → printed name
 }
-
-// Reader-side shapes of the proxy's JSON values (EDGELESS's serde output).
-type proxyCapabilities struct {
-	NumCPUs      int      `json:"num_cpus"`
-	ModelNameCPU string   `json:"model_name_cpu"`
-	ClockFreqCPU float64  `json:"clock_freq_cpu"`
-	NumCores     int      `json:"num_cores"`
-	MemSize      int      `json:"mem_size"`
-	Labels       []string `json:"labels"`
-	IsTEERunning bool     `json:"is_tee_running"`
-	HasTPM       bool     `json:"has_tpm"`
-	Runtimes     []string `json:"runtimes"`
-	DiskTotSpace int      `json:"disk_tot_space"`
-	NumGPUs      int      `json:"num_gpus"`
-	ModelNameGPU string   `json:"model_name_gpu"`
-	MemSizeGPU   int      `json:"mem_size_gpu"`
-}
-
-type proxyProvider struct {
-	ClassType string   `json:"class_type"`
-	NodeID    string   `json:"node_id"`
-	Outputs   []string `json:"outputs"`
-}
-
-// proxyInstance is one instance:<lid> value: the spec and where it runs.
-type proxyInstance struct {
-	function bool
-	spec     json.RawMessage
-	workflow string
-	placed   []placedInstance
-}
-
-type placedInstance struct{ node, physical string }
 
 // keys lists the keys matching pattern, sorted.
 func (m *mirror) keys(ctx context.Context, pattern string) ([]string, error) {
@@ -209,7 +172,7 @@ func (m *mirror) values(ctx context.Context, prefix string) (map[string]string, 
 	out := map[string]string{}
 	for _, k := range keys {
 		id := strings.TrimPrefix(k, prefix)
-		if id == "last_update" {
+		if proxyschema.IsLastUpdate(id) {
 			continue
 		}
 		v, err := m.rdb.Get(ctx, k).Result()
@@ -224,15 +187,16 @@ func (m *mirror) values(ctx context.Context, prefix string) (map[string]string, 
 	return out, nil
 }
 
-func (m *mirror) capabilities(ctx context.Context) (map[string]proxyCapabilities, error) {
-	raw, err := m.values(ctx, "node:capabilities:")
+// capabilities returns each node's capabilities; values it cannot read are
+// left out, as they are by EDGELESS's proxy_cli.
+func (m *mirror) capabilities(ctx context.Context) (map[string]proxyschema.Capabilities, error) {
+	raw, err := m.values(ctx, proxyschema.CapabilitiesPrefix)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]proxyCapabilities{}
+	out := map[string]proxyschema.Capabilities{}
 	for node, v := range raw {
-		var c proxyCapabilities
-		if json.Unmarshal([]byte(v), &c) == nil {
+		if c, err := proxyschema.DecodeCapabilities(v); err == nil {
 			out[node] = c
 		}
 	}
@@ -240,92 +204,37 @@ func (m *mirror) capabilities(ctx context.Context) (map[string]proxyCapabilities
 }
 
 // health returns each node's latest health status.
-func (m *mirror) health(ctx context.Context) (map[string]wire.NodeHealth, error) {
-	keys, err := m.keys(ctx, "node:health:*")
+func (m *mirror) health(ctx context.Context) (map[string]proxyschema.Health, error) {
+	keys, err := m.keys(ctx, proxyschema.HealthPrefix+"*")
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]wire.NodeHealth{}
+	out := map[string]proxyschema.Health{}
 	for _, k := range keys {
 		last, err := m.rdb.ZRange(ctx, k, -1, -1).Result()
 		if err != nil || len(last) == 0 {
 			continue
 		}
-		h := wire.NodeHealth{ActivePower: -1} // absent in older EDGELESS values
-		if json.Unmarshal([]byte(last[0]), &h) == nil {
-			out[strings.TrimPrefix(k, "node:health:")] = h
+		if h, err := proxyschema.DecodeHealth(last[0]); err == nil {
+			out[strings.TrimPrefix(k, proxyschema.HealthPrefix)] = h
 		}
 	}
 	return out, nil
 }
 
-func (m *mirror) instances(ctx context.Context) (map[string]proxyInstance, error) {
-	raw, err := m.values(ctx, "instance:")
+// instances returns the active instances by logical id.
+func (m *mirror) instances(ctx context.Context) (map[string]proxyschema.Instance, error) {
+	raw, err := m.values(ctx, proxyschema.InstancePrefix)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]proxyInstance{}
+	out := map[string]proxyschema.Instance{}
 	for lid, v := range raw {
-		if in, ok := parseInstance(v); ok {
+		if in, err := proxyschema.DecodeInstance(v); err == nil && len(in.Placed) > 0 {
 			out[lid] = in
 		}
 	}
 	return out, nil
-}
-
-// parseInstance decodes {"Function":[spec,[ids]]} or {"Resource":[spec,id]}.
-func parseInstance(v string) (proxyInstance, bool) {
-	var variant map[string][2]json.RawMessage
-	if json.Unmarshal([]byte(v), &variant) != nil || len(variant) != 1 {
-		return proxyInstance{}, false
-	}
-	var in proxyInstance
-	var ids []string
-	for kind, pair := range variant {
-		in.spec = pair[0]
-		switch kind {
-		case "Function":
-			in.function = true
-			if json.Unmarshal(pair[1], &ids) != nil {
-				return in, false
-			}
-		case "Resource":
-			var id string
-			if json.Unmarshal(pair[1], &id) != nil {
-				return in, false
-			}
-			ids = []string{id}
-		default:
-			return in, false
-		}
-	}
-	var wf struct {
-		WorkflowID string `json:"workflow_id"`
-	}
-	json.Unmarshal(in.spec, &wf)
-	in.workflow = wf.WorkflowID
-	for _, s := range ids {
-		if p, ok := parseInstanceID(s); ok {
-			in.placed = append(in.placed, p)
-		}
-	}
-	return in, len(in.placed) > 0
-}
-
-// parseInstanceID reads "InstanceId(node_id: N, function_id: F)", also
-// wrapped as "(InstanceId(…), true)" by newer EDGELESS versions.
-func parseInstanceID(s string) (placedInstance, bool) {
-	field := func(name string) (string, bool) {
-		_, after, ok := strings.Cut(s, name+": ")
-		if !ok || len(after) < 36 {
-			return "", false
-		}
-		id, err := core.ParseID(after[:36])
-		return id.String(), err == nil
-	}
-	node, ok1 := field("node_id")
-	fid, ok2 := field("function_id")
-	return placedInstance{node: node, physical: fid}, ok1 && ok2
 }
 
 // loadNames maps node UUIDs to the names --node-print-format asks for.
@@ -373,9 +282,9 @@ func (m *mirror) node(id string) string {
 }
 
 // resolveNode accepts a node's UUID or its printed name.
-func (m *mirror) resolveNode(ctx context.Context, s string) (string, error) {
+func (m *mirror) resolveNode(ctx context.Context, s string) (core.ID, error) {
 	if id, err := core.ParseID(s); err == nil {
-		return id.String(), nil
+		return id, nil
 	}
 	var match []string
 	for id, name := range m.names {
@@ -385,11 +294,11 @@ func (m *mirror) resolveNode(ctx context.Context, s string) (string, error) {
 	}
 	switch len(match) {
 	case 1:
-		return match[0], nil
+		return core.ParseID(match[0])
 	case 0:
-		return "", fmt.Errorf("proxy: no node is named %q (give its UUID, or see `edgeless proxy show node capabilities`)", s)
+		return core.ID{}, fmt.Errorf("proxy: no node is named %q (give its UUID, or see `edgeless proxy show node capabilities`)", s)
 	}
-	return "", fmt.Errorf("proxy: %d nodes are named %q; give a UUID", len(match), s)
+	return core.ID{}, fmt.Errorf("proxy: %d nodes are named %q; give a UUID", len(match), s)
 }
 
 func (m *mirror) show(ctx context.Context, what string, out io.Writer) error {
@@ -402,18 +311,18 @@ func (m *mirror) show(ctx context.Context, what string, out io.Writer) error {
 		var cols []string
 		switch what {
 		case "functions", "resources":
-			if in.function != (what == "functions") {
+			if (in.Function != nil) != (what == "functions") {
 				continue
 			}
-			for _, p := range in.placed {
-				cols = append(cols, m.node(p.node))
+			for _, p := range in.Placed {
+				cols = append(cols, m.node(p.Node.String()))
 			}
 		case "logical-to-physical":
-			for _, p := range in.placed {
-				cols = append(cols, p.physical)
+			for _, p := range in.Placed {
+				cols = append(cols, p.Component.String())
 			}
 		case "logical-to-workflow":
-			cols = []string{in.workflow}
+			cols = []string{in.Workflow()}
 		}
 		fmt.Fprintf(out, "%s -> %s\n", lid, strings.Join(cols, ","))
 	}
@@ -441,13 +350,13 @@ func (m *mirror) showNode(ctx context.Context, what string, out io.Writer) error
 				strings.Join(c.Labels, ","), extra, strings.Join(c.Runtimes, ","), c.DiskTotSpace, c.NumGPUs, c.ModelNameGPU, c.MemSizeGPU)
 		}
 	case "resource-providers":
-		raw, err := m.values(ctx, "provider:")
+		raw, err := m.values(ctx, proxyschema.ProviderPrefix)
 		if err != nil {
 			return err
 		}
 		for _, id := range sortedKeys(raw) {
-			var p proxyProvider
-			if json.Unmarshal([]byte(raw[id]), &p) != nil {
+			p, err := proxyschema.DecodeProvider(raw[id])
+			if err != nil {
 				continue
 			}
 			fmt.Fprintf(out, "%s -> class_type %s, node_id %s, outputs [%s]\n", id, p.ClassType, p.NodeID, strings.Join(p.Outputs, ","))
@@ -475,11 +384,11 @@ func (m *mirror) showNode(ctx context.Context, what string, out io.Writer) error
 		byNode := map[string][]string{}
 		for _, lid := range sortedKeys(all) {
 			tag := "[R] "
-			if all[lid].function {
+			if all[lid].Function != nil {
 				tag = "[F] "
 			}
-			for _, p := range all[lid].placed {
-				byNode[p.node] = append(byNode[p.node], tag+lid)
+			for _, p := range all[lid].Placed {
+				byNode[p.Node.String()] = append(byNode[p.Node.String()], tag+lid)
 			}
 		}
 		for _, node := range sortedKeys(byNode) {
@@ -553,15 +462,15 @@ func (m *mirror) topNodes(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	physical := map[string][]string{}
+	physical := map[string][]core.ID{}
 	for _, in := range all {
-		for _, p := range in.placed {
-			physical[p.node] = append(physical[p.node], p.physical)
+		for _, p := range in.Placed {
+			physical[p.Node.String()] = append(physical[p.Node.String()], p.Component)
 		}
 	}
 	nodes := sortedKeys(caps)
 	slices.SortStableFunc(nodes, func(a, b string) int { return strings.Compare(m.node(a), m.node(b)) })
-	since := strconv.FormatFloat(float64(time.Now().Add(-rateWindow).UnixNano())/1e9, 'f', -1, 64)
+	since := proxyschema.FormatSeconds(float64(time.Now().Add(-rateWindow).UnixNano()) / 1e9)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Node\tRuntimes\tLoad\tProc CPU\tMemory\tGPU util\tPower\tInstances\tEvents/s")
 	for _, node := range nodes {
@@ -582,7 +491,7 @@ func (m *mirror) topNodes(ctx context.Context, out io.Writer) error {
 		rate := "-"
 		executions, series := int64(0), 0
 		for _, pid := range physical[node] {
-			key := "performance:" + pid + ":function_execution_time"
+			key := proxyschema.PerformanceKey(pid, "function_execution_time")
 			n, err := m.rdb.ZCount(ctx, key, since, "+inf").Result()
 			if err != nil {
 				return fmt.Errorf("cannot read %s: %w", key, err)
@@ -602,10 +511,11 @@ func (m *mirror) topNodes(ctx context.Context, out io.Writer) error {
 }
 
 // intent writes an intent key and queues it, as EDGELESS's proxy_cli does.
-func (m *mirror) intent(ctx context.Context, key, value string, out io.Writer) error {
+func (m *mirror) intent(ctx context.Context, in proxyschema.Intent, out io.Writer) error {
+	key, value := in.Key(), in.Value()
 	if _, err := m.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Set(ctx, key, value, 0)
-		pipe.RPush(ctx, "intents", key)
+		pipe.RPush(ctx, proxyschema.Intents, key)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("cannot write intent %s: %w", key, err)
@@ -617,24 +527,24 @@ func (m *mirror) intent(ctx context.Context, key, value string, out io.Writer) e
 // performance returns the performance series: physical id → metric (or log
 // target) → "<ts>:<value>" members in time order.
 func (m *mirror) performance(ctx context.Context) (map[string]map[string][]string, error) {
-	keys, err := m.keys(ctx, "performance:*")
+	keys, err := m.keys(ctx, proxyschema.PerformancePrefix+"*")
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]map[string][]string{}
 	for _, k := range keys {
-		parts := strings.SplitN(k, ":", 3)
-		if len(parts) != 3 {
+		pid, series, ok := proxyschema.ParsePerformanceKey(k)
+		if !ok {
 			continue
 		}
 		members, err := m.rdb.ZRange(ctx, k, 0, -1).Result()
 		if err != nil {
 			return nil, fmt.Errorf("cannot read %s: %w", k, err)
 		}
-		if out[parts[1]] == nil {
-			out[parts[1]] = map[string][]string{}
+		if out[pid.String()] == nil {
+			out[pid.String()] = map[string][]string{}
 		}
-		out[parts[1]][parts[2]] = members
+		out[pid.String()][series] = members
 	}
 	return out, nil
 }
@@ -650,7 +560,7 @@ func (m *mirror) dumpPerformance(ctx context.Context, dir string, out io.Writer)
 		for _, metric := range sortedKeys(perf[pid]) {
 			var b strings.Builder
 			for _, member := range perf[pid][metric] {
-				if ts, v, ok := strings.Cut(member, ":"); ok {
+				if ts, v, ok := proxyschema.SplitMember(member); ok {
 					b.WriteString(ts + "," + v + "\n")
 				}
 			}
@@ -675,8 +585,8 @@ func (m *mirror) dumpPerformanceCSV(ctx context.Context, c *client, out io.Write
 	}
 	lidOf := map[string]string{}
 	for lid, in := range all {
-		for _, p := range in.placed {
-			lidOf[p.physical] = lid
+		for _, p := range in.Placed {
+			lidOf[p.Component.String()] = lid
 		}
 	}
 	names := map[string]string{}
@@ -701,7 +611,7 @@ func (m *mirror) dumpPerformanceCSV(ctx context.Context, c *client, out io.Write
 		lid := lidOf[pid]
 		for _, metric := range sortedKeys(perf[pid]) {
 			for _, member := range perf[pid][metric] {
-				if ts, v, ok := strings.Cut(member, ":"); ok {
+				if ts, v, ok := proxyschema.SplitMember(member); ok {
 					fmt.Fprintf(out, "%s,%s,%s,%s,%s\n", csvQuote(metric), csvQuote(names[lid]), lid, ts, csvQuote(v))
 				}
 			}
@@ -720,12 +630,12 @@ func (m *mirror) dumpInstances(ctx context.Context, dir string, out io.Writer) e
 	for _, lid := range sortedKeys(all) {
 		in := all[lid]
 		var b bytes.Buffer
-		if err := json.Indent(&b, in.spec, "", "  "); err != nil {
+		if err := json.Indent(&b, in.Spec, "", "  "); err != nil {
 			return fmt.Errorf("cannot format the spec of %s: %w", lid, err)
 		}
 		b.WriteByte('\n')
 		prefix := "res-"
-		if in.function {
+		if in.Function != nil {
 			prefix = "fun-"
 		}
 		if err := saveFile(filepath.Join(dir, prefix+lid+".json"), b.Bytes(), out); err != nil {

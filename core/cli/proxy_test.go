@@ -3,11 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +15,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/proxyschema"
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 const (
@@ -29,9 +32,19 @@ const (
 	wf    = "ffffffff-ffff-4fff-8fff-ffffffffffff"
 )
 
-// seedMirror writes a mirror as an orchestrator's Redis proxy (ours or
-// EDGELESS's) would: node b's function instance uses the newer EDGELESS
-// form with a hot-standby flag, and node b's health has no active_power.
+// id parses one of the ids above.
+func id(s string) core.ID {
+	v, err := core.ParseID(s)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// seedMirror writes a mirror through the schema the orchestrator's proxy
+// writes with: two nodes, a function with an instance on each, a resource,
+// health (node b's as an EDGELESS node that does not measure power) and
+// performance samples.
 func seedMirror(t *testing.T) (*redistest.Server, *redis.Client) {
 	t.Helper()
 	srv := redistest.Start(t)
@@ -41,30 +54,29 @@ func seedMirror(t *testing.T) (*redistest.Server, *redis.Client) {
 	ctx := context.Background()
 	now := float64(time.Now().Unix())
 	caps := func(host string, tee bool) string {
-		t := "false"
-		if tee {
-			t = "true"
-		}
-		return `{"num_cpus":4,"model_name_cpu":"Xeon","clock_freq_cpu":2400.5,"num_cores":2,"mem_size":8192,"labels":["hostname=` + host +
-			`","gpu"],"is_tee_running":` + t + `,"has_tpm":false,"runtimes":["RUST_WASM"],"disk_tot_space":100,"num_gpus":0,"model_name_gpu":"","mem_size_gpu":0}`
+		return proxyschema.Capabilities{NumCPUs: 4, ModelNameCPU: "Xeon", ClockFreqCPU: 2400.5, NumCores: 2, MemSize: 8192,
+			Labels: []string{"hostname=" + host, "gpu"}, IsTEERunning: tee, Runtimes: []string{"RUST_WASM"}, DiskTotSpace: 100}.Encode()
 	}
+	var spawn proxyschema.Spawn
+	spawn.Code.ID, spawn.Code.Type, spawn.Code.Version, spawn.Code.Outputs = "counter", "RUST_WASM", "0.1", []string{"output"}
+	spawn.StateSpecification.StateID, spawn.StateSpecification.StatePolicy = funF, "NodeLocal"
+	spawn.WorkflowID = wf
+	fun := proxyschema.Instance{Function: &spawn, Placed: []core.InstanceID{{Node: id(nodeA), Component: id(pidF1)}, {Node: id(nodeB), Component: id(pidF2)}}}
+	res := proxyschema.Instance{Resource: &proxyschema.Resource{ClassType: "file-log", Configuration: map[string]string{"filename": "x.log"}, WorkflowID: wf},
+		Placed: []core.InstanceID{{Node: id(nodeB), Component: id(pidR)}}}
 	set := map[string]string{
-		"domain_info:domain_id":         "domain-7000",
-		"node:capabilities:" + nodeA:    caps("alpha", true),
-		"node:capabilities:" + nodeB:    caps("beta", false),
-		"node:capabilities:last_update": "1750160496.85848",
-		"provider:file-log-1":           `{"class_type":"file-log","node_id":"` + nodeB + `","outputs":[]}`,
-		"provider:http-ingress-1":       `{"class_type":"http-ingress","node_id":"` + nodeB + `","outputs":["new_request"]}`,
-		"provider:last_update":          "1750160496.8589296",
-		"instance:" + funF: `{"Function":[{"code":{"function_class_id":"counter","function_class_type":"RUST_WASM","function_class_version":"0.1",` +
-			`"function_class_code":[],"function_class_outputs":["output"]},"annotations":{},"state_specification":{"state_id":"` + funF +
-			`","state_policy":"NodeLocal"},"workflow_id":"` + wf + `"},["InstanceId(node_id: ` + nodeA + `, function_id: ` + pidF1 +
-			`)","(InstanceId(node_id: ` + nodeB + `, function_id: ` + pidF2 + `), true)"]]}`,
-		"instance:" + resR: `{"Resource":[{"class_type":"file-log","configuration":{"filename":"x.log"},"workflow_id":"` + wf +
-			`"},"InstanceId(node_id: ` + nodeB + `, function_id: ` + pidR + `)"]}`,
-		"instance:last_update":   "1750159583.7702973",
-		"dependency:" + funF:     `{"output":"` + resR + `"}`,
-		"dependency:last_update": "1750175781.717148",
+		proxyschema.DomainID:                                        "domain-7000",
+		proxyschema.CapabilitiesKey(id(nodeA)):                      caps("alpha", true),
+		proxyschema.CapabilitiesKey(id(nodeB)):                      caps("beta", false),
+		proxyschema.LastUpdateKey(proxyschema.CategoryCapabilities): "1750160496.85848",
+		proxyschema.ProviderKey("file-log-1"):                       proxyschema.Provider{ClassType: "file-log", NodeID: nodeB}.Encode(),
+		proxyschema.ProviderKey("http-ingress-1"):                   proxyschema.Provider{ClassType: "http-ingress", NodeID: nodeB, Outputs: []string{"new_request"}}.Encode(),
+		proxyschema.LastUpdateKey(proxyschema.CategoryProvider):     "1750160496.8589296",
+		proxyschema.InstanceKey(id(funF)):                           fun.Encode(),
+		proxyschema.InstanceKey(id(resR)):                           res.Encode(),
+		proxyschema.LastUpdateKey(proxyschema.CategoryInstance):     "1750159583.7702973",
+		proxyschema.DependencyKey(id(funF)):                         proxyschema.Dependencies{"output": id(resR)}.Encode(),
+		proxyschema.LastUpdateKey(proxyschema.CategoryDependency):   "1750175781.717148",
 	}
 	for k, v := range set {
 		if err := rdb.Set(ctx, k, v, 0).Err(); err != nil {
@@ -76,19 +88,22 @@ func seedMirror(t *testing.T) (*redistest.Server, *redis.Client) {
 			t.Fatal(err)
 		}
 	}
-	zadd("node:health:"+nodeA, now-5, `{"mem_free":1,"mem_used":1,"mem_available":1,"proc_cpu_usage":1,"proc_memory":1,"proc_vmemory":1,"load_avg_1":1,"load_avg_5":1,"load_avg_15":1,"tot_rx_bytes":1,"tot_rx_pkts":1,"tot_rx_errs":1,"tot_tx_bytes":1,"tot_tx_pkts":1,"tot_tx_errs":1,"disk_free_space":1,"disk_tot_reads":1,"disk_tot_writes":1,"gpu_load_perc":-1,"gpu_temp_cels":-1,"active_power":-1}`)
-	zadd("node:health:"+nodeA, now, `{"mem_free":1000,"mem_used":3000,"mem_available":1000,"proc_cpu_usage":13,"proc_memory":20,"proc_vmemory":30,"load_avg_1":150,"load_avg_5":120,"load_avg_15":100,"tot_rx_bytes":1,"tot_rx_pkts":2,"tot_rx_errs":3,"tot_tx_bytes":4,"tot_tx_pkts":5,"tot_tx_errs":6,"disk_free_space":7,"disk_tot_reads":8,"disk_tot_writes":9,"gpu_load_perc":-1,"gpu_temp_cels":45000,"active_power":2500}`)
-	zadd("node:health:"+nodeB, now, `{"mem_free":5,"mem_used":0,"mem_available":0,"proc_cpu_usage":0,"proc_memory":0,"proc_vmemory":0,"load_avg_1":0,"load_avg_5":0,"load_avg_15":0,"tot_rx_bytes":0,"tot_rx_pkts":0,"tot_rx_errs":0,"tot_tx_bytes":0,"tot_tx_pkts":0,"tot_tx_errs":0,"disk_free_space":0,"disk_tot_reads":0,"disk_tot_writes":0,"gpu_load_perc":30,"gpu_temp_cels":-1000}`)
+	old := proxyschema.Health{MemFree: 1, MemUsed: 1, MemAvailable: 1, ProcCPUUsage: 1, ProcMemory: 1, ProcVMemory: 1, LoadAvg1: 1, LoadAvg5: 1, LoadAvg15: 1,
+		TotRxBytes: 1, TotRxPkts: 1, TotRxErrs: 1, TotTxBytes: 1, TotTxPkts: 1, TotTxErrs: 1, DiskFreeSpace: 1, DiskTotReads: 1, DiskTotWrites: 1,
+		GPULoadPerc: -1, GPUTempCels: -1, ActivePower: -1}
+	zadd(proxyschema.HealthKey(id(nodeA)), now-5, old.Encode())
+	zadd(proxyschema.HealthKey(id(nodeA)), now, proxyschema.Health{MemFree: 1000, MemUsed: 3000, MemAvailable: 1000, ProcCPUUsage: 13, ProcMemory: 20, ProcVMemory: 30,
+		LoadAvg1: 150, LoadAvg5: 120, LoadAvg15: 100, TotRxBytes: 1, TotRxPkts: 2, TotRxErrs: 3, TotTxBytes: 4, TotTxPkts: 5, TotTxErrs: 6,
+		DiskFreeSpace: 7, DiskTotReads: 8, DiskTotWrites: 9, GPULoadPerc: -1, GPUTempCels: 45000, ActivePower: 2500}.Encode())
+	zadd(proxyschema.HealthKey(id(nodeB)), now, proxyschema.Health{MemFree: 5, GPULoadPerc: 30, GPUTempCels: -1000, ActivePower: -1}.Encode())
 	for i := range 20 {
 		ts := now - float64(i)/4
-		zadd("performance:"+pidF1+":function_execution_time", ts, formatTS(ts)+":0.001")
+		zadd(proxyschema.PerformanceKey(id(pidF1), "function_execution_time"), ts, proxyschema.Member(ts, "0.001"))
 	}
-	zadd("performance:"+pidR+":function_transfer_time", 1750000000.5, "1750000000.5:0.25")
-	zadd("performance:"+pidR+":app", 1750000001.25, "1750000001.25:hello, world")
+	zadd(proxyschema.PerformanceKey(id(pidR), "function_transfer_time"), 1750000000.5, proxyschema.Member(1750000000.5, "0.25"))
+	zadd(proxyschema.PerformanceKey(id(pidR), "app"), 1750000001.25, proxyschema.Member(1750000001.25, "hello, world"))
 	return srv, rdb
 }
-
-func formatTS(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func runProxy(t *testing.T, url string, args ...string) string {
 	t.Helper()
@@ -144,13 +159,8 @@ func TestProxyTop(t *testing.T) {
 	go func() {
 		done <- Proxy(ctx, []string{"-r", srv.URL(), "top", "nodes", "--watch", "--interval", "10ms"}, out)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(out.String(), "\x1b[H\x1b[2J") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no three frames after 10s:\n%q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.EventuallyDetail(t, 10*time.Second, "three frames", func() bool { return strings.Count(out.String(), "\x1b[H\x1b[2J") >= 3 },
+		func() string { return fmt.Sprintf("%q", out.String()) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 func TestLoadTokensErrors(t *testing.T) {
@@ -61,18 +63,12 @@ func TestAuthenticator(t *testing.T) {
 	}
 	until := func(what string, token string, need Role, want int) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		testutil.Eventually(t, 5*time.Second, what, func() bool {
 			r, _ := http.NewRequest(http.MethodGet, "/", nil)
 			r.Header.Set("Authorization", "Bearer "+token)
-			if status, _ := a.check(r, need); status == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 5 s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			status, _ := a.check(r, need)
+			return status == want
+		})
 	}
 	until("the added token taken up", deployer, RoleDeployer, 0)
 	until("the revoked token refused", invoker, RoleInvoker, http.StatusUnauthorized)

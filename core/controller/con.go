@@ -59,8 +59,11 @@ type Con struct {
 	compositions map[string]*spec.Composition
 
 	faasMu sync.Mutex // serialises function creation, so that names stay unique
-	async  *asyncResults
-	direct *direct // routes for invoking functions on their nodes
+	bodies *budget    // bytes of request bodies being decoded
+	// bodyWait is how long a request waits for room in bodies.
+	bodyWait time.Duration
+	async    *asyncResults
+	direct   *direct // routes for invoking functions on their nodes
 
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
@@ -94,7 +97,6 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (make one with `edgeless cert token`, or set tokens_path = \"\" on a trusted network)", err)
 	}
-	_, https, _ := apiAddr(cfg.ControllerURL)
 	async, err := newAsyncStore(&cfg, log.With("component", "controller"))
 	if err != nil {
 		return nil, err
@@ -103,7 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		cfg:          cfg,
 		creds:        creds,
 		auth:         auth,
-		https:        https,
+		https:        cfg.ControllerURL.HTTPS(),
 		log:          log.With("component", "controller"),
 		domains:      map[string]*domain{},
 		known:        map[string]uint64{},
@@ -111,6 +113,8 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		hosts:        map[string]core.ID{},
 		compositions: map[string]*spec.Composition{},
 		reg:          telemetry.NewRegistry(),
+		bodies:       newBudget(cfg.bodyBudget()),
+		bodyWait:     bodyWait,
 		async:        async,
 	}
 	c.direct = newDirect(c)
@@ -126,6 +130,10 @@ func New(cfg Config, log *slog.Logger) (*Con, error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return float64(len(c.workflows))
+	})
+	c.reg.Gauge("edgeless_con_request_body_bytes", "Bytes of request bodies being decoded, bounded by body_budget_mb.", "", func() float64 {
+		used, _ := c.bodies.inUse()
+		return float64(used)
 	})
 	c.reg.Gauge("edgeless_con_domains", "Registered orchestration domains.", "", func() float64 {
 		c.mu.Lock()
@@ -151,7 +159,7 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	}
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodConUpdateDomain, c.updateDomain)
-	regAddr, _ := wire.ParseAddr(c.cfg.DomainRegisterURL)
+	regAddr := c.cfg.DomainRegisterURL.HostPort()
 	scfg := wire.ServerConfig{Addr: regAddr, MaxFrame: wire.MaxControlFrame, Log: c.log, Handler: dropEvents{}, Mux: mux}
 	if c.creds != nil {
 		scfg.TLS = c.creds.ServerTLS()
@@ -171,7 +179,7 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("cannot listen for domains on %s: %w", regAddr, err)
 	}
-	addr, _, _ := apiAddr(c.cfg.ControllerURL)
+	addr := c.cfg.ControllerURL.HostPort()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen for the API on %s: %w", addr, err)
@@ -185,10 +193,9 @@ func (c *Con) Start(ctx context.Context) (err error) {
 		ln = newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
 	}
 	c.httpLn = ln
-	if c.cfg.MetricsURL != "" {
-		addr, _ := wire.ParseAddr(c.cfg.MetricsURL)
+	if !c.cfg.MetricsURL.IsZero() {
 		c.metricsSrv = telemetry.NewServer(c.reg, c.cfg.Pprof, c.log)
-		if err := c.metricsSrv.Start(addr); err != nil {
+		if err := c.metricsSrv.Start(c.cfg.MetricsURL.HostPort()); err != nil {
 			c.metricsSrv = nil
 			ln.Close()
 			return err

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // TestFailedStartClosesWhatItOpened: a controller whose API address is taken
@@ -26,10 +28,10 @@ func TestFailedStartClosesWhatItOpened(t *testing.T) {
 	free.Close()
 
 	cfg := Default()
-	cfg.ControllerURL = "http://" + taken.Addr().String()
-	cfg.DomainRegisterURL = domainAddr
+	cfg.ControllerURL = MustAPIURL("http://" + taken.Addr().String())
+	cfg.DomainRegisterURL = wire.MustAddr(domainAddr)
 	cfg.PersistenceFilename = filepath.Join(t.TempDir(), "controller.save")
-	cfg.MetricsURL = ""
+	cfg.MetricsURL = wire.Addr{}
 	cfg.TokensPath = ""
 	cfg.TLS.Enabled = false
 	c, err := New(cfg, slog.New(slog.DiscardHandler))

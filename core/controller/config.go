@@ -14,19 +14,20 @@ import (
 
 // Config is a controller's configuration, read from controller.toml.
 type Config struct {
-	ControllerURL       string   `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
-	DomainRegisterURL   string   `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
-	PersistenceFilename string   `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
-	RequestTimeoutSec   int      `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
-	MaxWorkflowMB       int      `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
-	AsyncResultTTLSec   int      `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
-	MaxAsyncPending     int      `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
-	RedisURL            string   `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
-	MetricsURL          string   `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
-	Pprof               bool     `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
-	TokensPath          string   `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
-	ServerledgeAuth     string   `toml:"serverledge_auth" comment:"who may call Serverledge's API (/create, /invoke/NAME, … at controller_url, plain HTTP or HTTPS) without a token: loopback (clients on 127.0.0.1 and ::1 only), token (nobody), none (anyone: unsafe, anyone who reaches the API may run code on the nodes)"`
-	TLS                 spec.TLS `toml:"tls"`
+	ControllerURL       APIURL    `toml:"controller_url" comment:"HTTP address of the workflow API used by the CLI"`
+	DomainRegisterURL   wire.Addr `toml:"domain_register_url" comment:"address orchestrators register their domains at"`
+	PersistenceFilename string    `toml:"persistence_filename" comment:"file where admitted workflows are kept across restarts; empty disables"`
+	RequestTimeoutSec   int       `toml:"request_timeout_sec" comment:"how long one request to an orchestrator may take"`
+	MaxWorkflowMB       int       `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
+	BodyBudgetMB        int       `toml:"body_budget_mb" comment:"MB of workflow and function bodies the API decodes at once (each takes several times its size while decoded); more wait, then get 503; 0 = twice max_workflow_mb"`
+	AsyncResultTTLSec   int       `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
+	MaxAsyncPending     int       `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
+	RedisURL            string    `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
+	MetricsURL          wire.Addr `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	Pprof               bool      `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	TokensPath          string    `toml:"tokens_path" comment:"file of API tokens (edgeless cert token adds one); empty turns authentication off: anyone who reaches the API may run code on the nodes"`
+	ServerledgeAuth     string    `toml:"serverledge_auth" comment:"who may call Serverledge's API (/create, /invoke/NAME, … at controller_url, plain HTTP or HTTPS) without a token: loopback (clients on 127.0.0.1 and ::1 only), token (nobody), none (anyone: unsafe, anyone who reaches the API may run code on the nodes)"`
+	TLS                 spec.TLS  `toml:"tls"`
 
 	// Scheduling decides between edge and cloud domains.
 	Scheduling Scheduling `toml:"scheduling"`
@@ -48,13 +49,13 @@ type Scheduling struct {
 // Default returns a controller configuration with EDGELESS's default ports.
 func Default() Config {
 	return Config{
-		ControllerURL:       "https://127.0.0.1:7001",
-		DomainRegisterURL:   "http://127.0.0.1:7002",
+		ControllerURL:       MustAPIURL("https://127.0.0.1:7001"),
+		DomainRegisterURL:   wire.MustAddr("http://127.0.0.1:7002"),
 		PersistenceFilename: "controller.save",
 		RequestTimeoutSec:   60,
 		AsyncResultTTLSec:   600,
 		MaxAsyncPending:     10000,
-		MetricsURL:          "http://127.0.0.1:7011",
+		MetricsURL:          wire.MustAddr("http://127.0.0.1:7011"),
 		MaxWorkflowMB:       64,
 		TokensPath:          "tls/tokens",
 		ServerledgeAuth:     ServerledgeAuthLoopback,
@@ -63,12 +64,21 @@ func Default() Config {
 	}
 }
 
+// bodyBudget returns the bytes of body_budget_mb, or of twice
+// max_workflow_mb when it is 0.
+func (c *Config) bodyBudget() int64 {
+	if c.BodyBudgetMB == 0 {
+		return 2 * int64(c.MaxWorkflowMB) << 20
+	}
+	return int64(c.BodyBudgetMB) << 20
+}
+
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, secure, err := apiAddr(c.ControllerURL); err != nil {
-		errs = append(errs, fmt.Errorf("controller_url: %w", err))
-	} else if secure && !c.TLS.Enabled {
+	if c.ControllerURL.IsZero() {
+		errs = append(errs, errors.New("controller_url: must be set"))
+	} else if c.ControllerURL.HTTPS() && !c.TLS.Enabled {
 		errs = append(errs, errors.New("controller_url: https needs the controller's certificate: set tls.enabled = true, or use http://"))
 	}
 	if c.Credentials == nil {
@@ -76,13 +86,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := wire.ParseAddr(c.DomainRegisterURL); err != nil {
-		errs = append(errs, fmt.Errorf("domain_register_url: %w", err))
-	}
-	if c.MetricsURL != "" {
-		if _, err := wire.ParseAddr(c.MetricsURL); err != nil {
-			errs = append(errs, fmt.Errorf("metrics_url: %w", err))
-		}
+	if c.DomainRegisterURL.IsZero() {
+		errs = append(errs, errors.New("domain_register_url: must be set"))
 	}
 	switch c.ServerledgeAuth {
 	case ServerledgeAuthLoopback, ServerledgeAuthToken, ServerledgeAuthNone:
@@ -109,21 +114,63 @@ func (c *Config) Validate() error {
 	if c.MaxWorkflowMB < 1 {
 		errs = append(errs, fmt.Errorf("max_workflow_mb: must be at least 1, got %d", c.MaxWorkflowMB))
 	}
+	if c.BodyBudgetMB != 0 && c.BodyBudgetMB < c.MaxWorkflowMB {
+		errs = append(errs, fmt.Errorf("body_budget_mb: must be 0 or at least max_workflow_mb (%d), got %d", c.MaxWorkflowMB, c.BodyBudgetMB))
+	}
 	return errors.Join(errs...)
 }
 
-// apiAddr returns the host:port of an http:// or https:// URL and whether it
-// is https.
-func apiAddr(s string) (string, bool, error) {
+// APIURL is the address of the controller's API, an https:// or http://
+// URL, parsed once when it is read. The zero APIURL is one not set; its text
+// form is the URL as written.
+type APIURL struct {
+	wire.Addr
+	https bool
+}
+
+// NewAPIURL parses an https:// or http:// URL with no path; an empty s is
+// the zero APIURL.
+func NewAPIURL(s string) (APIURL, error) {
+	if s == "" {
+		return APIURL{}, nil
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", false, err
+		return APIURL{}, err
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", false, fmt.Errorf("want an https:// or http:// URL, got %q", s)
+		return APIURL{}, fmt.Errorf("want an https:// or http:// URL, got %q", s)
 	}
-	addr, err := wire.ParseAddr(u.Host)
-	return addr, u.Scheme == "https", err
+	if u.Path != "" && u.Path != "/" {
+		return APIURL{}, fmt.Errorf("want a URL without a path (the API is at /api/v1), got %q", s)
+	}
+	a, err := wire.NewAddr(s)
+	if err != nil {
+		return APIURL{}, err
+	}
+	return APIURL{Addr: a, https: u.Scheme == "https"}, nil
+}
+
+// MustAPIURL is NewAPIURL for URLs written in code; it panics on a bad one.
+func MustAPIURL(s string) APIURL {
+	u, err := NewAPIURL(s)
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return u
+}
+
+// HTTPS reports whether the API serves HTTPS.
+func (u APIURL) HTTPS() bool { return u.https }
+
+// UnmarshalText parses controller_url; empty text is a URL not set.
+func (u *APIURL) UnmarshalText(b []byte) error {
+	v, err := NewAPIURL(string(b))
+	if err != nil {
+		return err
+	}
+	*u = v
+	return nil
 }
 
 // Load reads a controller.toml over the defaults and validates it; unknown

@@ -45,8 +45,8 @@ var serverledgePaths = []string{"/create", "/update", "/invoke/", "/poll/", "/de
 // serverledgeRoutes adds Serverledge's API at the root of the controller's
 // address, so that serverledge-cli pointed at the controller works as it is.
 func (c *Con) serverledgeRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /create", c.tokenless(RoleDeployer, c.slCreate))
-	mux.HandleFunc("POST /update", c.tokenless(RoleDeployer, c.slCreate))
+	mux.HandleFunc("POST /create", c.tokenless(RoleDeployer, c.bounded(slText, c.slCreate)))
+	mux.HandleFunc("POST /update", c.tokenless(RoleDeployer, c.bounded(slText, c.slCreate)))
 	mux.HandleFunc("POST /delete", c.tokenless(RoleDeployer, c.slDelete))
 	mux.HandleFunc("POST /prewarm", c.tokenless(RoleDeployer, c.slPrewarm))
 	mux.HandleFunc("POST /invoke/{fun}", c.tokenless(RoleInvoker, c.slInvoke))

@@ -16,6 +16,8 @@ import (
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // cloudBox starts a box whose controller follows the scheduling policy, and
@@ -33,7 +35,7 @@ func cloudBox(t *testing.T, policy string, mutate func(*Config)) (*box, *node.No
 	})
 	_, n := b.addDomain("domain-0-cloud", func(c *orc.Config) { c.Scheduling.CloudDomain = true })
 	var list spec.DomainList
-	eventually(t, 10*time.Second, "the edge and the cloud domain ready", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the edge and the cloud domain ready", func() bool {
 		resp, err := b.api(http.MethodGet, "/api/v1/domains", "")
 		if err != nil {
 			t.Fatal(err)
@@ -131,7 +133,7 @@ func TestCloudDomainOffload(t *testing.T) {
 			t.Fatalf("the cloud node runs %d instances, want %d: the copy's one", n, before+1)
 		}
 		sl.want(http.MethodPost, "/delete", map[string]string{"Name": "busy"}, http.StatusOK, "")
-		eventually(t, 5*time.Second, "the copy in the cloud stopped with the function", func() bool { return len(cloudNode.Instances()) == before })
+		testutil.Eventually(t, 5*time.Second, "the copy in the cloud stopped with the function", func() bool { return len(cloudNode.Instances()) == before })
 	}
 	f(spec.PolicyEdgeOnly, "domain-7000", false)
 	f(spec.PolicyEdgeCloud, "domain-7000", true)
@@ -146,7 +148,7 @@ func TestCloudDomainOffload(t *testing.T) {
 func TestCloudDomainOverloaded(t *testing.T) {
 	b, cloudNode := cloudBox(t, spec.PolicyEdgeCloud, func(c *Config) {
 		c.Node.Offload.Enabled, c.Node.Offload.QueueThreshold = true, 1
-		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
+		c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0")
 	})
 	if _, err := b.fcli("create", "-f", "busy", "--src", filepath.Join(root, "functions/busy/busy.wasm"), "--annotation", "max_instances=1"); err != nil {
 		t.Fatal(err)
@@ -167,7 +169,7 @@ func TestCloudDomainOverloaded(t *testing.T) {
 		}()
 	}
 	depth := regexp.MustCompile(`(?m)^edgeless_node_mailbox_depth\{[^}]*\} (\S+)$`)
-	eventually(t, 5*time.Second, "a call queued on the edge node", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a call queued on the edge node", func() bool {
 		queued := 0.0
 		for _, m := range depth.FindAllSubmatch(scrape(t, b.Nodes[0].MetricsAddr()), -1) {
 			v, _ := strconv.ParseFloat(string(m[1]), 64)

@@ -19,6 +19,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // logLines returns the lines of a file-log file without their timestamps.
@@ -62,7 +63,7 @@ func TestServerlessExample(t *testing.T) {
 		w.Resources[1].Configurations["filename"] = out
 		w.Resources[2].Configurations["filename"] = errLog
 	})
-	eventually(t, 10*time.Second, "five doubled values", func() bool { return len(logLines(t, out)) >= 5 })
+	testutil.Eventually(t, 10*time.Second, "five doubled values", func() bool { return len(logLines(t, out)) >= 5 })
 	if got := strings.Join(logLines(t, out)[:4], ","); got != "2,4,8,10" {
 		t.Fatalf("my-out.log starts %q, want 2,4,8,10 (3 refused)", got)
 	}
@@ -81,7 +82,7 @@ func TestSqlxExample(t *testing.T) {
 		setInit(w, "sensor_simulator", "period=20,min-value=0,max-value=20")
 		w.Resources[0].Configurations["url"] = "sqlite://" + db
 	})
-	eventually(t, 10*time.Second, "three updates of the row", func() bool {
+	testutil.Eventually(t, 10*time.Second, "three updates of the row", func() bool {
 		return b.logs.count("sqlx_test", `bar\":\"subsequent`) >= 3
 	})
 	if b.logs.count("sqlx_test", `{\"id\":\"`+id+`\",\"metadata\":{\"bar\":\"initial\",\"foo\":42.0}}`) != 1 {
@@ -157,7 +158,7 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 		}
 		return out.String()
 	}
-	eventually(t, 10*time.Second, "two domains of one node each", func() bool {
+	testutil.Eventually(t, 10*time.Second, "two domains of one node each", func() bool {
 		return dom("list") == "domain domain-7000 (1 nodes)\ndomain domain-b (1 nodes)\n"
 	})
 	if out := dom("inspect", "domain-b"); !strings.HasPrefix(out, "domain domain-b\n  nodes 1\n  ready true\n  runtimes ") || strings.Contains(out, "domain-7000") {
@@ -185,7 +186,7 @@ func TestDomainVerbsAndMigrate(t *testing.T) {
 	if wi.Domain != "domain-b" || len(wi.Components[0].Instances) != 1 || wi.Components[0].Instances[0].Node != n.ID().String() {
 		t.Fatalf("after migrate: %+v, want domain-b on node %s", wi, n.ID())
 	}
-	eventually(t, 5*time.Second, "the old instance gone", func() bool { return len(b.Nodes[0].Instances()) == 1 })
+	testutil.Eventually(t, 5*time.Second, "the old instance gone", func() bool { return len(b.Nodes[0].Instances()) == 1 })
 	if _, err := b.cli("migrate", id1, "nowhere"); err == nil || !strings.Contains(err.Error(), `no ready domain "nowhere"`) {
 		t.Fatalf("migrate to an unknown domain: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // aslDoc adds a and b; a total over 10 fans out to three branches (twice
@@ -79,7 +80,7 @@ func TestCompositionASL(t *testing.T) {
 
 	var acc spec.InvokeAccepted
 	json.Unmarshal(call("POST", "/api/v1/compositions/fan/invoke", `{"params": {"a": 10, "b": 10}, "async": true}`, http.StatusAccepted), &acc)
-	eventually(t, 10*time.Second, "the composition's async result", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the composition's async result", func() bool {
 		var p spec.PollReply
 		json.Unmarshal(call("GET", "/api/v1/poll/"+acc.RequestID, "", http.StatusOK), &p)
 		if p.Status != "done" {
@@ -183,7 +184,7 @@ func TestServerledgeWorkflow(t *testing.T) {
 	var acc struct{ ReqId string }
 	json.Unmarshal(sl.want(http.MethodPost, "/workflow/invoke/fan", slInvocation{Params: map[string]any{"a": 10, "b": 10}, Async: true}, http.StatusOK, ""), &acc)
 	var polled []byte
-	eventually(t, 10*time.Second, "the workflow's async result", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the workflow's async result", func() bool {
 		status, data := sl.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
 		polled = data
 		return status == http.StatusOK

@@ -17,6 +17,8 @@ import (
 	"github.com/edgeless-go/edgeless/container"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/dockertest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // logNumbers returns the integers of a file-log's lines.
@@ -79,13 +81,13 @@ func (b *box) nodeContainers() []string {
 // stopping the workflow removes the container.
 func TestContainerExample(t *testing.T) {
 	dockertest.Need(t)
-	b := startBox(t, 1, func(c *Config) { c.Node.Telemetry.MetricsURL = "127.0.0.1:0" })
+	b := startBox(t, 1, func(c *Config) { c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0") })
 	var file string
 	id := b.mustStart("container/workflow.json", func(w *spec.Workflow) {
 		file = b.setLog(w, "log")
 		setInit(w, "counter", "period=20")
 	})
-	eventually(t, 30*time.Second, "10 doubled numbers in the log", func() bool { return len(logNumbers(t, file)) >= 10 })
+	testutil.Eventually(t, 30*time.Second, "10 doubled numbers in the log", func() bool { return len(logNumbers(t, file)) >= 10 })
 	nums := logNumbers(t, file)
 	for k := 1; k < len(nums); k++ {
 		if nums[k] != nums[k-1]+2 || nums[k]%2 != 0 {
@@ -136,7 +138,7 @@ func TestContainerReplaced(t *testing.T) {
 		Configurations: map[string]string{}})
 	file := b.setLog(w, "log")
 	b.mustStartSpec(w)
-	eventually(t, 30*time.Second, "5 counts in the log", func() bool { return len(logNumbers(t, file)) >= 5 })
+	testutil.Eventually(t, 30*time.Second, "5 counts in the log", func() bool { return len(logNumbers(t, file)) >= 5 })
 	first := b.nodeContainers()
 	if len(first) != 1 {
 		t.Fatalf("%d containers, want 1", len(first))
@@ -150,11 +152,11 @@ func TestContainerReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(logNumbers(t, file))
-	eventually(t, 30*time.Second, "a new container", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a new container", func() bool {
 		now := b.nodeContainers()
 		return len(now) == 1 && now[0] != first[0]
 	})
-	eventually(t, 30*time.Second, "counts from the new container", func() bool { return len(logNumbers(t, file)) >= before+5 })
+	testutil.Eventually(t, 30*time.Second, "counts from the new container", func() bool { return len(logNumbers(t, file)) >= before+5 })
 	// The kill may fall between a count's sync and its cast: that one count
 	// is synced but never logged. Any other gap, or a restart from 1, is a
 	// lost state.
@@ -191,7 +193,7 @@ func TestPython310Function(t *testing.T) {
 	if _, err := b.fcli("delete", "-f", "adder"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the pool's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
+	testutil.Eventually(t, 10*time.Second, "the pool's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
 }
 
 // TestServerledgePython310 creates a python310 function through
@@ -219,5 +221,5 @@ func TestServerledgePython310(t *testing.T) {
 	sl.invoke("hello", map[string]any{"name": "edge"}, `"Hello, edge"`, false)
 	sl.invoke("hello", map[string]any{"name": "cloud"}, `"Hello, cloud"`, true)
 	sl.want(http.MethodPost, "/delete", map[string]string{"Name": "hello"}, http.StatusOK, `{"Deleted":"hello"}`)
-	eventually(t, 10*time.Second, "the function's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
+	testutil.Eventually(t, 10*time.Second, "the function's containers removed", func() bool { return len(b.nodeContainers()) == 0 })
 }

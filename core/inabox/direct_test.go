@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // TestDirectInvoke: once the controller knows where a function runs, its
@@ -19,7 +21,7 @@ import (
 // through the orchestrator to the re-created instance, each answered in
 // bounded time, and then go direct again.
 func TestDirectInvoke(t *testing.T) {
-	b := startBox(t, 2, func(c *Config) { c.Controller.MetricsURL = "127.0.0.1:0" })
+	b := startBox(t, 2, func(c *Config) { c.Controller.MetricsURL = wire.MustAddr("127.0.0.1:0") })
 	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestDirectInvoke(t *testing.T) {
 			resp.Header.Get("Edgeless-Offloaded"), time.Since(t0)}
 	}
 	sum := func() answer { return call(`{"params":{"a":2,"b":3}}`) }
-	eventually(t, 10*time.Second, "a direct invocation", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a direct invocation", func() bool {
 		if a := sum(); a.status != http.StatusOK || a.body != "5" {
 			t.Fatalf("invoke = %d %q", a.status, a.body)
 		}
@@ -68,7 +70,7 @@ func TestDirectInvoke(t *testing.T) {
 	if a.status != http.StatusAccepted || json.Unmarshal([]byte(a.body), &acc) != nil || acc.RequestID == "" {
 		t.Fatalf("async invoke = %d %q", a.status, a.body)
 	}
-	eventually(t, 10*time.Second, "the async result", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the async result", func() bool {
 		resp, err := b.api(http.MethodGet, "/api/v1/poll/"+acc.RequestID, "")
 		if err != nil {
 			t.Fatal(err)
@@ -97,7 +99,7 @@ func TestDirectInvoke(t *testing.T) {
 	if n := b.logs.count("hand-over incomplete"); n != 0 {
 		t.Fatalf("the node's hand-over did not complete: the controller kept its connection")
 	}
-	eventually(t, 15*time.Second, "an invocation served by the re-created instance", func() bool {
+	testutil.Eventually(t, 15*time.Second, "an invocation served by the re-created instance", func() bool {
 		a := sum()
 		if a.took > 6*time.Second {
 			t.Fatalf("an invocation took %v", a.took)
@@ -114,7 +116,7 @@ func TestDirectInvoke(t *testing.T) {
 		return a.node == survivor
 	})
 	direct = invocations("direct")
-	eventually(t, 10*time.Second, "direct invocations of the new instance", func() bool {
+	testutil.Eventually(t, 10*time.Second, "direct invocations of the new instance", func() bool {
 		if a := sum(); a.status != http.StatusOK || a.node != survivor {
 			t.Fatalf("invoke = %+v, want 5 from %s", a, survivor)
 		}

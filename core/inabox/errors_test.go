@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // TestBadWorkflowFiles: the CLI refuses malformed workflow files with an
@@ -88,18 +89,18 @@ func TestRunawayFunctions(t *testing.T) {
 	b := startBox(t, 1, func(c *Config) { c.Node.WASM.HandlerTimeoutMS = 200 })
 	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
 	pinger := component(b.inspect(id), "pinger")
-	eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
 
 	b.mustStartSpec(workflow(fn(t, "gen", "message_generator", map[string]string{"output": "looper"}, "period=10"), fn(t, "looper", "loop", nil, "")))
 	b.mustStartSpec(workflow(fn(t, "gen", "message_generator", map[string]string{"output": "trapper"}, "period=10"), fn(t, "trapper", "trap", nil, "")))
-	eventually(t, 10*time.Second, "the looping instance to be stopped", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the looping instance to be stopped", func() bool {
 		return b.logs.count("instance failed", "function=looper", "time budget") > 0
 	})
-	eventually(t, 10*time.Second, "the trapping instance to be stopped", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the trapping instance to be stopped", func() bool {
 		return b.logs.count("instance failed", "function=trapper", "unreachable") > 0
 	})
 	before := b.state(pinger.LogicalID)
-	eventually(t, 10*time.Second, "the ping counter to keep advancing", func() bool { return b.state(pinger.LogicalID) >= before+5 })
+	testutil.Eventually(t, 10*time.Second, "the ping counter to keep advancing", func() bool { return b.state(pinger.LogicalID) >= before+5 })
 }
 
 func (b *box) mustStartSpec(w *spec.Workflow) string {
@@ -120,12 +121,12 @@ func TestMemoryLimitAnnotation(t *testing.T) {
 	limited := fn(t, "limited", "hog", nil, "")
 	limited.Annotations[spec.KeyMemoryMB] = "2"
 	b.mustStartSpec(workflow(fn(t, "count", "counter", map[string]string{"output": "limited"}, "period=50"), limited))
-	eventually(t, 10*time.Second, "the limited hog to fail", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the limited hog to fail", func() bool {
 		return b.logs.count("instance failed", "function=limited") > 0
 	})
 	id := b.mustStartSpec(workflow(fn(t, "count", "counter", map[string]string{"output": "free"}, "period=50"), fn(t, "free", "hog", nil, "")))
 	counter := component(b.inspect(id), "count")
-	eventually(t, 10*time.Second, "four events for the unlimited hog", func() bool { return b.state(counter.LogicalID) >= 5 })
+	testutil.Eventually(t, 10*time.Second, "four events for the unlimited hog", func() bool { return b.state(counter.LogicalID) >= 5 })
 	if n := b.logs.count("instance failed", "function=free"); n != 0 {
 		t.Fatalf("the hog under the node's limit failed %d times", n)
 	}

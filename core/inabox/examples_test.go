@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // TestEdgelessExamples takes every workflow of EDGELESS's examples/
@@ -152,7 +153,7 @@ func TestEdgelessExamples(t *testing.T) {
 			return
 		}
 		id := strings.TrimSpace(out)
-		eventually(t, 20*time.Second, file+" placed", func() bool {
+		testutil.Eventually(t, 20*time.Second, file+" placed", func() bool {
 			wi := b.inspect(id)
 			if len(wi.Components) != len(w.Functions)+len(w.Resources) {
 				return false

@@ -15,6 +15,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // fcli runs an `edgeless function` verb against the box.
@@ -78,7 +79,7 @@ func TestFunctionLifecycle(t *testing.T) {
 		t.Fatalf("async invoke = %q, %v", id, err)
 	}
 	id = strings.TrimSpace(id)
-	eventually(t, 10*time.Second, "the async result", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the async result", func() bool {
 		out, err := b.fcli("poll", "--request", id)
 		if err != nil {
 			t.Fatalf("poll: %v", err)
@@ -86,7 +87,7 @@ func TestFunctionLifecycle(t *testing.T) {
 		return out == "42\n"
 	})
 	// Results are kept async_result_ttl_sec (1 s here), then dropped.
-	eventually(t, 10*time.Second, "the async result to expire", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the async result to expire", func() bool {
 		_, err := b.fcli("poll", "--request", id)
 		return err != nil
 	})
@@ -187,7 +188,7 @@ func TestRawCast(t *testing.T) {
 	if err != nil || out != "event casted\n" {
 		t.Fatalf("invoke cast = %q, %v", out, err)
 	}
-	eventually(t, 10*time.Second, "42 in the log", func() bool {
+	testutil.Eventually(t, 10*time.Second, "42 in the log", func() bool {
 		data, _ := os.ReadFile(logFile)
 		return string(data) == "42\n"
 	})
@@ -231,9 +232,9 @@ func TestScaleOutAndIn(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 10*time.Second, "a second instance", func() bool { return instances() == 2 })
+	testutil.Eventually(t, 10*time.Second, "a second instance", func() bool { return instances() == 2 })
 	for range 4 {
 		<-done
 	}
-	eventually(t, 10*time.Second, "the extra instance to be stopped", func() bool { return instances() == 1 })
+	testutil.Eventually(t, 10*time.Second, "the extra instance to be stopped", func() bool { return instances() == 1 })
 }

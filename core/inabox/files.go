@@ -14,6 +14,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // HasFiles reports whether dir holds the files of EDGELESS-in-a-box: a
@@ -84,22 +85,26 @@ func WriteFiles(dir string, nodes, initialPort int, host string) ([]string, erro
 	if host == "" {
 		host = "127.0.0.1"
 	}
+	url := func(p int) string { return "http://" + host + ":" + strconv.Itoa(p) }
+	// Every address below differs from this one by its port only.
+	if _, err := wire.NewAddr(url(initialPort)); err != nil {
+		return nil, fmt.Errorf("host %q: %w", host, err)
+	}
 	next := initialPort
-	port := func() string {
+	port := func() wire.Addr {
 		p := next
 		next++
 		if next == initialPort+1 { // the controller's two ports
 			next += 2
 		}
-		return "http://" + host + ":" + strconv.Itoa(p)
+		return wire.MustAddr(url(p))
 	}
-	url := func(p int) string { return "http://" + host + ":" + strconv.Itoa(p) }
 	o := orc.Default()
 	o.General.DomainID = "domain-" + strconv.Itoa(initialPort)
 	o.General.OrchestratorURL = port()
 	o.General.NodeRegisterURL = port()
 	c := controller.Default()
-	c.ControllerURL, c.DomainRegisterURL = url(initialPort+1), url(initialPort+2)
+	c.ControllerURL, c.DomainRegisterURL = controller.MustAPIURL(url(initialPort+1)), wire.MustAddr(url(initialPort+2))
 	o.General.DomainRegisterURL = c.DomainRegisterURL
 	files := map[string]any{"controller.toml": &c, "orchestrator.toml": &o}
 	for k := range nodes {

@@ -3,14 +3,11 @@ package inabox
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +19,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/node"
 	"github.com/edgeless-go/edgeless/core/orc"
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -29,9 +27,7 @@ const root = "../.."
 
 // TestMain builds the example functions the tests deploy, as `make test` does.
 func TestMain(m *testing.M) {
-	cmd := exec.Command("make", "-s", "-C", filepath.Join(root, "functions"))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if _, err := testutil.Functions(); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot build the functions (run `make deps`):", err)
 		os.Exit(1)
 	}
@@ -94,17 +90,10 @@ func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
 	cfg := Default()
 	cfg.Nodes = nodes
 	cfg.CredentialsDir = filepath.Join(dir, "tls")
-	cfg.Controller.ControllerURL = "https://127.0.0.1:0"
-	cfg.Controller.DomainRegisterURL = "127.0.0.1:0"
-	cfg.Orchestrator.General.OrchestratorURL = "127.0.0.1:0"
+	cfg.Ephemeral(true)
 	cfg.Orchestrator.General.SubscriptionRefreshIntervalSec = 0.2
 	cfg.Orchestrator.General.ReconcileIntervalMS = 100
-	cfg.Node.General.InvocationURL = "127.0.0.1:0"
 	cfg.Node.General.SubscriptionRefreshIntervalSec = 0.2
-	cfg.Node.Resources.HTTPIngressURL = "127.0.0.1:0"
-	cfg.Node.Telemetry.MetricsURL = ""
-	cfg.Controller.MetricsURL = ""
-	cfg.Orchestrator.General.MetricsURL = ""
 	cfg.Node.WASM.CacheDir = filepath.Join(dir, "cache")
 	cfg.Node.State.Dir = filepath.Join(dir, "state")
 	// The tests name their files by absolute paths in their own directory.
@@ -144,7 +133,7 @@ func (b *box) addDomain(id string, mutate func(*orc.Config)) (*orc.Orc, *node.No
 	b.t.Helper()
 	ocfg := b.cfg.Orchestrator
 	ocfg.General.DomainID = id
-	ocfg.General.DomainRegisterURL = b.Con.DomainAddr()
+	ocfg.General.DomainRegisterURL = wire.MustAddr(b.Con.DomainAddr())
 	var err error
 	if ocfg.Credentials, err = b.CA().Credentials(wire.Identity{Role: wire.RoleOrchestrator, ID: id}, nil); err != nil {
 		b.t.Fatal(err)
@@ -219,13 +208,11 @@ func (b *box) api(method, path, body string) (*http.Response, error) {
 
 // httpClient returns a client that trusts the box's CA.
 func httpClient(b *Inabox) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	var pem []byte
 	if ca := b.CA(); ca != nil {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(ca.PEM)
-		t.TLSClientConfig = &tls.Config{RootCAs: pool}
+		pem = ca.PEM
 	}
-	return &http.Client{Transport: t, Timeout: time.Minute}
+	return testutil.APIClient(pem, "", time.Minute)
 }
 
 // start loads an example workflow, lets mutate change it, and starts it
@@ -309,18 +296,6 @@ func (b *box) state(logical string) int {
 		b.t.Fatalf("state of %s is %q, not a number", logical, data)
 	}
 	return n
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func setInit(w *spec.Workflow, function, payload string) {

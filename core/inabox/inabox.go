@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,8 +49,27 @@ func Default() Config {
 	c.Controller.PersistenceFilename = ""
 	// In one process the nodes register at orchestrator_url; a second
 	// listener would only take one more port.
-	c.Orchestrator.General.NodeRegisterURL = ""
+	c.Orchestrator.General.NodeRegisterURL = wire.Addr{}
 	return c
+}
+
+// Ephemeral puts every listener of c on a random loopback port and turns
+// the /metrics endpoints off, so that several boxes (tests, benchmarks) run
+// side by side; https selects the scheme of the controller's API.
+func (c *Config) Ephemeral(https bool) {
+	api, loopback := "http://127.0.0.1:0", wire.MustAddr("127.0.0.1:0")
+	if https {
+		api = "https://127.0.0.1:0"
+	}
+	c.Controller.ControllerURL = controller.MustAPIURL(api)
+	c.Controller.DomainRegisterURL = loopback
+	c.Controller.MetricsURL = wire.Addr{}
+	c.Orchestrator.General.OrchestratorURL = loopback
+	c.Orchestrator.General.NodeRegisterURL = wire.Addr{}
+	c.Orchestrator.General.MetricsURL = wire.Addr{}
+	c.Node.General.InvocationURL = loopback
+	c.Node.Resources.HTTPIngressURL = loopback
+	c.Node.Telemetry.MetricsURL = wire.Addr{}
 }
 
 // Validate reports every problem of the configuration at once.
@@ -150,8 +168,11 @@ func (b *Inabox) Start(ctx context.Context) error {
 		return err
 	}
 	ocfg := b.cfg.Orchestrator
-	ocfg.General.DomainRegisterURL = c.DomainAddr()
-	o, err := orc.New(ocfg, b.log)
+	ocfg.General.DomainRegisterURL, err = wire.NewAddr(c.DomainAddr())
+	var o *orc.Orc
+	if err == nil {
+		o, err = orc.New(ocfg, b.log)
+	}
 	if err == nil {
 		err = o.Start(ctx)
 	}
@@ -194,39 +215,35 @@ func (b *Inabox) Start(ctx context.Context) error {
 // nodeConfig returns node k's configuration, registering at orcAddr.
 func (b *Inabox) nodeConfig(k int, orcAddr string) (node.Config, error) {
 	ncfg := b.cfg.Node
-	ncfg.General.NodeRegisterURL = orcAddr
+	var err error
+	if ncfg.General.NodeRegisterURL, err = wire.NewAddr(orcAddr); err != nil {
+		return ncfg, err
+	}
 	if k > 0 {
 		ncfg.General.NodeID = "" // each node its own
 	}
 	// Nodes on random dataplane ports serve http-ingress on a random port
 	// too, so that several boxes (tests) can run side by side.
-	random := false
-	if addr, err := wire.ParseAddr(ncfg.General.InvocationURL); err == nil {
-		_, port, _ := net.SplitHostPort(addr)
-		random = port == "0"
-	}
+	random := ncfg.General.InvocationURL.Port() == "0"
 	if random && ncfg.Resources.HTTPIngressProvider != "" {
-		addr, err := wire.ParseAddr(ncfg.Resources.HTTPIngressURL)
-		if err != nil {
+		host, _, _ := net.SplitHostPort(ncfg.Resources.HTTPIngressURL.HostPort())
+		if ncfg.Resources.HTTPIngressURL, err = wire.NewAddr(net.JoinHostPort(host, "0")); err != nil {
 			return ncfg, err
 		}
-		host, _, _ := net.SplitHostPort(addr)
-		ncfg.Resources.HTTPIngressURL = net.JoinHostPort(host, "0")
 	}
 	if k == 0 {
 		return ncfg, nil
 	}
-	ncfg.General.InvocationURLAnnounced = ""
+	ncfg.General.InvocationURLAnnounced = wire.Addr{}
 	r := &ncfg.Resources
-	shift := []*string{&ncfg.General.InvocationURL, &ncfg.Telemetry.MetricsURL}
+	shift := []*wire.Addr{&ncfg.General.InvocationURL, &ncfg.Telemetry.MetricsURL}
 	if r.HTTPIngressProvider != "" && !random {
 		shift = append(shift, &r.HTTPIngressURL)
 	}
 	for _, u := range shift {
-		if *u == "" {
+		if u.IsZero() {
 			continue
 		}
-		var err error
 		if *u, err = b.ports.shift(*u, k); err != nil {
 			return ncfg, err
 		}
@@ -253,47 +270,38 @@ type portSet map[int]bool
 // first node.
 func newPortSet(cfg *Config) portSet {
 	ps := portSet{}
-	for _, u := range []string{cfg.Controller.DomainRegisterURL, cfg.Controller.MetricsURL,
+	for _, u := range []wire.Addr{cfg.Controller.DomainRegisterURL, cfg.Controller.MetricsURL,
 		cfg.Orchestrator.General.OrchestratorURL, cfg.Orchestrator.General.NodeRegisterURL, cfg.Orchestrator.General.MetricsURL,
 		cfg.Node.General.InvocationURL, cfg.Node.Telemetry.MetricsURL, cfg.Node.Resources.HTTPIngressURL} {
-		ps.add(u)
+		ps.add(u.Port())
 	}
-	if u, err := url.Parse(cfg.Controller.ControllerURL); err == nil {
-		ps.add(u.Host)
-	}
+	ps.add(cfg.Controller.ControllerURL.Port())
 	return ps
 }
 
-func (ps portSet) add(u string) {
-	if addr, err := wire.ParseAddr(u); err == nil {
-		_, port, _ := net.SplitHostPort(addr)
-		if p, _ := strconv.Atoi(port); p != 0 {
-			ps[p] = true
-		}
+func (ps portSet) add(port string) {
+	if p, _ := strconv.Atoi(port); p != 0 {
+		ps[p] = true
 	}
 }
 
-// shift returns u's host:port with the port plus k, or the next port after
-// it that no other listener of the box takes, and reserves it; port 0 stays 0.
-func (ps portSet) shift(u string, k int) (string, error) {
-	addr, err := wire.ParseAddr(u)
-	if err != nil {
-		return "", err
-	}
-	host, port, _ := net.SplitHostPort(addr)
+// shift returns u with the port plus k, or the next port after it that no
+// other listener of the box takes, and reserves it; port 0 stays 0.
+func (ps portSet) shift(u wire.Addr, k int) (wire.Addr, error) {
+	host, port, _ := net.SplitHostPort(u.HostPort())
 	p, _ := strconv.Atoi(port)
 	if p == 0 {
-		return addr, nil
+		return u, nil
 	}
 	p += k
 	for ps[p] {
 		p++
 	}
 	if p > 65535 {
-		return "", fmt.Errorf("no free port after %s for node %d", addr, k)
+		return wire.Addr{}, fmt.Errorf("no free port after %s for node %d", u.HostPort(), k)
 	}
 	ps[p] = true
-	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+	return wire.NewAddr(net.JoinHostPort(host, strconv.Itoa(p)))
 }
 
 // providerID names node k's provider after node 0's: "file-log-1" becomes

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // TestPingPong runs the ping_pong example end to end: the counter advances,
@@ -23,7 +24,7 @@ func TestPingPong(t *testing.T) {
 	if len(pinger.Instances) != 1 || pinger.Instances[0].Node != b.Nodes[0].ID().String() {
 		t.Fatalf("pinger instances = %+v, want one on node %s", pinger.Instances, b.Nodes[0].ID())
 	}
-	eventually(t, 10*time.Second, "the ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
+	testutil.Eventually(t, 10*time.Second, "the ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
 	if n := b.logs.count("function=pinger", "PONG"); n < 3 {
 		t.Fatalf("pinger logged %d PONG replies, want at least 3", n)
 	}
@@ -74,7 +75,7 @@ func TestStateSurvivesRecreation(t *testing.T) {
 	b := startBox(t, 2, nil)
 	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
 	pinger := component(b.inspect(id), "pinger")
-	eventually(t, 10*time.Second, "the ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
+	testutil.Eventually(t, 10*time.Second, "the ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
 
 	victim := 0
 	if b.Nodes[1].ID().String() == pinger.Instances[0].Node {
@@ -86,11 +87,11 @@ func TestStateSurvivesRecreation(t *testing.T) {
 	}
 	last := b.state(pinger.LogicalID)
 
-	eventually(t, 10*time.Second, "pinger to be re-created on the surviving node", func() bool {
+	testutil.Eventually(t, 10*time.Second, "pinger to be re-created on the surviving node", func() bool {
 		in := component(b.inspect(id), "pinger").Instances
 		return len(in) == 1 && in[0].Node == survivor.ID().String()
 	})
-	eventually(t, 10*time.Second, "the counter to pass its last synced value", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the counter to pass its last synced value", func() bool {
 		n := b.state(pinger.LogicalID)
 		if n < last {
 			t.Fatalf("counter went back from %d to %d: state was not restored", last, n)
@@ -112,7 +113,7 @@ func TestFileLog(t *testing.T) {
 		w.Resources[0].Configurations["filename"] = logFile
 	})
 	var lines []string
-	eventually(t, 10*time.Second, "three lines in the log file", func() bool {
+	testutil.Eventually(t, 10*time.Second, "three lines in the log file", func() bool {
 		data, _ := os.ReadFile(logFile)
 		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
 		return len(lines) >= 3
@@ -156,7 +157,7 @@ func TestGoAndCFunctions(t *testing.T) {
 	}}
 	b.mustStartSpec(w)
 	var lines []string
-	eventually(t, 20*time.Second, "five lines in the log file", func() bool {
+	testutil.Eventually(t, 20*time.Second, "five lines in the log file", func() bool {
 		data, _ := os.ReadFile(logFile)
 		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
 		return len(lines) >= 5

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 func scrape(t *testing.T, addr string) []byte {
@@ -56,14 +58,14 @@ func metricValue(t *testing.T, text []byte, pattern string) float64 {
 // promtool.
 func TestMetrics(t *testing.T) {
 	b := startBox(t, 1, func(c *Config) {
-		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
-		c.Controller.MetricsURL = "127.0.0.1:0"
-		c.Orchestrator.General.MetricsURL = "127.0.0.1:0"
+		c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0")
+		c.Controller.MetricsURL = wire.MustAddr("127.0.0.1:0")
+		c.Orchestrator.General.MetricsURL = wire.MustAddr("127.0.0.1:0")
 	})
 	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=10") })
 	node := b.Nodes[0].MetricsAddr()
 	var text []byte
-	eventually(t, 10*time.Second, "ponger to have handled 5 calls", func() bool {
+	testutil.Eventually(t, 10*time.Second, "ponger to have handled 5 calls", func() bool {
 		text = scrape(t, node)
 		return metricValue(t, text, `edgeless_node_events_total\{function="ponger",[^}]*kind="call"\}`) >= 5
 	})
@@ -100,7 +102,7 @@ func TestMetrics(t *testing.T) {
 // node's own context switches and run-queue samples show in /metrics.
 func TestEBPFMetrics(t *testing.T) {
 	b := startBox(t, 1, func(c *Config) {
-		c.Node.Telemetry.MetricsURL = "127.0.0.1:0"
+		c.Node.Telemetry.MetricsURL = wire.MustAddr("127.0.0.1:0")
 		c.Node.Telemetry.EBPF = true
 	})
 	if b.logs.count("eBPF telemetry unavailable") > 0 {
@@ -108,7 +110,7 @@ func TestEBPFMetrics(t *testing.T) {
 	}
 	b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=5") })
 	var text []byte
-	eventually(t, 10*time.Second, "context switches and run-queue samples", func() bool {
+	testutil.Eventually(t, 10*time.Second, "context switches and run-queue samples", func() bool {
 		text = scrape(t, b.Nodes[0].MetricsAddr())
 		return metricValue(t, text, `edgeless_node_ebpf_context_switches_total\{kind="voluntary"\}`) > 0 &&
 			metricValue(t, text, `edgeless_node_ebpf_runqueue_latency_seconds_count`) > 0

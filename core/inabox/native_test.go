@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/spec"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // nativeFn returns a workflow function running functions/<class>/<class>.so.
@@ -37,7 +38,7 @@ func TestNativePingPong(t *testing.T) {
 	b := startBox(t, 1, allowNative(t))
 	id := b.mustStart("ping_pong/workflow_native.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
 	pinger := component(b.inspect(id), "pinger")
-	eventually(t, 10*time.Second, "the native ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
+	testutil.Eventually(t, 10*time.Second, "the native ping counter to reach 5", func() bool { return b.state(pinger.LogicalID) >= 5 })
 	if n := b.logs.count("function=pinger", "PING-", "-> PONG"); n < 3 {
 		t.Fatalf("pinger logged %d PONG replies, want at least 3", n)
 	}
@@ -66,7 +67,7 @@ func TestMixedNativeWASM(t *testing.T) {
 	counter := component(b.inspect(id), "counter")
 	const want = 100
 	var lines []string
-	eventually(t, 20*time.Second, strconv.Itoa(want)+" lines in the log file", func() bool {
+	testutil.Eventually(t, 20*time.Second, strconv.Itoa(want)+" lines in the log file", func() bool {
 		data, _ := os.ReadFile(logFile)
 		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
 		return len(lines) >= want
@@ -99,7 +100,7 @@ func TestNativeSeparateState(t *testing.T) {
 	if len(low.Instances) != 1 || len(high.Instances) != 1 || low.Instances[0].Instance == high.Instances[0].Instance {
 		t.Fatalf("want two distinct instances, got %+v and %+v", low.Instances, high.Instances)
 	}
-	eventually(t, 10*time.Second, "both counters to advance by 10", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both counters to advance by 10", func() bool {
 		return b.state(low.LogicalID) >= 10 && b.state(high.LogicalID) >= 1000010
 	})
 	l, h := b.state(low.LogicalID), b.state(high.LogicalID)

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 	"github.com/redis/go-redis/v9"
 )
@@ -56,7 +57,7 @@ func TestMaxInstancesSpread(t *testing.T) {
 		t.Fatalf("incr instances = %+v, want 3 on 3 nodes", incr.Instances)
 	}
 	var lines []string
-	eventually(t, 10*time.Second, "30 lines in the log", func() bool {
+	testutil.Eventually(t, 10*time.Second, "30 lines in the log", func() bool {
 		data, _ := os.ReadFile(logFile)
 		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
 		return len(lines) >= 30
@@ -129,7 +130,7 @@ func TestSourceOneInstance(t *testing.T) {
 		t.Fatalf("counter instances = %+v, want one", c.Instances)
 	}
 	var lines []string
-	eventually(t, 10*time.Second, "20 lines in the log", func() bool {
+	testutil.Eventually(t, 10*time.Second, "20 lines in the log", func() bool {
 		data, _ := os.ReadFile(logFile)
 		lines = strings.Split(strings.TrimSpace(string(data)), "\n")
 		return len(lines) >= 20
@@ -155,7 +156,7 @@ func TestCordonAndMigrate(t *testing.T) {
 	b := startBox(t, 3, nil)
 	id := b.mustStart("ping_pong/workflow.json", func(w *spec.Workflow) { setInit(w, "pinger", "period=20") })
 	pinger := component(b.inspect(id), "pinger")
-	eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
 
 	var others []core.ID
 	for _, n := range b.Nodes {
@@ -189,7 +190,7 @@ func TestCordonAndMigrate(t *testing.T) {
 	if len(moved) != 1 || moved[0].Node != others[1].String() {
 		t.Fatalf("after migrate pinger runs at %+v, want node %s", moved, others[1])
 	}
-	eventually(t, 10*time.Second, "the counter to continue on the new node", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the counter to continue on the new node", func() bool {
 		n := b.state(pinger.LogicalID)
 		if n < before {
 			t.Fatalf("counter went back from %d to %d", before, n)
@@ -218,7 +219,7 @@ func TestCallToDeadPeerFailsFast(t *testing.T) {
 		}
 	})
 	pinger := component(b.inspect(id), "pinger")
-	eventually(t, 10*time.Second, "a PONG across nodes", func() bool { return b.logs.count("function=pinger", "-> PONG") >= 3 })
+	testutil.Eventually(t, 10*time.Second, "a PONG across nodes", func() bool { return b.logs.count("function=pinger", "-> PONG") >= 3 })
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestCallToDeadPeerFailsFast(t *testing.T) {
 	// Five failed calls within 3 s while a call may wait 2 s for its reply:
 	// they failed at once (one call in flight as the node went may time out).
 	// The log line of a failed call comes before the sync of its tick.
-	eventually(t, 3*time.Second, "calls to the dead node to fail, and pinger to advance by five", func() bool {
+	testutil.Eventually(t, 3*time.Second, "calls to the dead node to fail, and pinger to advance by five", func() bool {
 		return b.logs.count("function=pinger", "call failed") >= 5 && b.state(pinger.LogicalID) >= n+5
 	})
 }
@@ -251,7 +252,7 @@ func TestStateInRedis(t *testing.T) {
 		}
 		return v
 	}
-	eventually(t, 10*time.Second, "the counter in Redis to reach 5", func() bool { return counter() >= 5 })
+	testutil.Eventually(t, 10*time.Second, "the counter in Redis to reach 5", func() bool { return counter() >= 5 })
 	if b.state(pinger.LogicalID) != -1 {
 		t.Fatal("state written to the state directory although redis_url is set")
 	}
@@ -263,7 +264,7 @@ func TestStateInRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := counter()
-	eventually(t, 10*time.Second, "the re-created pinger to continue", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the re-created pinger to continue", func() bool {
 		n := counter()
 		if n < last {
 			t.Fatalf("counter went back from %d to %d", last, n)

@@ -1,11 +1,7 @@
 package inabox
 
 import (
-	"net"
-	"net/url"
 	"testing"
-
-	"github.com/edgeless-go/edgeless/wire"
 )
 
 // TestNodePortsDistinct: with the template's fixed ports, every listener of
@@ -22,36 +18,30 @@ func TestNodePortsDistinct(t *testing.T) {
 		}
 		b.ports = newPortSet(&b.cfg)
 		owner := map[string]string{}
-		take := func(who, u string) {
+		take := func(who, port string) {
 			t.Helper()
-			if u == "" {
+			if port == "" {
 				return
 			}
-			addr, err := wire.ParseAddr(u)
-			if err != nil {
-				t.Fatalf("%s: %v", who, err)
-			}
-			_, port, _ := net.SplitHostPort(addr)
 			if other, dup := owner[port]; dup {
 				t.Errorf("%d nodes: %s and %s both listen on port %s", nodes, who, other, port)
 			}
 			owner[port] = who
 		}
-		api, _ := url.Parse(cfg.Controller.ControllerURL)
-		take("controller api", api.Host)
-		take("controller domains", cfg.Controller.DomainRegisterURL)
-		take("controller metrics", cfg.Controller.MetricsURL)
-		take("orchestrator", cfg.Orchestrator.General.OrchestratorURL)
-		take("orchestrator node registration", cfg.Orchestrator.General.NodeRegisterURL)
-		take("orchestrator metrics", cfg.Orchestrator.General.MetricsURL)
+		take("controller api", cfg.Controller.ControllerURL.Port())
+		take("controller domains", cfg.Controller.DomainRegisterURL.Port())
+		take("controller metrics", cfg.Controller.MetricsURL.Port())
+		take("orchestrator", cfg.Orchestrator.General.OrchestratorURL.Port())
+		take("orchestrator node registration", cfg.Orchestrator.General.NodeRegisterURL.Port())
+		take("orchestrator metrics", cfg.Orchestrator.General.MetricsURL.Port())
 		for k := range nodes {
 			n, err := b.nodeConfig(k, "127.0.0.1:7003")
 			if err != nil {
 				t.Fatal(err)
 			}
-			take("node dataplane "+string(rune('0'+k)), n.General.InvocationURL)
-			take("node metrics "+string(rune('0'+k)), n.Telemetry.MetricsURL)
-			take("node http-ingress "+string(rune('0'+k)), n.Resources.HTTPIngressURL)
+			take("node dataplane "+string(rune('0'+k)), n.General.InvocationURL.Port())
+			take("node metrics "+string(rune('0'+k)), n.Telemetry.MetricsURL.Port())
+			take("node http-ingress "+string(rune('0'+k)), n.Resources.HTTPIngressURL.Port())
 		}
 	}
 	f(1)

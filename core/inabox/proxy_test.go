@@ -18,6 +18,7 @@ import (
 	"github.com/edgeless-go/edgeless/core/cli"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -74,7 +75,7 @@ func TestRedisProxy(t *testing.T) {
 	get := func(key string) string {
 		t.Helper()
 		var v string
-		eventually(t, 10*time.Second, "key "+key, func() bool {
+		testutil.Eventually(t, 10*time.Second, "key "+key, func() bool {
 			var err error
 			v, err = rdb.Get(ctx, key).Result()
 			return err == nil
@@ -166,7 +167,7 @@ func TestRedisProxy(t *testing.T) {
 	for _, n := range b.Nodes {
 		key := "node:health:" + n.ID().String()
 		var last []redis.Z
-		eventually(t, 10*time.Second, key, func() bool {
+		testutil.Eventually(t, 10*time.Second, key, func() bool {
 			last, _ = rdb.ZRangeWithScores(ctx, key, -1, -1).Result()
 			return len(last) == 1
 		})
@@ -181,7 +182,7 @@ func TestRedisProxy(t *testing.T) {
 	// Performance samples: "<ts>:<seconds>" scored by ts, per physical instance.
 	perfKey := "performance:" + pinger.Instances[0].Instance + ":function_execution_time"
 	var samples []redis.Z
-	eventually(t, 10*time.Second, perfKey, func() bool {
+	testutil.Eventually(t, 10*time.Second, perfKey, func() bool {
 		samples, _ = rdb.ZRangeWithScores(ctx, perfKey, 0, -1).Result()
 		return len(samples) > 0
 	})
@@ -206,7 +207,7 @@ func TestRedisProxy(t *testing.T) {
 	}
 
 	// Migrate the pinger with redis-cli.
-	eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "the ping counter to reach 3", func() bool { return b.state(pinger.LogicalID) >= 3 })
 	from := pinger.Instances[0].Node
 	var to core.ID
 	for _, n := range b.Nodes {
@@ -220,16 +221,16 @@ func TestRedisProxy(t *testing.T) {
 		t.Fatalf("SET: %s", got)
 	}
 	redisCLI(t, srv, "RPUSH", "intents", key)
-	eventually(t, 10*time.Second, "the pinger to move", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the pinger to move", func() bool {
 		in := component(b.inspect(id), "pinger").Instances
 		return len(in) == 1 && in[0].Node == to.String()
 	})
 	moved := component(b.inspect(id), "pinger").Instances[0]
-	eventually(t, 10*time.Second, "instance:<pinger> to show the new node", func() bool {
+	testutil.Eventually(t, 10*time.Second, "instance:<pinger> to show the new node", func() bool {
 		_, ids := instanceOf(pinger.LogicalID)
 		return len(ids) == 1 && ids[0] == instanceID(moved)
 	})
-	eventually(t, 10*time.Second, "the counter to continue on the new node", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the counter to continue on the new node", func() bool {
 		n := b.state(pinger.LogicalID)
 		if n < before {
 			t.Fatalf("counter went back from %d to %d", before, n)
@@ -245,7 +246,7 @@ func TestRedisProxy(t *testing.T) {
 	key = "intent:cordon:" + from
 	redisCLI(t, srv, "SET", key, "yes")
 	redisCLI(t, srv, "RPUSH", "intents", key)
-	eventually(t, 10*time.Second, "the cordon", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the cordon", func() bool {
 		list, err := orcCall[wire.Empty, wire.NodeList](t, b, wire.MethodOrcNodes, &wire.Empty{})
 		return err == nil && slices.ContainsFunc(list.Nodes, func(n wire.NodeStatus) bool { return n.Node == cordoned && n.Cordoned })
 	})
@@ -261,7 +262,7 @@ func TestRedisProxy(t *testing.T) {
 	}
 	redisCLI(t, srv, "SET", key, "no")
 	redisCLI(t, srv, "RPUSH", "intents", key)
-	eventually(t, 10*time.Second, "the uncordon", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the uncordon", func() bool {
 		list, err := orcCall[wire.Empty, wire.NodeList](t, b, wire.MethodOrcNodes, &wire.Empty{})
 		return err == nil && !slices.ContainsFunc(list.Nodes, func(n wire.NodeStatus) bool { return n.Cordoned })
 	})

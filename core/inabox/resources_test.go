@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // ingress sends one request to node 0's http-ingress and returns the status
@@ -44,7 +45,7 @@ func (b *box) ingress(method, host, path string, body []byte) (int, string) {
 // workflow's instances run and their outputs are mapped.
 func (b *box) waitIngress(method, host, path string, body []byte, want int) {
 	b.t.Helper()
-	eventually(b.t, 10*time.Second, fmt.Sprintf("%s %s%s to answer %d", method, host, path, want), func() bool {
+	testutil.Eventually(b.t, 10*time.Second, fmt.Sprintf("%s %s%s to answer %d", method, host, path, want), func() bool {
 		status, _ := b.ingress(method, host, path, body)
 		return status == want
 	})
@@ -180,7 +181,7 @@ func TestHTTPIngressAsync(t *testing.T) {
 	if status, _ := b.ingress("GET", "async.edgeless.com", "/?wf_id="+id, nil); status != 404 {
 		t.Fatalf("async GET: %d, want 404 (method POST only)", status)
 	}
-	eventually(t, 5*time.Second, "the bodies in the file-log", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the bodies in the file-log", func() bool {
 		l := readLines(logFile)
 		return len(l) >= 2 && l[len(l)-1] == "second"
 	})
@@ -232,8 +233,8 @@ func TestHTTPEgress(t *testing.T) {
 	}
 	okLog := run(strings.TrimPrefix(srv.URL, "http://"))
 	failLog := run(closed)
-	eventually(t, 10*time.Second, "three responses", func() bool { return len(readLines(okLog)) >= 3 })
-	eventually(t, 10*time.Second, "three errors", func() bool { return len(readLines(failLog)) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "three responses", func() bool { return len(readLines(okLog)) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "three errors", func() bool { return len(readLines(failLog)) >= 3 })
 	for _, line := range readLines(okLog) {
 		if _, rest, _ := strings.Cut(line, " "); rest != "200 pong /ping" {
 			t.Fatalf("response line %q, want <n> 200 pong /ping", line)
@@ -264,7 +265,7 @@ func TestHTTPPoster(t *testing.T) {
 	if _, err := b.startSpec(w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "three posts", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "three posts", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 3 })
 	mu.Lock()
 	defer mu.Unlock()
 	for i, g := range got[:3] {
@@ -295,7 +296,7 @@ func TestRedis(t *testing.T) {
 		}
 		return v
 	}
-	eventually(t, 10*time.Second, "the counter in Redis", func() bool { return value() >= 3 })
+	testutil.Eventually(t, 10*time.Second, "the counter in Redis", func() bool { return value() >= 3 })
 	b.waitIngress("POST", "redis.edgeless.com", "/", []byte("example-redis"), 200)
 	if status, body := b.ingress("POST", "redis.edgeless.com", "/", []byte("example-redis")); status != 200 {
 		t.Fatalf("GET through http-ingress: %d %q", status, body)
@@ -307,7 +308,7 @@ func TestRedis(t *testing.T) {
 	}
 
 	rs.Kill()
-	eventually(t, 10*time.Second, "dropped casts reported", func() bool { return b.logs.count("redis cast dropped", "dropped=") > 0 })
+	testutil.Eventually(t, 10*time.Second, "dropped casts reported", func() bool { return b.logs.count("redis cast dropped", "dropped=") > 0 })
 	if status, _ := b.ingress("POST", "redis.edgeless.com", "/", []byte("example-redis")); status != 500 {
 		t.Fatalf("GET while Redis is down: %d, want 500 (Err)", status)
 	}
@@ -315,7 +316,7 @@ func TestRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The restarted Redis is empty; the counter's next values land in it.
-	eventually(t, 10*time.Second, "the counter in the restarted Redis", func() bool { return value() > 0 })
+	testutil.Eventually(t, 10*time.Second, "the counter in the restarted Redis", func() bool { return value() > 0 })
 	b.waitIngress("POST", "redis.edgeless.com", "/", []byte("example-redis"), 200)
 }
 
@@ -338,11 +339,11 @@ func TestTutorial01(t *testing.T) {
 	})
 	rc := redis.NewClient(&redis.Options{Addr: rs.Addr(), DisableIdentity: true})
 	defer rc.Close()
-	eventually(t, 10*time.Second, "a moving average in Redis", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a moving average in Redis", func() bool {
 		v, err := rc.Get(context.Background(), "tutorial-01").Float64()
 		return err == nil && v >= 0 && v <= 100
 	})
-	eventually(t, 10*time.Second, "readings out of range in the file-log", func() bool { return len(readLines(errLog)) >= 3 })
+	testutil.Eventually(t, 10*time.Second, "readings out of range in the file-log", func() bool { return len(readLines(errLog)) >= 3 })
 	for _, line := range readLines(errLog) {
 		v, err := strconv.ParseFloat(strings.TrimPrefix(line, "out of range: "), 64)
 		if err != nil || v >= 0 {
@@ -369,7 +370,7 @@ func TestMetricsCollector(t *testing.T) {
 	ctx := context.Background()
 	checkSamples := func(key string) {
 		t.Helper()
-		eventually(t, 10*time.Second, "3 samples in "+key, func() bool { n, _ := rc.LLen(ctx, key).Result(); return n >= 3 })
+		testutil.Eventually(t, 10*time.Second, "3 samples in "+key, func() bool { n, _ := rc.LLen(ctx, key).Result(); return n >= 3 })
 		samples, _ := rc.LRange(ctx, key, 0, -1).Result()
 		for _, s := range samples {
 			ms, ts, _ := strings.Cut(s, ",")
@@ -414,7 +415,7 @@ func TestFilePusher(t *testing.T) {
 		w.Resources[1].Configurations["filename"] = logFile
 		w.Resources[1].Configurations["add-timestamp"] = "false"
 	})
-	eventually(t, 10*time.Second, "four files pushed", func() bool { return len(readLines(logFile)) >= 4 })
+	testutil.Eventually(t, 10*time.Second, "four files pushed", func() bool { return len(readLines(logFile)) >= 4 })
 	lines := readLines(logFile)
 	// The first casts may precede the output mapping and be dropped; after
 	// that the files alternate in name order.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // The bodies serverledge-cli sends, field for field as its Go structs
@@ -129,7 +130,7 @@ func TestServerledgeCLI(t *testing.T) {
 	var acc struct{ ReqId string }
 	json.Unmarshal(ok(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": "20", "b": "22"}, QoSMaxRespT: -1, CanDoOffloading: true, Async: true}), &acc)
 	var polled []byte
-	eventually(t, 10*time.Second, "the async result", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the async result", func() bool {
 		status, data := sl.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
 		polled = data
 		return status == http.StatusOK
@@ -242,7 +243,7 @@ func TestServerledgeWorkflowImportResume(t *testing.T) {
 	var acc struct{ ReqId string }
 	json.Unmarshal(a.want(http.MethodPost, "/workflow/invoke/check", inv, http.StatusOK, ""), &acc)
 	var polled []byte
-	eventually(t, 10*time.Second, "the failed run's result on the other controller", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the failed run's result on the other controller", func() bool {
 		status, data := b.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
 		polled = data
 		return status == http.StatusOK
@@ -264,7 +265,7 @@ func TestServerledgeWorkflowImportResume(t *testing.T) {
 
 	// A function's async result, shared the same way.
 	json.Unmarshal(a.want(http.MethodPost, "/invoke/sum", slInvocation{Params: map[string]any{"a": "20", "b": "22"}, Async: true}, http.StatusOK, ""), &acc)
-	eventually(t, 10*time.Second, "the async result on the other controller", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the async result on the other controller", func() bool {
 		status, data := b.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
 		polled = data
 		return status == http.StatusOK

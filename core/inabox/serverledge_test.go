@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core/controller"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // slClient is a tiny Serverledge client written from its API's shapes alone,
@@ -231,9 +232,9 @@ func TestServerledgeAPI(t *testing.T) {
 	}
 	cold := sl.invoke("sum", map[string]any{"a": "2", "b": "3"}, "5", false)
 	warm := sl.invoke("sum", map[string]any{"a": 40, "b": 2.5}, "42.5", true)
-	eventually(t, 15*time.Second, "the idle instance evicted", func() bool { return sl.warm("sum") == 0 })
+	testutil.Eventually(t, 15*time.Second, "the idle instance evicted", func() bool { return sl.warm("sum") == 0 })
 	again := sl.invoke("sum", map[string]any{"a": "1", "b": "1"}, "2", false)
-	eventually(t, 15*time.Second, "the idle instance evicted", func() bool { return sl.warm("sum") == 0 })
+	testutil.Eventually(t, 15*time.Second, "the idle instance evicted", func() bool { return sl.warm("sum") == 0 })
 	sl.want(http.MethodPost, "/prewarm", map[string]any{"Function": "sum", "Instances": 2, "ForceImagePull": false}, http.StatusOK, `{"Prewarmed":2}`)
 	if n := sl.warm("sum"); n != 2 {
 		t.Fatalf("%d instances after prewarming 2", n)
@@ -256,7 +257,7 @@ func TestServerledgeAPI(t *testing.T) {
 		t.Fatalf("async reply %q, want {\"ReqId\": …}", data)
 	}
 	var polled []byte
-	eventually(t, 10*time.Second, "the async result", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the async result", func() bool {
 		status, data := sl.do(http.MethodGet, "/poll/"+acc.ReqId, nil)
 		if status != http.StatusOK && status != http.StatusNotFound {
 			t.Fatalf("poll = %d %q", status, data)
@@ -343,14 +344,14 @@ func TestServerledgeHighPerformance(t *testing.T) {
 		return n
 	}
 	// Once the first is done, the others wait at the instance.
-	eventually(t, 10*time.Second, "the first queued call done", func() bool { return pending() < queued })
+	testutil.Eventually(t, 10*time.Second, "the first queued call done", func() bool { return pending() < queued })
 	r := sl.invoke2(slInvocation{Params: map[string]any{"work": 0}, QoSClass: 1})
 	left := pending()
 	t.Logf("high-performance call: %.1f ms at the node with %d low-class calls of %.0f ms still waiting after it", r.Duration*1e3, left, each*1e3)
 	if r.Duration > 2.5*each || left < 2 {
 		t.Fatalf("the high-performance call took %.3f s at the node and %d low-class calls were still waiting: it did not jump the queue", r.Duration, left)
 	}
-	eventually(t, 20*time.Second, "the low-class calls done", func() bool { return pending() == 0 })
+	testutil.Eventually(t, 20*time.Second, "the low-class calls done", func() bool { return pending() == 0 })
 }
 
 // invoke2 calls busy synchronously with inv and returns its report.

@@ -3,12 +3,11 @@ package node
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -16,13 +15,10 @@ import (
 // and one instance of the given function.
 func benchNode(b *testing.B, function string) (*Node, *instance) {
 	b.Helper()
-	code, err := os.ReadFile(filepath.Join("..", "..", "functions", function, function+".wasm"))
-	if err != nil {
-		b.Fatalf("%v (run make functions)", err)
-	}
+	code := testutil.Function(b, function, "wasm")
 	cfg := Default()
-	cfg.General.InvocationURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
 	cfg.State.Dir = b.TempDir()

@@ -42,15 +42,15 @@ type Config struct {
 
 // General holds the node's identity, addresses and limits.
 type General struct {
-	NodeID                         string  `toml:"node_id" comment:"UUID of this node; empty picks a random one at every start"`
-	InvocationURL                  string  `toml:"invocation_url" comment:"address the dataplane and the node agent listen on"`
-	InvocationURLAnnounced         string  `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url, with the host name if it binds every interface (0.0.0.0)"`
-	NodeRegisterURL                string  `toml:"node_register_url" comment:"orchestrator address this node registers with"`
-	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations; the orchestrator drops the node after twice this"`
-	MailboxSize                    int     `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`
-	CallTimeoutMS                  int     `toml:"call_timeout_ms" comment:"how long a call() waits for its reply before returning an error"`
-	MaxFrameBytes                  int     `toml:"max_frame_bytes" comment:"largest frame accepted or sent: events, and control requests carrying function code"`
-	MemoryBudgetMB                 int     `toml:"memory_budget_mb" comment:"MiB the function instances of this node may reserve together: each its memory_mb annotation, else its runtime's limit (wasm_runtime.max_memory_mb, container_runtime.max_memory_mb; native code and resources reserve none unless annotated); a start past it is refused; 0 = three quarters of the machine's memory"`
+	NodeID                         string    `toml:"node_id" comment:"UUID of this node; empty picks a random one at every start"`
+	InvocationURL                  wire.Addr `toml:"invocation_url" comment:"address the dataplane and the node agent listen on"`
+	InvocationURLAnnounced         wire.Addr `toml:"invocation_url_announced" comment:"address other nodes and the orchestrator dial; empty = invocation_url, with the host name if it binds every interface (0.0.0.0)"`
+	NodeRegisterURL                wire.Addr `toml:"node_register_url" comment:"orchestrator address this node registers with"`
+	SubscriptionRefreshIntervalSec float64   `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations; the orchestrator drops the node after twice this"`
+	MailboxSize                    int       `toml:"mailbox_size" comment:"events queued per instance before casts are dropped and calls refused"`
+	CallTimeoutMS                  int       `toml:"call_timeout_ms" comment:"how long a call() waits for its reply before returning an error"`
+	MaxFrameBytes                  int       `toml:"max_frame_bytes" comment:"largest frame accepted or sent: events, and control requests carrying function code"`
+	MemoryBudgetMB                 int       `toml:"memory_budget_mb" comment:"MiB the function instances of this node may reserve together: each its memory_mb annotation, else its runtime's limit (wasm_runtime.max_memory_mb, container_runtime.max_memory_mb; native code and resources reserve none unless annotated); a start past it is refused; 0 = three quarters of the machine's memory"`
 }
 
 // WASMRuntime configures the wasmtime runtime.
@@ -138,11 +138,11 @@ type Offload struct {
 
 // Telemetry configures what the node reports about itself.
 type Telemetry struct {
-	MetricsURL         string `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
-	PerformanceSamples bool   `toml:"performance_samples" comment:"send per-event execution and transfer times and telemetry logs to the orchestrator"`
-	Pprof              bool   `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
-	EBPF               bool   `toml:"ebpf" comment:"measure run-queue latency, context switches and dataplane TCP with eBPF (needs root or CAP_BPF)"`
-	LogLevel           string `toml:"log_level" comment:"error, warn, info, debug or trace (as debug); empty = --log-level, which also wins when given"`
+	MetricsURL         wire.Addr `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	PerformanceSamples bool      `toml:"performance_samples" comment:"send per-event execution and transfer times and telemetry logs to the orchestrator"`
+	Pprof              bool      `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	EBPF               bool      `toml:"ebpf" comment:"measure run-queue latency, context switches and dataplane TCP with eBPF (needs root or CAP_BPF)"`
+	LogLevel           string    `toml:"log_level" comment:"error, warn, info, debug or trace (as debug); empty = --log-level, which also wins when given"`
 }
 
 // State configures where function state saved with sync() is kept.
@@ -157,7 +157,7 @@ type Resources struct {
 	DataDir                  string           `toml:"data_dir" comment:"directory that file-log paths are relative to; they may not leave it"`
 	AllowedDirs              []string         `toml:"allowed_dirs" comment:"further absolute directories that workflows may name in file-log paths"`
 	PrependHostname          bool             `toml:"prepend_hostname" comment:"prefix every provider id with \"<hostname>-\", so that one node.toml serves many hosts"`
-	HTTPIngressURL           string           `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
+	HTTPIngressURL           wire.Addr        `toml:"http_ingress_url" comment:"address the http-ingress provider listens on"`
 	HTTPIngressMaxBodyBytes  int64            `toml:"http_ingress_max_body_bytes" comment:"largest HTTP body http-ingress accepts (larger: 413) and http-egress reads; 0 = 4 MiB"`
 	HTTPIngressProvider      string           `toml:"http_ingress_provider" comment:"provider id of the http-ingress resource"`
 	HTTPIngressAllowCatchAll bool             `toml:"http_ingress_allow_catch_all" comment:"let one workflow's http-ingress take the requests of every host (an empty or \"*\" host)"`
@@ -196,8 +196,8 @@ type MetricsCollector struct {
 
 func (r *Resources) validate(bad func(key, format string, args ...any)) {
 	if r.HTTPIngressProvider != "" {
-		if _, err := wire.ParseAddr(r.HTTPIngressURL); err != nil {
-			bad("resources.http_ingress_url", "%v", err)
+		if r.HTTPIngressURL.IsZero() {
+			bad("resources.http_ingress_url", "must be set when http_ingress_provider is")
 		}
 	}
 	if r.HTTPIngressMaxBodyBytes < 0 {
@@ -261,8 +261,8 @@ type Capabilities struct {
 func Default() Config {
 	return Config{
 		General: General{
-			InvocationURL:                  "http://127.0.0.1:7006",
-			NodeRegisterURL:                "http://127.0.0.1:7004",
+			InvocationURL:                  wire.MustAddr("http://127.0.0.1:7006"),
+			NodeRegisterURL:                wire.MustAddr("http://127.0.0.1:7004"),
 			SubscriptionRefreshIntervalSec: 2,
 			MailboxSize:                    1024,
 			CallTimeoutMS:                  5000,
@@ -287,11 +287,11 @@ func Default() Config {
 		},
 		State:     State{Dir: "function_state"},
 		TLS:       spec.DefaultTLS(wire.RoleNode),
-		Telemetry: Telemetry{MetricsURL: "http://127.0.0.1:7007"},
+		Telemetry: Telemetry{MetricsURL: wire.MustAddr("http://127.0.0.1:7007")},
 		Offload:   Offload{QueueThreshold: 8, CPUThreshold: 90},
 		Resources: Resources{
 			DataDir:                 ".",
-			HTTPIngressURL:          "http://127.0.0.1:7008",
+			HTTPIngressURL:          wire.MustAddr("http://127.0.0.1:7008"),
 			HTTPIngressMaxBodyBytes: 4 << 20,
 			HTTPIngressProvider:     "http-ingress-1",
 			HTTPEgressProvider:      "http-egress-1",
@@ -318,16 +318,12 @@ func (c *Config) Validate() error {
 			bad("general.node_id", "%v", err)
 		}
 	}
-	if _, err := wire.ParseAddr(c.General.InvocationURL); err != nil {
-		bad("general.invocation_url", "%v", err)
+	// The addresses were parsed when read; the optional ones may be unset.
+	if c.General.InvocationURL.IsZero() {
+		bad("general.invocation_url", "must be set")
 	}
-	if c.General.InvocationURLAnnounced != "" {
-		if _, err := wire.ParseAddr(c.General.InvocationURLAnnounced); err != nil {
-			bad("general.invocation_url_announced", "%v", err)
-		}
-	}
-	if _, err := wire.ParseAddr(c.General.NodeRegisterURL); err != nil {
-		bad("general.node_register_url", "%v", err)
+	if c.General.NodeRegisterURL.IsZero() {
+		bad("general.node_register_url", "must be set")
 	}
 	if c.General.SubscriptionRefreshIntervalSec <= 0 {
 		bad("general.subscription_refresh_interval_sec", "must be positive, got %v", c.General.SubscriptionRefreshIntervalSec)
@@ -343,11 +339,6 @@ func (c *Config) Validate() error {
 	}
 	if c.General.MaxFrameBytes < 1024 {
 		bad("general.max_frame_bytes", "must be at least 1024, got %d", c.General.MaxFrameBytes)
-	}
-	if c.Telemetry.MetricsURL != "" {
-		if _, err := wire.ParseAddr(c.Telemetry.MetricsURL); err != nil {
-			bad("telemetry.metrics_url", "%v", err)
-		}
 	}
 	if k := c.Capabilities; k.NumCPUs < 0 || k.NumCores < 0 || k.ClockFreqCPU < 0 || k.MemSize < 0 {
 		bad("user_node_capabilities", "num_cpus, num_cores, clock_freq_cpu and mem_size must not be negative")

@@ -2,14 +2,13 @@ package node
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/dockertest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -21,21 +20,12 @@ var doubles = []struct {
 	code        func(b *testing.B) []byte
 	annotations map[string]string
 }{
-	{"wasm", spec.FunctionTypeWASM, func(b *testing.B) []byte { return readFunction(b, "double", "wasm") }, nil},
+	{"wasm", spec.FunctionTypeWASM, func(b *testing.B) []byte { return testutil.Function(b, "double", "wasm") }, nil},
 	{"container-python", spec.FunctionTypeContainer, func(*testing.B) []byte { return []byte("container:edgeless-double-py:latest") }, nil},
 	{"container-go", spec.FunctionTypeContainer, func(*testing.B) []byte { return []byte("container:edgeless-double-go:latest") }, nil},
 	{"python310", spec.FunctionTypePython310, func(*testing.B) []byte {
 		return []byte("def handler(params, context):\n    return 2 * params\n")
 	}, map[string]string{"handler": "double.handler"}},
-}
-
-func readFunction(b *testing.B, class, ext string) []byte {
-	b.Helper()
-	code, err := os.ReadFile(filepath.Join("..", "..", "functions", class, class+"."+ext))
-	if err != nil {
-		b.Fatalf("%v (run make functions)", err)
-	}
-	return code
 }
 
 // startFn starts a function on n and returns its instance.

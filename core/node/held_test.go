@@ -2,12 +2,14 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // TestCastToAMovingTargetIsHeld: a resource's cast to an instance that is
@@ -25,9 +27,7 @@ func TestCastToAMovingTargetIsHeld(t *testing.T) {
 
 	result := make(chan error, 1)
 	go func() { result <- resourceHost{sender}.Cast("out", []byte("held")) }()
-	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return heldCount(sender.instance) == 1 }) {
-		t.Fatal("the cast to a moving target was not held")
-	}
+	testutil.Eventually(t, 5*time.Second, "the cast to a moving target to be held", func() bool { return heldCount(sender.instance) == 1 })
 	// A function-style cast (no waiting) from the same sender.
 	if err := sender.castOutput([]byte("out"), []byte("queued"), 1, false); err != nil {
 		t.Fatalf("a cast to a moving target without waiting: %v", err)
@@ -41,9 +41,8 @@ func TestCastToAMovingTargetIsHeld(t *testing.T) {
 	if err := <-result; err != nil {
 		t.Fatalf("the held cast: %v", err)
 	}
-	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return moved.handled.Load() == 2 }) {
-		t.Fatalf("the new target handled %d casts, want 2", moved.handled.Load())
-	}
+	testutil.EventuallyDetail(t, 5*time.Second, "the new target to handle 2 casts", func() bool { return moved.handled.Load() == 2 },
+		func() string { return fmt.Sprintf("handled %d", moved.handled.Load()) })
 	target.mu.Lock()
 	got := slices.Clone(target.casts)
 	target.mu.Unlock()
@@ -91,14 +90,16 @@ func TestCastToAReplacedTargetIsHeld(t *testing.T) {
 	}
 	result := make(chan error, 1)
 	go func() { result <- resourceHost{sender}.Cast("out", []byte("held")) }()
-	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return heldCount(sender.instance) == 1 }) {
-		t.Fatal("the cast to a target being replaced was not held")
-	}
+	testutil.Eventually(t, 5*time.Second, "the cast to a target being replaced to be held", func() bool { return heldCount(sender.instance) == 1 })
 	sender.setOutputs(map[string][]core.InstanceID{"out": {second.id}}, 3)
 	if err := <-result; err != nil {
 		t.Fatalf("the held cast: %v", err)
 	}
-	if !waitUntil(time.Now().Add(5*time.Second), func() bool { return second.handled.Load() == 1 }) || first.handled.Load() != 0 {
-		t.Fatalf("handled: first %d, second %d; want 0, 1", first.handled.Load(), second.handled.Load())
+	testutil.EventuallyDetail(t, 5*time.Second, "the second target to handle the cast", func() bool { return second.handled.Load() == 1 },
+		func() string {
+			return fmt.Sprintf("handled: first %d, second %d", first.handled.Load(), second.handled.Load())
+		})
+	if first.handled.Load() != 0 {
+		t.Fatalf("the replaced target handled %d casts, want 0", first.handled.Load())
 	}
 }

@@ -3,13 +3,13 @@ package node
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -18,8 +18,8 @@ import (
 func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 	b.Helper()
 	cfg := Default()
-	cfg.General.InvocationURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
 	files, _ := filepath.Glob(filepath.Join("..", "..", "functions", "*", "*.so"))
@@ -31,7 +31,7 @@ func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 	cfg.State.Dir = b.TempDir()
 	cfg.Resources = Resources{DataDir: b.TempDir()}
 	cfg.TLS.Enabled = false // events stay in the node
-	cfg.Telemetry.MetricsURL = ""
+	cfg.Telemetry.MetricsURL = wire.Addr{}
 	cfg.Container.Enabled = false // Docker's work would disturb the others
 	for _, m := range mutate {
 		m(&cfg)
@@ -51,10 +51,7 @@ func runtimeNode(b *testing.B, mutate ...func(*Config)) *Node {
 // ftype on n, casting its output "output" to next unless next is nil.
 func startClass(b *testing.B, n *Node, ftype, class, ext string, next *instance) *instance {
 	b.Helper()
-	code, err := os.ReadFile(filepath.Join("..", "..", "functions", class, class+"."+ext))
-	if err != nil {
-		b.Fatalf("%v (run make functions)", err)
-	}
+	code := testutil.Function(b, class, ext)
 	id := core.NewID()
 	req := &wire.StartFunction{Component: id, Spec: wire.FunctionSpec{
 		Logical: core.NewID(), Name: class, FunctionType: ftype, Code: code,

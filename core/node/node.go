@@ -141,7 +141,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.Close()
 		}
 	}()
-	listen, _ := wire.ParseAddr(n.cfg.General.InvocationURL)
+	listen := n.cfg.General.InvocationURL.HostPort()
 	if n.state, err = newStateStore(n.cfg.State); err != nil {
 		return err
 	}
@@ -182,18 +182,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.addr = wire.Announced(srv.Addr())
 	n.startProbes()
-	if u := n.cfg.Telemetry.MetricsURL; u != "" {
-		addr, _ := wire.ParseAddr(u)
+	if u := n.cfg.Telemetry.MetricsURL; !u.IsZero() {
 		ms := telemetry.NewServer(n.reg, n.cfg.Telemetry.Pprof, n.log)
-		if err := ms.Start(addr); err != nil {
+		if err := ms.Start(u.HostPort()); err != nil {
 			return err
 		}
 		n.metricsSrv = ms
 	}
-	if a := n.cfg.General.InvocationURLAnnounced; a != "" {
-		n.addr, _ = wire.ParseAddr(a)
+	if a := n.cfg.General.InvocationURLAnnounced; !a.IsZero() {
+		n.addr = a.HostPort()
 	}
-	orcAddr, _ := wire.ParseAddr(n.cfg.General.NodeRegisterURL)
+	orcAddr := n.cfg.General.NodeRegisterURL.HostPort()
 	n.orc = wire.NewClient(orcAddr, n.clientOptions(wire.Identity{Role: wire.RoleOrchestrator}))
 	ctx, n.cancel = context.WithCancel(context.Background())
 	n.group.Go(func() { n.registerLoop(ctx) })

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -20,12 +22,12 @@ import (
 func startNode(t *testing.T, ca *wire.CA, opts ...func(*Config)) *Node {
 	t.Helper()
 	cfg := Default()
-	cfg.General.InvocationURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
 	cfg.State.Dir = t.TempDir()
-	cfg.Telemetry.MetricsURL = ""
+	cfg.Telemetry.MetricsURL = wire.Addr{}
 	cfg.Resources = Resources{FileLogProvider: "file-log-1", DataDir: t.TempDir()}
 	cfg.Container.Enabled = false // the container tests start their own
 	creds, err := ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}, nil)
@@ -68,10 +70,7 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, err := os.ReadFile(filepath.Join("..", "..", "functions", "echo", "echo.wasm"))
-	if err != nil {
-		t.Fatalf("%v (run make functions)", err)
-	}
+	code := testutil.Function(t, "echo", "wasm")
 	echo, log := core.NewID(), core.NewID()
 	file := filepath.Join(b.cfg.Resources.DataDir, "big.log")
 	if _, err := b.startResource(ctx, &wire.StartResource{Component: log, Provider: "file-log-1",
@@ -90,19 +89,15 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 	if err := a.route(&e); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, _ := os.ReadFile(file)
-		if len(data) == len(payload)+1 {
-			if !bytes.Equal(data[:len(payload)], payload) {
-				t.Fatal("the event arrived altered")
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20s the log holds %d bytes, want %d; dropped events: %d", len(data), len(payload)+1, a.dropped.Get())
-		}
-		time.Sleep(10 * time.Millisecond)
+	var data []byte
+	testutil.EventuallyDetail(t, 20*time.Second, "the event in the log", func() bool {
+		data, _ = os.ReadFile(file)
+		return len(data) == len(payload)+1
+	}, func() string {
+		return fmt.Sprintf("the log holds %d bytes, want %d; dropped events: %d", len(data), len(payload)+1, a.dropped.Get())
+	})
+	if !bytes.Equal(data[:len(payload)], payload) {
+		t.Fatal("the event arrived altered")
 	}
 }
 
@@ -117,14 +112,14 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 	}
 	defer taken.Close()
 	cfg := Default()
-	cfg.General.InvocationURL = taken.Addr().String()
-	cfg.General.NodeRegisterURL = "127.0.0.1:1"
+	cfg.General.InvocationURL = wire.MustAddr(taken.Addr().String())
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.State.Dir = t.TempDir()
-	cfg.Telemetry.MetricsURL = ""
+	cfg.Telemetry.MetricsURL = wire.Addr{}
 	cfg.TLS.Enabled = false
 	cfg.Container.Enabled = false
-	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: "127.0.0.1:0"}
+	cfg.Resources = Resources{DataDir: t.TempDir(), HTTPIngressProvider: "ingress", HTTPIngressURL: wire.MustAddr("127.0.0.1:0")}
 	n, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

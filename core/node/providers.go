@@ -13,7 +13,6 @@ import (
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/resources"
-	"github.com/edgeless-go/edgeless/wire"
 )
 
 // startProviders creates the resource providers the configuration names and
@@ -26,9 +25,8 @@ func (n *Node) startProviders(ctx context.Context) error {
 		maxBody = 4 << 20
 	}
 	if id := r.HTTPIngressProvider; id != "" {
-		addr, _ := wire.ParseAddr(r.HTTPIngressURL)
 		p, err := resources.NewHTTPIngress(resources.HTTPIngressConfig{
-			Addr: addr, MaxBodyBytes: maxBody, CallTimeout: callTimeout, Log: n.log,
+			Addr: r.HTTPIngressURL.HostPort(), MaxBodyBytes: maxBody, CallTimeout: callTimeout, Log: n.log,
 			AllowCatchAll: r.HTTPIngressAllowCatchAll,
 		})
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 func TestAvailableResources(t *testing.T) {
@@ -62,8 +64,8 @@ func TestResourcesValidate(t *testing.T) {
 		}
 	}
 	f(func(r *Resources) {}, "")
-	f(func(r *Resources) { r.HTTPIngressURL = "nowhere" }, "resources.http_ingress_url")
-	f(func(r *Resources) { r.HTTPIngressURL = "nowhere"; r.HTTPIngressProvider = "" }, "")
+	f(func(r *Resources) { r.HTTPIngressURL = wire.Addr{} }, "resources.http_ingress_url: must be set")
+	f(func(r *Resources) { r.HTTPIngressURL = wire.Addr{}; r.HTTPIngressProvider = "" }, "")
 	f(func(r *Resources) { r.HTTPIngressMaxBodyBytes = -1 }, "resources.http_ingress_max_body_bytes")
 	f(func(r *Resources) { r.FilePusherProvider.Provider = "fp" }, "resources.file_pusher_provider.directory")
 	f(func(r *Resources) {

@@ -27,16 +27,16 @@ type Config struct {
 
 // General holds the orchestrator's identity and addresses.
 type General struct {
-	DomainID                       string  `toml:"domain_id" comment:"name of the orchestration domain"`
-	OrchestratorURL                string  `toml:"orchestrator_url" comment:"address the controller sends orders to"`
-	OrchestratorURLAnnounced       string  `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url, with the host name if it binds every interface (0.0.0.0)"`
-	NodeRegisterURL                string  `toml:"node_register_url" comment:"address nodes register at; empty or equal to orchestrator_url = that listener"`
-	DomainRegisterURL              string  `toml:"domain_register_url" comment:"controller address this domain registers with"`
-	SubscriptionRefreshIntervalSec float64 `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
-	ReconcileIntervalMS            int     `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
-	ScaleInAfterSec                int     `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations or prewarms after which instances added on demand are stopped again; also how long the last instance of a function with min_instances = 0 may stay idle (Serverledge's container expiration)"`
-	MetricsURL                     string  `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
-	Pprof                          bool    `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
+	DomainID                       string    `toml:"domain_id" comment:"name of the orchestration domain"`
+	OrchestratorURL                wire.Addr `toml:"orchestrator_url" comment:"address the controller sends orders to"`
+	OrchestratorURLAnnounced       wire.Addr `toml:"orchestrator_url_announced" comment:"address announced to the controller; empty = orchestrator_url, with the host name if it binds every interface (0.0.0.0)"`
+	NodeRegisterURL                wire.Addr `toml:"node_register_url" comment:"address nodes register at; empty or equal to orchestrator_url = that listener"`
+	DomainRegisterURL              wire.Addr `toml:"domain_register_url" comment:"controller address this domain registers with"`
+	SubscriptionRefreshIntervalSec float64   `toml:"subscription_refresh_interval_sec" comment:"seconds between registrations with the controller"`
+	ReconcileIntervalMS            int       `toml:"reconcile_interval_ms" comment:"how often expired nodes are dropped and missing instances re-created"`
+	ScaleInAfterSec                int       `toml:"scale_in_after_sec" comment:"seconds without overloaded invocations or prewarms after which instances added on demand are stopped again; also how long the last instance of a function with min_instances = 0 may stay idle (Serverledge's container expiration)"`
+	MetricsURL                     wire.Addr `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
+	Pprof                          bool      `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
 }
 
 // Baseline selects the placement strategy.
@@ -84,13 +84,13 @@ func Default() Config {
 	return Config{
 		General: General{
 			DomainID:                       "domain-7000",
-			OrchestratorURL:                "http://127.0.0.1:7003",
-			NodeRegisterURL:                "http://127.0.0.1:7004",
-			DomainRegisterURL:              "http://127.0.0.1:7002",
+			OrchestratorURL:                wire.MustAddr("http://127.0.0.1:7003"),
+			NodeRegisterURL:                wire.MustAddr("http://127.0.0.1:7004"),
+			DomainRegisterURL:              wire.MustAddr("http://127.0.0.1:7002"),
 			SubscriptionRefreshIntervalSec: 2,
 			ReconcileIntervalMS:            1000,
 			ScaleInAfterSec:                60,
-			MetricsURL:                     "http://127.0.0.1:7012",
+			MetricsURL:                     wire.MustAddr("http://127.0.0.1:7012"),
 		},
 		Baseline:   Baseline{OrchestrationStrategy: "Random"},
 		Scheduling: Scheduling{Policy: PolicyEdgeOnly, CloudLabel: "cloud"},
@@ -119,29 +119,15 @@ func (c *Config) Validate() error {
 	if c.Scheduling.CloudLabel == "" {
 		bad("scheduling.cloud_label", "must not be empty")
 	}
-	if _, err := wire.ParseAddr(c.General.OrchestratorURL); err != nil {
-		bad("general.orchestrator_url", "%v", err)
+	// The addresses were parsed when read; the optional ones may be unset.
+	if c.General.OrchestratorURL.IsZero() {
+		bad("general.orchestrator_url", "must be set")
 	}
-	if c.General.NodeRegisterURL != "" {
-		if _, err := wire.ParseAddr(c.General.NodeRegisterURL); err != nil {
-			bad("general.node_register_url", "%v", err)
-		}
-	}
-	if c.General.OrchestratorURLAnnounced != "" {
-		if _, err := wire.ParseAddr(c.General.OrchestratorURLAnnounced); err != nil {
-			bad("general.orchestrator_url_announced", "%v", err)
-		}
-	}
-	if _, err := wire.ParseAddr(c.General.DomainRegisterURL); err != nil {
-		bad("general.domain_register_url", "%v", err)
+	if c.General.DomainRegisterURL.IsZero() {
+		bad("general.domain_register_url", "must be set")
 	}
 	if c.General.SubscriptionRefreshIntervalSec <= 0 {
 		bad("general.subscription_refresh_interval_sec", "must be positive, got %v", c.General.SubscriptionRefreshIntervalSec)
-	}
-	if c.General.MetricsURL != "" {
-		if _, err := wire.ParseAddr(c.General.MetricsURL); err != nil {
-			bad("general.metrics_url", "%v", err)
-		}
 	}
 	if c.General.ScaleInAfterSec < 1 {
 		bad("general.scale_in_after_sec", "must be at least 1, got %d", c.General.ScaleInAfterSec)

@@ -2,7 +2,6 @@ package orc
 
 import (
 	"github.com/edgeless-go/edgeless/core/telemetry"
-	"github.com/edgeless-go/edgeless/wire"
 )
 
 func (o *Orc) registerMetrics() {
@@ -34,12 +33,11 @@ func (o *Orc) registerMetrics() {
 // startMetrics serves /metrics when metrics_url is set.
 func (o *Orc) startMetrics() error {
 	u := o.cfg.General.MetricsURL
-	if u == "" {
+	if u.IsZero() {
 		return nil
 	}
-	addr, _ := wire.ParseAddr(u)
 	o.metricsSrv = telemetry.NewServer(o.reg, o.cfg.General.Pprof, o.log)
-	return o.metricsSrv.Start(addr)
+	return o.metricsSrv.Start(u.HostPort())
 }
 
 // MetricsAddr returns the address of the orchestrator's /metrics endpoint, or "".

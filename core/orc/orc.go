@@ -223,7 +223,7 @@ func (o *Orc) Start(ctx context.Context) (err error) {
 		}
 		o.proxy = p
 	}
-	listen, _ := wire.ParseAddr(o.cfg.General.OrchestratorURL)
+	listen := o.cfg.General.OrchestratorURL.HostPort()
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
 	wire.Method(mux, wire.MethodOrcSyncStates, o.syncStates)
@@ -251,10 +251,10 @@ func (o *Orc) Start(ctx context.Context) (err error) {
 	if err := o.startMetrics(); err != nil {
 		return err
 	}
-	if a := o.cfg.General.OrchestratorURLAnnounced; a != "" {
-		o.addr, _ = wire.ParseAddr(a)
+	if a := o.cfg.General.OrchestratorURLAnnounced; !a.IsZero() {
+		o.addr = a.HostPort()
 	}
-	conAddr, _ := wire.ParseAddr(o.cfg.General.DomainRegisterURL)
+	conAddr := o.cfg.General.DomainRegisterURL.HostPort()
 	o.con = wire.NewClient(conAddr, o.clientOptions(wire.Identity{Role: wire.RoleController}, nil))
 	o.spawn(o.reconcileLoop)
 	o.spawn(o.registerLoop)
@@ -270,10 +270,10 @@ func (o *Orc) Start(ctx context.Context) (err error) {
 // orchestrator_url, which accepts registrations as well.
 func (o *Orc) startNodeRegister(ctx context.Context) error {
 	u := o.cfg.General.NodeRegisterURL
-	if u == "" || u == o.cfg.General.OrchestratorURL {
+	if u.IsZero() || u.HostPort() == o.cfg.General.OrchestratorURL.HostPort() {
 		return nil
 	}
-	listen, _ := wire.ParseAddr(u)
+	listen := u.HostPort()
 	mux := &wire.Mux{}
 	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
 	srv, err := o.serve(ctx, listen, mux)

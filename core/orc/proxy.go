@@ -3,12 +3,10 @@ package orc
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,29 +18,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/proxyschema"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
-// The Redis proxy mirrors the orchestrator's state with EDGELESS's key names
-// and JSON values, so that EDGELESS's proxy_cli, dashboards and delegated
-// orchestrators work unchanged against it:
-//
-//	domain_info:domain_id            the domain's name
-//	node:capabilities:<node>         NodeCapabilities JSON
-//	node:health:<node>               sorted set of NodeHealthStatus JSON, scored by arrival time
-//	provider:<provider id>           {"class_type","node_id","outputs"}
-//	instance:<logical id>            {"Function":[spawn request without code,[instance ids]]} or {"Resource":[spec,instance id]}
-//	dependency:<logical id>          {"<channel>":"<logical id>"}
-//	<category>:last_update           when the category last changed, Unix seconds with a fraction
-//	performance:<physical id>:<metric or log target>  sorted sets of "<ts>:<value>"
-//
-// and it applies the intents that outside tools push on the list "intents":
-// the key of a string intent:migrate:<logical id> = "<node>[,<node>…]" or
-// intent:cordon:<node> = "yes"|"no".
+// The Redis proxy mirrors the orchestrator's state in the schema of package
+// proxyschema (EDGELESS's key names and JSON values), and applies the
+// intents that outside tools push on the list proxyschema.Intents.
 
 const (
-	keyDomainID = "domain_info:domain_id"
-	keyIntents  = "intents"
 	// maxPending bounds the health entries, samples and log entries waiting
 	// for Redis: while it is unreachable the oldest are dropped.
 	maxPending = 100_000
@@ -50,9 +34,6 @@ const (
 	// delays the next round rather than stopping the proxy.
 	proxyTimeout = 10 * time.Second
 )
-
-// The categories of string keys, each with its last_update key.
-var proxyCategories = []string{"node:capabilities", "provider", "instance", "dependency"}
 
 // redisProxy is the orchestrator's Redis proxy. record is safe from any
 // goroutine; everything else runs on the proxy loop, which owns the client
@@ -265,12 +246,12 @@ func (o *Orc) applyIntents(ctx context.Context) error {
 func (p *redisProxy) popIntent(ctx context.Context) (key, value string, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, proxyTimeout)
 	defer cancel()
-	key, err = p.rdb.LPop(ctx, keyIntents).Result()
+	key, err = p.rdb.LPop(ctx, proxyschema.Intents).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", "", false, nil
 	}
 	if err != nil {
-		return "", "", false, fmt.Errorf("cannot pop from %q: %w", keyIntents, err)
+		return "", "", false, fmt.Errorf("cannot pop from %q: %w", proxyschema.Intents, err)
 	}
 	var get *redis.StringCmd
 	if _, err := p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -287,47 +268,17 @@ func (p *redisProxy) popIntent(ctx context.Context) (key, value string, ok bool,
 // applyIntent applies one intent: migrate a component to the first feasible
 // of the listed nodes, or (un)cordon a node.
 func (o *Orc) applyIntent(ctx context.Context, key, value string) error {
-	rest, ok := strings.CutPrefix(key, "intent:")
-	if !ok {
-		return errors.New(`the key does not start with "intent:"`)
-	}
-	kind, arg, _ := strings.Cut(rest, ":")
-	switch kind {
-	case "migrate":
-		lid, err := core.ParseID(arg)
-		if err != nil {
-			return fmt.Errorf("bad component: %w", err)
-		}
-		var targets []core.ID
-		for s := range strings.SplitSeq(value, ",") {
-			if s = strings.TrimSpace(s); s == "" {
-				continue
-			}
-			id, err := core.ParseID(s)
-			if err != nil {
-				return fmt.Errorf("bad target node: %w", err)
-			}
-			targets = append(targets, id)
-		}
-		_, err = o.migrate(ctx, &wire.Migrate{Logical: lid, Nodes: targets})
-		return err
-	case "cordon":
-		id, err := core.ParseID(arg)
-		if err != nil {
-			return fmt.Errorf("bad node: %w", err)
-		}
-		var cordoned bool
-		switch strings.ToLower(strings.TrimSpace(value)) {
-		case "yes", "true":
-			cordoned = true
-		case "no", "false":
-		default:
-			return fmt.Errorf(`cordon value must be "yes" or "no"`)
-		}
-		_, err = o.cordon(ctx, &wire.Cordon{Node: id, Cordoned: cordoned})
+	in, err := proxyschema.ParseIntent(key, value)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("unknown intent %q", kind)
+	switch in.Kind {
+	case proxyschema.IntentMigrate:
+		_, err = o.migrate(ctx, &wire.Migrate{Logical: in.Logical, Nodes: in.Targets})
+	case proxyschema.IntentCordon:
+		_, err = o.cordon(ctx, &wire.Cordon{Node: in.Node, Cordoned: in.Cordoned})
+	}
+	return err
 }
 
 // nodeView and compView are copies of what the proxy mirrors, taken under
@@ -366,39 +317,35 @@ func (o *Orc) proxyView() ([]nodeView, []compView) {
 // last round, deletes the keys of what is gone, and stamps last_update.
 func (p *redisProxy) mirror(ctx context.Context, nodes []nodeView, comps []compView, now time.Time) error {
 	// SETNX tells whether the database lost our keys (flushed, restarted).
-	fresh, err := p.rdb.SetNX(ctx, keyDomainID, p.domain, 0).Result()
+	fresh, err := p.rdb.SetNX(ctx, proxyschema.DomainID, p.domain, 0).Result()
 	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", keyDomainID, err)
+		return fmt.Errorf("cannot write %s: %w", proxyschema.DomainID, err)
 	}
 	if fresh && len(p.written) > 0 {
 		p.log.Warn("Redis proxy lost its keys; writing them again", "url", p.url)
 		p.written = map[string]map[string]string{}
 	}
 	want := map[string]map[string]string{}
-	for _, c := range proxyCategories {
+	for _, c := range proxyschema.Categories {
 		want[c] = map[string]string{}
 	}
 	for _, n := range nodes {
-		want["node:capabilities"]["node:capabilities:"+n.id.String()] = capabilitiesJSON(n.caps)
+		want[proxyschema.CategoryCapabilities][proxyschema.CapabilitiesKey(n.id)] = capabilities(n.caps).Encode()
 		for _, pr := range n.providers {
-			want["provider"]["provider:"+pr.ID] = marshal(providerValue{ClassType: pr.ClassType, NodeID: n.id.String(), Outputs: nonNil(pr.Outputs)})
+			v := proxyschema.Provider{ClassType: pr.ClassType, NodeID: n.id.String(), Outputs: pr.Outputs}
+			want[proxyschema.CategoryProvider][proxyschema.ProviderKey(pr.ID)] = v.Encode()
 		}
 	}
 	for _, c := range comps {
-		lid := c.logical.String()
-		if v, ok := instanceJSON(c); ok {
-			want["instance"]["instance:"+lid] = v
+		if len(c.instances) > 0 { // a component with no instance running is not active
+			want[proxyschema.CategoryInstance][proxyschema.InstanceKey(c.logical)] = instance(c).Encode()
 		}
 		if c.outputs != nil {
-			deps := make(map[string]string, len(c.outputs))
-			for ch, t := range c.outputs {
-				deps[ch] = t.String()
-			}
-			want["dependency"]["dependency:"+lid] = marshal(deps)
+			want[proxyschema.CategoryDependency][proxyschema.DependencyKey(c.logical)] = proxyschema.Dependencies(c.outputs).Encode()
 		}
 	}
-	ts := formatSeconds(unixSeconds(now))
-	for _, cat := range proxyCategories {
+	ts := proxyschema.FormatSeconds(unixSeconds(now))
+	for _, cat := range proxyschema.Categories {
 		changed, err := p.syncCategory(ctx, cat, want[cat], ts)
 		if err != nil {
 			return err
@@ -425,16 +372,16 @@ func (p *redisProxy) syncCategory(ctx context.Context, cat string, want map[stri
 	for k := range have {
 		if _, ok := want[k]; !ok {
 			pipe.Del(ctx, k)
-			if cat == "node:capabilities" {
+			if cat == proxyschema.CategoryCapabilities {
 				// A node that left takes its health history with it.
-				pipe.Del(ctx, "node:health:"+strings.TrimPrefix(k, "node:capabilities:"))
+				pipe.Del(ctx, proxyschema.HealthPrefix+strings.TrimPrefix(k, proxyschema.CapabilitiesPrefix))
 			}
 		}
 	}
 	if pipe.Len() == 0 {
 		return nil, nil
 	}
-	pipe.Set(ctx, cat+":last_update", ts, 0)
+	pipe.Set(ctx, proxyschema.LastUpdateKey(cat), ts, 0)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("cannot write %s keys: %w", cat, err)
 	}
@@ -455,15 +402,15 @@ func (p *redisProxy) pushTelemetry(ctx context.Context, present map[core.ID]bool
 	health = slices.DeleteFunc(health, func(h healthEntry) bool { return !present[h.node] })
 	pipe := p.rdb.Pipeline()
 	for _, h := range health {
-		pipe.ZAdd(ctx, "node:health:"+h.node.String(), redis.Z{Score: h.ts, Member: healthJSON(h.health)})
+		pipe.ZAdd(ctx, proxyschema.HealthKey(h.node), redis.Z{Score: h.ts, Member: proxyschema.Health(h.health).Encode()})
 	}
 	for _, s := range samples {
-		pipe.ZAdd(ctx, "performance:"+s.Instance.String()+":"+s.Metric,
-			redis.Z{Score: s.Timestamp, Member: formatSeconds(s.Timestamp) + ":" + formatSeconds(s.Seconds)})
+		pipe.ZAdd(ctx, proxyschema.PerformanceKey(s.Instance, s.Metric),
+			redis.Z{Score: s.Timestamp, Member: proxyschema.Member(s.Timestamp, proxyschema.FormatSeconds(s.Seconds))})
 	}
 	for _, l := range logs {
-		pipe.ZAdd(ctx, "performance:"+l.Instance.String()+":"+l.Target,
-			redis.Z{Score: l.Timestamp, Member: formatSeconds(l.Timestamp) + ":" + l.Message})
+		pipe.ZAdd(ctx, proxyschema.PerformanceKey(l.Instance, l.Target),
+			redis.Z{Score: l.Timestamp, Member: proxyschema.Member(l.Timestamp, l.Message)})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.requeue(health, samples, logs)
@@ -482,9 +429,9 @@ func (p *redisProxy) gc(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	p.nextGC = now.Add(p.gcPeriod)
-	limit := "(" + formatSeconds(unixSeconds(now.Add(-p.gcPeriod)))
+	limit := "(" + proxyschema.FormatSeconds(unixSeconds(now.Add(-p.gcPeriod)))
 	removed := int64(0)
-	for _, pattern := range []string{"performance:*", "node:health:*"} {
+	for _, pattern := range []string{proxyschema.PerformancePrefix + "*", proxyschema.HealthPrefix + "*"} {
 		iter := p.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
 			n, err := p.rdb.ZRemRangeByScore(ctx, iter.Val(), "-inf", limit).Result()
@@ -503,135 +450,34 @@ func (p *redisProxy) gc(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// The JSON values, shaped as EDGELESS's serde output.
-
-type capabilitiesValue struct {
-	NumCPUs      int      `json:"num_cpus"`
-	ModelNameCPU string   `json:"model_name_cpu"`
-	ClockFreqCPU float64  `json:"clock_freq_cpu"`
-	NumCores     int      `json:"num_cores"`
-	MemSize      int      `json:"mem_size"`
-	Labels       []string `json:"labels"`
-	IsTEERunning bool     `json:"is_tee_running"`
-	HasTPM       bool     `json:"has_tpm"`
-	Runtimes     []string `json:"runtimes"`
-	DiskTotSpace int      `json:"disk_tot_space"`
-	NumGPUs      int      `json:"num_gpus"`
-	ModelNameGPU string   `json:"model_name_gpu"`
-	MemSizeGPU   int      `json:"mem_size_gpu"`
-}
-
-func capabilitiesJSON(c wire.Capabilities) string {
-	return marshal(capabilitiesValue{
+// capabilities converts a node's capabilities to EDGELESS's names.
+func capabilities(c wire.Capabilities) proxyschema.Capabilities {
+	return proxyschema.Capabilities{
 		NumCPUs: c.NumCPUs, ClockFreqCPU: c.ClockFreqMHz, NumCores: c.NumCores, MemSize: c.MemSizeMiB,
-		Labels: nonNil(c.Labels), IsTEERunning: c.TEE, HasTPM: c.TPM, Runtimes: nonNil(c.Runtimes),
-	})
-}
-
-// healthJSON is the node:health value: NodeHealthStatus, whose JSON names
-// wire.NodeHealth shares, with the CPU use rounded, since EDGELESS reads it
-// as an integer; our eBPF figures come along, and EDGELESS ignores them.
-func healthJSON(h wire.NodeHealth) string {
-	h.ProcCPUUsage = math.Round(h.ProcCPUUsage)
-	return marshal(h)
-}
-
-type providerValue struct {
-	ClassType string   `json:"class_type"`
-	NodeID    string   `json:"node_id"`
-	Outputs   []string `json:"outputs"`
-}
-
-// spawnValue is EDGELESS's SpawnFunctionRequest with the code stripped.
-type spawnValue struct {
-	Code struct {
-		ID      string   `json:"function_class_id"`
-		Type    string   `json:"function_class_type"`
-		Version string   `json:"function_class_version"`
-		Code    []int    `json:"function_class_code"`
-		Outputs []string `json:"function_class_outputs"`
-	} `json:"code"`
-	Annotations        map[string]string `json:"annotations"`
-	StateSpecification struct {
-		StateID     string `json:"state_id"`
-		StatePolicy string `json:"state_policy"`
-	} `json:"state_specification"`
-	WorkflowID string `json:"workflow_id"`
-}
-
-// resourceValue is EDGELESS's ResourceInstanceSpecification.
-type resourceValue struct {
-	ClassType     string            `json:"class_type"`
-	Configuration map[string]string `json:"configuration"`
-	WorkflowID    string            `json:"workflow_id"`
-}
-
-// instanceJSON returns EDGELESS's ActiveInstance of c; a component with no
-// instance running is not active.
-func instanceJSON(c compView) (string, bool) {
-	if len(c.instances) == 0 {
-		return "", false
+		Labels: c.Labels, IsTEERunning: c.TEE, HasTPM: c.TPM, Runtimes: c.Runtimes,
 	}
-	if c.fn != nil {
-		var s spawnValue
-		s.Code.ID, s.Code.Type, s.Code.Version = c.fn.ClassID, c.fn.FunctionType, c.fn.Version
-		s.Code.Code = []int{}
-		// The class's outputs are not part of the spec the orchestrator
-		// gets; the channels it was patched with are what it uses.
-		s.Code.Outputs = slices.Sorted(maps.Keys(c.outputs))
-		if s.Code.Outputs == nil {
-			s.Code.Outputs = []string{}
-		}
-		s.Annotations = nonNilMap(c.fn.Annotations)
-		// Function state is kept per logical id, under any policy.
-		s.StateSpecification.StateID = c.logical.String()
-		s.StateSpecification.StatePolicy = "NodeLocal"
-		s.WorkflowID = c.fn.Workflow.String()
-		ids := make([]string, len(c.instances))
-		for i, in := range c.instances {
-			ids[i] = instanceIDString(in)
-		}
-		return marshal(map[string][2]any{"Function": {s, ids}}), true
-	}
-	r := resourceValue{ClassType: c.res.ClassType, Configuration: nonNilMap(c.res.Configurations), WorkflowID: c.res.Workflow.String()}
-	return marshal(map[string][2]any{"Resource": {r, instanceIDString(c.instances[0])}}), true
 }
 
-// instanceIDString formats an instance as EDGELESS's InstanceId Display.
-func instanceIDString(i core.InstanceID) string {
-	return "InstanceId(node_id: " + i.Node.String() + ", function_id: " + i.Component.String() + ")"
-}
-
-// marshal encodes v as JSON without HTML escaping, as serde_json does.
-func marshal(v any) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic("BUG: cannot encode a proxy value: " + err.Error())
+// instance returns EDGELESS's ActiveInstance of c, which has an instance.
+func instance(c compView) proxyschema.Instance {
+	if c.fn == nil {
+		r := proxyschema.Resource{ClassType: c.res.ClassType, Configuration: c.res.Configurations, WorkflowID: c.res.Workflow.String()}
+		return proxyschema.Instance{Resource: &r, Placed: c.instances[:1]}
 	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
+	var s proxyschema.Spawn
+	s.Code.ID, s.Code.Type, s.Code.Version = c.fn.ClassID, c.fn.FunctionType, c.fn.Version
+	// The class's outputs are not part of the spec the orchestrator gets;
+	// the channels it was patched with are what it uses.
+	s.Code.Outputs = slices.Sorted(maps.Keys(c.outputs))
+	s.Annotations = c.fn.Annotations
+	// Function state is kept per logical id, under any policy.
+	s.StateSpecification.StateID = c.logical.String()
+	s.StateSpecification.StatePolicy = "NodeLocal"
+	s.WorkflowID = c.fn.Workflow.String()
+	return proxyschema.Instance{Function: &s, Placed: c.instances}
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
-// formatSeconds formats a time or duration in seconds as EDGELESS does: the
-// shortest decimal that reads back the same.
-func formatSeconds(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) }
 
 // dataset appends what the proxy mirrors to CSV files, as EDGELESS's
 // dataset_settings: every row starts with additional_fields, every header
@@ -695,18 +541,18 @@ func (d *dataset) row(file string, cols ...string) {
 // capabilities, a component's new instances.
 func (d *dataset) changed(cat string, keys []string, nodes []nodeView, comps []compView, ts string) {
 	switch cat {
-	case "node:capabilities":
+	case proxyschema.CategoryCapabilities:
 		for _, n := range nodes {
-			if slices.Contains(keys, "node:capabilities:"+n.id.String()) {
+			if slices.Contains(keys, proxyschema.CapabilitiesKey(n.id)) {
 				c := n.caps
-				d.row("capabilities", ts, n.id.String(), strconv.Itoa(c.NumCPUs), "", formatSeconds(c.ClockFreqMHz),
+				d.row("capabilities", ts, n.id.String(), strconv.Itoa(c.NumCPUs), "", proxyschema.FormatSeconds(c.ClockFreqMHz),
 					strconv.Itoa(c.NumCores), strconv.Itoa(c.MemSizeMiB), "["+strings.Join(c.Labels, ";")+"]",
 					strconv.FormatBool(c.TEE), strconv.FormatBool(c.TPM), "["+strings.Join(c.Runtimes, ";")+"]", "0", "0", "", "0")
 			}
 		}
-	case "instance":
+	case proxyschema.CategoryInstance:
 		for _, c := range comps {
-			if !slices.Contains(keys, "instance:"+c.logical.String()) {
+			if !slices.Contains(keys, proxyschema.InstanceKey(c.logical)) {
 				continue
 			}
 			var wf core.ID
@@ -734,13 +580,13 @@ func (d *dataset) telemetry(health []healthEntry, samples []wire.Sample, logs []
 			continue
 		}
 		d.lastHealth[h.node] = v
-		d.row("health_status", formatSeconds(h.ts), h.node.String(), v)
+		d.row("health_status", proxyschema.FormatSeconds(h.ts), h.node.String(), v)
 	}
 	for _, s := range samples {
-		d.row("performance_samples", s.Instance.String(), s.Metric, formatSeconds(s.Timestamp), formatSeconds(s.Seconds))
+		d.row("performance_samples", s.Instance.String(), s.Metric, proxyschema.FormatSeconds(s.Timestamp), proxyschema.FormatSeconds(s.Seconds))
 	}
 	for _, l := range logs {
-		d.row("application_logs", l.Instance.String(), csvField(l.Target), formatSeconds(l.Timestamp), csvField(l.Message))
+		d.row("application_logs", l.Instance.String(), csvField(l.Target), proxyschema.FormatSeconds(l.Timestamp), csvField(l.Message))
 	}
 	d.flushLogged()
 }
@@ -748,10 +594,10 @@ func (d *dataset) telemetry(health []healthEntry, samples []wire.Sample, logs []
 func healthCSV(h wire.NodeHealth) string {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return strings.Join([]string{
-		i(h.MemFree), i(h.MemUsed), i(h.MemAvailable), formatSeconds(h.ProcCPUUsage), i(h.ProcMemory), i(h.ProcVMemory),
+		i(h.MemFree), i(h.MemUsed), i(h.MemAvailable), proxyschema.FormatSeconds(h.ProcCPUUsage), i(h.ProcMemory), i(h.ProcVMemory),
 		i(h.LoadAvg1), i(h.LoadAvg5), i(h.LoadAvg15), i(h.TotRxBytes), i(h.TotRxPkts), i(h.TotRxErrs),
 		i(h.TotTxBytes), i(h.TotTxPkts), i(h.TotTxErrs), i(h.DiskFreeSpace), i(h.DiskTotReads), i(h.DiskTotWrites),
-		i(h.GPULoadPerc), formatSeconds(float64(h.GPUTempCels) / 1000), i(h.ActivePower),
+		i(h.GPULoadPerc), proxyschema.FormatSeconds(float64(h.GPUTempCels) / 1000), i(h.ActivePower),
 	}, ",")
 }
 

@@ -15,8 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/core/proxyschema"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/redistest"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -103,13 +105,13 @@ func startProxyOrc(t *testing.T, mutate func(*Config), seed func(*redis.Client))
 		seed(rdb)
 	}
 	cfg := Default()
-	cfg.General.OrchestratorURL = "127.0.0.1:0"
-	cfg.General.NodeRegisterURL = ""
+	cfg.General.OrchestratorURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.Addr{}
 	cfg.General.DomainID = "domain-test"
 	// No controller: the registrations fail, which the orchestrator only logs.
-	cfg.General.DomainRegisterURL = "127.0.0.1:1"
+	cfg.General.DomainRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.General.ReconcileIntervalMS = 20
-	cfg.General.MetricsURL = ""
+	cfg.General.MetricsURL = wire.Addr{}
 	cfg.Proxy.ProxyType = "Redis"
 	cfg.Proxy.RedisURL = srv.URL()
 	// The test's one client plays the nodes and the controller, which TLS
@@ -175,7 +177,7 @@ func (e *proxyEnv) get(key string) string {
 func (e *proxyEnv) waitKey(key, want string) {
 	e.t.Helper()
 	var got string
-	waitFor(e.t, "key "+key, func() bool {
+	testutil.EventuallyDetail(e.t, 10*time.Second, "key "+key, func() bool {
 		v, err := e.rdb.Get(context.Background(), key).Result()
 		if err == redis.Nil {
 			v = ""
@@ -183,21 +185,6 @@ func (e *proxyEnv) waitKey(key, want string) {
 		got = v
 		return v == want
 	}, func() string { return "last value " + got + "\nwant " + want })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool, detail func() string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			msg := ""
-			if detail != nil {
-				msg = detail()
-			}
-			t.Fatalf("timed out waiting for %s\n%s", what, msg)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func (e *proxyEnv) checkLastUpdate(cat string) {
@@ -267,7 +254,7 @@ func TestRedisProxyMirror(t *testing.T) {
 
 	ctx := context.Background()
 	hkey := "node:health:" + a.id.String()
-	waitFor(t, "the node's health", func() bool { n, _ := e.rdb.ZCard(ctx, hkey).Result(); return n == 1 }, nil)
+	testutil.Eventually(t, 10*time.Second, "the node's health", func() bool { n, _ := e.rdb.ZCard(ctx, hkey).Result(); return n == 1 })
 	hz, err := e.rdb.ZRangeWithScores(ctx, hkey, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +268,7 @@ func TestRedisProxyMirror(t *testing.T) {
 	}
 	f := func(key string, score float64, member string) {
 		t.Helper()
-		waitFor(t, key, func() bool { n, _ := e.rdb.ZCard(ctx, key).Result(); return n == 1 }, nil)
+		testutil.Eventually(t, 10*time.Second, key, func() bool { n, _ := e.rdb.ZCard(ctx, key).Result(); return n == 1 })
 		z, _ := e.rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
 		if z[0].Score != score || z[0].Member != member {
 			t.Fatalf("%s = %v, want %v scored %v", key, z, member, score)
@@ -322,7 +309,7 @@ func TestRedisProxyMirror(t *testing.T) {
 	e.register(a, 1, health, nil, nil)
 	e.waitKey("node:capabilities:"+a.id.String(), "")
 	e.waitKey(provider, "")
-	waitFor(t, "the node's health to be removed", func() bool { n, _ := e.rdb.Exists(ctx, hkey).Result(); return n == 0 }, nil)
+	testutil.Eventually(t, 10*time.Second, "the node's health to be removed", func() bool { n, _ := e.rdb.Exists(ctx, hkey).Result(); return n == 0 })
 }
 
 // TestRedisProxyIntents: migrate and cordon intents pushed on the intents
@@ -349,7 +336,7 @@ func TestRedisProxyIntents(t *testing.T) {
 	e.pushIntent("intent:cordon:"+to.id.String(), "maybe")
 	e.rdb.RPush(context.Background(), "intents", "intent:migrate:"+core.NewID().String()) // no value
 	e.pushIntent("intent:migrate:"+fid.String(), core.NewID().String()+","+to.id.String())
-	waitFor(t, "the migration", func() bool {
+	testutil.EventuallyDetail(t, 10*time.Second, "the migration", func() bool {
 		p := e.placement(fid)
 		return len(p) == 1 && p[0].Node == to.id
 	}, func() string { return "placement " + e.placement(fid)[0].String() })
@@ -359,13 +346,13 @@ func TestRedisProxyIntents(t *testing.T) {
 	if n := map[core.ID]*fakeNode{a.id: a, b.id: b}[from.Node].count(); n != 0 {
 		t.Fatalf("the old node still runs %d instances", n)
 	}
-	waitFor(t, "the intents list and keys to be consumed", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the intents list and keys to be consumed", func() bool {
 		keys, _ := e.rdb.Keys(context.Background(), "intent*").Result()
 		return len(keys) == 0
-	}, nil)
+	})
 
 	e.pushIntent("intent:cordon:"+to.id.String(), "yes")
-	waitFor(t, "the cordon", func() bool { return e.nodes()[to.id].Cordoned }, nil)
+	testutil.Eventually(t, 10*time.Second, "the cordon", func() bool { return e.nodes()[to.id].Cordoned })
 	other := map[core.ID]*fakeNode{a.id: b, b.id: a}[to.id]
 	for range 5 {
 		lid := core.NewID()
@@ -376,15 +363,15 @@ func TestRedisProxyIntents(t *testing.T) {
 	}
 	// Migrating to a cordoned node is infeasible: the function stays.
 	e.pushIntent("intent:migrate:"+fid.String(), other.id.String())
-	waitFor(t, "the migration back", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the migration back", func() bool {
 		p := e.placement(fid) // empty while the instance moves
 		return len(p) == 1 && p[0].Node == other.id
-	}, nil)
+	})
 	// Intents apply in order: once the uncordon is seen, the migration
 	// before it was tried.
 	e.pushIntent("intent:migrate:"+fid.String(), to.id.String())
 	e.pushIntent("intent:cordon:"+to.id.String(), "no")
-	waitFor(t, "the uncordon", func() bool { return !e.nodes()[to.id].Cordoned }, nil)
+	testutil.Eventually(t, 10*time.Second, "the uncordon", func() bool { return !e.nodes()[to.id].Cordoned })
 	if p := e.placement(fid); p[0].Node != other.id {
 		t.Fatal("a function was migrated to a cordoned node")
 	}
@@ -402,10 +389,10 @@ func TestRedisProxyGC(t *testing.T) {
 		{Instance: pid, Metric: "function_transfer_time", Timestamp: now + 30, Seconds: 2},
 	}, nil)
 	key := "performance:" + pid.String() + ":function_transfer_time"
-	waitFor(t, "the old sample to be removed", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the old sample to be removed", func() bool {
 		m, _ := e.rdb.ZRange(context.Background(), key, 0, -1).Result()
-		return slices.Equal(m, []string{formatSeconds(now+30) + ":2"})
-	}, nil)
+		return slices.Equal(m, []string{proxyschema.Member(now+30, "2")})
+	})
 }
 
 // TestRedisProxyRestart: after Redis lost its data, the proxy writes
@@ -415,12 +402,12 @@ func TestRedisProxyRestart(t *testing.T) {
 	a := startFakeNode(t)
 	e.register(a, 60_000, wire.NodeHealth{}, nil, nil)
 	key := "node:capabilities:" + a.id.String()
-	waitFor(t, key, func() bool { n, _ := e.rdb.Exists(context.Background(), key).Result(); return n == 1 }, nil)
+	testutil.Eventually(t, 10*time.Second, key, func() bool { n, _ := e.rdb.Exists(context.Background(), key).Result(); return n == 1 })
 	e.redis.Kill()
 	if err := e.redis.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, key+" after the restart", func() bool { n, _ := e.rdb.Exists(context.Background(), key).Result(); return n == 1 }, nil)
+	testutil.Eventually(t, 10*time.Second, key+" after the restart", func() bool { n, _ := e.rdb.Exists(context.Background(), key).Result(); return n == 1 })
 	e.waitKey("domain_info:domain_id", "domain-test")
 }
 
@@ -447,7 +434,7 @@ func TestRedisProxyDataset(t *testing.T) {
 	f := func(name, header string, rowPrefix, rowSuffix string) {
 		t.Helper()
 		var lines []string
-		waitFor(t, name+" rows", func() bool { lines = read(name); return len(lines) >= 2 }, func() string { return strings.Join(lines, "\n") })
+		testutil.EventuallyDetail(t, 10*time.Second, name+" rows", func() bool { lines = read(name); return len(lines) >= 2 }, func() string { return strings.Join(lines, "\n") })
 		if lines[0] != header || !strings.HasPrefix(lines[1], rowPrefix) || !strings.HasSuffix(lines[1], rowSuffix) {
 			t.Fatalf("%s.csv =\n%s\nwant header %q and a row %q…%q", name, strings.Join(lines, "\n"), header, rowPrefix, rowSuffix)
 		}

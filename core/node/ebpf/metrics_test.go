@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 func TestMetrics(t *testing.T) {
@@ -22,7 +24,7 @@ func TestMetrics(t *testing.T) {
 	sendOver(t, ln, n)
 	stop := make(chan struct{})
 	wg := burn(stop)
-	waitFor(t, "run-queue samples", func() bool { return p.Snapshot().RunQueueSamples > 0 })
+	testutil.Eventually(t, 10*time.Second, "run-queue samples", func() bool { return p.Snapshot().RunQueueSamples > 0 })
 	close(stop)
 	wg.Wait()
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // childEnv tells a re-executed test binary which child role to play.
@@ -39,18 +41,6 @@ func startProbes(t *testing.T, port int) *Probes {
 		}
 	})
 	return p
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // burn runs two goroutines that alternately spin and sleep until stop closes,
@@ -92,7 +82,7 @@ func TestSchedulerCounts(t *testing.T) {
 
 	stop := make(chan struct{})
 	wg := burn(stop)
-	waitFor(t, "run-queue samples, switches and CPU time", func() bool {
+	testutil.Eventually(t, 10*time.Second, "run-queue samples, switches and CPU time", func() bool {
 		s := p.Snapshot()
 		return s.RunQueueSamples >= before.RunQueueSamples+200 &&
 			s.Switches() >= before.Switches()+200 &&
@@ -183,7 +173,7 @@ func TestTCPBytes(t *testing.T) {
 	f := func(name string, p *Probes, before Stats, want uint64) {
 		t.Helper()
 		var s Stats
-		waitFor(t, name+" bytes", func() bool {
+		testutil.Eventually(t, 10*time.Second, name+" bytes", func() bool {
 			s = p.Snapshot()
 			return s.TCPBytesOut-before.TCPBytesOut >= want && s.TCPBytesIn-before.TCPBytesIn >= want
 		})

@@ -7,10 +7,13 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
 // dropTo attaches to the loopback's ingress a classifier that drops IPv4 TCP
@@ -83,7 +86,7 @@ func TestTCPRetransmits(t *testing.T) {
 	if _, err := c.Write(want); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a retransmit", func() bool { return p.Snapshot().TCPRetransmits > before.TCPRetransmits })
+	testutil.Eventually(t, 10*time.Second, "a retransmit", func() bool { return p.Snapshot().TCPRetransmits > before.TCPRetransmits })
 	if err := drop.Close(); err != nil {
 		t.Fatal(err)
 	}
