@@ -493,7 +493,9 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	}
 	if n != nil {
 		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
-		o.spawn(func(context.Context) { n.close() }) // it may flush: not under o.mu
+		if !o.spawn(func(context.Context) { n.close() }) { // it may flush: not under o.mu
+			n.close() // closing: Close no longer sees it among o.nodes
+		}
 	} else {
 		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
 	}

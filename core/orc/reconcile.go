@@ -155,13 +155,15 @@ func (o *Orc) reconcile(ctx context.Context) {
 	}
 	for _, n := range p.expired {
 		o.log.Warn("node lost (refresh deadline missed, or unreachable); re-creating its instances elsewhere", "node", n.id)
-		o.spawn(func(ctx context.Context) {
+		if !o.spawn(func(ctx context.Context) {
 			n.close()
 			parallel(live, func(m *node) error {
 				callNode(ctx, o, m, wire.MethodNodePeers, &wire.UpdatePeers{Del: []core.ID{n.id}})
 				return nil
 			})
-		})
+		}) {
+			n.close() // closing: Close no longer sees it among o.nodes
+		}
 	}
 	for _, n := range p.fresh {
 		o.spawn(func(ctx context.Context) { o.mesh(ctx, n, live) })
