@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"github.com/vmihailenco/msgpack/v5"
@@ -419,5 +421,100 @@ func BenchmarkNetMsgpack(b *testing.B) {
 			}
 			return w.Flush()
 		}, n.Load)
+	})
+}
+
+// ---- NATS request/reply through an embedded nats-server ----
+
+// startNATS starts a nats-server in this process on a random loopback port
+// and connects a responder to it, which parses every event on subject and,
+// for requests, answers with an empty reply. Every event therefore crosses
+// the broker: client → server → responder (→ server → client).
+func startNATS(b *testing.B, subject string) (*handler, string) {
+	b.Helper()
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT,
+		NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	b.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	if !s.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats-server is not ready")
+	}
+	nc := connectNATS(b, s.ClientURL())
+	h := &handler{}
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		var e event
+		if err := parseProto(m.Data, &e); err != nil {
+			b.Error(err)
+			return
+		}
+		h.handled.Add(1)
+		if m.Reply != "" {
+			m.Respond(nil)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The one-way benchmark publishes faster than one subscriber drains;
+	// the default pending limits would drop events as a slow consumer.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		b.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return h, s.ClientURL()
+}
+
+func connectNATS(b *testing.B, url string) *nats.Conn {
+	b.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}
+
+func BenchmarkNATS(b *testing.B) {
+	const subject = "edgeless.baseline.handle"
+	e := newEvent()
+	b.Run("rtt", func(b *testing.B) {
+		_, url := startNATS(b, subject)
+		nc := connectNATS(b, url)
+		lat := make(latencies, 0, b.N)
+		buf := appendProto(nil, &e)
+		b.ReportAllocs()
+		for b.Loop() {
+			t := time.Now()
+			buf = appendProto(buf[:0], &e)
+			if _, err := nc.Request(subject, buf, 10*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t))
+		}
+		lat.report(b)
+	})
+	b.Run("oneway", func(b *testing.B) {
+		h, url := startNATS(b, subject)
+		nc := connectNATS(b, url)
+		var buf []byte
+		// nats.go coalesces publishes in its own write buffer, flushed by
+		// its flusher goroutine: the batches are the client's, not ours.
+		oneway(b, func(n int) error {
+			for range n {
+				buf = appendProto(buf[:0], &e)
+				if err := nc.Publish(subject, buf); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, h.handled.Load)
 	})
 }
