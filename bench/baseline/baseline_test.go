@@ -59,6 +59,20 @@ func (l latencies) report(b *testing.B) {
 	b.ReportMetric(float64(l[len(l)*99/100])/1e3, "p99-µs")
 }
 
+// rtt times one round trip per b.Loop iteration and reports percentiles.
+func rtt(b *testing.B, trip func() error) {
+	lat := make(latencies, 0, b.N)
+	b.ReportAllocs()
+	for b.Loop() {
+		t := time.Now()
+		if err := trip(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	lat.report(b)
+}
+
 // ---- raw gnet echo ----
 
 type echo struct {
@@ -119,19 +133,13 @@ func BenchmarkGnetEcho(b *testing.B) {
 		_, addr := startGnet(b, false)
 		c := dial(b, addr)
 		in := make([]byte, frameSize)
-		lat := make(latencies, 0, b.N)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			if _, err := c.Write(frame); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if _, err := io.ReadFull(c, in); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			_, err := io.ReadFull(c, in)
+			return err
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		h, addr := startGnet(b, true)
@@ -297,18 +305,11 @@ func BenchmarkGRPC(b *testing.B) {
 		_, cc := startGRPC(b)
 		ctx := context.Background()
 		var reply []byte
-		lat := make(latencies, 0, b.N)
 		buf := appendProto(nil, &e)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			buf = appendProto(buf[:0], &e)
-			if err := cc.Invoke(ctx, method, &buf, &reply); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			return cc.Invoke(ctx, method, &buf, &reply)
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		// Unary calls cannot be pipelined on one caller: 64 concurrent
@@ -390,23 +391,16 @@ func BenchmarkNetMsgpack(b *testing.B) {
 		c := dial(b, addr)
 		dec := msgpack.NewDecoder(bufio.NewReader(c))
 		var got event
-		lat := make(latencies, 0, b.N)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			data, err := msgpack.Marshal(&e)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			if _, err := c.Write(data); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if err := dec.Decode(&got); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			return dec.Decode(&got)
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		addr, n := serveMsgpack(b, false)
@@ -488,18 +482,12 @@ func BenchmarkNATS(b *testing.B) {
 	b.Run("rtt", func(b *testing.B) {
 		_, url := startNATS(b, subject)
 		nc := connectNATS(b, url)
-		lat := make(latencies, 0, b.N)
 		buf := appendProto(nil, &e)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			buf = appendProto(buf[:0], &e)
-			if _, err := nc.Request(subject, buf, 10*time.Second); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			_, err := nc.Request(subject, buf, 10*time.Second)
+			return err
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		h, url := startNATS(b, subject)
