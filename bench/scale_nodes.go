@@ -147,7 +147,7 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 	}
 	// Registered: the orchestrator reports all of them to the controller.
 	t0 := time.Now()
-	deadline := t0.Add(time.Minute + time.Duration(n)*10*time.Millisecond)
+	deadline := t0.Add(time.Minute + time.Duration(n)*200*time.Millisecond)
 	for domains.nodes() != n {
 		if time.Now().After(deadline) {
 			res.registered = domains.nodes()
