@@ -76,6 +76,8 @@ func (r *scenarioRun) nodes(ctx context.Context) error {
 			"orc_cpu_ms_per_refresh", p.cpuPerRefresh, "orc_cpu_pct", p.cpuPct, "orc_rss_MB", p.rssMB}
 		if err != nil {
 			r.point(label, append(kv, "place_failed", strconv.Quote(err.Error()))...)
+			s[0].x, s[0].y = append(s[0].x, float64(n)), append(s[0].y, p.cpuPerRefresh)
+			s[2].x, s[2].y = append(s[2].x, float64(n)), append(s[2].y, p.rssMB)
 			break
 		}
 		r.point(label, append(kv, "place_p50", p.place.p50, "place_p99", p.place.p99)...)
