@@ -5,7 +5,7 @@
 #   make build      build ./edgeless
 #   make functions  build the example functions (functions/<name>/<name>.wasm)
 #   make images     build the edgeless, edgeless-redis and container-function images (Docker, local files only)
-#   make bench      micro-benchmarks and baselines (-count=5, for benchstat)
+#   make bench      micro-benchmarks and baselines (-count=5, for benchstat), scale curves
 #   make profile    CPU profile of a loaded two-node chain (cpu.pprof)
 #   make fuzz       run each fuzz target for FUZZTIME
 #   make lint       gofmt and go vet
@@ -70,10 +70,14 @@ test: test-deps functions images
 
 # One package at a time (-p 1): two benchmarks sharing the two cores would
 # measure each other. The baselines are a module of their own (bench/baseline).
+# The scale curves are edgeless bench scenarios (the nodes one runs the
+# orchestrator as a process of its own); SCALE= skips them.
 BENCHCOUNT ?= 5
-bench: functions
+SCALE      ?= instances nodes workflows
+bench: build functions
 	$(GO) test -p 1 -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./...
 	cd bench/baseline && $(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) .
+	for s in $(SCALE); do ./edgeless bench --scenario $$s --plots bench-scale || exit 1; done
 
 # profile loads a ring of two WASM functions on two nodes in this process
 # with 64 transactions in flight for 10 s, writes the CPU profile of the load

@@ -115,3 +115,13 @@ func (c *controller) inspect(ctx context.Context, id string) (spec.WorkflowInfo,
 	err := c.do(ctx, http.MethodGet, "/api/v1/workflows/"+id, nil, &wi)
 	return wi, err
 }
+
+// list returns the controller's workflow list and the size of its reply.
+func (c *controller) list(ctx context.Context) (spec.WorkflowList, int, error) {
+	var raw json.RawMessage
+	var l spec.WorkflowList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/workflows", nil, &raw); err != nil {
+		return l, 0, err
+	}
+	return l, len(raw), json.Unmarshal(raw, &l)
+}

@@ -124,6 +124,13 @@ func (c *chart) writeSVG(w io.Writer) error {
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="black"/>`+"\n", marginL, marginT, pw, ph)
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", marginL+pw/2, plotH-10, xmlEscape(c.xLabel))
 	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", marginT+ph/2, xmlEscape(c.yLabel))
+	// The legend sits in the top right corner, wide enough for the longest
+	// name at about 7 px per character of the 12 px font.
+	var longest int
+	for _, s := range c.series {
+		longest = max(longest, len([]rune(s.name)))
+	}
+	lx := marginL + pw - 30 - 7*float64(max(longest, 15))
 	for i, s := range c.series {
 		var pts strings.Builder
 		for k := range s.x {
@@ -135,8 +142,8 @@ func (c *chart) writeSVG(w io.Writer) error {
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", s.color, pts.String())
 		ly := marginT + 16 + 16*i
 		fmt.Fprintf(&b, `<line x1="%.0f" y1="%d" x2="%.0f" y2="%d" stroke="%s" stroke-width="2"/>`+"\n",
-			marginL+pw-150, ly, marginL+pw-130, ly, s.color)
-		fmt.Fprintf(&b, `<text x="%.0f" y="%d">%s</text>`+"\n", marginL+pw-125, ly+4, xmlEscape(s.name))
+			lx, ly, lx+20, ly, s.color)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%d">%s</text>`+"\n", lx+25, ly+4, xmlEscape(s.name))
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -20,7 +21,7 @@ import (
 )
 
 // scenarios lists the --scenario names, for help and errors.
-const scenarios = "invoke, rate, cold, chain, payload, failover"
+const scenarios = "invoke, rate, cold, chain, payload, failover, instances, nodes, workflows"
 
 // ScenarioConfig holds the parameters of the fixed scenarios (--scenario),
 // which run against a cluster in this process and print one table row per
@@ -37,7 +38,11 @@ type ScenarioConfig struct {
 	Point    float64 // measured seconds per point
 	Warm     float64 // warm-up seconds per point
 	Runtime  string  // wasm or so, for the rings (chain, payload)
+	Counts   string  // sizes of the scale scenarios (instances, nodes, workflows); "" = each one's default
 }
+
+// maxCount bounds the sizes of the scale scenarios.
+const maxCount = 100_000
 
 func defaultScenario() ScenarioConfig {
 	return ScenarioConfig{Function: "functions/noop/noop.wasm", Clients: "1,2,4,8,16,32", Rates: "500,1000,2000,4000,8000",
@@ -57,6 +62,7 @@ func (s *ScenarioConfig) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&s.Point, "point", s.Point, "scenarios: measured seconds per point")
 	fs.Float64Var(&s.Warm, "point-warmup", s.Warm, "scenarios: warm-up seconds per point")
 	fs.StringVar(&s.Runtime, "runtime", s.Runtime, "scenarios chain, payload: wasm or so (native)")
+	fs.StringVar(&s.Counts, "counts", s.Counts, "scenarios instances, nodes, workflows: comma-separated sizes (default 100,1000,10000; 10,100,1000; 1000,10000)")
 }
 
 func ints(name, s string, lo, hi int) ([]int, error) {
@@ -83,6 +89,11 @@ func (s *ScenarioConfig) validate() error {
 	}{{"clients", s.Clients, 1, 256}, {"rates", s.Rates, 1, 1_000_000}, {"lengths", s.Lengths, 1, 64},
 		{"sizes", s.Sizes, 16, 32 << 20}} {
 		if _, err := ints(l.name, l.v, l.lo, l.hi); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Counts != "" {
+		if _, err := ints("counts", s.Counts, 1, maxCount); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -133,34 +144,28 @@ func runScenario(ctx context.Context, cfg Config, sc ScenarioConfig, stdout io.W
 		return err
 	}
 	defer func() { err = errors.Join(err, stopProfile()) }()
-	if sc.Name == "cold" || sc.Name == "failover" {
+	switch sc.Name {
+	case "cold", "failover":
 		fmt.Fprintf(stdout, "edgeless bench --scenario %s: %d repetitions\n", sc.Name, sc.Reps)
-	} else {
+	case "instances", "nodes", "workflows":
+		fmt.Fprintf(stdout, "edgeless bench --scenario %s: sizes %s; rings %gs per point after %gs of warm-up\n",
+			sc.Name, cmp.Or(sc.Counts, "default"), sc.Point, sc.Warm)
+	default:
 		fmt.Fprintf(stdout, "edgeless bench --scenario %s: %gs per point after %gs of warm-up\n", sc.Name, sc.Point, sc.Warm)
 	}
-	switch sc.Name {
-	case "invoke":
-		return r.invoke(ctx)
-	case "rate":
-		return r.rate(ctx)
-	case "cold":
-		return r.cold(ctx)
-	case "chain":
-		return r.chain(ctx)
-	case "failover":
-		return r.failover(ctx)
-	default:
-		return r.payload(ctx)
-	}
+	run := map[string]func(context.Context) error{"invoke": r.invoke, "rate": r.rate, "cold": r.cold, "chain": r.chain,
+		"payload": r.payload, "failover": r.failover, "instances": r.instances, "nodes": r.nodes, "workflows": r.workflows}
+	return run[sc.Name](ctx)
 }
 
-// box starts a cluster of n nodes whose modules are cached in cache.
-func (r *scenarioRun) box(ctx context.Context, n int, cache string) (*inabox.Inabox, error) {
+// box starts a cluster of n nodes whose modules are cached in cache; opts
+// change its configuration.
+func (r *scenarioRun) box(ctx context.Context, n int, cache string, opts ...func(*inabox.Config)) (*inabox.Inabox, error) {
 	dir, err := os.MkdirTemp(r.dir, "box-")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the cluster's directory: %w", err)
 	}
-	return startBoxCache(ctx, n, dir, cache, r.log)
+	return startBoxCache(ctx, n, dir, cache, r.log, opts...)
 }
 
 // point prints and records one measured point: the label, then the named

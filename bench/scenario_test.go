@@ -24,6 +24,7 @@ func TestScenarioValidate(t *testing.T) {
 	f([]string{"chain", "--lengths", "1,x"}, "--lengths")
 	f([]string{"chain", "--runtime", "jvm"}, "--runtime")
 	f([]string{"chain", "--point", "0"}, "--point")
+	f([]string{"nodes", "--counts", "0"}, "--counts")
 }
 
 // TestScenarios runs every scenario at its smallest: one short point each.
@@ -66,4 +67,8 @@ func TestScenarios(t *testing.T) {
 	f([]string{"--scenario", "cold", "--reps", "1"}, 4, ` n=0 `)
 	f([]string{"--scenario", "chain", "--lengths", "2", "--window", "4"}, 4, `txn=0 `, `failed`)
 	f([]string{"--scenario", "payload", "--sizes", "4096", "--window", "4", "--runtime", "so"}, 4, `txn=0 `, `failed`)
+	// The nodes scenario runs this binary as an orchestrator: not from a
+	// test binary.
+	f([]string{"--scenario", "instances", "--counts", "3,5"}, 3, `txn=0 `, `failed`)
+	f([]string{"--scenario", "workflows", "--counts", "2,4"}, 4, `failed`)
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"github.com/vmihailenco/msgpack/v5"
@@ -55,6 +57,20 @@ func (l latencies) report(b *testing.B) {
 	slices.Sort(l)
 	b.ReportMetric(float64(l[len(l)/2])/1e3, "p50-µs")
 	b.ReportMetric(float64(l[len(l)*99/100])/1e3, "p99-µs")
+}
+
+// rtt times one round trip per b.Loop iteration and reports percentiles.
+func rtt(b *testing.B, trip func() error) {
+	lat := make(latencies, 0, b.N)
+	b.ReportAllocs()
+	for b.Loop() {
+		t := time.Now()
+		if err := trip(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	lat.report(b)
 }
 
 // ---- raw gnet echo ----
@@ -117,19 +133,13 @@ func BenchmarkGnetEcho(b *testing.B) {
 		_, addr := startGnet(b, false)
 		c := dial(b, addr)
 		in := make([]byte, frameSize)
-		lat := make(latencies, 0, b.N)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			if _, err := c.Write(frame); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if _, err := io.ReadFull(c, in); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			_, err := io.ReadFull(c, in)
+			return err
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		h, addr := startGnet(b, true)
@@ -295,18 +305,11 @@ func BenchmarkGRPC(b *testing.B) {
 		_, cc := startGRPC(b)
 		ctx := context.Background()
 		var reply []byte
-		lat := make(latencies, 0, b.N)
 		buf := appendProto(nil, &e)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			buf = appendProto(buf[:0], &e)
-			if err := cc.Invoke(ctx, method, &buf, &reply); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			return cc.Invoke(ctx, method, &buf, &reply)
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		// Unary calls cannot be pipelined on one caller: 64 concurrent
@@ -388,23 +391,16 @@ func BenchmarkNetMsgpack(b *testing.B) {
 		c := dial(b, addr)
 		dec := msgpack.NewDecoder(bufio.NewReader(c))
 		var got event
-		lat := make(latencies, 0, b.N)
-		b.ReportAllocs()
-		for b.Loop() {
-			t := time.Now()
+		rtt(b, func() error {
 			data, err := msgpack.Marshal(&e)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			if _, err := c.Write(data); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if err := dec.Decode(&got); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t))
-		}
-		lat.report(b)
+			return dec.Decode(&got)
+		})
 	})
 	b.Run("oneway", func(b *testing.B) {
 		addr, n := serveMsgpack(b, false)
@@ -419,5 +415,94 @@ func BenchmarkNetMsgpack(b *testing.B) {
 			}
 			return w.Flush()
 		}, n.Load)
+	})
+}
+
+// ---- NATS request/reply through an embedded nats-server ----
+
+// startNATS starts a nats-server in this process on a random loopback port
+// and connects a responder to it, which parses every event on subject and,
+// for requests, answers with an empty reply. Every event therefore crosses
+// the broker: client → server → responder (→ server → client).
+func startNATS(b *testing.B, subject string) (*handler, string) {
+	b.Helper()
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT,
+		NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	b.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	if !s.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats-server is not ready")
+	}
+	nc := connectNATS(b, s.ClientURL())
+	h := &handler{}
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		var e event
+		if err := parseProto(m.Data, &e); err != nil {
+			b.Error(err)
+			return
+		}
+		h.handled.Add(1)
+		if m.Reply != "" {
+			m.Respond(nil)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The one-way benchmark publishes faster than one subscriber drains;
+	// the default pending limits would drop events as a slow consumer.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		b.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return h, s.ClientURL()
+}
+
+func connectNATS(b *testing.B, url string) *nats.Conn {
+	b.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}
+
+func BenchmarkNATS(b *testing.B) {
+	const subject = "edgeless.baseline.handle"
+	e := newEvent()
+	b.Run("rtt", func(b *testing.B) {
+		_, url := startNATS(b, subject)
+		nc := connectNATS(b, url)
+		buf := appendProto(nil, &e)
+		rtt(b, func() error {
+			buf = appendProto(buf[:0], &e)
+			_, err := nc.Request(subject, buf, 10*time.Second)
+			return err
+		})
+	})
+	b.Run("oneway", func(b *testing.B) {
+		h, url := startNATS(b, subject)
+		nc := connectNATS(b, url)
+		var buf []byte
+		// nats.go coalesces publishes in its own write buffer, flushed by
+		// its flusher goroutine: the batches are the client's, not ours.
+		oneway(b, func(n int) error {
+			for range n {
+				buf = appendProto(buf[:0], &e)
+				if err := nc.Publish(subject, buf); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, h.handled.Load)
 	})
 }

@@ -10,7 +10,13 @@
 // whichever comes first. Every answer is checked. It prints requests/s,
 // p50/p99 latency and the ratio of the two.
 //
-//	go run ./bench/ingress [-c 64] [-d 5s] [-n 500000] [-rounds 2] [-cpuprofile FILE]
+// With -wrk, the load comes from wrk (Debian's package) in a process of its
+// own instead: -c connections over two threads for -d, so that the load
+// generator does not share this process's scheduler and garbage collector
+// with the servers. wrk counts responses other than 2xx and 3xx, which fail
+// the run; it does not check the bodies.
+//
+//	go run ./bench/ingress [-c 64] [-d 5s] [-n 500000] [-rounds 2] [-wrk] [-cpuprofile FILE]
 //
 // Run it from the repository root after `make functions`. Only loopback
 // addresses are ever used.
@@ -29,10 +35,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +57,7 @@ func main() {
 	rounds := flag.Int("rounds", 2, "measurements of each target, alternated (1..10)")
 	warm := flag.Duration("warmup", time.Second, "load before measuring each target")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load) to this file")
+	useWrk := flag.Bool("wrk", false, "generate the load with wrk, in its own process (-n is then ignored)")
 	flag.Parse()
 	if *conc < 1 || *conc > 1024 || *dur <= 0 || *dur > time.Minute || *maxReq < 1 || *maxReq > 5_000_000 ||
 		*rounds < 1 || *rounds > 10 || *warm < 0 || *warm > 10*time.Second {
@@ -66,14 +76,25 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*conc, *dur, *maxReq, *rounds, *warm); err != nil {
+	load := target.load
+	if *useWrk {
+		if _, err := exec.LookPath("wrk"); err != nil {
+			fmt.Fprintln(os.Stderr, "ingress: -wrk needs wrk (apt-get install wrk):", err)
+			os.Exit(1)
+		}
+		load = target.wrk
+	}
+	if err := run(*conc, *dur, *maxReq, *rounds, *warm, load); err != nil {
 		fmt.Fprintln(os.Stderr, "ingress:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(conc int, dur time.Duration, maxReq, rounds int, warm time.Duration) error {
+// loadFunc measures a target with conc connections for d or maxReq requests.
+type loadFunc func(t target, conc int, d time.Duration, maxReq int) (result, error)
+
+func run(conc int, dur time.Duration, maxReq, rounds int, warm time.Duration, load loadFunc) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "edgeless-bench-")
 	if err != nil {
@@ -124,11 +145,11 @@ func run(conc int, dur time.Duration, maxReq, rounds int, warm time.Duration) er
 	for r := range rounds {
 		for _, t := range []target{ingress, direct} {
 			if warm > 0 {
-				if _, err := t.load(conc, warm, maxReq); err != nil {
+				if _, err := load(t, conc, warm, maxReq); err != nil {
 					return err
 				}
 			}
-			res, err := t.load(conc, dur, maxReq)
+			res, err := load(t, conc, dur, maxReq)
 			if err != nil {
 				return err
 			}
@@ -275,4 +296,42 @@ func (t target) load(conc int, d time.Duration, maxReq int) (result, error) {
 		p50: all[len(all)/2].Round(time.Microsecond),
 		p99: all[len(all)*99/100].Round(time.Microsecond),
 	}, nil
+}
+
+// wrk measures t with wrk in its own process: conc connections over two
+// threads (one per core here) for d, at least one second.
+func (t target) wrk(conc int, d time.Duration, _ int) (result, error) {
+	secs := strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second)))
+	cmd := exec.Command("wrk", "-t", strconv.Itoa(min(2, conc)), "-c", strconv.Itoa(conc), "-d", secs+"s", "--latency",
+		"-H", "Host: "+t.host, "http://"+t.addr+"/hello")
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk against %s: %w", t.name, err)
+	}
+	return parseWrk(t.name, string(out))
+}
+
+// parseWrk reads wrk's report: requests, requests/s and the latency
+// distribution that --latency prints.
+func parseWrk(name, out string) (result, error) {
+	var res result
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "Requests/sec:":
+			res.rps, _ = strconv.ParseFloat(f[1], 64)
+		case len(f) >= 4 && f[1] == "requests" && f[2] == "in":
+			res.n, _ = strconv.Atoi(f[0])
+		case len(f) == 2 && f[0] == "50%":
+			res.p50, _ = time.ParseDuration(f[1])
+		case len(f) == 2 && f[0] == "99%":
+			res.p99, _ = time.ParseDuration(f[1])
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
+			return result{}, fmt.Errorf("wrk against %s: %s", name, strings.TrimSpace(line))
+		}
+	}
+	if res.n == 0 || res.rps == 0 {
+		return result{}, fmt.Errorf("wrk against %s: no requests in its report:\n%s", name, out)
+	}
+	return res, nil
 }

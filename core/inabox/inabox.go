@@ -352,6 +352,31 @@ func (b *Inabox) Close() error {
 	return errors.Join(errs...)
 }
 
+// RestartController closes the controller and starts a new one with the
+// same configuration and credentials on the same addresses, as a restarted
+// controller process: with persistence_filename set, it recovers the
+// workflows from it once the orchestrator registers again. On failure the
+// box has no controller.
+func (b *Inabox) RestartController(ctx context.Context) error {
+	cfg := b.cfg.Controller
+	cfg.ControllerURL = controller.MustAPIURL(b.Con.URL())
+	cfg.DomainRegisterURL = wire.MustAddr(b.Con.DomainAddr())
+	err := b.Con.Close()
+	b.Con = nil
+	if err != nil {
+		return fmt.Errorf("cannot stop the controller: %w", err)
+	}
+	c, err := controller.New(cfg, b.log)
+	if err == nil {
+		err = c.Start(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot restart the controller: %w", err)
+	}
+	b.Con = c
+	return nil
+}
+
 // Run starts everything and serves until ctx ends.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	b, err := New(cfg, log)
