@@ -202,7 +202,10 @@ type qosRequest struct {
 // (invokeCloud).
 func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []byte, q qosRequest) invocation {
 	arrived := time.Now()
-	if fr := c.direct.lookup(name); fr != nil && fr.wf == wf {
+	// One that may go to a cloud domain needs its edge domain's verdict on
+	// the deadline first: the orchestrator's path.
+	mayEscalate := q.CanOffload && c.cfg.Scheduling.Policy == spec.PolicyEdgeCloud
+	if fr := c.direct.lookup(name); fr != nil && fr.wf == wf && !mayEscalate {
 		resp, err := c.direct.invoke(ctx, fr, payload, q)
 		if !errors.Is(err, errNoRoute) {
 			c.invokedDirect.Inc()
