@@ -393,16 +393,27 @@ func (c *Con) slWorkflowList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.compositionNames())
 }
 
-func (c *Con) slWorkflowInvoke(w http.ResponseWriter, r *http.Request) {
+// slWorkflowRequest returns the function workflow a request names, with its
+// body decoded into req (an empty body leaves req as it is), or answers the
+// error as Serverledge does and returns nil.
+func (c *Con) slWorkflowRequest(w http.ResponseWriter, r *http.Request, req any) *spec.Composition {
 	name := r.PathValue("workflow")
 	m := c.composition(name)
 	if m == nil {
 		writeJSON(w, http.StatusNotFound, "function workflow '"+name+"' does not exist")
-		return
+		return nil
 	}
-	var req spec.ServerledgeWorkflowInvocation
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(req); err != nil && !errors.Is(err, io.EOF) {
 		writeJSON(w, http.StatusInternalServerError, "failed to parse workflow invocation request: "+err.Error())
+		return nil
+	}
+	return m
+}
+
+func (c *Con) slWorkflowInvoke(w http.ResponseWriter, r *http.Request) {
+	var req spec.ServerledgeWorkflowInvocation
+	m := c.slWorkflowRequest(w, r, &req)
+	if m == nil {
 		return
 	}
 	var params any = req.Params

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -227,17 +226,12 @@ func (c *Con) slAddWorkflow(w http.ResponseWriter, name string, comp *spec.Compo
 
 // slWorkflowResume takes up the run ReqId of a task graph where it stopped.
 func (c *Con) slWorkflowResume(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("workflow")
-	m := c.composition(name)
-	if m == nil {
-		writeJSON(w, http.StatusNotFound, "function workflow '"+name+"' does not exist")
-		return
-	}
 	var req spec.ServerledgeWorkflowResume
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeJSON(w, http.StatusInternalServerError, "failed to parse workflow invocation request: "+err.Error())
+	m := c.slWorkflowRequest(w, r, &req)
+	if m == nil {
 		return
 	}
+	name := r.PathValue("workflow")
 	if m.Graph == nil {
 		writeJSON(w, http.StatusBadRequest, "workflow '"+name+"' was not imported as a task graph: only those can be resumed")
 		return
