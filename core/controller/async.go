@@ -204,9 +204,13 @@ func (a *asyncResults) get(id string) (*invocation, bool) {
 	a.mu.Lock()
 	a.expireLocked()
 	e, ok := a.pending[id]
+	var res *invocation
+	if ok {
+		res = e.res // done writes it under a.mu
+	}
 	a.mu.Unlock()
 	if ok {
-		return e.res, true
+		return res, true
 	}
 	return a.shared.get(id)
 }

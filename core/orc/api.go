@@ -237,14 +237,14 @@ func (o *Orc) plan(c *component, k int, only []core.ID, avoid []*node) ([]*start
 func (o *Orc) startInstance(ctx context.Context, c *component, s *start, only []core.ID) error {
 	elsewhere := func() bool { return o.elsewhere(c, only, s.n.id) }
 	if c.fn != nil {
-		err := startOn(o, ctx, s.n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: s.id, Spec: *c.fn, State: o.state(c.logical)}, s.id, elsewhere)
+		err := startOn(o, ctx, s.n, wire.MethodNodeStartFunction, &wire.StartFunction{Component: s.id, Spec: *c.fn, State: o.state(c.logical)}, s.id, len(c.fn.Code), elsewhere)
 		if err != nil {
 			return fmt.Errorf("function %q on node %s: %w", c.fn.Name, s.n.id, err)
 		}
 		o.log.Info("function placed", "function", c.fn.Name, "node", s.n.id, "instance", s.id)
 		return nil
 	}
-	err := startOn(o, ctx, s.n, wire.MethodNodeStartResource, &wire.StartResource{Component: s.id, Provider: s.provider, Spec: *c.res}, s.id, elsewhere)
+	err := startOn(o, ctx, s.n, wire.MethodNodeStartResource, &wire.StartResource{Component: s.id, Provider: s.provider, Spec: *c.res}, s.id, 0, elsewhere)
 	if err != nil {
 		return fmt.Errorf("resource %q on node %s: %w", c.res.Name, s.n.id, err)
 	}

@@ -17,8 +17,10 @@ import (
 // this long.
 const (
 	// startTimeout bounds a start: the node answers once the function's
-	// handle_init has run, which it allows 10 s.
+	// handle_init has run, which it allows 10 s; startPerMiB more for each
+	// MiB of code, which the node receives, hashes and compiles first.
 	startTimeout = 15 * time.Second
+	startPerMiB  = time.Second
 	// callTimeout bounds every other call, which a live node answers at once.
 	callTimeout = 5 * time.Second
 	// probeEvery is how often a start still waiting is checked with a ping;
@@ -109,14 +111,14 @@ func ping(ctx context.Context, n *node) error {
 // instance that such a node starts after all is stopped then: nobody knows
 // it. Without another node it waits for the answer, up to startTimeout: a
 // node that is only slow (loaded, or far) still serves.
-func startOn[Req any](o *Orc, ctx context.Context, n *node, method string, req *Req, id core.ID, elsewhere func() bool) error {
+func startOn[Req any](o *Orc, ctx context.Context, n *node, method string, req *Req, id core.ID, codeBytes int, elsewhere func() bool) error {
 	// Whichever of the call and the waiter claims the outcome first owns it:
 	// the waiter returns the call's error, or the call stops what the
 	// waiter gave up on.
 	var claimed atomic.Bool
 	done := make(chan error, 1)
 	if !o.spawn(func(context.Context) {
-		_, err := nodeCall[Req, wire.Empty](ctx, n, method, req, startTimeout)
+		_, err := nodeCall[Req, wire.Empty](ctx, n, method, req, startTimeout+time.Duration(codeBytes>>20)*startPerMiB)
 		if claimed.CompareAndSwap(false, true) {
 			done <- err
 		} else if err == nil {
