@@ -52,6 +52,9 @@ type node struct {
 	meshed   bool // that is done: it may get instances
 	cordoned bool // gets no new instances
 	planned  int  // MiB of memory the starts under way there need
+	// stalePeers marks a node that missed a peer update: the next reconcile
+	// sends it the whole list.
+	stalePeers bool
 
 	heard   atomic.Int64 // Unix ns of its last registration or answer
 	stalled atomic.Bool  // a ping went unanswered since
@@ -163,18 +166,24 @@ func callNode[Req any](ctx context.Context, o *Orc, n *node, method string, req 
 	}
 }
 
-// parallel runs f for each of items concurrently and waits for all; it
-// returns their errors joined.
+// maxParallel bounds the calls parallel makes at once: a domain of a
+// thousand nodes must not cost a thousand goroutines per operation.
+const maxParallel = 64
+
+// parallel runs f for each of items, at most maxParallel at once, and waits
+// for all; it returns their errors joined.
 func parallel[T any](items []T, f func(T) error) error {
 	if len(items) == 1 {
 		return f(items[0])
 	}
 	errs := make([]error, len(items))
+	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
 	for k, it := range items {
+		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-sem; wg.Done() }()
 			errs[k] = f(it)
 		}()
 	}

@@ -132,10 +132,10 @@ func TestPlanReconcile(t *testing.T) {
 		return c
 	}
 	type want struct {
-		expired, fresh []byte
-		lost           map[byte][]core.InstanceID
-		fill           []byte
-		shrink         map[byte]core.InstanceID
+		expired, fresh, repeer []byte
+		lost                   map[byte][]core.InstanceID
+		fill                   []byte
+		shrink                 map[byte]core.InstanceID
 	}
 	for _, tc := range []struct {
 		name  string
@@ -153,6 +153,10 @@ func TestPlanReconcile(t *testing.T) {
 			nodes: []*node{live('a'), testNode('b', now, func(n *node) { n.meshed, n.deadline = false, now.Add(time.Second) })},
 			comps: []*component{fn('f', nil, inst('b', 1))},
 			want:  want{fresh: []byte{'b'}, lost: map[byte][]core.InstanceID{'f': {inst('b', 1)}}, fill: []byte{'f'}}},
+		{name: "a node that missed a peer update gets the list again",
+			nodes: []*node{live('a'), testNode('b', now, func(n *node) { n.stalePeers, n.deadline = true, now.Add(time.Second) })},
+			comps: []*component{fn('f', nil, inst('b', 1))},
+			want:  want{repeer: []byte{'b'}}},
 		{name: "a node being meshed is left alone",
 			nodes: []*node{live('a'), testNode('b', now, func(n *node) { n.meshed, n.meshing, n.deadline = false, true, now.Add(time.Second) })},
 			comps: []*component{fn('f', nil, inst('a', 1))}},
@@ -219,6 +223,9 @@ func TestPlanReconcile(t *testing.T) {
 			}
 			if got := ids(p.fresh); string(got) != string(tc.want.fresh) {
 				t.Errorf("fresh %q, want %q", got, tc.want.fresh)
+			}
+			if got := ids(p.repeer); string(got) != string(tc.want.repeer) {
+				t.Errorf("repeer %q, want %q", got, tc.want.repeer)
 			}
 			var fill []byte
 			for _, id := range p.fill {

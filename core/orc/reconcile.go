@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -15,6 +16,7 @@ import (
 type plan struct {
 	expired []*node // to drop: the refresh deadline passed, or the connection broke for good
 	fresh   []*node // to reset and mesh in before they get instances
+	repeer  []*node // missed a peer update: to send the whole list again
 	// lost lists, per component, the instances that are gone: their node is
 	// gone or new, or they exited (then exited names the component).
 	lost   map[core.ID][]core.InstanceID
@@ -45,6 +47,9 @@ func planReconcile(nodes map[core.ID]*node, comps map[core.ID]*component, exits 
 			}
 		default:
 			keeps[id] = true
+			if n.stalePeers {
+				p.repeer = append(p.repeer, n)
+			}
 		}
 	}
 	ended := map[core.ID]string{}
@@ -165,8 +170,11 @@ func (o *Orc) reconcile(ctx context.Context) {
 			n.close() // closing: Close no longer sees it among o.nodes
 		}
 	}
-	for _, n := range p.fresh {
-		o.spawn(func(ctx context.Context) { o.mesh(ctx, n, live) })
+	if len(p.fresh) > 0 {
+		o.spawn(func(ctx context.Context) { o.mesh(ctx, p.fresh, live) })
+	}
+	for _, n := range p.repeer {
+		o.spawn(func(ctx context.Context) { o.repeer(ctx, n, live) })
 	}
 	for id, last := range p.shrink {
 		o.spawn(func(ctx context.Context) {
@@ -189,41 +197,85 @@ func (o *Orc) reconcile(ctx context.Context) {
 	}
 }
 
-// mesh resets a node that joined (whatever it runs is nobody's: an
-// orchestrator that restarted has forgotten it), tells the others about it
-// and it about them; then it may get instances.
-func (o *Orc) mesh(ctx context.Context, n *node, live []*node) {
-	err := request(ctx, n, wire.MethodNodeReset, &wire.Empty{})
-	peers := make([]wire.Peer, 0, len(live))
-	for _, m := range live {
-		peers = append(peers, wire.Peer{Node: m.id, Addr: m.addr})
-	}
-	if err == nil {
-		err = parallel(live, func(m *node) error {
-			if m == n {
-				return nil
+// mesh resets the nodes that joined (whatever they run is nobody's: an
+// orchestrator that restarted has forgotten it), tells every live node about
+// them, in one update each, and them about every live node; then they may get
+// instances. A live node that does not take its update (it is stalled, or
+// going) does not hold the new ones up: it gets the whole list again on a
+// later turn (repeer).
+func (o *Orc) mesh(ctx context.Context, fresh, live []*node) {
+	var mu sync.Mutex
+	done := map[*node]bool{} // reset, and told its peers
+	var reset []wire.Peer
+	parallel(fresh, func(n *node) error {
+		if err := request(ctx, n, wire.MethodNodeReset, &wire.Empty{}); err != nil {
+			if ctx.Err() == nil {
+				o.log.Warn("cannot reset a node that joined; retrying", "node", n.id, "err", err)
 			}
-			return request(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: []wire.Peer{{Node: n.id, Addr: n.addr}}})
-		})
+			return nil
+		}
+		mu.Lock()
+		done[n] = true
+		reset = append(reset, wire.Peer{Node: n.id, Addr: n.addr})
+		mu.Unlock()
+		return nil
+	})
+	all := make([]wire.Peer, 0, len(live))
+	for _, m := range live {
+		all = append(all, wire.Peer{Node: m.id, Addr: m.addr})
 	}
-	if err == nil {
-		err = request(ctx, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: peers})
-	}
+	parallel(live, func(m *node) error {
+		mu.Lock()
+		joined, isFresh := done[m], slices.Contains(fresh, m)
+		mu.Unlock()
+		switch {
+		case joined:
+			if err := request(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: all}); err != nil {
+				mu.Lock()
+				delete(done, m)
+				mu.Unlock()
+				if ctx.Err() == nil {
+					o.log.Warn("cannot tell a node that joined its peers; retrying", "node", m.id, "err", err)
+				}
+			}
+		case !isFresh && len(reset) > 0:
+			if err := request(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: reset}); err != nil {
+				o.mu.Lock()
+				m.stalePeers = true
+				o.mu.Unlock()
+			}
+		}
+		return nil
+	})
 	o.mu.Lock()
-	n.meshing = false
-	n.meshed = err == nil && o.nodes[n.id] == n
-	if n.meshed {
+	meshed := false
+	for _, n := range fresh {
+		n.meshing = false
+		n.meshed = done[n] && o.nodes[n.id] == n
+		meshed = meshed || n.meshed
+	}
+	if meshed {
 		close(o.meshed)
 		o.meshed = make(chan struct{})
 	}
 	o.mu.Unlock()
-	if err != nil {
-		if ctx.Err() == nil {
-			o.log.Warn("cannot mesh a node in; retrying", "node", n.id, "err", err)
-		}
-		return
+	if meshed {
+		o.wake() // they can take instances now
 	}
-	o.wake() // it can take instances now
+}
+
+// repeer sends node n the whole list of its live peers, after it missed an
+// update.
+func (o *Orc) repeer(ctx context.Context, n *node, live []*node) {
+	all := make([]wire.Peer, 0, len(live))
+	for _, m := range live {
+		all = append(all, wire.Peer{Node: m.id, Addr: m.addr})
+	}
+	if err := request(ctx, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: all}); err == nil {
+		o.mu.Lock()
+		n.stalePeers = false
+		o.mu.Unlock()
+	}
 }
 
 // refill starts the instances component id is short of, unless another
