@@ -28,7 +28,7 @@ func APILimits() HTTPLimits {
 
 // IngressLimits are those of http-ingress, which faces the public.
 func IngressLimits() HTTPLimits {
-	return HTTPLimits{MaxConns: 8192, MaxPerHost: 1024, HeaderTime: 5 * time.Second, BodyTime: 30 * time.Second, IdleTime: time.Minute, HeaderBytes: 64 << 10}
+	return HTTPLimits{MaxConns: 8192, MaxPerHost: 1024, HeaderTime: 5 * time.Second, BodyTime: 30 * time.Second, IdleTime: time.Minute, HeaderBytes: 16 << 10}
 }
 
 // MetricsLimits are those of /metrics, scraped by a few collectors.

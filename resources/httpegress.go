@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -272,3 +274,25 @@ func (i *posterInstance) post(payload []byte) error {
 }
 
 func (i *posterInstance) Close() error { return nil }
+
+var errTooLarge = errors.New("body too large")
+
+// readBody appends the body to dst, failing with errTooLarge past max bytes.
+func readBody(dst []byte, body io.Reader, max int64) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, int(min(max+1-int64(len(dst)), int64(cap(dst))+512)))
+		}
+		n, err := body.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if int64(len(dst)) > max {
+			return dst, errTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}

@@ -1,24 +1,25 @@
 package resources
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/valyala/fasthttp"
 )
 
 // HTTPIngressConfig configures a node's http-ingress server.
@@ -47,9 +48,10 @@ type HTTPIngress struct {
 	next   atomic.Uint32 // round robin among matching routes
 	bufs   sync.Pool     // *[]byte for bodies and JSON
 
-	srv      *http.Server
+	srv      *fasthttp.Server
 	ln       net.Listener
-	cancel   context.CancelFunc // ends the contexts of requests in flight
+	base     context.Context    // of every call; ended by Close
+	cancel   context.CancelFunc // ends base
 	served   chan struct{}
 	closeErr error
 	closed   sync.Once
@@ -83,20 +85,36 @@ func (p *HTTPIngress) Listen(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen for http-ingress on %s: %w", p.cfg.Addr, err)
 	}
-	base, cancel := context.WithCancel(context.Background())
-	p.ln, p.cancel = ln, cancel
-	p.srv = &http.Server{
-		Handler:     p,
-		BaseContext: func(net.Listener) context.Context { return base },
-		ErrorLog:    slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-	}
+	p.ln = ln
+	p.base, p.cancel = context.WithCancel(context.Background())
+	// fasthttp rather than net/http: it reuses a connection's request,
+	// response and buffers, so a request costs no allocations of its own,
+	// and the ingress serves more than a plain net/http handler does
+	// (docs/performance.md).
 	limits := core.IngressLimits()
-	limits.Apply(p.srv)
+	p.srv = &fasthttp.Server{
+		Handler: p.serve,
+		// The header must come within HeaderTime; the body then has
+		// BodyTime.
+		ReadTimeout: limits.HeaderTime,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: limits.BodyTime}
+		},
+		WriteTimeout: limits.BodyTime,
+		IdleTimeout:  limits.IdleTime,
+		// Also the largest header block: the buffer is per connection.
+		ReadBufferSize:        limits.HeaderBytes,
+		MaxRequestBodySize:    int(p.cfg.MaxBodyBytes),
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		Logger:                fastLogger{p.log},
+		ErrorHandler:          requestError,
+	}
 	limited := limits.Listener(ln)
 	p.served = make(chan struct{})
 	go func() {
 		defer close(p.served)
-		if err := p.srv.Serve(limited); !errors.Is(err, http.ErrServerClosed) {
+		if err := p.srv.Serve(limited); err != nil {
 			p.log.Error("http-ingress server stopped", "err", err)
 		}
 	}()
@@ -122,12 +140,20 @@ func (p *HTTPIngress) Close() error {
 		p.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := p.srv.Shutdown(ctx); err != nil {
-			p.closeErr = errors.Join(fmt.Errorf("cannot shut down http-ingress: %w", err), p.srv.Close())
+		if err := p.srv.ShutdownWithContext(ctx); err != nil {
+			p.closeErr = fmt.Errorf("cannot shut down http-ingress: %w", err)
 		}
 		<-p.served
 	})
 	return p.closeErr
+}
+
+// fastLogger sends fasthttp's messages (bad requests, mostly) to the debug
+// log.
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
 }
 
 // Spec implements Provider.
@@ -276,9 +302,9 @@ func hostOnly(h string) string {
 }
 
 // match picks a route for the request, round robin among those that match.
-func (p *HTTPIngress) match(r *http.Request, bit uint8) *ingressRoute {
+func (p *HTTPIngress) match(ctx *fasthttp.RequestCtx, bit uint8) *ingressRoute {
 	routes := *p.routes.Load()
-	host := hostOnly(r.Host)
+	host := hostOnly(bstr(ctx.Host()))
 	var wf string
 	var found *ingressRoute
 	n := 0
@@ -291,7 +317,7 @@ func (p *HTTPIngress) match(r *http.Request, bit uint8) *ingressRoute {
 		}
 		if rt.wfID {
 			if wf == "" {
-				wf = queryValue(r.URL.RawQuery, "wf_id")
+				wf = bstr(ctx.QueryArgs().Peek("wf_id"))
 			}
 			if !strings.EqualFold(wf, rt.workflow) {
 				continue
@@ -306,50 +332,21 @@ func (p *HTTPIngress) match(r *http.Request, bit uint8) *ingressRoute {
 	return found
 }
 
-// queryValue returns the first value of key in a raw query, unescaped.
-func queryValue(raw, key string) string {
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if k == key {
-			if u, err := url.QueryUnescape(v); err == nil {
-				return u
-			}
-			return v
-		}
-	}
-	return ""
-}
-
-// ServeHTTP implements http.Handler.
-func (p *HTTPIngress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	bit := methodBit(r.Method)
+// serve answers one request; it runs on the connection's goroutine, and
+// nothing of ctx may be kept once it returns.
+func (p *HTTPIngress) serve(ctx *fasthttp.RequestCtx) {
+	bit := methodBit(bstr(ctx.Method()))
 	if bit == 0 {
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		ingressError(ctx, "Method Not Allowed", fasthttp.StatusMethodNotAllowed)
 		return
 	}
-	rt := p.match(r, bit)
+	rt := p.match(ctx, bit)
 	if rt == nil {
-		http.Error(w, "Not Found", http.StatusNotFound)
+		ingressError(ctx, "Not Found", fasthttp.StatusNotFound)
 		return
 	}
-	if r.ContentLength > p.cfg.MaxBodyBytes {
-		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	bp := p.bufs.Get().(*[]byte)
-	defer p.bufs.Put(bp)
-	body, err := readBody((*bp)[:0], r.Body, p.cfg.MaxBodyBytes)
-	*bp = body
-	switch {
-	case errors.Is(err, errTooLarge):
-		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
-		return
-	case err != nil:
-		http.Error(w, "Bad Request", http.StatusBadRequest)
-		return
-	}
+	// The server read the whole body, within MaxBodyBytes (413 past it).
+	body := ctx.PostBody()
 	if rt.async {
 		payload := body
 		if rt.base64 {
@@ -361,127 +358,154 @@ func (p *HTTPIngress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// 200 promises delivery: an event that cannot be queued (a full
 		// mailbox, an unreachable node) is refused, for the client to retry.
 		if err := rt.out.Cast("new_request", payload); err != nil {
-			http.Error(w, "Service Unavailable: cannot queue the event: "+err.Error(), http.StatusServiceUnavailable)
+			ingressError(ctx, "Service Unavailable: cannot queue the event: "+err.Error(), fasthttp.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte("OK"))
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("OK")
 		return
 	}
 	payload := body
 	if !rt.raw {
 		jp := p.bufs.Get().(*[]byte)
 		defer p.bufs.Put(jp)
-		payload = appendIngressRequest((*jp)[:0], r, rt.host, body)
+		payload = appendIngressRequest((*jp)[:0], ctx, rt.host, body)
 		*jp = payload
 	}
 	// The node bounds every call by its call timeout already; a context
 	// timer is needed only for a shorter timeout_ms.
-	ctx := r.Context()
+	cctx := p.base
 	if rt.timeout < p.cfg.CallTimeout {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
+		cctx, cancel = context.WithTimeout(cctx, rt.timeout)
 		defer cancel()
 	}
 	start := time.Now()
-	ret, reply, err := rt.out.Call(ctx, "new_request", payload)
+	ret, reply, err := rt.out.Call(cctx, "new_request", payload)
 	if err != nil {
 		// The node's own call timer is as long as rt.timeout or shorter, so
 		// the elapsed time tells a timeout from other failures.
 		if errors.Is(err, context.DeadlineExceeded) || time.Since(start) >= rt.timeout {
-			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout)
+			ingressError(ctx, "Gateway Timeout", fasthttp.StatusGatewayTimeout)
 			return
 		}
-		if p.log.Enabled(r.Context(), slog.LevelDebug) {
+		if p.log.Enabled(p.base, slog.LevelDebug) {
 			p.log.Debug("http-ingress call failed", "err", err)
 		}
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		ingressError(ctx, "Service Unavailable", fasthttp.StatusServiceUnavailable)
 		return
 	}
 	switch {
 	case ret == core.CallErr:
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		ingressError(ctx, "Internal Server Error", fasthttp.StatusInternalServerError)
 	case ret == core.CallNoReply && rt.raw:
-		w.WriteHeader(http.StatusNoContent)
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	case ret == core.CallNoReply:
-		http.Error(w, "Not Found", http.StatusNotFound) // as EDGELESS answers
+		ingressError(ctx, "Not Found", fasthttp.StatusNotFound) // as EDGELESS answers
 	case rt.raw:
-		w.Write(reply)
+		ctx.SetContentType(http.DetectContentType(reply))
+		ctx.SetBody(reply)
 	default:
 		var resp HTTPResponse
 		if err := ParseHTTPResponse(reply, &resp); err != nil {
-			if p.log.Enabled(r.Context(), slog.LevelDebug) {
+			if p.log.Enabled(p.base, slog.LevelDebug) {
 				p.log.Debug("http-ingress reply is not an EdgelessHTTPResponse", "err", err)
 			}
-			http.Error(w, "Bad Gateway", http.StatusBadGateway)
+			ingressError(ctx, "Bad Gateway", fasthttp.StatusBadGateway)
 			return
 		}
-		h := w.Header()
+		// As net/http did: the type is sniffed from the body unless the
+		// function names one.
+		ctx.SetContentType(http.DetectContentType(resp.Body))
+		h := &ctx.Response.Header
 		for k, v := range resp.Headers {
 			h.Add(k, v)
 		}
-		w.WriteHeader(resp.Status)
-		w.Write(resp.Body)
+		ctx.SetStatusCode(resp.Status)
+		ctx.SetBody(resp.Body)
 	}
 }
 
-var errTooLarge = errors.New("body too large")
-
-// readBody appends the body to dst, failing with errTooLarge past max bytes.
-func readBody(dst []byte, body io.Reader, max int64) ([]byte, error) {
-	for {
-		if len(dst) == cap(dst) {
-			dst = slices.Grow(dst, int(min(max+1-int64(len(dst)), int64(cap(dst))+512)))
-		}
-		n, err := body.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if int64(len(dst)) > max {
-			return dst, errTooLarge
-		}
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, err
-		}
+// requestError answers a request the server could not read.
+func requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ingressError(ctx, "Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small):
+		ingressError(ctx, "Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		ingressError(ctx, "Request Timeout", fasthttp.StatusRequestTimeout)
+	default:
+		ingressError(ctx, "Bad Request", fasthttp.StatusBadRequest)
 	}
 }
 
-// appendIngressRequest appends the EdgelessHTTPRequest JSON of r. Header
-// names are lower case and repeated headers are joined with ", ", as a map
-// of strings holds one value per name.
-func appendIngressRequest(dst []byte, r *http.Request, host string, body []byte) []byte {
+// ingressError answers code with msg as net/http's http.Error does.
+func ingressError(ctx *fasthttp.RequestCtx, msg string, code int) {
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetStatusCode(code)
+	ctx.SetBodyString(msg + "\n")
+}
+
+// bstr views b as a string without copying; the string must not outlive b.
+func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// appendIngressRequest appends the EdgelessHTTPRequest JSON of the request.
+// Header names are lower case and repeated headers are joined with ", ", as
+// a map of strings holds one value per name; Host and Transfer-Encoding are
+// left out, as net/http leaves them out of a request's headers.
+func appendIngressRequest(dst []byte, ctx *fasthttp.RequestCtx, host string, body []byte) []byte {
 	if host == "" {
-		host = r.Host
+		host = bstr(ctx.Host())
 	}
 	dst = append(dst, `{"method":"`...)
-	dst = append(dst, edgelessMethod(r.Method)...)
+	dst = append(dst, edgelessMethod(bstr(ctx.Method()))...)
 	dst = append(dst, `","protocol":"Unknown","host":`...)
 	dst = appendJSONString(dst, host)
 	dst = append(dst, `,"path":`...)
-	dst = appendJSONString(dst, r.RequestURI)
+	dst = appendJSONString(dst, bstr(ctx.RequestURI()))
 	dst = append(dst, `,"body":`...)
 	dst = appendJSONBytes(dst, body)
 	dst = append(dst, `,"headers":{`...)
+	var fixed [32]headerField
+	fields := fixed[:0]
+	for k, v := range ctx.Request.Header.AllInOrder() {
+		if bytes.EqualFold(k, []byte("Host")) || bytes.EqualFold(k, []byte("Transfer-Encoding")) {
+			continue
+		}
+		fields = append(fields, headerField{k, v})
+	}
 	first := true
-	for k, vs := range r.Header {
+	for i, f := range fields {
+		if f.key == nil { // joined to an earlier one
+			continue
+		}
 		if !first {
 			dst = append(dst, ',')
 		}
 		first = false
 		dst = append(dst, '"')
-		for i := 0; i < len(k); i++ {
-			c := k[i]
+		for _, c := range f.key {
 			if c >= 'A' && c <= 'Z' {
 				c += 'a' - 'A'
 			}
 			dst = append(dst, c)
 		}
 		dst = append(dst, `":`...)
-		if len(vs) == 1 {
-			dst = appendJSONString(dst, vs[0])
-			continue
+		value := f.value
+		for j := i + 1; j < len(fields); j++ {
+			if fields[j].key != nil && bytes.EqualFold(fields[j].key, f.key) {
+				value = append(append(value[:len(value):len(value)], ", "...), fields[j].value...)
+				fields[j].key = nil
+			}
 		}
-		dst = appendJSONString(dst, strings.Join(vs, ", "))
+		dst = appendJSONString(dst, bstr(value))
 	}
 	return append(dst, "}}"...)
 }
+
+// headerField is one request header line.
+type headerField struct{ key, value []byte }
