@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -44,6 +45,10 @@ func TestHTTPIngress(t *testing.T) {
 		case "/echo":
 			resp := HTTPResponse{Body: req.Body, Status: 201, Headers: map[string]string{"x-ct": req.Headers["content-type"]}}
 			return core.CallReply, resp.AppendJSON(nil), nil
+		case "/headers?q=1":
+			_, hasHost := req.Headers["host"]
+			body := fmt.Sprintf("%s|%t|%s", req.Headers["x-tag"], hasHost, req.Headers["content-type"])
+			return core.CallReply, (&HTTPResponse{Body: []byte(body), Status: 200}).AppendJSON(nil), nil
 		case "/none":
 			return core.CallNoReply, nil, nil
 		case "/err":
@@ -84,6 +89,8 @@ func TestHTTPIngress(t *testing.T) {
 		}
 		req.Host = host
 		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Add("X-Tag", "a")
+		req.Header.Add("X-Tag", "b")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -104,6 +111,9 @@ func TestHTTPIngress(t *testing.T) {
 	f("POST", "demo.edgeless.com", "/echo", "bytes \x00\xff", 201, "bytes \x00\xff", "X-Ct", "text/plain")
 	f("POST", "demo.edgeless.com", "/echo", strings.Repeat("b", 65), 413, "Request Entity Too Large")
 	f("PUT", "demo.edgeless.com", "/hello", "", 404, "Not Found")
+	// The function sees net/http's view of the headers: repeated ones
+	// joined, no Host; and the path with its query.
+	f("GET", "demo.edgeless.com", "/headers?q=1", "", 200, "a, b|false|text/plain", "Content-Type", "text/plain; charset=utf-8")
 	f("GET", "unknown.example", "/hello", "", 404, "Not Found")
 	f("GET", "gone.example", "/hello", "", 404, "Not Found")
 	f("OPTIONS", "demo.edgeless.com", "/hello", "", 405, "Method Not Allowed")

@@ -123,3 +123,34 @@ func TestDirectInvoke(t *testing.T) {
 		return invocations("direct") > direct
 	})
 }
+
+// BenchmarkDirectInvoke is a warm synchronous invocation through the API to
+// a WASM instance, one caller: its allocations are the whole process's
+// (the caller's HTTP client included), each of which the garbage collector
+// pays for in the invocation's tail.
+func BenchmarkDirectInvoke(b *testing.B) {
+	bx := startBox(b, 1, nil)
+	if _, err := bx.fcli("create", "-f", "noop", "--src", filepath.Join(root, "functions/noop/noop.wasm")); err != nil {
+		b.Fatal(err)
+	}
+	invoke := func() {
+		resp, err := bx.api(http.MethodPost, "/api/v1/invoke/noop", `{"params":{}}`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("invoke answered %d", resp.StatusCode)
+		}
+	}
+	// Warm: the route is cached after the first answers.
+	for range 200 {
+		invoke()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		invoke()
+	}
+}

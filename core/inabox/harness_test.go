@@ -76,7 +76,7 @@ func (w lineWriter) Write(p []byte) (int, error) { w.l.add(string(p)); return le
 // box is an inabox on random loopback ports with its own directories.
 type box struct {
 	*Inabox
-	t    *testing.T
+	t    testing.TB
 	logs *logs
 	dir  string
 	http *http.Client // trusts the box's CA
@@ -84,7 +84,7 @@ type box struct {
 	extraNodes int
 }
 
-func startBox(t *testing.T, nodes int, mutate func(*Config)) *box {
+func startBox(t testing.TB, nodes int, mutate func(*Config)) *box {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Default()
