@@ -103,12 +103,15 @@ func (p *HTTPIngress) Listen(ctx context.Context) error {
 		WriteTimeout: limits.BodyTime,
 		IdleTimeout:  limits.IdleTime,
 		// Also the largest header block: the buffer is per connection.
-		ReadBufferSize:        limits.HeaderBytes,
-		MaxRequestBodySize:    int(p.cfg.MaxBodyBytes),
-		NoDefaultServerHeader: true,
-		CloseOnShutdown:       true,
-		Logger:                fastLogger{p.log},
-		ErrorHandler:          requestError,
+		ReadBufferSize:     limits.HeaderBytes,
+		MaxRequestBodySize: int(p.cfg.MaxBodyBytes),
+		// A multipart body is the function's to read, not the server's to
+		// parse (and spill to temporary files).
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		CloseOnShutdown:              true,
+		Logger:                       fastLogger{p.log},
+		ErrorHandler:                 requestError,
 	}
 	limited := limits.Listener(ln)
 	p.served = make(chan struct{})

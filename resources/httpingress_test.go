@@ -216,3 +216,24 @@ func TestHTTPIngressAsyncRefused(t *testing.T) {
 		t.Fatalf("answered %d %q, want 503 naming the reason", resp.StatusCode, body)
 	}
 }
+
+// TestHTTPIngressLimits: a header block past the per-connection buffer is
+// refused with 431.
+func TestHTTPIngressLimits(t *testing.T) {
+	p := startIngress(t, 64)
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.Addr()+"/hello", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "demo.edgeless.com"
+	req.Header.Set("X-Big", strings.Repeat("a", core.IngressLimits().HeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a %d-byte header answered %d %q, want 431", core.IngressLimits().HeaderBytes, resp.StatusCode, body)
+	}
+}
