@@ -288,7 +288,7 @@ func (c *Con) addComposition(name string, comp *spec.Composition) (int, error) {
 	if exists {
 		return http.StatusConflict, fmt.Errorf("composition %q exists; delete it first", name)
 	}
-	c.save()
+	c.persist(change{Composition: name, Spec: comp})
 	return 0, nil
 }
 
@@ -299,7 +299,7 @@ func (c *Con) removeComposition(name string) bool {
 	delete(c.compositions, name)
 	c.mu.Unlock()
 	if ok {
-		c.save()
+		c.persist(change{Composition: name})
 	}
 	return ok
 }
