@@ -52,8 +52,10 @@ func procStatus(pid int, field string) int64 {
 func noopWorkflow(code spec.ClassSpec, k int) *spec.Workflow {
 	w := newWorkflow()
 	for i := range k {
+		// noop's instance needs less than a MiB: it says so, or the node's
+		// memory budget would count the runtime's whole limit for each.
 		w.Functions = append(w.Functions, spec.Function{Name: "noop" + strconv.Itoa(i), ClassSpecification: code,
-			OutputMapping: map[string]string{}, Annotations: map[string]string{}})
+			OutputMapping: map[string]string{}, Annotations: map[string]string{spec.KeyMemoryMB: "1"}})
 	}
 	return w
 }
@@ -148,9 +150,7 @@ func (r *scenarioRun) instances(ctx context.Context) error {
 // start time and memory per workflow and `workflow list` latency. It does
 // so twice, in two clusters: with the controller's persistence file off,
 // and on, where it also measures the time a restarted controller takes to
-// recover. The controller rewrites the whole file at every start, so with
-// it on the start time grows with the count: that pass gets
-// persistLimit per size.
+// recover.
 func (r *scenarioRun) workflows(ctx context.Context) error {
 	counts := r.counts("1000,10000")
 	code, err := classOf("noop", noopPath, nil)
@@ -169,16 +169,13 @@ func (r *scenarioRun) workflows(ctx context.Context) error {
 		yLabel: "see legend (log scale)", logX: true, logY: true, series: s})
 }
 
-// persistLimit bounds the growth to each size with persistence on.
-const persistLimit = 3 * time.Minute
-
 func (r *scenarioRun) workflowsPass(ctx context.Context, code spec.ClassSpec, counts []int, persist bool, s scaleSeries) error {
-	limit, suffix := growLimit, ""
+	suffix := ""
 	b, err := r.box(ctx, 1, "", func(c *inabox.Config) {
 		c.Node.WASM.MaxInstances = counts[len(counts)-1] + 16
 		if persist {
 			c.Controller.PersistenceFilename = filepath.Join(r.dir, "controller.save")
-			limit, suffix = persistLimit, "/persist"
+			suffix = "/persist"
 		}
 	})
 	if err != nil {
@@ -194,7 +191,7 @@ func (r *scenarioRun) workflowsPass(ctx context.Context, code spec.ClassSpec, co
 		label := "workflows=" + strconv.Itoa(n) + suffix
 		con := newController(boxAPI(b))
 		t0, from := time.Now(), have
-		have, err = grow(ctx, con, code, have, n, 1, limit)
+		have, err = grow(ctx, con, code, have, n, 1, growLimit)
 		if err != nil {
 			r.point(label, "failed_at", have, "after", time.Since(t0), "error", strconv.Quote(err.Error()))
 			return nil
