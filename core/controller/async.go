@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -33,6 +34,17 @@ type asyncResults struct {
 
 	journal *journal // nil keeps results in memory only
 	failing bool     // the last journal write failed (logged once)
+
+	// When the results and progress entries expire, in that order: every
+	// entry's lifetime is ttl from its last write, so appending keeps them
+	// ordered and expiring costs O(1) per entry rather than a scan.
+	expiries, progressExpiries []expiry
+}
+
+// expiry is when the entry id expires, unless it was written again since.
+type expiry struct {
+	id string
+	at time.Time
 }
 
 type asyncEntry struct {
@@ -86,11 +98,13 @@ func (a *asyncResults) open() error {
 		return fmt.Errorf("cannot restore the asynchronous results: %w", err)
 	}
 	now := time.Now()
-	for _, e := range a.pending {
+	for id, e := range a.pending {
 		if e.res == nil {
 			e.res, e.expires = &invocation{Status: http.StatusServiceUnavailable, Error: errLost}, now.Add(a.ttl)
 		}
+		a.expiries = append(a.expiries, expiry{id, e.expires})
 	}
+	slices.SortFunc(a.expiries, func(x, y expiry) int { return x.at.Compare(y.at) })
 	a.expireLocked()
 	return a.compactLocked()
 }
@@ -162,6 +176,7 @@ func (a *asyncResults) done(id string, res invocation) {
 	e := a.pending[id]
 	if e != nil {
 		e.res, e.expires = &res, time.Now().Add(a.ttl)
+		a.expiries = append(a.expiries, expiry{id, e.expires})
 		a.appendLocked(asyncRecord{ID: id, Result: e.res, Expires: e.expires})
 	}
 	a.mu.Unlock()
@@ -190,7 +205,9 @@ func (a *asyncResults) get(id string) (*invocation, bool) {
 // saveProgress keeps the progress of a stopped workflow run for ttl.
 func (a *asyncResults) saveProgress(id string, data []byte) {
 	a.mu.Lock()
-	a.progress[id] = &progressEntry{data: data, expires: time.Now().Add(a.ttl)}
+	e := &progressEntry{data: data, expires: time.Now().Add(a.ttl)}
+	a.progress[id] = e
+	a.progressExpiries = append(a.progressExpiries, expiry{id, e.expires})
 	a.mu.Unlock()
 	a.shared.saveProgress(id, data)
 }
@@ -222,13 +239,17 @@ func (a *asyncResults) loadProgress(id string) ([]byte, bool) {
 
 func (a *asyncResults) expireLocked() {
 	now := time.Now()
-	for id, e := range a.pending {
-		if e.res != nil && now.After(e.expires) {
+	for len(a.expiries) > 0 && now.After(a.expiries[0].at) {
+		id := a.expiries[0].id
+		a.expiries = a.expiries[1:]
+		if e := a.pending[id]; e != nil && e.res != nil && now.After(e.expires) {
 			delete(a.pending, id)
 		}
 	}
-	for id, e := range a.progress {
-		if now.After(e.expires) {
+	for len(a.progressExpiries) > 0 && now.After(a.progressExpiries[0].at) {
+		id := a.progressExpiries[0].id
+		a.progressExpiries = a.progressExpiries[1:]
+		if e := a.progress[id]; e != nil && now.After(e.expires) {
 			delete(a.progress, id)
 		}
 	}
