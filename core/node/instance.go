@@ -68,14 +68,17 @@ type instance struct {
 	patched     chan struct{}
 	patchedOnce sync.Once
 	held        heldCasts
-	handled     atomic.Uint64 // events handled, casts and calls
+	handled     atomic.Uint64 // events handled, casts and calls; written by the instance goroutine only
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
 	// spares a clock read per event. Instance goroutine only.
 	handlerStart int64
 	metrics      *instanceMetrics
 
-	quit     chan struct{}
+	quit chan struct{}
+	// quitting is set as quit closes: the run loop reads it between events,
+	// cheaper than a select on quit next to the mailbox.
+	quitting atomic.Bool
 	done     chan struct{}
 	quitOnce sync.Once
 	failure  atomic.Pointer[string] // why the handler failed; set before the failed call is answered
@@ -135,7 +138,15 @@ func (inst *instance) watchExit(exited <-chan struct{}) {
 	if inst.n.remove(inst.id.Component) == inst {
 		inst.log.Error("instance failed; removing it", "err", reason)
 	}
-	inst.quitOnce.Do(func() { close(inst.quit) })
+	inst.signalQuit()
+}
+
+// signalQuit asks the instance to stop. Safe from any goroutine, idempotent.
+func (inst *instance) signalQuit() {
+	inst.quitOnce.Do(func() {
+		inst.quitting.Store(true)
+		close(inst.quit)
+	})
 }
 
 // abortReason is why the instance is quitting on its own, or "".
@@ -229,11 +240,11 @@ func (inst *instance) run() {
 		// len guarantees the receive.
 		if len(inst.urgent) > 0 {
 			m, start = <-inst.urgent, last
+		} else if inst.quitting.Load() {
+			inst.finish(inst.abortReason())
+			return
 		} else {
 			select {
-			case <-inst.quit:
-				inst.finish(inst.abortReason())
-				return
 			case m = <-inst.mailbox:
 				start = last
 			default:
@@ -267,7 +278,7 @@ func (inst *instance) run() {
 		inst.metrics.observe(inst, &m.ev, start, last, err != nil)
 		inst.handlerStart = 0
 		inst.n.bufs.Put(m.buf)
-		inst.handled.Add(1)
+		inst.handled.Store(inst.handled.Load() + 1) // one writer: no locked add needed
 		if err != nil {
 			inst.log.Error("instance failed; removing it", "err", err)
 			reason := err.Error()
@@ -328,7 +339,7 @@ func (inst *instance) finish(failure string) {
 
 // stop asks the instance to stop and waits until handle_stop has run.
 func (inst *instance) stop() {
-	inst.quitOnce.Do(func() { close(inst.quit) })
+	inst.signalQuit()
 	<-inst.done
 }
 
