@@ -55,7 +55,7 @@ type instance struct {
 	release func(failed bool) // handle_stop unless failed, then free; run once on the instance goroutine
 	replies replySink         // the role's: where results of the calls it makes go
 
-	mailbox chan mail
+	mailbox *mailbox
 	// urgent holds invocations that jump the mailbox's queue (Serverledge's
 	// high-performance class); the instance takes them first.
 	urgent       chan mail
@@ -166,7 +166,7 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		name:     name,
 		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
 		replies:  replies,
-		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
+		mailbox:  newMailbox(n.cfg.General.MailboxSize),
 		urgent:   make(chan mail, urgentSize),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -203,13 +203,11 @@ func (inst *instance) deliver(e core.Event) error {
 		return nil
 	}
 	m := inst.n.mail(&e)
-	select {
-	case inst.mailbox <- m:
+	if inst.mailbox.put(&m) {
 		return nil
-	default:
-		inst.n.bufs.Put(m.buf)
-		return errMailboxFull
 	}
+	inst.n.bufs.Put(m.buf)
+	return errMailboxFull
 }
 
 // deliverUrgent queues a call ahead of the mailbox. It never blocks; it is
@@ -243,19 +241,11 @@ func (inst *instance) run() {
 		} else if inst.quitting.Load() {
 			inst.finish(inst.abortReason())
 			return
-		} else {
-			select {
-			case m = <-inst.mailbox:
-				start = last
-			default:
-				select {
-				case <-inst.quit:
-					inst.finish(inst.abortReason())
-					return
-				case m = <-inst.mailbox:
-				case m = <-inst.urgent:
-				}
-			}
+		} else if inst.mailbox.take(&m) {
+			start = last
+		} else if !inst.wait(&m) {
+			inst.finish(inst.abortReason())
+			return
 		}
 		if start.IsZero() {
 			start = time.Now()
@@ -287,8 +277,29 @@ func (inst *instance) run() {
 			inst.finish(reason)
 			return
 		}
-		if len(inst.mailbox) == 0 && len(inst.urgent) == 0 {
+		if inst.mailbox.len() == 0 && len(inst.urgent) == 0 {
 			last = time.Time{} // the next event may come after a pause
+		}
+	}
+}
+
+// wait blocks until an event comes and takes it, or reports false when the
+// instance is to stop instead. Instance goroutine only.
+func (inst *instance) wait(m *mail) bool {
+	for {
+		if inst.mailbox.park() {
+			select {
+			case <-inst.mailbox.wake:
+			case <-inst.quit:
+				inst.mailbox.unpark()
+				return false
+			case *m = <-inst.urgent:
+				inst.mailbox.unpark()
+				return true
+			}
+		}
+		if inst.mailbox.take(m) {
+			return true
 		}
 	}
 }
@@ -318,14 +329,17 @@ func (inst *instance) finish(failure string) {
 	inst.release(failure != "")
 	inst.dropHeld()
 	inst.n.dropInstanceMetrics(inst.metrics)
+	var m mail
 	for {
-		select {
-		case m := <-inst.mailbox:
+		if inst.mailbox.take(&m) {
 			if m.ev.Kind == core.KindCall {
 				inst.n.reply(&m.ev, core.KindCallErr)
 			}
 			inst.n.bufs.Put(m.buf)
-		case m := <-inst.urgent:
+			continue
+		}
+		select {
+		case m = <-inst.urgent:
 			inst.n.reply(&m.ev, core.KindCallErr)
 			inst.n.bufs.Put(m.buf)
 		default:

@@ -59,7 +59,7 @@ func (n *Node) newInstanceMetrics(inst *instance, kind, class string) *instanceM
 	if n.cfg.Telemetry.PerformanceSamples {
 		m.samples = n.samples
 	}
-	n.reg.Gauge(mMailbox, "Events queued for an instance.", l, func() float64 { return float64(len(inst.mailbox)) })
+	n.reg.Gauge(mMailbox, "Events queued for an instance.", l, func() float64 { return float64(inst.mailbox.len()) })
 	return m
 }
 
