@@ -103,13 +103,7 @@ const growWAT = `(module
     i32.const 65536
     i32.mul)
   (func (export "edgeless_mem_free") (param i32 i32))
-  (func (export "edgeless_mem_clear"))
-  (func (export "handle_cast_asm") (param i32 i32 i32 i32)
-    i32.const 16
-    i32.const 1
-    local.get 2
-    local.get 3
-    call $cast)
+  (func (export "edgeless_mem_clear"))` + castOnWAT + `
   (func (export "handle_call_asm") (param i32 i32 i32 i32 i32 i32) (result i32) i32.const 0)
   (func (export "handle_init_asm") (param i32 i32 i32 i32))
   (func (export "handle_stop_asm")))`
