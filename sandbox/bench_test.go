@@ -11,13 +11,7 @@ import (
 // to output "o" through cast_asm.
 const echoWAT = `(module
   (import "env" "cast_asm" (func $cast (param i32 i32 i32 i32)))
-  (data (i32.const 16) "o")` + noopExports + `
-  (func (export "handle_cast_asm") (param i32 i32 i32 i32)
-    i32.const 16
-    i32.const 1
-    local.get 2
-    local.get 3
-    call $cast)
+  (data (i32.const 16) "o")` + noopExports + castOnWAT + `
   (func (export "handle_call_asm") (param i32 i32 i32 i32 i32 i32) (result i32)
     local.get 4
     local.get 2
@@ -26,6 +20,16 @@ const echoWAT = `(module
     local.get 3
     i32.store
     i32.const 1))`
+
+// castOnWAT is a handle_cast_asm that casts its payload to the output whose
+// one-byte name is at address 16.
+const castOnWAT = `
+  (func (export "handle_cast_asm") (param i32 i32 i32 i32)
+    i32.const 16
+    i32.const 1
+    local.get 2
+    local.get 3
+    call $cast)`
 
 // nullHost does nothing, to measure the sandbox alone.
 type nullHost struct{}

@@ -51,15 +51,15 @@ type Host interface {
 
 // Host imports, numbered as shim.c's trampoline passes them to edgHostCall.
 const (
-	impCastRaw = iota
-	impCast
-	impCallRaw
-	impCall
-	impTelemetryLog
-	impSelf
-	impDelayedCast
-	impSync
-	numImports
+	impCastRaw      = C.EDG_IMP_CAST_RAW
+	impCast         = C.EDG_IMP_CAST
+	impCallRaw      = C.EDG_IMP_CALL_RAW
+	impCall         = C.EDG_IMP_CALL
+	impTelemetryLog = C.EDG_IMP_TELEMETRY_LOG
+	impSelf         = C.EDG_IMP_SELF
+	impDelayedCast  = C.EDG_IMP_DELAYED_CAST
+	impSync         = C.EDG_IMP_SYNC
+	numImports      = C.EDG_NIMP
 )
 
 // signature spells a function type, one letter per value: i = i32, I = i64,
@@ -119,18 +119,61 @@ func (v *rawVal) setI32(x int32) {
 }
 
 // edgHostCall is where every host import of every instance arrives, through
-// shim.c's trampoline. It finds the instance through the handle stored in
-// the store's data.
+// shim.c's trampoline, except the casts it queues. It finds the instance
+// through the handle stored in the store's data.
 //
 //export edgHostCall
 func edgHostCall(c *C.edg_inst, fn C.int, args *C.wasmtime_val_raw_t, n C.size_t) (rc C.int) {
 	i := cgo.Handle(c.handle).Value().(*Instance)
+	// The casts queued before this import happened before it.
+	if rc := i.sendCasts(); rc != C.EDG_OK {
+		return rc
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			rc = i.hostPanic(int(fn), r)
 		}
 	}()
 	return i.hostCall(int(fn), unsafe.Slice((*rawVal)(unsafe.Pointer(args)), int(n)))
+}
+
+// sendCasts hands the casts the trampoline queued (edg_inst.casts) to the
+// host, in the order the guest made them. A host panic fails the import or
+// handler that sends them, as it would have failed the cast itself; the
+// casts after the one that panicked are dropped, as the guest would not
+// have made them.
+func (i *Instance) sendCasts() (rc C.int) {
+	n := int(i.c.casts_len)
+	if n == 0 {
+		return C.EDG_OK
+	}
+	// Emptied first: the host cannot queue more (the instance is busy), and
+	// after a panic none must go out twice.
+	i.c.casts_len = 0
+	q := unsafe.Slice((*byte)(unsafe.Pointer(i.c.casts)), n)
+	fn := impCast
+	defer func() {
+		if r := recover(); r != nil {
+			rc = i.hostPanic(fn, r)
+		}
+	}()
+	for len(q) > 0 {
+		fn = int(binary.NativeEndian.Uint32(q))
+		tlen := int(binary.NativeEndian.Uint32(q[4:]))
+		plen := int(binary.NativeEndian.Uint32(q[8:]))
+		q = q[12:]
+		target, payload := q[:tlen:tlen], q[tlen:tlen+plen:tlen+plen]
+		if plen == 0 {
+			payload = nil // as the unqueued path passes an empty buffer
+		}
+		q = q[tlen+plen:]
+		if fn == impCastRaw {
+			i.host.CastRaw(instanceID(target[:16], target[16:]), payload)
+		} else {
+			i.host.Cast(target, payload)
+		}
+	}
+	return C.EDG_OK
 }
 
 func (i *Instance) hostCall(fn int, a []rawVal) C.int {

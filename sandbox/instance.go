@@ -205,6 +205,15 @@ func (i *Instance) enter(n1, n2 int) error {
 }
 
 func (i *Instance) leave(export string, rc C.int) error {
+	if rc == C.EDG_OK {
+		rc = i.sendCasts()
+	} else if i.c.casts_len > 0 {
+		// The casts the handler made before it failed go out, as they
+		// would have unqueued; the failure reported stays the handler's.
+		cause, msg, n := i.c.cause, i.c.msg, i.c.msg_len
+		i.sendCasts()
+		i.c.cause, i.c.msg, i.c.msg_len = cause, msg, n
+	}
 	i.busy = false
 	if rc == C.EDG_OK {
 		return nil

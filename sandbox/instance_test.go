@@ -56,6 +56,77 @@ func TestHostImports(t *testing.T) {
 	f([]byte("E"), hostCall{Op: "cast", Out: "src", Data: cat(srcID.Node[:], srcID.Component[:])})
 }
 
+// TestCastOrder checks that casts, which the shim queues until the handler
+// returns or another import reaches the host, keep their order among
+// themselves and with the other imports, and still go out when the handler
+// then fails.
+func TestCastOrder(t *testing.T) {
+	i, h := newABIInstance(t, Config{})
+	var big [1 << 16]byte // the guest's heap: the arena the host allocated from
+	for _, p := range []string{"Q", "Qu"} {
+		err := i.Cast(srcID, []byte(p))
+		got := h.take()
+		want := []hostCall{
+			{Op: "cast", Out: "out", Data: []byte("1")},
+			{Op: "cast_raw", Data: []byte("2")},
+			{Op: "log", N: 3, Out: "tgt", Data: []byte("3")},
+			{Op: "cast", Out: "out", Data: []byte("4")},
+			{Op: "cast", Out: "big", Data: big[:]},
+			{Op: "cast", Out: "out", Data: []byte("5")},
+		}
+		if len(got) == len(want) && got[4].Out == "big" && len(got[4].Data) == len(big) {
+			got[4].Data = big[:] // its first bytes are the arguments of this handler
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Cast(%q): host got\n%+v\nwant\n%+v", p, got, want)
+		}
+		if p == "Qu" {
+			var trap *Trap
+			if !errors.As(err, &trap) || !strings.Contains(trap.Message, "unreachable") {
+				t.Fatalf("Cast(%q) = %v, want the trap", p, err)
+			}
+		} else if err != nil {
+			t.Fatalf("Cast(%q): %v", p, err)
+		}
+	}
+}
+
+// growWAT allocates every buffer in a page it grows memory by, and casts a
+// cast's payload back to output "o".
+const growWAT = `(module
+  (import "env" "cast_asm" (func $cast (param i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "o")
+  (func (export "edgeless_mem_alloc") (param i32) (result i32)
+    i32.const 1
+    memory.grow
+    i32.const 65536
+    i32.mul)
+  (func (export "edgeless_mem_free") (param i32 i32))
+  (func (export "edgeless_mem_clear"))` + castOnWAT + `
+  (func (export "handle_call_asm") (param i32 i32 i32 i32 i32 i32) (result i32) i32.const 0)
+  (func (export "handle_init_asm") (param i32 i32 i32 i32))
+  (func (export "handle_stop_asm")))`
+
+// TestGrownMemory checks that arguments placed in memory the guest has just
+// grown, and casts made from it, carry the right bytes: the shim keeps
+// memory's address and refreshes its size only when a range goes past it.
+func TestGrownMemory(t *testing.T) {
+	r := newRuntime(t, Config{})
+	h := &recordingHost{}
+	i := instantiate(t, r, load(t, r, wat(t, growWAT)), h)
+	for k := range 20 {
+		payload := bytes.Repeat([]byte{byte(k + 1)}, 1000+k)
+		if err := i.Cast(srcID, payload); err != nil {
+			t.Fatal(err)
+		}
+		want := []hostCall{{Op: "cast", Out: "o", Data: payload}}
+		if got := h.take(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("cast %d: host got %+v, want %+v", k, got, want)
+		}
+	}
+}
+
 func TestGuestCalls(t *testing.T) {
 	i, h := newABIInstance(t, Config{})
 	f := func(op string, ret core.CallRet, reply []byte, want ...hostCall) {

@@ -242,6 +242,15 @@ EXPORT("handle_cast_asm") void handle_cast(const unsigned char *node, const unsi
   case 'N': slf_asm((void *)0xFFFFFFF8u, buf); break;
   case 'X': *(volatile u32 *)0xFFFFFFF0u = 1; break;
   case 'V': handle_cast(node, comp, p, n + spin); spin++; break;
+  case 'Q': // casts around other imports, one too large to queue, then a trap if asked
+    cast_asm("out", 3, "1", 1);
+    cast_raw_asm(buf, buf + 16, "2", 1);
+    telemetry_log_asm(3, "tgt", 3, "3", 1);
+    cast_asm("out", 3, "4", 1);
+    cast_asm("big", 3, heap, sizeof heap);
+    cast_asm("out", 3, "5", 1);
+    if (n > 1 && p[1] == 'u') __builtin_trap();
+    break;
   }
 }
 

@@ -36,6 +36,11 @@ edg_rt *edg_rt_new(uint32_t max_instances, int64_t max_memory,
   }
   wasm_config_t *cfg = wasm_config_new();
   wasmtime_config_epoch_interruption_set(cfg, true);
+  // Linear memory never moves, so the shim keeps its address for the
+  // instance's life and asks wasmtime for the size only when a range goes
+  // past the size it saw last (in_guest). The pool's slots grow in place
+  // anyway; this makes it the engine's promise.
+  wasmtime_config_memory_may_move_set(cfg, false);
 
   // The pooling allocator reserves every slot up front, which makes
   // instantiation a matter of handing out a slot (about 1 µs instead of 3).
@@ -235,6 +240,16 @@ static void refresh(edg_inst *in) {
   in->size = wasmtime_memory_data_size(in->ctx, &in->mem);
 }
 
+// in_guest reports whether [ptr, ptr+len) lies in guest memory. Memory only
+// grows and never moves (see edg_rt_new), so a range inside the size last
+// seen is inside; wasmtime is asked again only for one that is not.
+static bool in_guest(edg_inst *in, uint32_t ptr, uint32_t len) {
+  if ((uint64_t)ptr + len <= in->size)
+    return true;
+  refresh(in);
+  return (uint64_t)ptr + len <= in->size;
+}
+
 static int call(edg_inst *in, int fn, wasmtime_val_raw_t *args, size_t n) {
   wasm_trap_t *trap = NULL;
   wasmtime_error_t *err =
@@ -254,11 +269,10 @@ static int guest_alloc(edg_inst *in, uint32_t len, uint32_t *ptr) {
   if (rc)
     return rc;
   *ptr = (uint32_t)v[0].i32;
-  refresh(in);
   if (*ptr == 0 && len > 0)
     return host_fail(in, EDG_CAUSE_OOM, "edgeless_mem_alloc(%u) returned 0",
                      len);
-  if ((uint64_t)*ptr + len > in->size)
+  if (!in_guest(in, *ptr, len))
     return host_fail(in, EDG_CAUSE_FAULT,
                      "edgeless_mem_alloc(%u) returned %u, out of bounds of "
                      "%zu-byte memory",
@@ -306,10 +320,10 @@ static int32_t load_le32(const uint8_t *p) {
 // copies at once: the reference guest has already freed the buffer, so the
 // next guest call may reuse it.
 static int take_reply(edg_inst *in, uint32_t ptr_slot, uint32_t len_slot) {
-  refresh(in);
+  // The slots were allocated in bounds, and memory does not move.
   uint32_t ptr = (uint32_t)load_le32(in->base + ptr_slot);
   uint32_t len = (uint32_t)load_le32(in->base + len_slot);
-  if ((uint64_t)ptr + len > in->size)
+  if (!in_guest(in, ptr, len))
     return host_fail(in, EDG_CAUSE_FAULT,
                      "handle_call_asm returned reply [%u, +%u) out of bounds "
                      "of %zu-byte memory",
@@ -458,15 +472,55 @@ int edg_guest_alloc(edg_inst *in, uint32_t len) {
 
 // ---- host imports ----
 
+// queue_cast queues a cast_asm or cast_raw_asm for Go to send (see
+// edg_inst.casts) and reports whether it did. A cast with an argument out
+// of bounds, or that does not fit, is left to Go, which reports the one and
+// sends the other after those queued.
+static bool queue_cast(edg_inst *in, int fn, const wasmtime_val_raw_t *a) {
+  // cast_asm(output_ptr, output_len, payload_ptr, payload_len);
+  // cast_raw_asm(node_ptr, component_ptr, payload_ptr, payload_len).
+  uint32_t a0 = (uint32_t)a[0].i32, a1 = (uint32_t)a[1].i32;
+  uint32_t pptr = (uint32_t)a[2].i32, plen = (uint32_t)a[3].i32;
+  bool raw = fn == EDG_IMP_CAST_RAW;
+  uint32_t n = raw ? 32 : a1;
+  if (raw ? !in_guest(in, a0, 16) || !in_guest(in, a1, 16)
+          : !in_guest(in, a0, a1))
+    return false;
+  if (!in_guest(in, pptr, plen) ||
+      (uint64_t)12 + n + plen > EDG_CASTS_CAP - in->casts_len)
+    return false;
+  if (!in->casts && !(in->casts = malloc(EDG_CASTS_CAP)))
+    return false;
+  uint8_t *p = in->casts + in->casts_len;
+  uint32_t head[3] = {(uint32_t)fn, n, plen};
+  memcpy(p, head, sizeof head);
+  p += sizeof head;
+  if (raw) {
+    memcpy(p, in->base + a0, 16);
+    memcpy(p + 16, in->base + a1, 16);
+  } else {
+    memcpy(p, in->base + a0, n);
+  }
+  memcpy(p + n, in->base + pptr, plen);
+  in->casts_len += sizeof head + n + plen;
+  return true;
+}
+
 static wasm_trap_t *trampoline(void *env, wasmtime_caller_t *caller,
                                wasmtime_val_raw_t *args, size_t nargs) {
   wasmtime_context_t *ctx = wasmtime_caller_context(caller);
   edg_inst *in = wasmtime_context_get_data(ctx);
+  int fn = (int)(uintptr_t)env;
   wasmtime_context_t *outer = in->ctx;
   in->ctx = ctx;
-  refresh(in);
+  if ((fn == EDG_IMP_CAST || fn == EDG_IMP_CAST_RAW) &&
+      queue_cast(in, fn, args)) {
+    in->ctx = outer;
+    return NULL;
+  }
+  refresh(in); // for Go's own bounds checks
   uint64_t before = epoch_now(in->rt);
-  int rc = edgHostCall(in, (int)(uintptr_t)env, args, nargs);
+  int rc = edgHostCall(in, fn, args, nargs);
   uint64_t after = epoch_now(in->rt);
   if (after != before) {
     // Time spent in the host (waiting for a call's reply, say) does not
@@ -556,5 +610,6 @@ void edg_inst_delete(edg_inst *in) {
   edg_inst_kill(in);
   edg_clear_failure(in);
   free(in->reply);
+  free(in->casts);
   free(in);
 }

@@ -22,6 +22,20 @@ enum {
 };
 extern const char *const edg_export_names[EDG_NFN];
 
+// Host imports in module "env", numbered as Go's hostImports. The
+// trampoline queues the two casts itself (edg_inst.casts).
+enum {
+  EDG_IMP_CAST_RAW,
+  EDG_IMP_CAST,
+  EDG_IMP_CALL_RAW,
+  EDG_IMP_CALL,
+  EDG_IMP_TELEMETRY_LOG,
+  EDG_IMP_SELF,
+  EDG_IMP_DELAYED_CAST,
+  EDG_IMP_SYNC,
+  EDG_NIMP,
+};
+
 // Handlers edg_invoke can run.
 enum {
   EDG_CAST,
@@ -65,6 +79,10 @@ typedef struct edg_rt {
 
 #define EDG_MSG_CAP 512
 
+// EDG_CASTS_CAP bounds the casts an instance queues before Go takes them; a
+// cast that does not fit goes to Go at once, after those queued.
+#define EDG_CASTS_CAP 4096
+
 // edg_inst is one store with one instance. Only the goroutine that owns the
 // Go Instance touches it.
 typedef struct edg_inst {
@@ -90,6 +108,15 @@ typedef struct edg_inst {
   size_t reply_cap;
   uint32_t alloc_ptr; // out: result of edg_guest_alloc
   bool initializing;  // out: edg_instantiate failed in _initialize
+
+  // Casts the guest made and Go has not sent yet, in order: per cast a
+  // 12-byte header (u32 import, u32 target length, u32 payload length, host
+  // byte order), the target (the output's name, or node id ‖ component id)
+  // and the payload. Go sends them once edg_invoke returns, or before any
+  // other host import reaches it, so a cast costs no transition into Go.
+  // Allocated at the first cast.
+  uint8_t *casts;
+  size_t casts_len;
 
   wasm_trap_t *trap; // failure of the last call, owned here
   wasmtime_error_t *err;

@@ -169,6 +169,7 @@ void wasm_byte_vec_delete(wasm_byte_vec_t *);
 
 wasm_config_t *wasm_config_new(void);
 void wasmtime_config_epoch_interruption_set(wasm_config_t *, bool);
+void wasmtime_config_memory_may_move_set(wasm_config_t *, bool);
 wasmtime_pooling_allocation_config_t *wasmtime_pooling_allocation_config_new(void);
 void wasmtime_pooling_allocation_config_delete(
     wasmtime_pooling_allocation_config_t *);

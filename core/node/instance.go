@@ -55,7 +55,7 @@ type instance struct {
 	release func(failed bool) // handle_stop unless failed, then free; run once on the instance goroutine
 	replies replySink         // the role's: where results of the calls it makes go
 
-	mailbox chan mail
+	mailbox *mailbox
 	// urgent holds invocations that jump the mailbox's queue (Serverledge's
 	// high-performance class); the instance takes them first.
 	urgent       chan mail
@@ -68,14 +68,17 @@ type instance struct {
 	patched     chan struct{}
 	patchedOnce sync.Once
 	held        heldCasts
-	handled     atomic.Uint64 // events handled, casts and calls
+	handled     atomic.Uint64 // events handled, casts and calls; written by the instance goroutine only
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
 	// spares a clock read per event. Instance goroutine only.
 	handlerStart int64
 	metrics      *instanceMetrics
 
-	quit     chan struct{}
+	quit chan struct{}
+	// quitting is set as quit closes: the run loop reads it between events,
+	// cheaper than a select on quit next to the mailbox.
+	quitting atomic.Bool
 	done     chan struct{}
 	quitOnce sync.Once
 	failure  atomic.Pointer[string] // why the handler failed; set before the failed call is answered
@@ -135,7 +138,15 @@ func (inst *instance) watchExit(exited <-chan struct{}) {
 	if inst.n.remove(inst.id.Component) == inst {
 		inst.log.Error("instance failed; removing it", "err", reason)
 	}
-	inst.quitOnce.Do(func() { close(inst.quit) })
+	inst.signalQuit()
+}
+
+// signalQuit asks the instance to stop. Safe from any goroutine, idempotent.
+func (inst *instance) signalQuit() {
+	inst.quitOnce.Do(func() {
+		inst.quitting.Store(true)
+		close(inst.quit)
+	})
 }
 
 // abortReason is why the instance is quitting on its own, or "".
@@ -155,7 +166,7 @@ func newInstance(n *Node, id core.InstanceID, logical, workflow core.ID, name, k
 		name:     name,
 		log:      n.log.With(kind, name, "instance", id.Component.String(), "workflow", workflow.String()),
 		replies:  replies,
-		mailbox:  make(chan mail, n.cfg.General.MailboxSize),
+		mailbox:  newMailbox(n.cfg.General.MailboxSize),
 		urgent:   make(chan mail, urgentSize),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -192,13 +203,11 @@ func (inst *instance) deliver(e core.Event) error {
 		return nil
 	}
 	m := inst.n.mail(&e)
-	select {
-	case inst.mailbox <- m:
+	if inst.mailbox.put(&m) {
 		return nil
-	default:
-		inst.n.bufs.Put(m.buf)
-		return errMailboxFull
 	}
+	inst.n.bufs.Put(m.buf)
+	return errMailboxFull
 }
 
 // deliverUrgent queues a call ahead of the mailbox. It never blocks; it is
@@ -229,22 +238,14 @@ func (inst *instance) run() {
 		// len guarantees the receive.
 		if len(inst.urgent) > 0 {
 			m, start = <-inst.urgent, last
-		} else {
-			select {
-			case <-inst.quit:
-				inst.finish(inst.abortReason())
-				return
-			case m = <-inst.mailbox:
-				start = last
-			default:
-				select {
-				case <-inst.quit:
-					inst.finish(inst.abortReason())
-					return
-				case m = <-inst.mailbox:
-				case m = <-inst.urgent:
-				}
-			}
+		} else if inst.quitting.Load() {
+			inst.finish(inst.abortReason())
+			return
+		} else if inst.mailbox.take(&m) {
+			start = last
+		} else if !inst.wait(&m) {
+			inst.finish(inst.abortReason())
+			return
 		}
 		if start.IsZero() {
 			start = time.Now()
@@ -267,7 +268,7 @@ func (inst *instance) run() {
 		inst.metrics.observe(inst, &m.ev, start, last, err != nil)
 		inst.handlerStart = 0
 		inst.n.bufs.Put(m.buf)
-		inst.handled.Add(1)
+		inst.handled.Store(inst.handled.Load() + 1) // one writer: no locked add needed
 		if err != nil {
 			inst.log.Error("instance failed; removing it", "err", err)
 			reason := err.Error()
@@ -276,8 +277,29 @@ func (inst *instance) run() {
 			inst.finish(reason)
 			return
 		}
-		if len(inst.mailbox) == 0 && len(inst.urgent) == 0 {
+		if inst.mailbox.len() == 0 && len(inst.urgent) == 0 {
 			last = time.Time{} // the next event may come after a pause
+		}
+	}
+}
+
+// wait blocks until an event comes and takes it, or reports false when the
+// instance is to stop instead. Instance goroutine only.
+func (inst *instance) wait(m *mail) bool {
+	for {
+		if inst.mailbox.park() {
+			select {
+			case <-inst.mailbox.wake:
+			case <-inst.quit:
+				inst.mailbox.unpark()
+				return false
+			case *m = <-inst.urgent:
+				inst.mailbox.unpark()
+				return true
+			}
+		}
+		if inst.mailbox.take(m) {
+			return true
 		}
 	}
 }
@@ -307,14 +329,17 @@ func (inst *instance) finish(failure string) {
 	inst.release(failure != "")
 	inst.dropHeld()
 	inst.n.dropInstanceMetrics(inst.metrics)
+	var m mail
 	for {
-		select {
-		case m := <-inst.mailbox:
+		if inst.mailbox.take(&m) {
 			if m.ev.Kind == core.KindCall {
 				inst.n.reply(&m.ev, core.KindCallErr)
 			}
 			inst.n.bufs.Put(m.buf)
-		case m := <-inst.urgent:
+			continue
+		}
+		select {
+		case m = <-inst.urgent:
 			inst.n.reply(&m.ev, core.KindCallErr)
 			inst.n.bufs.Put(m.buf)
 		default:
@@ -328,7 +353,7 @@ func (inst *instance) finish(failure string) {
 
 // stop asks the instance to stop and waits until handle_stop has run.
 func (inst *instance) stop() {
-	inst.quitOnce.Do(func() { close(inst.quit) })
+	inst.signalQuit()
 	<-inst.done
 }
 

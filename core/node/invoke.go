@@ -52,7 +52,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	resp := &wire.InvokeResponse{Node: n.id}
 	if !req.Queue && !req.Urgent && n.overloaded(inst) { // an urgent call waits for no queue
 		n.offloaded.Inc()
-		resp.Overloaded, resp.Queued = true, len(inst.mailbox)
+		resp.Overloaded, resp.Queued = true, inst.mailbox.len()
 		return resp, nil
 	}
 	send := n.route
@@ -64,7 +64,7 @@ func (n *Node) invoke(ctx context.Context, req *wire.Invoke) (*wire.InvokeRespon
 	case err == nil:
 	case isMailboxFull(err):
 		n.offloaded.Inc()
-		resp.Overloaded, resp.Queued = true, len(inst.mailbox)
+		resp.Overloaded, resp.Queued = true, inst.mailbox.len()
 		return resp, nil
 	default:
 		return nil, err
@@ -81,7 +81,7 @@ func (n *Node) overloaded(inst *instance) bool {
 	if !o.Enabled {
 		return false
 	}
-	if len(inst.mailbox) >= o.QueueThreshold {
+	if inst.mailbox.len() >= o.QueueThreshold {
 		return true
 	}
 	cpu := math.Float64frombits(n.cpu.Load())

@@ -51,7 +51,7 @@ func (n *Node) handOverTimeout() time.Duration {
 // idle reports whether every instance's queues are empty.
 func (n *Node) idle() bool {
 	for _, inst := range n.running() {
-		if len(inst.mailbox) > 0 || len(inst.urgent) > 0 {
+		if inst.mailbox.len() > 0 || len(inst.urgent) > 0 {
 			return false
 		}
 	}

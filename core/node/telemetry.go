@@ -59,7 +59,7 @@ func (n *Node) newInstanceMetrics(inst *instance, kind, class string) *instanceM
 	if n.cfg.Telemetry.PerformanceSamples {
 		m.samples = n.samples
 	}
-	n.reg.Gauge(mMailbox, "Events queued for an instance.", l, func() float64 { return float64(len(inst.mailbox)) })
+	n.reg.Gauge(mMailbox, "Events queued for an instance.", l, func() float64 { return float64(inst.mailbox.len()) })
 	return m
 }
 
@@ -73,7 +73,8 @@ func (n *Node) dropInstanceMetrics(m *instanceMetrics) {
 	}
 }
 
-// observe records one handled event.
+// observe records one handled event. Instance goroutine only: it owns the
+// histograms.
 func (m *instanceMetrics) observe(inst *instance, e *core.Event, start, end time.Time, failed bool) {
 	if e.Kind == core.KindCast {
 		m.casts.Inc()
@@ -84,12 +85,12 @@ func (m *instanceMetrics) observe(inst *instance, e *core.Event, start, end time
 		m.errors.Inc()
 	}
 	exec := end.Sub(start)
-	m.exec.Observe(exec)
+	m.exec.ObserveOwned(exec)
 	var xfer time.Duration
 	if e.Created > 0 {
 		xfer = time.Duration(start.UnixNano() - e.Created)
 		if xfer >= 0 {
-			m.xfer.Observe(xfer)
+			m.xfer.ObserveOwned(xfer)
 		}
 	}
 	if m.samples != nil {
