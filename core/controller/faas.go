@@ -1,14 +1,15 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -145,8 +146,20 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 // decodeInvoke reads an invocation's body (none is an empty one); Params
 // are never nil. On failure it has answered.
 func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.InvokeRequest, bool) {
+	// Read whole into a pooled buffer and unmarshalled: a json.Decoder
+	// would allocate its own buffer for every invocation.
+	bp := invokeBodies.Get().(*[]byte)
+	body := bytes.NewBuffer((*bp)[:0])
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20))
+	if body.Cap() <= 64<<10 { // a large one is not kept
+		*bp = body.Bytes()
+		defer invokeBodies.Put(bp)
+	}
 	var req spec.InvokeRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+	if err == nil && body.Len() > 0 {
+		err = json.Unmarshal(body.Bytes(), &req)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
 		return nil, false
 	}
@@ -155,6 +168,9 @@ func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.Invoke
 	}
 	return &req, true
 }
+
+// invokeBodies holds buffers for invocation bodies.
+var invokeBodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // invokeAsync starts an invocation whose result is kept for polling under
 // the id it returns; false when too many are pending.
