@@ -117,7 +117,7 @@ func (p *HTTPIngress) Listen(ctx context.Context) error {
 	p.served = make(chan struct{})
 	go func() {
 		defer close(p.served)
-		if err := p.srv.Serve(limited); err != nil {
+		if err := p.srv.Serve(limited); err != nil && p.base.Err() == nil {
 			p.log.Error("http-ingress server stopped", "err", err)
 		}
 	}()
@@ -146,6 +146,9 @@ func (p *HTTPIngress) Close() error {
 		if err := p.srv.ShutdownWithContext(ctx); err != nil {
 			p.closeErr = fmt.Errorf("cannot shut down http-ingress: %w", err)
 		}
+		// Shutdown closes the listener only once Serve has taken it: a
+		// Close right after Listen would leave Serve accepting.
+		p.ln.Close()
 		<-p.served
 	})
 	return p.closeErr

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -235,5 +236,28 @@ func TestHTTPIngressLimits(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("a %d-byte header answered %d %q, want 431", core.IngressLimits().HeaderBytes, resp.StatusCode, body)
+	}
+}
+
+// TestHTTPIngressCloseAtOnce: Close right after Listen returns, and frees
+// the port, however soon the server's goroutine runs.
+func TestHTTPIngressCloseAtOnce(t *testing.T) {
+	for range 200 {
+		p, err := NewHTTPIngress(HTTPIngressConfig{Addr: "127.0.0.1:0", MaxBodyBytes: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Listen(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		addr := p.Addr()
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("the port outlived Close: %v", err)
+		}
+		l.Close()
 	}
 }
