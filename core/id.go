@@ -50,6 +50,12 @@ func ParseID(s string) (ID, error) {
 // String returns the canonical textual form, e.g. 6ba7b810-9dad-11d1-80b4-00c04fd430c8.
 func (id ID) String() string {
 	var b [36]byte
+	return string(id.Append(b[:0]))
+}
+
+// Append appends the canonical textual form to dst.
+func (id ID) Append(dst []byte) []byte {
+	var b [36]byte
 	hex.Encode(b[0:8], id[0:4])
 	b[8] = '-'
 	hex.Encode(b[9:13], id[4:6])
@@ -59,7 +65,7 @@ func (id ID) String() string {
 	hex.Encode(b[19:23], id[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:36], id[10:16])
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 // IsZero reports whether id is the nil UUID.

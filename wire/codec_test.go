@@ -23,6 +23,11 @@ func TestCodesMatchMsgpcode(t *testing.T) {
 	}
 	f("PosFixintMax", mpPosFixintMax, msgpcode.PosFixedNumHigh)
 	f("FixmapMin", mpFixmapMin, msgpcode.FixedMapLow)
+	f("FixmapMax", mpFixmapMax, msgpcode.FixedMapHigh)
+	f("False", mpFalse, msgpcode.False)
+	f("True", mpTrue, msgpcode.True)
+	f("Map16", mpMap16, msgpcode.Map16)
+	f("Map32", mpMap32, msgpcode.Map32)
 	f("FixarrayMin", mpFixarrayMin, msgpcode.FixedArrayLow)
 	f("FixarrayMax", mpFixarrayMax, msgpcode.FixedArrayHigh)
 	f("FixstrMin", mpFixstrMin, msgpcode.FixedStrLow)

@@ -13,11 +13,14 @@ import (
 const (
 	mpPosFixintMax = 0x7f
 	mpFixmapMin    = 0x80
+	mpFixmapMax    = 0x8f
 	mpFixarrayMin  = 0x90
 	mpFixarrayMax  = 0x9f
 	mpFixstrMin    = 0xa0
 	mpFixstrMax    = 0xbf
 	mpNil          = 0xc0
+	mpFalse        = 0xc2
+	mpTrue         = 0xc3
 	mpBin8         = 0xc4
 	mpBin16        = 0xc5
 	mpBin32        = 0xc6
@@ -34,6 +37,8 @@ const (
 	mpStr32        = 0xdb
 	mpArray16      = 0xdc
 	mpArray32      = 0xdd
+	mpMap16        = 0xde
+	mpMap32        = 0xdf
 	mpNegFixintMin = 0xe0
 )
 

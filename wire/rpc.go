@@ -23,14 +23,14 @@ type Mux struct {
 func Method[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req *Req) (*Resp, error)) {
 	h := func(ctx context.Context, body []byte) ([]byte, error) {
 		req := new(Req)
-		if err := msgpack.Unmarshal(body, req); err != nil {
+		if err := unmarshal(body, req); err != nil {
 			return nil, fmt.Errorf("cannot decode request of %q: %w", name, err)
 		}
 		resp, err := fn(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		out, err := msgpack.Marshal(resp)
+		out, err := marshal(resp)
 		if err != nil {
 			return nil, fmt.Errorf("cannot encode response of %q: %w", name, err)
 		}
@@ -87,7 +87,7 @@ func (e *RemoteError) Error() string {
 // context.DeadlineExceeded) when no answer came in time; a response arriving
 // after that is dropped. Call is safe for concurrent use.
 func Call[Req, Resp any](ctx context.Context, c *Client, method string, req *Req) (*Resp, error) {
-	body, err := msgpack.Marshal(req)
+	body, err := marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode request of %q: %w", method, err)
 	}
@@ -115,10 +115,36 @@ func Call[Req, Resp any](ctx context.Context, c *Client, method string, req *Req
 		return nil, &RemoteError{Method: method, Message: r.remote}
 	}
 	resp := new(Resp)
-	if err := msgpack.Unmarshal(r.body, resp); err != nil {
+	if err := unmarshal(r.body, resp); err != nil {
 		return nil, fmt.Errorf("cannot decode response of %q from %s: %w", method, c.addr, err)
 	}
 	return resp, nil
+}
+
+// selfCoder is a message that encodes and decodes itself without
+// reflection (the invocation's, on every FaaS call); any other goes through
+// msgpack's reflection codec.
+type selfCoder interface {
+	AppendMsgpack(dst []byte) []byte
+	DecodeMsgpackBytes(b []byte) error
+	msgpackSize() int
+}
+
+func marshal(v any) ([]byte, error) {
+	if m, ok := v.(selfCoder); ok {
+		return m.AppendMsgpack(make([]byte, 0, m.msgpackSize())), nil
+	}
+	return msgpack.Marshal(v)
+}
+
+// unmarshal decodes b into v. A message that a self-coding type does not
+// expect (a key from a newer peer) gets the reflection codec's reading,
+// and its error.
+func unmarshal(b []byte, v any) error {
+	if m, ok := v.(selfCoder); ok && m.DecodeMsgpackBytes(b) == nil {
+		return nil
+	}
+	return msgpack.Unmarshal(b, v)
 }
 
 // callResult is what a pending call receives: a transport error, or the
