@@ -1,17 +1,22 @@
 package controller
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/edgeless-go/edgeless/core"
 )
 
 // asyncResults keeps the results of asynchronous invocations for ttl after
@@ -32,7 +37,9 @@ type asyncResults struct {
 	log      *slog.Logger
 	shared   *sharedResults // nil without a shared store
 
-	journal *journal // nil keeps results in memory only
+	path    string   // the journal; "" keeps results in memory only
+	journal *os.File // open for appending; nil without a journal
+	lines   int      // records in the journal, for compaction
 	failing bool     // the last journal write failed (logged once)
 
 	// When the results and progress entries expire, in that order: every
@@ -69,33 +76,29 @@ type asyncRecord struct {
 const errLost = "the controller restarted while this invocation ran; its result is lost"
 
 func newAsyncResults(ttl time.Duration, max int, path string, shared *sharedResults, log *slog.Logger) *asyncResults {
-	a := &asyncResults{ttl: ttl, max: max, pending: map[string]*asyncEntry{}, progress: map[string]*progressEntry{},
-		shared: shared, log: log}
-	if path != "" {
-		// A result lost in a crash is reported lost; not worth an fsync
-		// per invocation.
-		a.journal = &journal{path: path}
-	}
-	return a
+	return &asyncResults{ttl: ttl, max: max, pending: map[string]*asyncEntry{}, progress: map[string]*progressEntry{},
+		path: path, shared: shared, log: log}
 }
 
 // open replays the journal, if any, and opens it for appending.
 func (a *asyncResults) open() error {
-	if a.journal == nil {
+	if a.path == "" {
 		return nil
+	}
+	data, err := os.ReadFile(a.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot read the asynchronous results %s: %w", a.path, err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	err := a.journal.replay(func(line []byte) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 256<<20)
+	for sc.Scan() {
 		var r asyncRecord
-		if err := json.Unmarshal(line, &r); err != nil || r.ID == "" {
-			return fmt.Errorf("not an asynchronous result: %.80s", line)
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.ID == "" {
+			continue // a line cut short by a crash
 		}
 		a.pending[r.ID] = &asyncEntry{res: r.Result, expires: r.Expires}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot restore the asynchronous results: %w", err)
 	}
 	now := time.Now()
 	for id, e := range a.pending {
@@ -113,11 +116,30 @@ func (a *asyncResults) open() error {
 func (a *asyncResults) compactLocked() error {
 	var buf bytes.Buffer
 	for id, e := range a.pending {
-		if err := appendRecord(&buf, asyncRecord{ID: id, Result: e.res, Expires: e.expires}); err != nil {
-			panic("BUG: an invocation does not marshal: " + err.Error())
-		}
+		writeRecord(&buf, asyncRecord{ID: id, Result: e.res, Expires: e.expires})
 	}
-	return a.journal.rewrite(buf.Bytes(), len(a.pending))
+	if a.journal != nil {
+		a.journal.Close()
+		a.journal = nil
+	}
+	if err := core.WriteFileAtomic(a.path, buf.Bytes()); err != nil {
+		return fmt.Errorf("cannot write the asynchronous results %s: %w", a.path, err)
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot open the asynchronous results %s: %w", a.path, err)
+	}
+	a.journal, a.lines = f, len(a.pending)
+	return nil
+}
+
+func writeRecord(buf *bytes.Buffer, r asyncRecord) {
+	data, err := json.Marshal(&r)
+	if err != nil {
+		panic("BUG: an invocation does not marshal: " + err.Error())
+	}
+	buf.Write(data)
+	buf.WriteByte('\n')
 }
 
 // appendLocked journals r; a failure is logged once until a write succeeds
@@ -126,13 +148,18 @@ func (a *asyncResults) appendLocked(r asyncRecord) {
 	if a.journal == nil {
 		return
 	}
-	err := a.journal.append(r)
-	if err == nil && a.journal.outgrown(len(a.pending)) {
-		err = a.compactLocked()
+	var buf bytes.Buffer
+	writeRecord(&buf, r)
+	_, err := a.journal.Write(buf.Bytes())
+	if err == nil {
+		a.lines++
+		if a.lines > 2*len(a.pending)+1024 {
+			err = a.compactLocked()
+		}
 	}
 	switch {
 	case err != nil && !a.failing:
-		a.log.Error("cannot keep asynchronous results across restarts", "err", err)
+		a.log.Error("cannot keep asynchronous results across restarts", "file", a.path, "err", err)
 		a.failing = true
 	case err == nil:
 		a.failing = false
@@ -147,7 +174,8 @@ func (a *asyncResults) close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.journal != nil {
-		errs = append(errs, a.journal.close())
+		errs = append(errs, a.journal.Close())
+		a.journal = nil
 	}
 	return errors.Join(errs...)
 }

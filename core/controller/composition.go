@@ -288,7 +288,7 @@ func (c *Con) addComposition(name string, comp *spec.Composition) (int, error) {
 	if exists {
 		return http.StatusConflict, fmt.Errorf("composition %q exists; delete it first", name)
 	}
-	c.persist(change{Composition: name, Spec: comp})
+	c.save()
 	return 0, nil
 }
 
@@ -299,7 +299,7 @@ func (c *Con) removeComposition(name string) bool {
 	delete(c.compositions, name)
 	c.mu.Unlock()
 	if ok {
-		c.persist(change{Composition: name})
+		c.save()
 	}
 	return ok
 }

@@ -64,7 +64,6 @@ type Con struct {
 	bodyWait time.Duration
 	async    *asyncResults
 	direct   *direct // routes for invoking functions on their nodes
-	store    *store  // where admitted workflows persist; nil: nowhere
 
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
@@ -276,11 +275,6 @@ func (c *Con) Close() error {
 	}
 	c.group.Close()
 	errs = append(errs, c.async.close())
-	if st := c.store; st != nil {
-		st.mu.Lock()
-		errs = append(errs, st.journal.close())
-		st.mu.Unlock()
-	}
 	if c.metricsSrv != nil {
 		errs = append(errs, c.metricsSrv.Close())
 	}

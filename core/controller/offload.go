@@ -112,7 +112,7 @@ func (c *Con) cloudCopy(ctx context.Context, wf *workflow) (d *domain, logical c
 		c.stopComponents(wf, d, cp.components())
 		return nil, core.ID{}, 0, fmt.Errorf("%w: %s", ErrNotFound, wf.ID)
 	}
-	c.persist(change{Put: wf})
+	c.save()
 	c.log.Info("function copied to a cloud domain", "workflow", wf.ID, "domain", d.id, "took", took)
 	return d, cp.Logical[name], took, nil
 }

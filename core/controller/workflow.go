@@ -88,7 +88,7 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	c.workflows[wf.ID] = wf
 	c.placedLocked(wf, d)
 	c.mu.Unlock()
-	c.persist(change{Put: wf})
+	c.save()
 	c.log.Info("workflow started", "workflow", wf.ID, "domain", d.id, "functions", len(w.Functions), "resources", len(w.Resources))
 	return wf.ID, nil
 }
@@ -338,7 +338,7 @@ func (c *Con) migrateDomain(ctx context.Context, id core.ID, target string) erro
 	if from != nil && wasRunning {
 		c.stopComponents(wf, from, wf.components())
 	}
-	c.persist(change{Put: wf})
+	c.save()
 	c.log.Info("workflow migrated", "workflow", id, "domain", target)
 	return nil
 }
@@ -383,7 +383,7 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	if cloud != nil {
 		c.stopComponents(wf, cloud, []core.ID{copyID})
 	}
-	c.persist(change{Delete: id})
+	c.save()
 	c.log.Info("workflow stopped", "workflow", id)
 	return nil
 }
@@ -416,7 +416,7 @@ func (c *Con) redeploy(ctx context.Context) {
 			c.stopComponents(wf, d, wf.components())
 			continue
 		}
-		c.persist(change{Put: wf})
+		c.save()
 		c.redeployed.Inc()
 		c.log.Info("workflow re-deployed", "workflow", wf.ID, "domain", d.id)
 	}
