@@ -37,18 +37,17 @@ func (o *Orc) startResource(ctx context.Context, req *wire.ResourceSpec) (*wire.
 func (o *Orc) startLogical(ctx context.Context, c *component) (*wire.StartResponse, error) {
 	c.tryLock() // it is new: nobody else holds it
 	defer c.unlock()
+	if c.want() == 0 {
+		// Nothing starts now: check that something could, so that a function
+		// no node can run is refused here rather than at its first call.
+		if err := o.couldPlace(ctx, c); err != nil {
+			return nil, fmt.Errorf("function %q: %w", c.fn.Name, err)
+		}
+	}
 	o.mu.Lock()
 	if o.comps[c.logical] != nil {
 		o.mu.Unlock()
 		return nil, fmt.Errorf("component %s already exists", c.logical)
-	}
-	if c.want() == 0 {
-		// Nothing starts now: check that something could, so that a function
-		// no node can run is refused here rather than at its first call.
-		if _, err := placeFunction(o.nodeSlice(), c, nil, nil, nil, strategy{}, time.Now()); err != nil {
-			o.mu.Unlock()
-			return nil, fmt.Errorf("function %q: %w", c.fn.Name, err)
-		}
 	}
 	c.started, c.usedAt = time.Now(), time.Now()
 	o.comps[c.logical] = c
@@ -164,6 +163,19 @@ func (o *Orc) grow(ctx context.Context, c *component, k int, only []core.ID) ([]
 		}
 	}
 	return started, nil
+}
+
+// couldPlace reports whether a node could take an instance of c, waiting,
+// as a start would, for nodes that are joining.
+func (o *Orc) couldPlace(ctx context.Context, c *component) error {
+	for {
+		o.mu.Lock()
+		_, err := placeFunction(o.nodeSlice(), c, nil, nil, nil, strategy{}, time.Now())
+		o.mu.Unlock()
+		if err == nil || !errors.Is(err, ErrNoFeasibleNode) || !o.awaitMesh(ctx) {
+			return err
+		}
+	}
 }
 
 // awaitMesh waits, while ctx lasts, for a node that is joining to be meshed

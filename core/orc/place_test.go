@@ -1,6 +1,7 @@
 package orc
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -251,5 +252,31 @@ func TestPlanReconcile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCouldPlaceWaitsForJoiningNode: a function with no instance to start
+// is checked against the nodes, and one that has joined but is not meshed
+// yet counts once it is, rather than the check failing at once; with no
+// node joining, the check fails at once.
+func TestCouldPlaceWaitsForJoiningNode(t *testing.T) {
+	now := time.Now()
+	fn := &component{fn: &wire.FunctionSpec{Name: "f", FunctionType: "RUST_WASM"}}
+	n := testNode('a', now, func(n *node) { n.meshed = false })
+	o := &Orc{nodes: map[core.ID]*node{n.id: n}, meshed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() { done <- o.couldPlace(context.Background(), fn) }()
+	<-o.kick // it asked for a turn of the loop that meshes
+	o.mu.Lock()
+	n.meshed = true
+	close(o.meshed)
+	o.meshed = make(chan struct{})
+	o.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("couldPlace = %v once the node was meshed, want nil", err)
+	}
+	gpu := &component{fn: fn.fn, req: spec.Requirements{LabelMatchAll: []string{"gpu"}}}
+	if err := o.couldPlace(context.Background(), gpu); !errors.Is(err, ErrNoFeasibleNode) {
+		t.Fatalf("couldPlace = %v with no node able and none joining, want ErrNoFeasibleNode", err)
 	}
 }
