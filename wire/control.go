@@ -123,10 +123,13 @@ type Peer struct {
 	Addr string  `msgpack:"addr"`
 }
 
-// UpdatePeers adds and removes dataplane peers of a node.
+// UpdatePeers adds and removes dataplane peers of a node. With Replace, Add
+// is the whole list: the node forgets every other peer, and keeps its
+// connections to those whose address did not change.
 type UpdatePeers struct {
-	Add []Peer    `msgpack:"add"`
-	Del []core.ID `msgpack:"del"`
+	Add     []Peer    `msgpack:"add"`
+	Del     []core.ID `msgpack:"del"`
+	Replace bool      `msgpack:"replace,omitempty"`
 }
 
 // Provider is a resource provider a node offers.
