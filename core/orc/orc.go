@@ -569,11 +569,13 @@ func (o *Orc) register(ctx context.Context, interval time.Duration) error {
 		Addr:      o.addr,
 		Nonce:     o.nonce,
 		RefreshMS: interval.Milliseconds(),
-		Nodes:     len(o.nodes),
 		Cloud:     o.cfg.Scheduling.CloudDomain,
 	}
 	runtimes, classes := map[string]bool{}, map[string]bool{}
 	for _, n := range o.nodes {
+		if n.meshed {
+			req.Nodes++
+		}
 		req.Capabilities.NumCPUs += n.caps.NumCPUs
 		req.Capabilities.NumCores += n.caps.NumCores
 		for _, r := range n.caps.Runtimes {

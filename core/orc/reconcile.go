@@ -208,11 +208,18 @@ func (o *Orc) reconcile(ctx context.Context) {
 	}
 }
 
-// peerGap is the least time from the start of one peer round to the start of
-// the next: the changes of that time (joins, departures) go out together,
-// one update per node. A round that takes longer delays the next as much
-// again, so that peer updates take at most half of the orchestrator's time.
-const peerGap = 100 * time.Millisecond
+// peerGapPerNode is the least time from the start of one peer round to the
+// start of the next, per node of the domain, and peerGap its bound: the
+// changes of that time (joins, departures) go out together, one update per
+// node, so that the updates come to at most about 10 000 calls a second
+// whatever the size of the domain (a round follows the last at once in a
+// domain of a few nodes, 100 ms after it in one of 1 000). A round that
+// takes longer delays the next as much again, so that peer updates take at
+// most half of the orchestrator's time.
+const (
+	peerGapPerNode = 100 * time.Microsecond
+	peerGap        = 100 * time.Millisecond
+)
 
 // peerRound is the work of one peer round, decided under o.mu.
 type peerRound struct {
@@ -323,6 +330,10 @@ func (o *Orc) peer(ctx context.Context, r *peerRound) {
 	o.mu.Unlock()
 	if meshed {
 		o.wake() // they can take instances now
+		select { // and the controller should count them
+		case o.regKick <- struct{}{}:
+		default:
+		}
 	}
 	if failures > 0 {
 		o.log.Warn("peer updates failed; a later round retries them", "failed", failures, "nodes", len(r.live),
@@ -330,7 +341,8 @@ func (o *Orc) peer(ctx context.Context, r *peerRound) {
 	}
 	// Pace the rounds; what arrives meanwhile goes in the next one.
 	took := time.Since(began)
-	if sleepCtx(ctx, max(peerGap, 2*took)-took) != nil {
+	gap := min(peerGap, time.Duration(len(r.live))*peerGapPerNode)
+	if sleepCtx(ctx, max(gap, 2*took)-took) != nil {
 		return
 	}
 	o.mu.Lock()
