@@ -145,7 +145,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxWorkflows, "max-workflows", c.MaxWorkflows, "stop starting workflows after this many")
 	fs.IntVar(&c.MaxTransactions, "max-transactions", c.MaxTransactions, "keep at most this many marks (two per transaction)")
 	fs.BoolVar(&c.NoTransactionRows, "no-transaction-rows", c.NoTransactionRows, "leave the per-transaction latency rows out of the CSV")
-	str(&c.CPUProfile, "write a CPU profile of this process (with --inabox: the whole cluster)", "cpuprofile")
+	str(&c.CPUProfile, "write a CPU profile of this process (with --inabox: the whole cluster); --scenario nodes also writes PATH-orc-join-N.pprof and PATH-orc-keepalive-N.pprof, of the orchestrator", "cpuprofile")
 	str(&c.LogLevel, "log level of the cluster with --inabox (debug, info, warn, error)", "log-level")
 }
 

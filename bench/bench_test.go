@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
@@ -313,5 +314,42 @@ func TestBoxTakesNoFixedPort(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMatrixMulOneSize: every stage of a matrix-mul chain gets the same
+// matrix size, else a stage drops the products of the one before and no
+// transaction completes; the size still varies between workflows.
+func TestMatrixMulOneSize(t *testing.T) {
+	g, _, err := parseWorkflowType("matrix-mul-chain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := g.(*matrixMul)
+	mm.MinChainLength, mm.MaxChainLength, mm.MinMatrixSize, mm.MaxMatrixSize = 8, 8, 1, 1000
+	rng := rand.New(rand.NewPCG(7, 7))
+	sizes := map[string]bool{}
+	for n := range 20 {
+		w, err := g.next(rng, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size string
+		for i, fn := range w.Functions {
+			_, rest, ok := strings.Cut(fn.Annotations[spec.KeyInitPayload], "matrix_size=")
+			if !ok {
+				t.Fatalf("workflow %d, %s: no matrix_size in %q", n, fn.Name, fn.Annotations[spec.KeyInitPayload])
+			}
+			s, _, _ := strings.Cut(rest, ",")
+			if i == 0 {
+				size = s
+			} else if s != size {
+				t.Fatalf("workflow %d: %s has matrix_size %s, f0 has %s", n, fn.Name, s, size)
+			}
+		}
+		sizes[size] = true
+	}
+	if len(sizes) < 2 {
+		t.Errorf("20 workflows drew one size %v from 1..1000", sizes)
 	}
 }

@@ -48,6 +48,12 @@ func procStatus(pid int, field string) int64 {
 	return -1
 }
 
+// roomFor lets the node of c hold n idle instances. Their memory fits its
+// budget because each declares what it needs (noopWorkflow).
+func roomFor(c *inabox.Config, n int) {
+	c.Node.WASM.MaxInstances = n + 16
+}
+
 // noopWorkflow returns a workflow of k idle noop functions.
 func noopWorkflow(code spec.ClassSpec, k int) *spec.Workflow {
 	w := newWorkflow()
@@ -93,7 +99,7 @@ func (s scaleSeries) add(x float64, ys ...float64) {
 func (r *scenarioRun) instances(ctx context.Context) error {
 	counts := r.counts("100,1000,10000")
 	const per = 100
-	b, err := r.box(ctx, 1, "", func(c *inabox.Config) { c.Node.WASM.MaxInstances = counts[len(counts)-1] + 16 })
+	b, err := r.box(ctx, 1, "", func(c *inabox.Config) { roomFor(c, counts[len(counts)-1]) })
 	if err != nil {
 		return err
 	}
@@ -150,7 +156,8 @@ func (r *scenarioRun) instances(ctx context.Context) error {
 // start time and memory per workflow and `workflow list` latency. It does
 // so twice, in two clusters: with the controller's persistence file off,
 // and on, where it also measures the time a restarted controller takes to
-// recover.
+// recover. With it on, a start appends one record to the controller's
+// journal and syncs it.
 func (r *scenarioRun) workflows(ctx context.Context) error {
 	counts := r.counts("1000,10000")
 	code, err := classOf("noop", noopPath, nil)
@@ -172,7 +179,7 @@ func (r *scenarioRun) workflows(ctx context.Context) error {
 func (r *scenarioRun) workflowsPass(ctx context.Context, code spec.ClassSpec, counts []int, persist bool, s scaleSeries) error {
 	suffix := ""
 	b, err := r.box(ctx, 1, "", func(c *inabox.Config) {
-		c.Node.WASM.MaxInstances = counts[len(counts)-1] + 16
+		roomFor(c, counts[len(counts)-1])
 		if persist {
 			c.Controller.PersistenceFilename = filepath.Join(r.dir, "controller.save")
 			suffix = "/persist"

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,9 +114,19 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 	if err != nil {
 		return res, err
 	}
+	// With --cpuprofile the orchestrator serves /debug/pprof, and profiles
+	// of it are taken over the joins and over the keep-alives.
+	metricsURL, pprofOn, metricsAddr := "", false, ""
+	if r.cfg.CPUProfile != "" {
+		if metricsAddr, err = freeAddr(); err != nil {
+			return res, err
+		}
+		metricsURL, pprofOn = "http://"+metricsAddr, true
+	}
 	cfg := filepath.Join(dir, "orchestrator.toml")
 	toml := fmt.Sprintf("[general]\ndomain_id = %q\norchestrator_url = %q\nnode_register_url = \"\"\ndomain_register_url = %q\n"+
-		"metrics_url = \"\"\n\n[tls]\nenabled = false\n", "scale-"+strconv.Itoa(n), "http://"+orcAddr, "http://"+conAddr)
+		"metrics_url = %q\npprof = %t\n\n[tls]\nenabled = false\n", "scale-"+strconv.Itoa(n), "http://"+orcAddr, "http://"+conAddr,
+		metricsURL, pprofOn)
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
 		return res, err
 	}
@@ -144,6 +156,23 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
+	profile := func(what string, d time.Duration) <-chan error {
+		done := make(chan error, 1)
+		if metricsAddr == "" {
+			done <- nil
+			return done
+		}
+		path := fmt.Sprintf("%s-orc-%s-%d.pprof", r.cfg.CPUProfile, what, n)
+		go func() { done <- fetchProfile(ctx, metricsAddr, d, path) }()
+		return done
+	}
+	if metricsAddr != "" {
+		if err := waitHTTP(ctx, metricsAddr); err != nil {
+			return res, err
+		}
+	}
+	// The joins: the nodes' first updates are spread over one interval.
+	joins := profile("join", 2*refreshNodes)
 	for range n {
 		wg.Go(func() { lightNode(ctx, orcAddr, nodeAddr, r.log) })
 	}
@@ -174,16 +203,25 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 		last, before = before, pushes.Load()
 	}
 	res.settled, res.pushes = time.Since(t0), before
+	if err := <-joins; err != nil { // profiles do not overlap
+		r.log.Warn("cannot profile the orchestrator", "err", err)
+	}
 	pid := cmd.Process.Pid
-	c0, err := procCPU(pid)
+	c0, err := procTime(pid)
 	if err != nil {
 		return res, err
 	}
+	keepalives := profile("keepalive", 3*refreshNodes)
+	defer func() {
+		if err := <-keepalives; err != nil {
+			r.log.Warn("cannot profile the orchestrator", "err", err)
+		}
+	}()
 	t0 = time.Now()
 	if err := sleepCtx(ctx, 3*refreshNodes); err != nil {
 		return res, err
 	}
-	c1, err := procCPU(pid)
+	c1, err := procTime(pid)
 	if err != nil {
 		return res, err
 	}
@@ -207,6 +245,46 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 	}
 	res.place = newDistribution(lat)
 	return res, nil
+}
+
+// waitHTTP waits until something accepts connections at addr.
+func waitHTTP(ctx context.Context, addr string) error {
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			return c.Close()
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("nothing listens at %s", addr)
+}
+
+// fetchProfile writes a CPU profile of d taken by the net/http/pprof
+// endpoint at addr into path.
+func fetchProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // lightNode registers one node with the orchestrator at orcAddr and keeps it
@@ -263,7 +341,10 @@ func (d *domainStub) nodes() int {
 func serveStub(ctx context.Context, log *slog.Logger, methods func(*wire.Mux)) (*wire.Server, error) {
 	mux := &wire.Mux{}
 	methods(mux)
-	srv, err := wire.NewServer(wire.ServerConfig{Addr: "127.0.0.1:0", MaxFrame: wire.MaxControlFrame, Log: log, Mux: mux})
+	// One listener stands for up to --counts nodes, each of which would run
+	// wire.DefaultMaxRequests requests of its own.
+	srv, err := wire.NewServer(wire.ServerConfig{Addr: "127.0.0.1:0", MaxFrame: wire.MaxControlFrame, Log: log, Mux: mux,
+		MaxRequests: 1 << 16, MaxConns: 1 << 16})
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +363,39 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// procRuntime returns the time the threads of process pid have run on a CPU,
+// from the scheduler's own count, in nanoseconds (/proc/PID/stat counts
+// 10 ms ticks).
+func procRuntime(pid int) (time.Duration, error) {
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("cannot list the threads of process %d", pid)
+	}
+	var sum int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		f := bytes.Fields(data)
+		if len(f) < 1 {
+			continue
+		}
+		ns, _ := strconv.ParseInt(string(f[0]), 10, 64)
+		sum += ns
+	}
+	return time.Duration(sum), nil
+}
+
+// procTime returns the CPU time of process pid: the scheduler's count, or
+// where it is not kept the user plus system time.
+func procTime(pid int) (time.Duration, error) {
+	if t, err := procRuntime(pid); err == nil {
+		return t, nil
+	}
+	return procCPU(pid)
 }
 
 // procCPU returns the user plus system CPU time of process pid.

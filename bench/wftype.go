@@ -216,7 +216,9 @@ func (p *vectorMul) next(rng *rand.Rand, n int) (*spec.Workflow, error) {
 }
 
 // matrixMul is the matrix-mul-chain type: f0 → … → fn of matrix_mul
-// functions, circular when TransactionInterval is 0.
+// functions, circular when TransactionInterval is 0. The matrix size is
+// drawn once per workflow: every stage multiplies what the previous one
+// sends by its own matrix, and drops a product of another size.
 type matrixMul struct {
 	MinChainLength      int    `json:"min_chain_length"`
 	MaxChainLength      int    `json:"max_chain_length"`
@@ -265,6 +267,7 @@ func (p *matrixMul) validate() error {
 
 func (p *matrixMul) next(rng *rand.Rand, n int) (*spec.Workflow, error) {
 	chain := draw(rng, p.MinChainLength, p.MaxChainLength)
+	size := draw(rng, p.MinMatrixSize, p.MaxMatrixSize)
 	w := newWorkflow()
 	for i := range chain {
 		last := i == chain-1
@@ -281,7 +284,7 @@ func (p *matrixMul) next(rng *rand.Rand, n int) (*spec.Workflow, error) {
 		}
 		ann := map[string]string{spec.KeyInitPayload: fmt.Sprintf(
 			"seed=%d,inter_arrival=%d,is_first=%t,is_last=%t,matrix_size=%d,outputs=%s",
-			i, p.TransactionInterval, i == 0, last, draw(rng, p.MinMatrixSize, p.MaxMatrixSize), outputs)}
+			i, p.TransactionInterval, i == 0, last, size, outputs)}
 		if p.Spread {
 			ann[spec.KeyNodeIDMatchAny] = p.nodes[i%len(p.nodes)]
 		}

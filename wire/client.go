@@ -504,7 +504,7 @@ func (c *Client) flush(conn net.Conn) error {
 
 // read decodes response frames until the connection fails.
 func (c *Client) read(conn net.Conn) error {
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, firstRead)
 	start, end := 0, 0
 	for {
 		for {
@@ -535,6 +535,7 @@ func (c *Client) read(conn net.Conn) error {
 		if err != nil {
 			return err
 		}
+		buf = growRead(buf, end)
 	}
 }
 

@@ -123,10 +123,13 @@ type Peer struct {
 	Addr string  `msgpack:"addr"`
 }
 
-// UpdatePeers adds and removes dataplane peers of a node.
+// UpdatePeers adds and removes dataplane peers of a node. With Replace, Add
+// is the whole list: the node forgets every other peer, and keeps its
+// connections to those whose address did not change.
 type UpdatePeers struct {
-	Add []Peer    `msgpack:"add"`
-	Del []core.ID `msgpack:"del"`
+	Add     []Peer    `msgpack:"add"`
+	Del     []core.ID `msgpack:"del"`
+	Replace bool      `msgpack:"replace,omitempty"`
 }
 
 // Provider is a resource provider a node offers.
@@ -346,10 +349,13 @@ type PrewarmResponse struct {
 
 // UpdateDomain is an orchestrator's periodic registration with its controller.
 type UpdateDomain struct {
-	Domain        string       `msgpack:"domain"`
-	Addr          string       `msgpack:"addr"`
-	Nonce         uint64       `msgpack:"nonce"`
-	RefreshMS     int64        `msgpack:"refresh_ms"`
+	Domain    string `msgpack:"domain"`
+	Addr      string `msgpack:"addr"`
+	Nonce     uint64 `msgpack:"nonce"`
+	RefreshMS int64  `msgpack:"refresh_ms"`
+	// Nodes counts the nodes that can take instances: those that joined
+	// and are meshed in (their peers know them). Capabilities and
+	// ResourceTypes cover every registered node.
 	Nodes         int          `msgpack:"nodes"`
 	Capabilities  Capabilities `msgpack:"capabilities"`
 	ResourceTypes []string     `msgpack:"resource_types"`

@@ -13,7 +13,14 @@ import (
 // ready to use and has no methods. Methods may be added while serving.
 type Mux struct {
 	mu      sync.RWMutex
-	methods map[string]func(ctx context.Context, body []byte) ([]byte, error)
+	methods map[string]handler
+}
+
+// handler is a registered method.
+type handler struct {
+	fn func(ctx context.Context, body []byte) ([]byte, error)
+	// inline methods run on the goroutine that reads the connection.
+	inline bool
 }
 
 // Method registers fn as the handler of name on m. Requests and responses are
@@ -21,7 +28,25 @@ type Mux struct {
 // context that ends when the connection or the server closes; its error is
 // returned to the caller as a *RemoteError. Registering a name twice panics.
 func Method[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req *Req) (*Resp, error)) {
-	h := func(ctx context.Context, body []byte) ([]byte, error) {
+	m.add(name, handler{fn: codec(name, fn)})
+}
+
+// MethodInline registers fn as the handler of name on m, as Method does, but
+// fn runs on the goroutine that reads the request's connection (on the
+// plaintext server, an event loop that other connections share), and its
+// answer is written from there: no goroutine is started, and no slot of
+// ServerConfig.MaxRequests is taken. That is for the frequent requests that
+// need only a short lock, such as a node's keep-alive: fn must answer at
+// once, never waiting for another process, nor for a lock held across a
+// call to one. The connection reads nothing else while fn runs.
+func MethodInline[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req *Req) (*Resp, error)) {
+	m.add(name, handler{fn: codec(name, fn), inline: true})
+}
+
+// codec wraps fn with the decoding of its request and the encoding of its
+// response.
+func codec[Req, Resp any](name string, fn func(ctx context.Context, req *Req) (*Resp, error)) func(context.Context, []byte) ([]byte, error) {
+	return func(ctx context.Context, body []byte) ([]byte, error) {
 		req := new(Req)
 		if err := unmarshal(body, req); err != nil {
 			return nil, fmt.Errorf("cannot decode request of %q: %w", name, err)
@@ -36,37 +61,52 @@ func Method[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req
 		}
 		return out, nil
 	}
+}
+
+func (m *Mux) add(name string, h handler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.methods[name]; dup {
 		panic("BUG: wire.Method: method " + strconv.Quote(name) + " registered twice")
 	}
 	if m.methods == nil {
-		m.methods = make(map[string]func(context.Context, []byte) ([]byte, error))
+		m.methods = make(map[string]handler)
 	}
 	m.methods[name] = h
 }
 
-// serve runs the handler of method on body. A nil Mux has no methods. A
-// panicking handler is reported as an error so one bad request cannot take
-// the node down.
-func (m *Mux) serve(ctx context.Context, method string, body []byte) (out []byte, err error) {
-	var h func(context.Context, []byte) ([]byte, error)
-	if m != nil {
-		m.mu.RLock()
-		h = m.methods[method]
-		m.mu.RUnlock()
+// lookup returns the handler of method; a nil Mux has none.
+func (m *Mux) lookup(method string) (handler, bool) {
+	if m == nil {
+		return handler{}, false
 	}
-	if h == nil {
-		return nil, fmt.Errorf("unknown method %q", method)
-	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h, ok := m.methods[method]
+	return h, ok
+}
+
+// serve runs the handler of method on body. A panicking handler is reported
+// as an error so one bad request cannot take the node down.
+func (h handler) serve(ctx context.Context, method string, body []byte) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("method %q panicked: %v", method, r)
 		}
 	}()
-	return h(ctx, body)
+	return h.fn(ctx, body)
 }
+
+// serve runs the handler of method on body, or fails for an unknown method.
+func (m *Mux) serve(ctx context.Context, method string, body []byte) ([]byte, error) {
+	h, ok := m.lookup(method)
+	if !ok {
+		return nil, unknownMethod(method)
+	}
+	return h.serve(ctx, method, body)
+}
+
+func unknownMethod(method string) error { return fmt.Errorf("unknown method %q", method) }
 
 // RemoteError is a request handler's error returned by the peer.
 type RemoteError struct {

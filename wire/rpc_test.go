@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/internal/testutil"
 )
 
@@ -36,6 +37,10 @@ func rpcServer(t *testing.T, cfg ServerConfig) (s *Server, release func()) {
 		return nil, errors.New("cannot do " + r.Text)
 	})
 	Method(mux, "panic", func(context.Context, *echoReq) (*echoResp, error) { panic("boom") })
+	MethodInline(mux, "quick", func(_ context.Context, r *echoReq) (*echoResp, error) {
+		return &echoResp{Text: "quick " + r.Text}, nil
+	})
+	MethodInline(mux, "quickpanic", func(context.Context, *echoReq) (*echoResp, error) { panic("boom") })
 	Method(mux, "block", func(ctx context.Context, _ *echoReq) (*echoResp, error) {
 		select {
 		case <-released:
@@ -173,6 +178,71 @@ func TestServerRefusesRequestsBeyondMax(t *testing.T) {
 	release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInlineMethods: a method registered with MethodInline is answered on
+// the connection's reading goroutine, so that it is served while slow
+// requests hold every slot of MaxRequests; on gnet and on Go's net package.
+func TestInlineMethods(t *testing.T) {
+	for _, useNet := range []bool{false, true} {
+		t.Run("net="+strconv.FormatBool(useNet), func(t *testing.T) {
+			s, release := rpcServer(t, ServerConfig{MaxRequests: 1, Net: useNet})
+			c := newClient(t, s.Addr(), ClientOptions{})
+			first := make(chan error, 1)
+			go func() {
+				_, err := Call[echoReq, echoResp](context.Background(), c, "block", &echoReq{})
+				first <- err
+			}()
+			testutil.Eventually(t, 10*time.Second, "the slow call to run", func() bool { return s.Stats().FramesIn == 1 })
+			for i := range 20 {
+				resp, err := Call[echoReq, echoResp](context.Background(), c, "quick", &echoReq{Text: strconv.Itoa(i)})
+				if err != nil || resp.Text != "quick "+strconv.Itoa(i) {
+					t.Fatalf("inline call %d while MaxRequests are taken: %+v, %v", i, resp, err)
+				}
+			}
+			_, err := Call[echoReq, echoResp](context.Background(), c, "quickpanic", &echoReq{})
+			var re *RemoteError
+			if !errors.As(err, &re) || re.Message != `method "quickpanic" panicked: boom` {
+				t.Fatalf("panicking inline method: %v", err)
+			}
+			if _, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{}); !errors.As(err, &re) || !strings.Contains(re.Message, "server busy") {
+				t.Fatalf("a request beyond MaxRequests: %v, want server busy", err)
+			}
+			release()
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			if st := s.Stats(); st.Refused != 1 {
+				t.Fatalf("Refused = %d, want 1", st.Refused)
+			}
+		})
+	}
+}
+
+// TestNetServer: a plaintext server on Go's net package (ServerConfig.Net)
+// answers requests and takes events as the gnet one does, frames larger
+// than its first read buffer included.
+func TestNetServer(t *testing.T) {
+	rec := &recorder{}
+	s, _ := rpcServer(t, ServerConfig{Net: true, Handler: rec})
+	c := newClient(t, s.Addr(), ClientOptions{})
+	big := strings.Repeat("x", 100<<10)
+	resp, err := Call[echoReq, echoResp](context.Background(), c, "echo", &echoReq{Text: big, Times: 2})
+	if err != nil || resp.Text != big+big {
+		t.Fatalf("echo of %d bytes: %v", len(big), err)
+	}
+	for i := range 1000 {
+		e := testEvent(core.KindCast, uint64(i), 1, []byte(strconv.Itoa(i)))
+		if err := c.SendEvent(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "1000 events", func() bool { return rec.len() == 1000 })
+	for i, e := range rec.snapshot() {
+		if string(e.Payload) != strconv.Itoa(i) {
+			t.Fatalf("event %d has payload %q", i, e.Payload)
+		}
 	}
 }
 

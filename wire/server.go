@@ -44,6 +44,15 @@ type ServerConfig struct {
 	// it then runs on Go's net package, one goroutine per connection, since
 	// gnet carries no TLS. Nil serves plaintext on gnet, for trusted networks.
 	TLS *tls.Config
+	// Net serves plaintext on Go's net package too, as with TLS, instead of
+	// gnet's event loops. That suits a control listener, whose connections
+	// are many but mostly idle: an event loop waits for traffic in a
+	// blocking epoll_wait, holding a P of the Go scheduler, and the
+	// runtime's monitor thread, which takes such Ps back, then polls every
+	// 20 µs to 10 ms for as long as the process is not wholly idle, which
+	// costs more than a few requests a second do. Go's own poller waits
+	// without a P.
+	Net bool
 	// Authorize decides, on TLS connections, whether a peer may call a method;
 	// nil allows every method to every authenticated peer.
 	Authorize func(peer Identity, method string) error
@@ -172,7 +181,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.mu.Unlock()
-	if s.cfg.TLS != nil {
+	if s.cfg.TLS != nil || s.cfg.Net {
 		return s.startTLS()
 	}
 
@@ -281,7 +290,8 @@ type peer struct {
 	events   bool       // id may send events
 	ev       core.Event // reused for every event frame
 	reserved int64      // bytes of the budget held for the frame arriving now
-	out      responder
+	out      responder  // for responses from any goroutine
+	inline   responder  // for responses from the goroutine reading the connection
 }
 
 // responder queues a response frame on a connection; it is safe from any
@@ -294,9 +304,19 @@ type gnetResponder struct{ c gnet.Conn }
 
 func (r gnetResponder) send(frame []byte) error { return r.c.AsyncWrite(frame, nil) }
 
-// newPeer returns the state of a new connection from id.
-func (s *Server) newPeer(remote string, id Identity, out responder) *peer {
-	p := &peer{remote: remote, id: id, out: out, events: true}
+// gnetLoopResponder writes on the event loop, during OnTraffic: the frame
+// goes out with the loop's next write, without a hand-off to the loop.
+type gnetLoopResponder struct{ c gnet.Conn }
+
+func (r gnetLoopResponder) send(frame []byte) error {
+	_, err := r.c.Write(frame)
+	return err
+}
+
+// newPeer returns the state of a new connection from id; inline answers
+// from the goroutine that reads it, out from any goroutine.
+func (s *Server) newPeer(remote string, id Identity, out, inline responder) *peer {
+	p := &peer{remote: remote, id: id, out: out, inline: inline, events: true}
 	if id.Authenticated() && s.cfg.EventsFrom != nil {
 		p.events = s.cfg.EventsFrom(id)
 	}
@@ -332,7 +352,7 @@ func (g *engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		s.denied.Add(1)
 		return nil, gnet.Close
 	}
-	c.SetContext(s.newPeer(c.RemoteAddr().String(), Identity{}, gnetResponder{c}))
+	c.SetContext(s.newPeer(c.RemoteAddr().String(), Identity{}, gnetResponder{c}, gnetLoopResponder{c}))
 	return nil, gnet.None
 }
 
@@ -441,21 +461,31 @@ func (s *Server) handleFrame(p *peer, body []byte) error {
 	return formatErr("frame kind", at, "want 1..5 or 16, found "+strconv.FormatUint(kind, 10))
 }
 
-// dispatch runs a request on its own goroutine, or refuses it at once when
+// dispatch runs a request: an inline method (MethodInline) or an unknown
+// one at once, any other on its own goroutine, or refuses it at once when
 // MaxRequests are already running: the loop must never wait for a handler.
 func (s *Server) dispatch(p *peer, id uint64, method string, body []byte) {
 	if p.id.Authenticated() && s.cfg.Authorize != nil {
 		if err := s.cfg.Authorize(p.id, method); err != nil {
 			s.denied.Add(1)
-			s.reply(p.out, appendResponse(nil, id, fmt.Sprintf("%s may not call %q: %v", p.id, method, err), nil))
+			s.reply(p.inline, appendResponse(nil, id, fmt.Sprintf("%s may not call %q: %v", p.id, method, err), nil))
 			return
 		}
+	}
+	h, ok := s.cfg.Mux.lookup(method)
+	switch {
+	case !ok:
+		s.reply(p.inline, appendResponse(nil, id, unknownMethod(method).Error(), nil))
+		return
+	case h.inline:
+		s.reply(p.inline, response(id, h, p.ctx, method, body))
+		return
 	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
 		s.refused.Add(1)
-		s.reply(p.out, appendResponse(nil, id, fmt.Sprintf("server busy: %d requests running", cap(s.sem)), nil))
+		s.reply(p.inline, appendResponse(nil, id, fmt.Sprintf("server busy: %d requests running", cap(s.sem)), nil))
 		return
 	}
 	s.requests.Add(1)
@@ -464,16 +494,21 @@ func (s *Server) dispatch(p *peer, id uint64, method string, body []byte) {
 			<-s.sem
 			s.requests.Done()
 		}()
-		resp, err := s.cfg.Mux.serve(p.ctx, method, body)
-		msg := ""
-		if err != nil {
-			resp, msg = nil, err.Error()
-			if msg == "" {
-				msg = "error without a message"
-			}
-		}
-		s.reply(p.out, appendResponse(nil, id, msg, resp))
+		s.reply(p.out, response(id, h, p.ctx, method, body))
 	}()
+}
+
+// response runs h on a request and returns its response frame.
+func response(id uint64, h handler, ctx context.Context, method string, body []byte) []byte {
+	resp, err := h.serve(ctx, method, body)
+	msg := ""
+	if err != nil {
+		resp, msg = nil, err.Error()
+		if msg == "" {
+			msg = "error without a message"
+		}
+	}
+	return appendResponse(nil, id, msg, resp)
 }
 
 // reply queues a response frame on out; it is safe from any goroutine. A

@@ -123,7 +123,7 @@ func (s *Server) startTLS() error {
 	s.mu.Unlock()
 	s.tconns.Add(1)
 	go s.accept(ln)
-	s.log.Info("dataplane listening", "addr", s.Addr(), "tls", true)
+	s.log.Info("dataplane listening", "addr", s.Addr(), "tls", s.cfg.TLS != nil)
 	return nil
 }
 
@@ -178,22 +178,28 @@ func (s *Server) serveTLS(raw net.Conn) {
 		s.mu.Unlock()
 		s.conns.Add(-1)
 	}()
-	conn := tls.Server(raw, s.cfg.TLS)
-	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	if err := conn.HandshakeContext(s.ctx); err != nil {
-		s.denied.Add(1)
-		s.log.Debug("dataplane handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
-		return
+	var conn net.Conn = raw
+	id := Identity{} // anonymous, as on gnet, without TLS
+	if s.cfg.TLS != nil {
+		tc := tls.Server(raw, s.cfg.TLS)
+		_ = tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			s.denied.Add(1)
+			s.log.Debug("dataplane handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		cs := tc.ConnectionState()
+		var err error
+		if id, err = IdentityOf(cs.PeerCertificates[0]); err != nil {
+			s.denied.Add(1)
+			s.log.Warn("refusing dataplane connection", "remote", raw.RemoteAddr().String(), "err", err)
+			return
+		}
+		conn = tc
 	}
-	_ = conn.SetDeadline(time.Time{})
-	cs := conn.ConnectionState()
-	id, err := IdentityOf(cs.PeerCertificates[0])
-	if err != nil {
-		s.denied.Add(1)
-		s.log.Warn("refusing dataplane connection", "remote", raw.RemoteAddr().String(), "err", err)
-		return
-	}
-	p := s.newPeer(raw.RemoteAddr().String(), id, newTLSResponder(conn))
+	out := newTLSResponder(conn)
+	p := s.newPeer(raw.RemoteAddr().String(), id, out, out)
 	defer s.release(p)
 	if err := s.readFrames(conn, p); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
 		var fe *frameSizeError
@@ -214,7 +220,7 @@ var errBudget = errors.New("too many large frames arriving at once")
 // readFrames decodes frames from conn into a buffer that grows only once a
 // frame's prefix has been read and the server's budget holds its size.
 func (s *Server) readFrames(conn net.Conn, p *peer) error {
-	buf := make([]byte, bigFrame)
+	buf := make([]byte, firstRead)
 	start, end := 0, 0
 	for {
 		used, frames := start, 0
@@ -257,7 +263,22 @@ func (s *Server) readFrames(conn net.Conn, p *peer) error {
 		if err != nil {
 			return err
 		}
+		buf = growRead(buf, end)
 	}
+}
+
+// firstRead is the size of a connection's first read buffer: a mostly idle
+// control connection keeps that, one whose reads fill it gets a larger one
+// (growRead).
+const firstRead = 4 << 10
+
+// growRead doubles a read buffer that the last read filled, up to bigFrame,
+// so that a busy connection reads many frames per call.
+func growRead(buf []byte, end int) []byte {
+	if end < len(buf) || len(buf) >= bigFrame {
+		return buf
+	}
+	return append(buf, make([]byte, min(len(buf), bigFrame-len(buf)))...)
 }
 
 // closeTLS closes the TLS listener and every connection and waits for their

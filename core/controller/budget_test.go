@@ -20,7 +20,7 @@ import (
 
 // newTestCon returns a controller that is not started: no TLS, no tokens,
 // nothing persisted, no domain.
-func newTestCon(t *testing.T, mutate func(*Config)) *Con {
+func newTestCon(t testing.TB, mutate func(*Config)) *Con {
 	t.Helper()
 	cfg := Default()
 	cfg.ControllerURL = MustAPIURL("http://127.0.0.1:0")

@@ -281,14 +281,16 @@ func (c *Con) addComposition(name string, comp *spec.Composition) (int, error) {
 	}
 	c.mu.Lock()
 	_, exists := c.compositions[name]
+	var saved <-chan error
 	if !exists {
 		c.compositions[name] = comp
+		saved = c.persistComposition(name, comp)
 	}
 	c.mu.Unlock()
 	if exists {
 		return http.StatusConflict, fmt.Errorf("composition %q exists; delete it first", name)
 	}
-	c.save()
+	c.saved(saved)
 	return 0, nil
 }
 
@@ -297,10 +299,12 @@ func (c *Con) removeComposition(name string) bool {
 	c.mu.Lock()
 	_, ok := c.compositions[name]
 	delete(c.compositions, name)
-	c.mu.Unlock()
+	var saved <-chan error
 	if ok {
-		c.save()
+		saved = c.persistComposition(name, nil)
 	}
+	c.mu.Unlock()
+	c.saved(saved)
 	return ok
 }
 

@@ -64,6 +64,7 @@ type Con struct {
 	bodyWait time.Duration
 	async    *asyncResults
 	direct   *direct // routes for invoking functions on their nodes
+	store    *store  // the persistence files; nil without persistence_filename
 
 	reg        *telemetry.Registry
 	metricsSrv *telemetry.Server
@@ -274,6 +275,7 @@ func (c *Con) Close() error {
 		cancel()
 	}
 	c.group.Close()
+	errs = append(errs, c.closeStore())
 	errs = append(errs, c.async.close())
 	if c.metricsSrv != nil {
 		errs = append(errs, c.metricsSrv.Close())

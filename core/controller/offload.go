@@ -107,12 +107,16 @@ func (c *Con) cloudCopy(ctx context.Context, wf *workflow) (d *domain, logical c
 		wf.Cloud = &cloudCopy{Domain: d.id, Logical: cp.Logical[name], live: true}
 		c.known[d.id] = d.nonce
 	}
+	var saved <-chan error
+	if live {
+		saved = c.persistPut(wf)
+	}
 	c.mu.Unlock()
 	if !live { // deleted meanwhile
 		c.stopComponents(wf, d, cp.components())
 		return nil, core.ID{}, 0, fmt.Errorf("%w: %s", ErrNotFound, wf.ID)
 	}
-	c.save()
+	c.saved(saved)
 	c.log.Info("function copied to a cloud domain", "workflow", wf.ID, "domain", d.id, "took", took)
 	return d, cp.Logical[name], took, nil
 }

@@ -42,6 +42,7 @@ type workflow struct {
 
 	running bool       // deployed in Domain, which is live
 	cloudOp sync.Mutex // serialises deploying the copy; taken before Con.mu, never inside it
+	code    []string   // SHA-256 of each function's code, as kept on disk; guarded by Con.mu
 }
 
 func (wf *workflow) components() []core.ID {
@@ -87,8 +88,9 @@ func (c *Con) startWorkflow(ctx context.Context, w *spec.Workflow) (core.ID, err
 	c.mu.Lock()
 	c.workflows[wf.ID] = wf
 	c.placedLocked(wf, d)
+	saved := c.persistPut(wf)
 	c.mu.Unlock()
-	c.save()
+	c.saved(saved) // durable before the API answers
 	c.log.Info("workflow started", "workflow", wf.ID, "domain", d.id, "functions", len(w.Functions), "resources", len(w.Resources))
 	return wf.ID, nil
 }
@@ -327,18 +329,20 @@ func (c *Con) migrateDomain(ctx context.Context, id core.ID, target string) erro
 	c.mu.Lock()
 	_, live := c.workflows[id]
 	wasRunning := wf.running
+	var saved <-chan error
 	if live {
 		c.placedLocked(wf, to)
+		saved = c.persistPut(wf)
 	}
 	c.mu.Unlock()
 	if !live { // stopped meanwhile
 		c.stopComponents(wf, to, wf.components())
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
+	c.saved(saved)
 	if from != nil && wasRunning {
 		c.stopComponents(wf, from, wf.components())
 	}
-	c.save()
 	c.log.Info("workflow migrated", "workflow", id, "domain", target)
 	return nil
 }
@@ -359,8 +363,10 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	c.mu.Lock()
 	wf := c.workflows[id]
 	delete(c.workflows, id)
+	var saved <-chan error
 	if wf != nil {
 		c.releaseLocked(wf)
+		saved = c.persistDelete(id)
 	}
 	var d, cloud *domain
 	var copyID core.ID
@@ -383,7 +389,7 @@ func (c *Con) stopWorkflow(id core.ID) error {
 	if cloud != nil {
 		c.stopComponents(wf, cloud, []core.ID{copyID})
 	}
-	c.save()
+	c.saved(saved)
 	c.log.Info("workflow stopped", "workflow", id)
 	return nil
 }
@@ -408,15 +414,17 @@ func (c *Con) redeploy(ctx context.Context) {
 		}
 		c.mu.Lock()
 		_, live := c.workflows[wf.ID]
+		var saved <-chan error
 		if live {
 			c.placedLocked(wf, d)
+			saved = c.persistPut(wf)
 		}
 		c.mu.Unlock()
 		if !live { // stopped meanwhile
 			c.stopComponents(wf, d, wf.components())
 			continue
 		}
-		c.save()
+		c.saved(saved)
 		c.redeployed.Inc()
 		c.log.Info("workflow re-deployed", "workflow", wf.ID, "domain", d.id)
 	}

@@ -175,28 +175,46 @@ func (n *Node) updatePeers(ctx context.Context, req *wire.UpdatePeers) (*wire.Em
 	defer n.mu.Unlock()
 	peers := maps.Clone(*n.peers.Load())
 	var gone []*wire.Client
-	for _, id := range req.Del {
+	drop := func(id core.ID) {
 		if c := peers[id]; c != nil {
 			gone = append(gone, c)
 			delete(peers, id)
 			n.dropPeerMetrics(id)
 		}
 	}
+	for _, id := range req.Del {
+		drop(id)
+	}
+	listed := make(map[core.ID]bool, len(req.Add))
 	for _, p := range req.Add {
 		if p.Node == n.id {
 			continue
 		}
+		listed[p.Node] = true
 		addr, err := wire.ParseAddr(p.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: %w", p.Node, err)
 		}
-		if c := peers[p.Node]; c != nil {
-			gone = append(gone, c)
+		old := peers[p.Node]
+		if req.Replace && old != nil && old.Addr() == addr && !old.Down() {
+			// The whole list again, after a missed update: a peer that did
+			// not move keeps its connection.
+			continue
+		}
+		if old != nil {
+			gone = append(gone, old)
 		}
 		c := wire.NewClient(addr, n.clientOptions(wire.Identity{Role: wire.RoleNode, ID: p.Node.String()}))
 		peers[p.Node] = c
 		n.dropPeerMetrics(p.Node)
 		n.registerPeerMetrics(p.Node, c)
+	}
+	if req.Replace {
+		for id := range peers {
+			if !listed[id] {
+				drop(id)
+			}
+		}
 	}
 	n.peers.Store(&peers)
 	for _, c := range gone {

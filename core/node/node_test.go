@@ -140,3 +140,42 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 		t.Fatalf("Close after a failed start: %v", err)
 	}
 }
+
+// TestUpdatePeersReplace: a whole list (Replace) drops the peers not on it
+// and keeps the connections of those whose address did not change; an
+// incremental update always makes a new one (the peer may have restarted).
+func TestUpdatePeersReplace(t *testing.T) {
+	n := startNode(t, newCA(t))
+	ctx := context.Background()
+	p1, p2, p3 := core.NewID(), core.NewID(), core.NewID()
+	update := func(req *wire.UpdatePeers) map[core.ID]*wire.Client {
+		t.Helper()
+		if _, err := n.updatePeers(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		return *n.peers.Load()
+	}
+	before := update(&wire.UpdatePeers{Add: []wire.Peer{{Node: p1, Addr: "127.0.0.1:1"}, {Node: p2, Addr: "127.0.0.1:2"}}})
+	if len(before) != 2 {
+		t.Fatalf("%d peers, want 2", len(before))
+	}
+	after := update(&wire.UpdatePeers{Replace: true, Add: []wire.Peer{{Node: p1, Addr: "127.0.0.1:1"}, {Node: p3, Addr: "127.0.0.1:3"},
+		{Node: n.ID(), Addr: n.Addr()}}})
+	switch {
+	case len(after) != 2 || after[p2] != nil || after[p3] == nil:
+		t.Fatalf("after the whole list: %v, want p1 and p3", after)
+	case after[p1] != before[p1]:
+		t.Fatal("p1's connection was replaced though its address did not change")
+	}
+	moved := update(&wire.UpdatePeers{Replace: true, Add: []wire.Peer{{Node: p1, Addr: "127.0.0.1:4"}}})
+	if len(moved) != 1 || moved[p1] == after[p1] || moved[p1].Addr() != "127.0.0.1:4" {
+		t.Fatalf("after p1 moved: %v", moved)
+	}
+	again := update(&wire.UpdatePeers{Add: []wire.Peer{{Node: p1, Addr: "127.0.0.1:4"}}})
+	if again[p1] == moved[p1] {
+		t.Fatal("an incremental update kept the old connection")
+	}
+	if gone := update(&wire.UpdatePeers{Del: []core.ID{p1}}); len(gone) != 0 {
+		t.Fatalf("after Del: %v", gone)
+	}
+}

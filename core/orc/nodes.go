@@ -48,12 +48,12 @@ type node struct {
 	// behind a large request (a function's code) on client. It is dialled on
 	// the first ping.
 	probe    *wire.Client
-	meshing  bool // a reconcile is resetting it and telling its peers
+	meshing  bool // a peer round is resetting it and telling its peers
 	meshed   bool // that is done: it may get instances
 	cordoned bool // gets no new instances
 	planned  int  // MiB of memory the starts under way there need
-	// stalePeers marks a node that missed a peer update: the next reconcile
-	// sends it the whole list.
+	// stalePeers marks a node that missed a peer update: the next peer
+	// round sends it the whole list.
 	stalePeers bool
 
 	heard   atomic.Int64 // Unix ns of its last registration or answer

@@ -138,6 +138,8 @@ type Orc struct {
 	rr       int           // round-robin turn of placement
 	patchSeq uint64        // version of the last output mapping sent
 	meshed   chan struct{} // closed, and replaced, each time a node is meshed in
+	peering  bool          // a peer round is under way
+	peerDel  []core.ID     // nodes that left since the last peer round began
 	closing  bool          // spawn starts nothing more
 
 	proxy *redisProxy // nil unless proxy_type is Redis
@@ -225,8 +227,12 @@ func (o *Orc) Start(ctx context.Context) (err error) {
 	}
 	listen := o.cfg.General.OrchestratorURL.HostPort()
 	mux := &wire.Mux{}
-	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
-	wire.Method(mux, wire.MethodOrcSyncStates, o.syncStates)
+	// A node's keep-alive and its state pushes take o.mu briefly and call
+	// nobody: they are answered on the connection's reading goroutine, so
+	// that they cost no goroutine nor hand-off, and slow requests (starts
+	// that wait for nodes) cannot take all of MaxRequests from them.
+	wire.MethodInline(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	wire.MethodInline(mux, wire.MethodOrcSyncStates, o.syncStates)
 	wire.Method(mux, wire.MethodOrcStartFunction, handle(o, o.startFunction))
 	wire.Method(mux, wire.MethodOrcStartResource, handle(o, o.startResource))
 	wire.Method(mux, wire.MethodOrcStop, handle(o, o.stop))
@@ -275,7 +281,7 @@ func (o *Orc) startNodeRegister(ctx context.Context) error {
 	}
 	listen := u.HostPort()
 	mux := &wire.Mux{}
-	wire.Method(mux, wire.MethodOrcUpdateNode, o.updateNode)
+	wire.MethodInline(mux, wire.MethodOrcUpdateNode, o.updateNode)
 	srv, err := o.serve(ctx, listen, mux)
 	if err != nil {
 		return fmt.Errorf("cannot serve node registration on %s: %w", listen, err)
@@ -287,7 +293,9 @@ func (o *Orc) startNodeRegister(ctx context.Context) error {
 
 // serve starts a control listener on addr answering the methods of mux.
 func (o *Orc) serve(ctx context.Context, addr string, mux *wire.Mux) (*wire.Server, error) {
-	scfg := wire.ServerConfig{Addr: addr, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux}
+	// Its connections are the nodes' and the controller's, mostly idle: Go's
+	// poller, not gnet's event loops (see wire.ServerConfig.Net).
+	scfg := wire.ServerConfig{Addr: addr, MaxFrame: wire.MaxControlFrame, Log: o.log, Handler: dropEvents{}, Mux: mux, Net: true}
 	if o.creds != nil {
 		scfg.TLS = o.creds.ServerTLS()
 		scfg.Authorize = authorize
@@ -464,8 +472,22 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	refresh := time.Duration(req.RefreshMS) * time.Millisecond
 	deadline := now.Add(2 * refresh)
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if n := o.nodes[req.Node]; n != nil && n.nonce != req.Nonce && n.addr != addr && now.Before(n.deadline) && !n.client.Down() {
+	n := o.nodes[req.Node]
+	if n != nil && n.nonce == req.Nonce && !req.Leaving {
+		// A keep-alive: the common case, a few field stores.
+		n.deadline, n.refresh, n.caps, n.providers = deadline, refresh, req.Capabilities, req.Providers
+		n.alive(now)
+		if len(req.Exits) > 0 {
+			o.exits = append(o.exits, req.Exits...)
+			o.wake()
+		}
+		o.proxy.record(req, now)
+		o.mu.Unlock()
+		return &wire.UpdateNodeResponse{}, nil
+	}
+	// Logs are written once o.mu is released: a write may wait.
+	if n != nil && n.nonce != req.Nonce && n.addr != addr && now.Before(n.deadline) && !n.client.Down() {
+		o.mu.Unlock()
 		// Another live process holds this id: a copied configuration or
 		// certificate. Admitting it would make the two flap forever.
 		o.log.Warn("refusing a second node with the same node_id while the first is alive", "node", req.Node,
@@ -473,31 +495,18 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 		return nil, fmt.Errorf("node %s: registration refused: node_id already in use by a live node at %s", req.Node, n.addr)
 	}
 	o.exits = append(o.exits, req.Exits...)
-	o.proxy.record(req, time.Now())
-	n := o.nodes[req.Node]
+	o.proxy.record(req, now)
 	if req.Leaving {
-		if n != nil && n.nonce == req.Nonce {
-			o.log.Info("node is leaving; re-creating its instances elsewhere", "node", req.Node)
+		leaving := n != nil && n.nonce == req.Nonce
+		if leaving {
 			n.deadline = time.Time{} // expired: the next reconcile, now, drops it
 			o.wake()
 		}
-		return &wire.UpdateNodeResponse{}, nil
-	}
-	if n != nil && n.nonce == req.Nonce {
-		n.deadline, n.refresh, n.caps, n.providers = deadline, refresh, req.Capabilities, req.Providers
-		n.alive(now)
-		if len(req.Exits) > 0 {
-			o.wake()
+		o.mu.Unlock()
+		if leaving {
+			o.log.Info("node is leaving; re-creating its instances elsewhere", "node", req.Node)
 		}
 		return &wire.UpdateNodeResponse{}, nil
-	}
-	if n != nil {
-		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
-		if !o.spawn(func(context.Context) { n.close() }) { // it may flush: not under o.mu
-			n.close() // closing: Close no longer sees it among o.nodes
-		}
-	} else {
-		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
 	}
 	fresh := &node{
 		id: req.Node, addr: addr, nonce: req.Nonce, refresh: refresh, deadline: deadline,
@@ -510,6 +519,15 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 	fresh.alive(now)
 	o.nodes[req.Node] = fresh
 	o.wake()
+	o.mu.Unlock()
+	if n != nil {
+		o.log.Warn("node restarted; its instances are lost", "node", req.Node)
+		if !o.spawn(func(context.Context) { n.close() }) { // it may flush
+			n.close() // closing: Close no longer sees it among o.nodes
+		}
+	} else {
+		o.log.Info("node joined", "node", req.Node, "addr", addr, "runtimes", req.Capabilities.Runtimes)
+	}
 	return &wire.UpdateNodeResponse{Reset: n != nil}, nil
 }
 
@@ -551,11 +569,13 @@ func (o *Orc) register(ctx context.Context, interval time.Duration) error {
 		Addr:      o.addr,
 		Nonce:     o.nonce,
 		RefreshMS: interval.Milliseconds(),
-		Nodes:     len(o.nodes),
 		Cloud:     o.cfg.Scheduling.CloudDomain,
 	}
 	runtimes, classes := map[string]bool{}, map[string]bool{}
 	for _, n := range o.nodes {
+		if n.meshed {
+			req.Nodes++
+		}
 		req.Capabilities.NumCPUs += n.caps.NumCPUs
 		req.Capabilities.NumCores += n.caps.NumCores
 		for _, r := range n.caps.Runtimes {

@@ -36,6 +36,28 @@ func usable(n *node, only []core.ID) bool {
 	return n.meshed && !n.cordoned && (only == nil || slices.Contains(only, n.id))
 }
 
+// idSet is a set of node ids; nil stands for every node.
+type idSet map[core.ID]struct{}
+
+func setOf(ids []core.ID) idSet {
+	if ids == nil {
+		return nil
+	}
+	s := make(idSet, len(ids))
+	for _, id := range ids {
+		s[id] = struct{}{}
+	}
+	return s
+}
+
+func (s idSet) has(id core.ID) bool {
+	if s == nil {
+		return true
+	}
+	_, ok := s[id]
+	return ok
+}
+
 // canHost reports whether n offers what component c needs: its runtime and
 // room in its memory budget for a function, a provider of its class for a
 // resource, and its requirements.
@@ -67,8 +89,9 @@ func placeFunction(nodes []*node, c *component, hosting map[core.ID]int, only, t
 			ErrNoFeasibleNode, len(nodes), c.fn.FunctionType, formatMap(c.fn.Annotations))
 	}
 	cands = fewest(responsive(cands, now), hosting)
-	slices.SortFunc(cands, func(a, b *node) int { return strings.Compare(a.id.String(), b.id.String()) })
 	if s.roundRobin {
+		// In the order of the ids, whatever the order of nodes.
+		slices.SortFunc(cands, func(a, b *node) int { return a.id.Compare(b.id) })
 		return cands[s.rr%len(cands)], nil
 	}
 	return weightedRandom(cands), nil
@@ -102,10 +125,12 @@ func fits(n *node, need int) bool {
 }
 
 // feasible returns the usable nodes among only (nil: all) that can host c.
+// only may be a tier, i.e. most of the domain: it is looked up in a set.
 func feasible(nodes []*node, only []core.ID, c *component) []*node {
 	var out []*node
+	in := setOf(only)
 	for _, n := range nodes {
-		if usable(n, only) && canHost(n, c) {
+		if usable(n, nil) && in.has(n.id) && canHost(n, c) {
 			out = append(out, n)
 		}
 	}

@@ -2,6 +2,8 @@ package orc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -131,18 +133,28 @@ func (o *Orc) reconcile(ctx context.Context) {
 	o.exits = nil
 	for _, n := range p.expired {
 		delete(o.nodes, n.id)
+		o.peerDel = append(o.peerDel, n.id)
 	}
-	for _, n := range p.fresh {
-		n.meshing = true
+	// One peer round at a time: what changes while one runs waits for the
+	// next, so that a storm of joins or departures costs each node one
+	// update per round, not one per change.
+	var round *peerRound
+	if !o.peering && len(p.fresh)+len(p.repeer)+len(o.peerDel) > 0 {
+		o.peering = true
+		for _, n := range p.fresh {
+			n.meshing = true
+		}
+		round = &peerRound{fresh: p.fresh, stale: p.repeer, del: o.peerDel, live: slices.Collect(maps.Values(o.nodes))}
+		o.peerDel = nil
 	}
-	live := slices.Collect(maps.Values(o.nodes))
 	changed := map[core.ID]bool{}
+	var ended []any // name, reason and backoff of each instance that ended, logged once o.mu is released
 	for id, gone := range p.lost {
 		c := o.comps[id]
 		c.instances = slices.DeleteFunc(c.instances, func(i core.InstanceID) bool { return slices.Contains(gone, i) })
 		changed[id] = true
 		if reason, ok := p.exited[id]; ok {
-			o.log.Warn("instance ended; re-creating it", "component", c.name(), "reason", reason, "after", c.failed(now))
+			ended = append(ended, c.name(), reason, c.failed(now))
 		}
 		o.failures.Add(len(gone))
 	}
@@ -152,6 +164,9 @@ func (o *Orc) reconcile(ctx context.Context) {
 	}
 	o.mu.Unlock()
 
+	for k := 0; k < len(ended); k += 3 {
+		o.log.Warn("instance ended; re-creating it", "component", ended[k], "reason", ended[k+1], "after", ended[k+2])
+	}
 	if len(p.expired)+len(p.fresh) > 0 {
 		select { // the controller should see the new capacity now
 		case o.regKick <- struct{}{}:
@@ -160,21 +175,17 @@ func (o *Orc) reconcile(ctx context.Context) {
 	}
 	for _, n := range p.expired {
 		o.log.Warn("node lost (refresh deadline missed, or unreachable); re-creating its instances elsewhere", "node", n.id)
-		if !o.spawn(func(ctx context.Context) {
-			n.close()
-			parallel(live, func(m *node) error {
-				callNode(ctx, o, m, wire.MethodNodePeers, &wire.UpdatePeers{Del: []core.ID{n.id}})
-				return nil
-			})
-		}) {
-			n.close() // closing: Close no longer sees it among o.nodes
+	}
+	if len(p.expired) > 0 {
+		// Its peers forget it in the next peer round.
+		if !o.spawn(func(context.Context) { parallel(p.expired, (*node).close) }) {
+			parallel(p.expired, (*node).close) // closing: Close no longer sees them among o.nodes
 		}
 	}
-	if len(p.fresh) > 0 {
-		o.spawn(func(ctx context.Context) { o.mesh(ctx, p.fresh, live) })
-	}
-	for _, n := range p.repeer {
-		o.spawn(func(ctx context.Context) { o.repeer(ctx, n, live) })
+	if round != nil && !o.spawn(func(ctx context.Context) { o.peer(ctx, round) }) {
+		o.mu.Lock()
+		o.peering = false
+		o.mu.Unlock()
 	}
 	for id, last := range p.shrink {
 		o.spawn(func(ctx context.Context) {
@@ -197,49 +208,104 @@ func (o *Orc) reconcile(ctx context.Context) {
 	}
 }
 
-// mesh resets the nodes that joined (whatever they run is nobody's: an
-// orchestrator that restarted has forgotten it), tells every live node about
-// them, in one update each, and them about every live node; then they may get
-// instances. A live node that does not take its update (it is stalled, or
-// going) does not hold the new ones up: it gets the whole list again on a
-// later turn (repeer).
-func (o *Orc) mesh(ctx context.Context, fresh, live []*node) {
+// peerGapPerNode is the least time from the start of one peer round to the
+// start of the next, per node of the domain, and peerGap its bound: the
+// changes of that time (joins, departures) go out together, one update per
+// node, so that the updates come to at most about 10 000 calls a second
+// whatever the size of the domain (a round follows the last at once in a
+// domain of a few nodes, 100 ms after it in one of 1 000). A round that
+// takes longer delays the next as much again, so that peer updates take at
+// most half of the orchestrator's time.
+const (
+	peerGapPerNode = 100 * time.Microsecond
+	peerGap        = 100 * time.Millisecond
+)
+
+// peerRound is the work of one peer round, decided under o.mu.
+type peerRound struct {
+	fresh []*node   // joined: to reset, then tell every peer, and announce
+	stale []*node   // missed an update: to send the whole list again
+	del   []core.ID // left: for the others to forget
+	live  []*node   // every node of the domain, fresh ones included
+}
+
+// peer carries out a peer round. It resets the nodes that joined (whatever
+// they run is nobody's: an orchestrator that restarted has forgotten it),
+// sends each of them, and each node that missed an update, the whole list
+// of its peers, and every other node one update with the nodes that joined
+// and those that left; then the ones that joined may get instances. A node
+// that does not take its update (it is stalled, or going) holds nothing up:
+// it gets the whole list in a later round. At most maxParallel calls run at
+// once; failures are logged once per round, counted.
+func (o *Orc) peer(ctx context.Context, r *peerRound) {
+	began := time.Now()
 	var mu sync.Mutex
-	done := map[*node]bool{} // reset, and told its peers
-	var reset []wire.Peer
-	parallel(fresh, func(n *node) error {
+	var failed []error // failed calls, the first few kept
+	var failures int
+	fail := func(err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		mu.Lock()
+		failures++
+		if len(failed) < 3 {
+			failed = append(failed, err)
+		}
+		mu.Unlock()
+	}
+	done := make(map[*node]bool, len(r.fresh)) // reset, then told its peers
+	var joined []wire.Peer
+	parallel(r.fresh, func(n *node) error {
 		if err := request(ctx, n, wire.MethodNodeReset, &wire.Empty{}); err != nil {
-			if ctx.Err() == nil {
-				o.log.Warn("cannot reset a node that joined; retrying", "node", n.id, "err", err)
-			}
+			fail(fmt.Errorf("node %s: %w", n.id, err))
 			return nil
 		}
 		mu.Lock()
 		done[n] = true
-		reset = append(reset, wire.Peer{Node: n.id, Addr: n.addr})
+		joined = append(joined, wire.Peer{Node: n.id, Addr: n.addr})
 		mu.Unlock()
 		return nil
 	})
-	all := make([]wire.Peer, 0, len(live))
-	for _, m := range live {
-		all = append(all, wire.Peer{Node: m.id, Addr: m.addr})
+	reset := maps.Clone(done) // read without mu below, while done shrinks
+	isFresh := make(map[*node]bool, len(r.fresh))
+	for _, n := range r.fresh {
+		isFresh[n] = true
 	}
-	parallel(live, func(m *node) error {
-		mu.Lock()
-		joined, isFresh := done[m], slices.Contains(fresh, m)
-		mu.Unlock()
+	isStale := make(map[*node]bool, len(r.stale))
+	for _, n := range r.stale {
+		isStale[n] = true
+	}
+	all := make([]wire.Peer, 0, len(r.live))
+	for _, m := range r.live {
+		if !isFresh[m] || reset[m] {
+			all = append(all, wire.Peer{Node: m.id, Addr: m.addr})
+		}
+	}
+	whole := &wire.UpdatePeers{Add: all, Replace: true}
+	change := &wire.UpdatePeers{Add: joined, Del: r.del}
+	var told []*node // stale nodes brought up to date
+	parallel(r.live, func(m *node) error {
 		switch {
-		case joined:
-			if err := request(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: all}); err != nil {
+		case isFresh[m] && !reset[m]:
+			return nil // not reset: a later round tries again
+		case isFresh[m]:
+			if err := request(ctx, m, wire.MethodNodePeers, whole); err != nil {
 				mu.Lock()
 				delete(done, m)
 				mu.Unlock()
-				if ctx.Err() == nil {
-					o.log.Warn("cannot tell a node that joined its peers; retrying", "node", m.id, "err", err)
-				}
+				fail(fmt.Errorf("node %s (joined): %w", m.id, err))
 			}
-		case !isFresh && len(reset) > 0:
-			if err := request(ctx, m, wire.MethodNodePeers, &wire.UpdatePeers{Add: reset}); err != nil {
+		case isStale[m]:
+			if err := request(ctx, m, wire.MethodNodePeers, whole); err != nil {
+				fail(fmt.Errorf("node %s: %w", m.id, err))
+				return nil
+			}
+			mu.Lock()
+			told = append(told, m)
+			mu.Unlock()
+		case len(change.Add)+len(change.Del) > 0:
+			if err := request(ctx, m, wire.MethodNodePeers, change); err != nil {
+				fail(fmt.Errorf("node %s: %w", m.id, err))
 				o.mu.Lock()
 				m.stalePeers = true
 				o.mu.Unlock()
@@ -249,10 +315,13 @@ func (o *Orc) mesh(ctx context.Context, fresh, live []*node) {
 	})
 	o.mu.Lock()
 	meshed := false
-	for _, n := range fresh {
+	for _, n := range r.fresh {
 		n.meshing = false
 		n.meshed = done[n] && o.nodes[n.id] == n
 		meshed = meshed || n.meshed
+	}
+	for _, n := range told {
+		n.stalePeers = false
 	}
 	if meshed {
 		close(o.meshed)
@@ -261,20 +330,39 @@ func (o *Orc) mesh(ctx context.Context, fresh, live []*node) {
 	o.mu.Unlock()
 	if meshed {
 		o.wake() // they can take instances now
+		select { // and the controller should count them
+		case o.regKick <- struct{}{}:
+		default:
+		}
 	}
+	if failures > 0 {
+		o.log.Warn("peer updates failed; a later round retries them", "failed", failures, "nodes", len(r.live),
+			"joined", len(r.fresh), "left", len(r.del), "errors", errors.Join(failed...))
+	}
+	// Pace the rounds; what arrives meanwhile goes in the next one.
+	took := time.Since(began)
+	gap := min(peerGap, time.Duration(len(r.live))*peerGapPerNode)
+	if sleepCtx(ctx, max(gap, 2*took)-took) != nil {
+		return
+	}
+	o.mu.Lock()
+	o.peering = false
+	o.mu.Unlock()
+	o.wake()
 }
 
-// repeer sends node n the whole list of its live peers, after it missed an
-// update.
-func (o *Orc) repeer(ctx context.Context, n *node, live []*node) {
-	all := make([]wire.Peer, 0, len(live))
-	for _, m := range live {
-		all = append(all, wire.Peer{Node: m.id, Addr: m.addr})
+// sleepCtx waits for d, or less if ctx ends first, which it reports.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
 	}
-	if err := request(ctx, n, wire.MethodNodePeers, &wire.UpdatePeers{Add: all}); err == nil {
-		o.mu.Lock()
-		n.stalePeers = false
-		o.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -300,9 +388,14 @@ func (o *Orc) refill(ctx context.Context, id core.ID) {
 	if len(started) > 0 {
 		c.started = now
 	}
-	if err != nil && ctx.Err() == nil {
-		o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "after", c.failed(now))
+	var after time.Duration
+	failed := err != nil && ctx.Err() == nil
+	if failed {
+		after = c.failed(now)
 	}
 	o.mu.Unlock()
+	if failed {
+		o.log.Warn("cannot re-create component; will retry", "component", c.name(), "err", err, "after", after)
+	}
 	o.repatch(ctx, map[core.ID]bool{id: true})
 }
