@@ -387,14 +387,21 @@ func (n *Node) fenceLoop(ctx context.Context, renewed <-chan time.Time) {
 			n.leaseUntil.Store(int64(sent.Add(lease).Sub(n.epoch)))
 			fence.Reset(time.Until(sent.Add(lease)))
 		case <-fence.C:
-			if k := len(n.running()); k > 0 {
+			if running := n.running(); len(running) > 0 {
 				n.log.Warn("cut off from the orchestrator: stopping every instance, which it re-creates elsewhere",
-					"instances", k, "since", lease)
+					"instances", len(running), "since", lease)
 				n.stopAll()
 				// What they sent and TCP still holds must not arrive once the
 				// network heals, after their new copies have taken over.
 				for _, p := range *n.peers.Load() {
 					p.Reset()
+				}
+				// An orchestrator that did not give the node up (its
+				// registrations were late, not lost) still counts them: the
+				// exits tell it to re-create them. One that did has new
+				// copies and ignores them.
+				for _, inst := range running {
+					n.instanceExited(inst.id.Component, "stopped by its node, cut off from the orchestrator past its lease")
 				}
 			}
 		}
