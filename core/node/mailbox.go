@@ -49,7 +49,14 @@ func (b *mailbox) put(m *mail) bool {
 	pos := b.tail.Load()
 	var s *slot
 	for {
-		if pos-b.head.Load() >= b.bound {
+		head := b.head.Load()
+		if pos < head {
+			// pos was read before the receiver took the events up to head:
+			// stale (and pos-head would wrap round to "full").
+			pos = b.tail.Load()
+			continue
+		}
+		if pos-head >= b.bound {
 			return false
 		}
 		s = &b.slots[pos&b.mask]

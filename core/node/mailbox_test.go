@@ -3,6 +3,7 @@ package node
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/edgeless-go/edgeless/core"
@@ -78,5 +79,43 @@ func TestMailboxSenders(t *testing.T) {
 	wg.Wait()
 	if b.take(&m) || b.len() != 0 {
 		t.Fatalf("an event more than sent, or %d left", b.len())
+	}
+}
+
+// TestMailboxNeverFullBelowBound: senders with one event in flight each
+// never find a mailbox whose bound is above their number full, however the
+// receiver's progress interleaves with their reads of the ring's ends.
+func TestMailboxNeverFullBelowBound(t *testing.T) {
+	const senders, each = 8, 20000
+	b := newMailbox(64)
+	acks := make([]chan struct{}, senders)
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for s := range senders {
+		acks[s] = make(chan struct{}, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				for !b.put(&mail{ev: core.Event{Corr: uint64(s)}}) {
+					refused.Add(1)
+					runtime.Gosched()
+				}
+				<-acks[s] // one in flight, as a caller waiting for its reply
+			}
+		}()
+	}
+	var m mail
+	for range senders * each {
+		for !b.take(&m) {
+			if b.park() {
+				<-b.wake
+			}
+		}
+		acks[m.ev.Corr] <- struct{}{}
+	}
+	wg.Wait()
+	if n := refused.Load(); n > 0 {
+		t.Fatalf("put refused %d times with at most %d of %d queued", n, senders, 64)
 	}
 }
