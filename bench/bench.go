@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/inabox"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
@@ -299,7 +300,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	if cfg.RedisURL != "" {
 		// The proxy mirrors what nodes report on their next update: give
 		// the last marks time to arrive.
-		if err := sleepCtx(ctx, 3*time.Second); err != nil {
+		if err := core.Sleep(ctx, 3*time.Second); err != nil {
 			return err
 		}
 		if err := readRedisMarks(ctx, cfg.RedisURL, r.insts, r.sink); err != nil {
@@ -330,17 +331,6 @@ func startProfile(path string) (func() error, error) {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // loop runs the discrete-event loop until end: it sleeps until the next
 // arrival or departure and starts or stops a workflow, then stops what is
@@ -397,7 +387,7 @@ func (r *runner) loop(ctx context.Context, arr arrivals, t0, end time.Time) erro
 		r.startOne(ctx, e, end, q)
 		pull()
 	}
-	if err := sleepCtx(ctx, time.Until(end)); err != nil {
+	if err := core.Sleep(ctx, time.Until(end)); err != nil {
 		r.stopAll(context.WithoutCancel(ctx))
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/inabox"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
@@ -267,7 +268,7 @@ func (r *scenarioRun) restartController(ctx context.Context, b *inabox.Inabox, n
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("not every workflow listed with its instances %v after the restart", growLimit)
 		}
-		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+		if err := core.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return 0, err
 		}
 	}

@@ -184,7 +184,7 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 			res.registered = domains.nodes()
 			return res, fmt.Errorf("%d of %d nodes registered in %v", res.registered, n, time.Since(t0))
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := core.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return res, err
 		}
 	}
@@ -197,7 +197,7 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 		if time.Since(t0) > growLimit {
 			break
 		}
-		if err := sleepCtx(ctx, time.Second); err != nil {
+		if err := core.Sleep(ctx, time.Second); err != nil {
 			return res, err
 		}
 		last, before = before, pushes.Load()
@@ -218,7 +218,7 @@ func (r *scenarioRun) nodesPoint(ctx context.Context, exe, conAddr, nodeAddr str
 		}
 	}()
 	t0 = time.Now()
-	if err := sleepCtx(ctx, 3*refreshNodes); err != nil {
+	if err := core.Sleep(ctx, 3*refreshNodes); err != nil {
 		return res, err
 	}
 	c1, err := procTime(pid)
@@ -253,7 +253,7 @@ func waitHTTP(ctx context.Context, addr string) error {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			return c.Close()
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := core.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -299,7 +299,7 @@ func lightNode(ctx context.Context, orcAddr, nodeAddr string, log *slog.Logger) 
 		Health: wire.NodeHealth{MemFree: 1 << 20, MemAvailable: 1 << 20, ProcCPUUsage: 1, LoadAvg1: 10}}
 	// Spread the first updates over one interval, as nodes started at
 	// different times would be.
-	if sleepCtx(ctx, rand.N(refreshNodes)) != nil {
+	if core.Sleep(ctx, rand.N(refreshNodes)) != nil {
 		return
 	}
 	t := time.NewTicker(refreshNodes)

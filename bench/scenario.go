@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/inabox"
 	"github.com/edgeless-go/edgeless/core/spec"
 )
@@ -464,13 +465,13 @@ func (r *scenarioRun) ring(ctx context.Context, con *controller, nodes []string,
 	if err := r.waitEnds(ctx, window+1); err != nil {
 		return distribution{}, 0, err
 	}
-	if err := sleepCtx(ctx, seconds(r.sc.Warm)); err != nil {
+	if err := core.Sleep(ctx, seconds(r.sc.Warm)); err != nil {
 		return distribution{}, 0, err
 	}
 	from := time.Now()
 	stopAt := from.Add(seconds(r.sc.Point))
 	for time.Now().Before(stopAt) && r.sink.count() < r.cfg.MaxTransactions {
-		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+		if err := core.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return distribution{}, 0, err
 		}
 	}
@@ -668,7 +669,7 @@ func (r *scenarioRun) waitEnds(ctx context.Context, n int) error {
 		if time.Now().After(deadline) {
 			return errNoTransaction
 		}
-		if err := sleepCtx(ctx, time.Millisecond); err != nil {
+		if err := core.Sleep(ctx, time.Millisecond); err != nil {
 			return err
 		}
 	}

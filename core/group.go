@@ -1,6 +1,10 @@
 package core
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // Group owns the goroutines of one component (a node, a controller) so that
 // its Close can wait for every one of them. Go refuses once Close has begun:
@@ -36,4 +40,20 @@ func (g *Group) Close() {
 	g.closing = true
 	g.mu.Unlock()
 	g.wg.Wait()
+}
+
+// Sleep waits for d or until ctx ends, whichever comes first, and returns
+// ctx's error in the second case.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

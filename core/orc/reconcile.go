@@ -342,28 +342,13 @@ func (o *Orc) peer(ctx context.Context, r *peerRound) {
 	// Pace the rounds; what arrives meanwhile goes in the next one.
 	took := time.Since(began)
 	gap := min(peerGap, time.Duration(len(r.live))*peerGapPerNode)
-	if sleepCtx(ctx, max(gap, 2*took)-took) != nil {
+	if core.Sleep(ctx, max(gap, 2*took)-took) != nil {
 		return
 	}
 	o.mu.Lock()
 	o.peering = false
 	o.mu.Unlock()
 	o.wake()
-}
-
-// sleepCtx waits for d, or less if ctx ends first, which it reports.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // refill starts the instances component id is short of, unless another
