@@ -398,6 +398,11 @@ func (s *store) tail(data []byte, off int) bool {
 
 // blob reads the code of hash.
 func (s *store) blob(hash string) ([]byte, error) {
+	// The name comes from a record on disk: only a SHA-256 in hex names a
+	// file of the code directory.
+	if raw, err := hex.DecodeString(hash); err != nil || len(raw) != sha256.Size || strings.ToLower(hash) != hash {
+		return nil, fmt.Errorf("a record names code %q, which is not a SHA-256 in lower-case hex", hash)
+	}
 	b, err := os.ReadFile(filepath.Join(s.codeDir, hash))
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,5 +291,18 @@ func BenchmarkPersistStart(b *testing.B) {
 				put(c, testWorkflow("d", code))
 			}
 		})
+	}
+}
+
+// TestStoreCodeNames: a record's code name that is not a SHA-256 in hex
+// reads no file, inside the code directory or out of it.
+func TestStoreCodeNames(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secret"), []byte("x"), 0o600)
+	s := &store{codeDir: filepath.Join(dir, "code")}
+	for _, name := range []string{"../secret", "", strings.Repeat("A", 64), strings.Repeat("0", 63) + "/"} {
+		if _, err := s.blob(name); err == nil || !strings.Contains(err.Error(), "not a SHA-256") {
+			t.Errorf("blob(%q) = %v, want the name refused", name, err)
+		}
 	}
 }
