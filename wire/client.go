@@ -51,6 +51,10 @@ type ClientOptions struct {
 	// locks held) each time an established connection breaks: the owner may
 	// treat the peer as gone rather than wait for a timeout.
 	OnLost func()
+	// InProcess lets calls reach a Server listening at the address in this
+	// process without a connection (see local.go); events still take the
+	// network.
+	InProcess bool
 }
 
 func (o *ClientOptions) fill() {
@@ -117,6 +121,8 @@ type Client struct {
 	// spare, the second buffer swapped with out.
 	writing bool
 	spare   []byte
+
+	local atomic.Pointer[localLink] // the in-process server last admitted
 
 	framesOut atomic.Uint64
 	bytesOut  atomic.Uint64

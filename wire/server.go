@@ -182,7 +182,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 	if s.cfg.TLS != nil || s.cfg.Net {
-		return s.startTLS()
+		if err := s.startTLS(); err != nil {
+			return err
+		}
+		s.registerLocal()
+		return nil
 	}
 
 	booted := make(chan struct{})
@@ -210,6 +214,7 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = s.Close()
 		return fmt.Errorf("cannot start server on %s: %w", s.cfg.Addr, ctx.Err())
 	}
+	s.registerLocal()
 	s.log.Info("dataplane listening", "addr", s.Addr())
 	return nil
 }
@@ -252,6 +257,7 @@ func (s *Server) Close() error {
 	booted, eng := s.booted, s.eng
 	s.mu.Unlock()
 
+	s.unregisterLocal()
 	s.cancel()
 	s.writeMu.Lock()
 	s.stopping = true
@@ -465,12 +471,9 @@ func (s *Server) handleFrame(p *peer, body []byte) error {
 // one at once, any other on its own goroutine, or refuses it at once when
 // MaxRequests are already running: the loop must never wait for a handler.
 func (s *Server) dispatch(p *peer, id uint64, method string, body []byte) {
-	if p.id.Authenticated() && s.cfg.Authorize != nil {
-		if err := s.cfg.Authorize(p.id, method); err != nil {
-			s.denied.Add(1)
-			s.reply(p.inline, appendResponse(nil, id, fmt.Sprintf("%s may not call %q: %v", p.id, method, err), nil))
-			return
-		}
+	if msg := s.authorize(p.id, method); msg != "" {
+		s.reply(p.inline, appendResponse(nil, id, msg, nil))
+		return
 	}
 	h, ok := s.cfg.Mux.lookup(method)
 	switch {
@@ -498,17 +501,34 @@ func (s *Server) dispatch(p *peer, id uint64, method string, body []byte) {
 	}()
 }
 
+// authorize returns why peer may not call method, or "".
+func (s *Server) authorize(peer Identity, method string) string {
+	if !peer.Authenticated() || s.cfg.Authorize == nil {
+		return ""
+	}
+	if err := s.cfg.Authorize(peer, method); err != nil {
+		s.denied.Add(1)
+		return fmt.Sprintf("%s may not call %q: %v", peer, method, err)
+	}
+	return ""
+}
+
 // response runs h on a request and returns its response frame.
 func response(id uint64, h handler, ctx context.Context, method string, body []byte) []byte {
 	resp, err := h.serve(ctx, method, body)
-	msg := ""
 	if err != nil {
-		resp, msg = nil, err.Error()
-		if msg == "" {
-			msg = "error without a message"
-		}
+		return appendResponse(nil, id, errText(err), nil)
 	}
-	return appendResponse(nil, id, msg, resp)
+	return appendResponse(nil, id, "", resp)
+}
+
+// errText is a handler's error as the caller receives it: never empty, so
+// that it still reads as an error.
+func errText(err error) string {
+	if msg := err.Error(); msg != "" {
+		return msg
+	}
+	return "error without a message"
 }
 
 // reply queues a response frame on out; it is safe from any goroutine. A

@@ -21,7 +21,7 @@ type Config struct {
 	MaxWorkflowMB       int       `toml:"max_workflow_mb" comment:"largest workflow (JSON with inlined code) the API accepts"`
 	BodyBudgetMB        int       `toml:"body_budget_mb" comment:"MB of workflow and function bodies the API decodes at once (each takes several times its size while decoded); more wait, then get 503; 0 = twice max_workflow_mb"`
 	AsyncResultTTLSec   int       `toml:"async_result_ttl_sec" comment:"how long the result of an asynchronous invocation is kept for polling"`
-	MaxAsyncPending     int       `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; more are refused (429)"`
+	MaxAsyncPending     int       `toml:"max_async_pending" comment:"asynchronous invocations running or kept at once; when full, the oldest finished results are dropped before async_result_ttl_sec, and only running ones refuse more (429)"`
 	RedisURL            string    `toml:"redis_url" comment:"Redis where asynchronous results and the progress of Serverledge workflow runs are shared, so that any controller configured with it answers GET /poll/ID and /workflow/resume; empty keeps them on this controller (in persistence_filename.async)"`
 	MetricsURL          wire.Addr `toml:"metrics_url" comment:"address of the Prometheus /metrics endpoint; empty disables it"`
 	Pprof               bool      `toml:"pprof" comment:"serve /debug/pprof on metrics_url"`
@@ -37,6 +37,10 @@ type Config struct {
 	// holds the CA, such as inabox).
 	Credentials *wire.Credentials `toml:"-"`
 	Tokens      []Token           `toml:"-"`
+	// InvokeOverNetwork makes direct invocations of nodes that run in this
+	// process (inabox) take TLS over loopback, as to any other node, rather
+	// than an in-process call: for the tests of that path.
+	InvokeOverNetwork bool `toml:"-"`
 }
 
 // Scheduling selects how the controller uses the domains that designate

@@ -19,9 +19,19 @@ import (
 // node, with the same answers, headers and reports, and the orchestrator
 // sees none of them. When that node goes away, invocations fail over
 // through the orchestrator to the re-created instance, each answered in
-// bounded time, and then go direct again.
+// bounded time, and then go direct again. The nodes here run in the
+// controller's process: both the in-process call and TLS over loopback are
+// tested.
 func TestDirectInvoke(t *testing.T) {
-	b := startBox(t, 2, func(c *Config) { c.Controller.MetricsURL = wire.MustAddr("127.0.0.1:0") })
+	t.Run("in-process", func(t *testing.T) { testDirectInvoke(t, false) })
+	t.Run("network", func(t *testing.T) { testDirectInvoke(t, true) })
+}
+
+func testDirectInvoke(t *testing.T, overNetwork bool) {
+	b := startBox(t, 2, func(c *Config) {
+		c.Controller.MetricsURL = wire.MustAddr("127.0.0.1:0")
+		c.Controller.InvokeOverNetwork = overNetwork
+	})
 	if _, err := b.fcli("create", "-f", "sum", "--src", filepath.Join(root, "functions/sum/sum.wasm")); err != nil {
 		t.Fatal(err)
 	}
