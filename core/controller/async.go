@@ -186,6 +186,7 @@ func (a *asyncResults) add() (string, bool) {
 	id := hex.EncodeToString(b[:])
 	a.mu.Lock()
 	a.expireLocked()
+	a.evictLocked()
 	full := len(a.pending) >= a.max
 	if !full {
 		a.pending[id] = &asyncEntry{}
@@ -263,6 +264,19 @@ func (a *asyncResults) loadProgress(id string) ([]byte, bool) {
 		return nil, false
 	}
 	return e.data, true
+}
+
+// evictLocked drops finished results, the oldest first, until there is
+// room for one more: only invocations still running refuse new ones, for
+// new work matters more than a result kept beyond its caller's first polls.
+func (a *asyncResults) evictLocked() {
+	for len(a.pending) >= a.max && len(a.expiries) > 0 {
+		x := a.expiries[0]
+		a.expiries = a.expiries[1:]
+		if e := a.pending[x.id]; e != nil && e.res != nil && e.expires.Equal(x.at) {
+			delete(a.pending, x.id)
+		}
+	}
 }
 
 func (a *asyncResults) expireLocked() {

@@ -48,3 +48,36 @@ func TestAsyncExpiry(t *testing.T) {
 		return !ok
 	})
 }
+
+// TestAsyncFullDropsOldestFinished: at max_async_pending, the oldest
+// finished result makes room for a new invocation; only running ones
+// refuse it.
+func TestAsyncFullDropsOldestFinished(t *testing.T) {
+	a := newAsyncResults(time.Hour, 3, "", nil, slog.New(slog.DiscardHandler))
+	first, _ := a.add()
+	second, _ := a.add()
+	running, _ := a.add()
+	a.done(first, invocation{Status: http.StatusOK})
+	a.done(second, invocation{Status: http.StatusOK})
+	third, ok := a.add()
+	if !ok {
+		t.Fatal("a new invocation was refused while finished results were kept")
+	}
+	if _, ok := a.get(first); ok {
+		t.Fatal("the oldest finished result was kept at max_async_pending")
+	}
+	if res, ok := a.get(second); !ok || res == nil {
+		t.Fatalf("get(second) = %v %v, want its result", res, ok)
+	}
+	if _, ok := a.add(); !ok {
+		t.Fatal("a new invocation was refused while a finished result was kept")
+	}
+	if _, ok := a.add(); ok {
+		t.Fatal("accepted beyond max_async_pending with every invocation running")
+	}
+	for _, id := range []string{running, third} {
+		if res, ok := a.get(id); !ok || res != nil {
+			t.Fatalf("get(%s) = %v %v, want it pending", id, res, ok)
+		}
+	}
+}
