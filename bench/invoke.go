@@ -57,6 +57,16 @@ func newInvoker(a api, name string, conns int) *invoker {
 	return iv
 }
 
+// newServerledgeInvoker invokes name through Serverledge's API as
+// serverledge-cli does: plain HTTP on the controller's port, without a
+// token, which a client on loopback needs not (serverledge_auth).
+func newServerledgeInvoker(a api, name string, conns int) *invoker {
+	host := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSuffix(a.url, "/"), "https://"), "http://")
+	iv := newRequester(api{}, "http://"+host+"/invoke/"+name, conns)
+	iv.body = []byte(`{"Params":{}}`)
+	return iv
+}
+
 // asyncRoundTrip makes one asynchronous invocation and polls for its
 // result at once and again until it is done; it returns the polls made.
 func (iv *invoker) asyncRoundTrip(ctx context.Context) (int, error) {

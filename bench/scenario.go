@@ -259,18 +259,28 @@ func (r *scenarioRun) invoke(ctx context.Context) error {
 	if err := ready(ctx, ing); err != nil {
 		return err
 	}
-	// Other work on the machine moves both by as much as their difference:
+	// The same invocation through Serverledge's API, plain HTTP as the
+	// ingress is.
+	sl := newServerledgeInvoker(boxAPI(b), "bench", most)
+	defer sl.close()
+	// Other work on the machine moves them by as much as their difference:
 	// alternate them, and take the median of the rounds' ratios.
-	ratios := make([]float64, compareRounds)
+	ratios, slRatios := make([]float64, compareRounds), make([]float64, compareRounds)
 	for k := range ratios {
 		n := " clients=" + strconv.Itoa(most) + " round=" + strconv.Itoa(k+1)
 		inv, _ := r.loadPoint(ctx, "invoke"+n, iv, most)
+		slv, _ := r.loadPoint(ctx, "serverledge"+n, sl, most)
 		ref, _ := r.loadPoint(ctx, "http-ingress"+n, ing, most)
-		ratios[k] = inv / ref
+		ratios[k], slRatios[k] = inv/ref, slv/ref
 	}
-	slices.Sort(ratios)
-	r.point("invoke/http-ingress", "clients", most, "throughput_pct_median", 100*ratios[compareRounds/2],
-		"min_pct", 100*ratios[0], "max_pct", 100*ratios[compareRounds-1])
+	for _, x := range []struct {
+		label  string
+		ratios []float64
+	}{{"invoke/http-ingress", ratios}, {"serverledge/http-ingress", slRatios}} {
+		slices.Sort(x.ratios)
+		r.point(x.label, "clients", most, "throughput_pct_median", 100*x.ratios[compareRounds/2],
+			"min_pct", 100*x.ratios[0], "max_pct", 100*x.ratios[compareRounds-1])
+	}
 	return r.plot("invoke", &chart{title: "sync invoke, closed loop, " + r.sc.Clients + " callers",
 		xLabel: "throughput (invocations/s)", yLabel: "latency (µs, log scale)", logY: true, series: []series{p50, p99}})
 }

@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/fastserve"
 	"github.com/valyala/fasthttp"
 )
 
@@ -87,32 +88,9 @@ func (p *HTTPIngress) Listen(ctx context.Context) error {
 	}
 	p.ln = ln
 	p.base, p.cancel = context.WithCancel(context.Background())
-	// fasthttp rather than net/http: it reuses a connection's request,
-	// response and buffers, so a request costs no allocations of its own,
-	// and the ingress serves more than a plain net/http handler does
-	// (docs/performance.md).
+	// fasthttp rather than net/http (internal/fastserve).
 	limits := core.IngressLimits()
-	p.srv = &fasthttp.Server{
-		Handler: p.serve,
-		// The header must come within HeaderTime; the body then has
-		// BodyTime.
-		ReadTimeout: limits.HeaderTime,
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: limits.BodyTime}
-		},
-		WriteTimeout: limits.BodyTime,
-		IdleTimeout:  limits.IdleTime,
-		// Also the largest header block: the buffer is per connection.
-		ReadBufferSize:     limits.HeaderBytes,
-		MaxRequestBodySize: int(p.cfg.MaxBodyBytes),
-		// A multipart body is the function's to read, not the server's to
-		// parse (and spill to temporary files).
-		DisablePreParseMultipartForm: true,
-		NoDefaultServerHeader:        true,
-		CloseOnShutdown:              true,
-		Logger:                       fastLogger{p.log},
-		ErrorHandler:                 requestError,
-	}
+	p.srv = fastserve.Server(limits, int(p.cfg.MaxBodyBytes), false, p.serve, p.log)
 	limited := limits.Listener(ln)
 	p.served = make(chan struct{})
 	go func() {
@@ -152,14 +130,6 @@ func (p *HTTPIngress) Close() error {
 		<-p.served
 	})
 	return p.closeErr
-}
-
-// fastLogger sends fasthttp's messages (bad requests, mostly) to the debug
-// log.
-type fastLogger struct{ log *slog.Logger }
-
-func (l fastLogger) Printf(format string, args ...any) {
-	l.log.Debug(fmt.Sprintf(format, args...))
 }
 
 // Spec implements Provider.
@@ -343,12 +313,12 @@ func (p *HTTPIngress) match(ctx *fasthttp.RequestCtx, bit uint8) *ingressRoute {
 func (p *HTTPIngress) serve(ctx *fasthttp.RequestCtx) {
 	bit := methodBit(bstr(ctx.Method()))
 	if bit == 0 {
-		ingressError(ctx, "Method Not Allowed", fasthttp.StatusMethodNotAllowed)
+		fastserve.Error(ctx, "Method Not Allowed", fasthttp.StatusMethodNotAllowed)
 		return
 	}
 	rt := p.match(ctx, bit)
 	if rt == nil {
-		ingressError(ctx, "Not Found", fasthttp.StatusNotFound)
+		fastserve.Error(ctx, "Not Found", fasthttp.StatusNotFound)
 		return
 	}
 	// The server read the whole body, within MaxBodyBytes (413 past it).
@@ -364,7 +334,7 @@ func (p *HTTPIngress) serve(ctx *fasthttp.RequestCtx) {
 		// 200 promises delivery: an event that cannot be queued (a full
 		// mailbox, an unreachable node) is refused, for the client to retry.
 		if err := rt.out.Cast("new_request", payload); err != nil {
-			ingressError(ctx, "Service Unavailable: cannot queue the event: "+err.Error(), fasthttp.StatusServiceUnavailable)
+			fastserve.Error(ctx, "Service Unavailable: cannot queue the event: "+err.Error(), fasthttp.StatusServiceUnavailable)
 			return
 		}
 		ctx.SetContentType("text/plain; charset=utf-8")
@@ -392,22 +362,22 @@ func (p *HTTPIngress) serve(ctx *fasthttp.RequestCtx) {
 		// The node's own call timer is as long as rt.timeout or shorter, so
 		// the elapsed time tells a timeout from other failures.
 		if errors.Is(err, context.DeadlineExceeded) || time.Since(start) >= rt.timeout {
-			ingressError(ctx, "Gateway Timeout", fasthttp.StatusGatewayTimeout)
+			fastserve.Error(ctx, "Gateway Timeout", fasthttp.StatusGatewayTimeout)
 			return
 		}
 		if p.log.Enabled(p.base, slog.LevelDebug) {
 			p.log.Debug("http-ingress call failed", "err", err)
 		}
-		ingressError(ctx, "Service Unavailable", fasthttp.StatusServiceUnavailable)
+		fastserve.Error(ctx, "Service Unavailable", fasthttp.StatusServiceUnavailable)
 		return
 	}
 	switch {
 	case ret == core.CallErr:
-		ingressError(ctx, "Internal Server Error", fasthttp.StatusInternalServerError)
+		fastserve.Error(ctx, "Internal Server Error", fasthttp.StatusInternalServerError)
 	case ret == core.CallNoReply && rt.raw:
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	case ret == core.CallNoReply:
-		ingressError(ctx, "Not Found", fasthttp.StatusNotFound) // as EDGELESS answers
+		fastserve.Error(ctx, "Not Found", fasthttp.StatusNotFound) // as EDGELESS answers
 	case rt.raw:
 		ctx.SetContentType(http.DetectContentType(reply))
 		ctx.SetBody(reply)
@@ -417,7 +387,7 @@ func (p *HTTPIngress) serve(ctx *fasthttp.RequestCtx) {
 			if p.log.Enabled(p.base, slog.LevelDebug) {
 				p.log.Debug("http-ingress reply is not an EdgelessHTTPResponse", "err", err)
 			}
-			ingressError(ctx, "Bad Gateway", fasthttp.StatusBadGateway)
+			fastserve.Error(ctx, "Bad Gateway", fasthttp.StatusBadGateway)
 			return
 		}
 		// As net/http did: the type is sniffed from the body unless the
@@ -430,30 +400,6 @@ func (p *HTTPIngress) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(resp.Status)
 		ctx.SetBody(resp.Body)
 	}
-}
-
-// requestError answers a request the server could not read.
-func requestError(ctx *fasthttp.RequestCtx, err error) {
-	var small *fasthttp.ErrSmallBuffer
-	var ne net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		ingressError(ctx, "Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
-	case errors.As(err, &small):
-		ingressError(ctx, "Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
-	case errors.As(err, &ne) && ne.Timeout():
-		ingressError(ctx, "Request Timeout", fasthttp.StatusRequestTimeout)
-	default:
-		ingressError(ctx, "Bad Request", fasthttp.StatusBadRequest)
-	}
-}
-
-// ingressError answers code with msg as net/http's http.Error does.
-func ingressError(ctx *fasthttp.RequestCtx, msg string, code int) {
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetStatusCode(code)
-	ctx.SetBodyString(msg + "\n")
 }
 
 // bstr views b as a string without copying; the string must not outlive b.

@@ -17,7 +17,9 @@ import (
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
 	"github.com/edgeless-go/edgeless/core/telemetry"
+	"github.com/edgeless-go/edgeless/internal/fastserve"
 	"github.com/edgeless-go/edgeless/wire"
+	"github.com/valyala/fasthttp"
 )
 
 // domain is a registered orchestration domain.
@@ -46,6 +48,7 @@ type Con struct {
 	https bool              // the API is served over TLS
 
 	http     *http.Server
+	fast     *fasthttp.Server // plain HTTP, with TLS on (fastfront.go)
 	httpLn   net.Listener
 	server   *wire.Server
 	httpAddr string
@@ -188,10 +191,12 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	c.httpAddr = ln.Addr().String()
 	limits := core.APILimits()
 	ln = limits.Listener(ln)
+	var plain net.Listener
 	if c.https {
 		// TLS for our clients, plain HTTP for serverledge-cli on the same
 		// port; the handlers confine plain requests to Serverledge's paths.
-		ln = newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
+		sl := newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
+		ln, plain = sl, sl.PlainListener()
 	}
 	c.httpLn = ln
 	if !c.cfg.MetricsURL.IsZero() {
@@ -210,6 +215,16 @@ func (c *Con) Start(ctx context.Context) (err error) {
 			c.log.Error("API server failed", "err", err)
 		}
 	})
+	if plain != nil {
+		// Plain HTTP (Serverledge's clients) on fasthttp: fastfront.go.
+		c.fast = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, newFastFront(c.http.Handler, ctx, c.log).serve, c.log)
+		c.fast.NoDefaultContentType = true // as net/http, which sniffs
+		c.group.Go(func() {
+			if err := c.fast.Serve(plain); err != nil {
+				c.log.Error("plain-HTTP API server failed", "err", err)
+			}
+		})
+	}
 	c.group.Go(func() { c.maintainLoop(ctx) })
 	c.group.Go(func() { c.direct.loop(ctx) })
 	c.log.Info("controller started", "api", c.URL(), "domain_register", srv.Addr(), "tls", c.creds != nil,
@@ -270,6 +285,13 @@ func (c *Con) Close() error {
 		if err := c.http.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
 			c.http.Close()
 		} else {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if c.fast != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := c.fast.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, err)
 		}
 		cancel()

@@ -1,0 +1,159 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The plain-HTTP half of the API, Serverledge's paths for the clients that
+// cannot speak TLS, is served by fasthttp (internal/fastserve): its traffic
+// is mostly invocations and polls, small requests on keep-alive
+// connections, for which net/http's server costs more than the invocation.
+// The handlers stay the API's own: a request reaches the same http.Handler
+// as over HTTPS, through an http.Request and ResponseWriter that a
+// connection reuses, on fasthttp's goroutine, with the body streamed, so
+// the body budget and every rule of the API hold unchanged. No handler of
+// those paths streams its answer or takes over its connection.
+
+// bridge is one request's net/http view of a fasthttp request, reused.
+type bridge struct {
+	req  http.Request
+	url  url.URL
+	body streamBody
+	read bytes.Reader // the body when fasthttp read it whole
+	w    bridgeWriter
+}
+
+// streamBody is a request body read from fasthttp's stream.
+type streamBody struct{ r io.Reader }
+
+func (b *streamBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *streamBody) Close() error               { return nil }
+
+// bridgeWriter collects a handler's answer into the fasthttp response.
+type bridgeWriter struct {
+	ctx    *fasthttp.RequestCtx
+	header http.Header
+	status int // 0 until the header is written
+}
+
+func (w *bridgeWriter) Header() http.Header { return w.header }
+
+func (w *bridgeWriter) WriteHeader(status int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = status
+	for k, vs := range w.header {
+		if k == "Content-Length" || k == "Transfer-Encoding" { // fasthttp frames the body
+			continue
+		}
+		for _, v := range vs {
+			w.ctx.Response.Header.Add(k, v)
+		}
+	}
+	w.ctx.SetStatusCode(status)
+}
+
+func (w *bridgeWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		if w.header.Get("Content-Type") == "" {
+			w.header.Set("Content-Type", http.DetectContentType(p))
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ctx.Write(p)
+}
+
+// fastFront serves h to fasthttp's requests; base is the context of every
+// request (a handler must not keep fasthttp's past the request).
+type fastFront struct {
+	h       http.Handler
+	base    context.Context
+	bridges sync.Pool
+	log     *slog.Logger
+}
+
+func newFastFront(h http.Handler, base context.Context, log *slog.Logger) *fastFront {
+	f := &fastFront{h: h, base: base, log: log}
+	f.bridges.New = func() any { return &bridge{w: bridgeWriter{header: http.Header{}}} }
+	return f
+}
+
+// serve is the fasthttp handler.
+func (f *fastFront) serve(ctx *fasthttp.RequestCtx) {
+	b := f.bridges.Get().(*bridge)
+	defer func() {
+		if p := recover(); p != nil {
+			// As net/http's server: the request fails, the process goes on.
+			f.log.Error("API handler panicked", "method", b.req.Method, "path", b.url.Path, "panic", p)
+			ctx.Response.Reset()
+			ctx.SetStatusCode(http.StatusInternalServerError)
+		}
+		b.body.r, b.w.ctx = nil, nil
+		clear(b.req.Header)
+		clear(b.w.header)
+		f.bridges.Put(b)
+	}()
+	r := b.request(ctx, f.base)
+	b.w.ctx, b.w.status = ctx, 0
+	f.h.ServeHTTP(&b.w, r)
+	if b.w.status == 0 {
+		b.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// request fills b's http.Request from ctx's request.
+func (b *bridge) request(ctx *fasthttp.RequestCtx, base context.Context) *http.Request {
+	h := &ctx.Request.Header
+	r := &b.req
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	r.Method = method(h.Method())
+	b.url = url.URL{Path: string(ctx.Path()), RawQuery: string(ctx.URI().QueryString())}
+	r.URL = &b.url
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	if !h.IsHTTP11() {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	for k, v := range h.All() {
+		if string(k) == "Host" {
+			continue
+		}
+		key := string(k)
+		r.Header[key] = append(r.Header[key], string(v))
+	}
+	r.Host = string(h.Host())
+	r.RemoteAddr = ctx.RemoteAddr().String()
+	r.ContentLength = int64(h.ContentLength())
+	switch {
+	case r.ContentLength == 0 || r.ContentLength < -1: // none, or no framing: no body
+		r.ContentLength, r.Body = 0, http.NoBody
+	default: // a length, or chunked (-1: unknown)
+		b.body.r = ctx.RequestBodyStream()
+		if b.body.r == nil {
+			b.read.Reset(ctx.Request.Body())
+			b.body.r = &b.read
+		}
+		r.Body = &b.body
+	}
+	return r.WithContext(base)
+}
+
+// method returns m as a string, without allocating for the usual ones.
+func method(m []byte) string {
+	for _, s := range [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead} {
+		if string(m) == s {
+			return s
+		}
+	}
+	return string(m)
+}
