@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,8 +46,7 @@ type Con struct {
 	auth  *authenticator    // nil: the API authenticates nobody
 	https bool              // the API is served over TLS
 
-	http     *http.Server
-	fast     *fasthttp.Server // plain HTTP, with TLS on (fastfront.go)
+	http     *fasthttp.Server // the API (fastfront.go)
 	httpLn   net.Listener
 	server   *wire.Server
 	httpAddr string
@@ -191,12 +189,10 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	c.httpAddr = ln.Addr().String()
 	limits := core.APILimits()
 	ln = limits.Listener(ln)
-	var plain net.Listener
 	if c.https {
 		// TLS for our clients, plain HTTP for serverledge-cli on the same
 		// port; the handlers confine plain requests to Serverledge's paths.
-		sl := newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
-		ln, plain = sl, sl.PlainListener()
+		ln = newSniffListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.creds.Certificate()}})
 	}
 	c.httpLn = ln
 	if !c.cfg.MetricsURL.IsZero() {
@@ -207,24 +203,15 @@ func (c *Con) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	c.http = &http.Server{Handler: c.routes(), ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
-	limits.Apply(c.http)
 	ctx, c.cancel = context.WithCancel(context.Background())
+	// fasthttp serves the API's handlers: fastfront.go.
+	c.http = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, newFastFront(c.routes(), ctx, c.log).serve, c.log)
+	c.http.NoDefaultContentType = true // as net/http, which sniffs
 	c.group.Go(func() {
-		if err := c.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := c.http.Serve(ln); err != nil && !c.closed.Load() {
 			c.log.Error("API server failed", "err", err)
 		}
 	})
-	if plain != nil {
-		// Plain HTTP (Serverledge's clients) on fasthttp: fastfront.go.
-		c.fast = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, newFastFront(c.http.Handler, ctx, c.log).serve, c.log)
-		c.fast.NoDefaultContentType = true // as net/http, which sniffs
-		c.group.Go(func() {
-			if err := c.fast.Serve(plain); err != nil {
-				c.log.Error("plain-HTTP API server failed", "err", err)
-			}
-		})
-	}
 	c.group.Go(func() { c.maintainLoop(ctx) })
 	c.group.Go(func() { c.direct.loop(ctx) })
 	c.log.Info("controller started", "api", c.URL(), "domain_register", srv.Addr(), "tls", c.creds != nil,
@@ -278,23 +265,16 @@ func (c *Con) Close() error {
 	}
 	var errs []error
 	if c.http != nil {
-		// Shutdown waits for requests in flight; connections that never
-		// sent one (a client's spare, a stalled TLS handshake) are closed
-		// after the grace period rather than waited for.
+		// Shutdown closes idle connections and waits for requests in
+		// flight; a connection that never sent one (a stalled TLS
+		// handshake) is not waited for past the grace period: its read
+		// deadline ends it.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := c.http.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
-			c.http.Close()
-		} else {
+		if err := c.http.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, err)
 		}
 		cancel()
-	}
-	if c.fast != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := c.fast.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			errs = append(errs, err)
-		}
-		cancel()
+		c.httpLn.Close() // Shutdown closes it only once Serve has taken it
 	}
 	c.group.Close()
 	errs = append(errs, c.closeStore())

@@ -12,15 +12,15 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The plain-HTTP half of the API, Serverledge's paths for the clients that
-// cannot speak TLS, is served by fasthttp (internal/fastserve): its traffic
-// is mostly invocations and polls, small requests on keep-alive
-// connections, for which net/http's server costs more than the invocation.
-// The handlers stay the API's own: a request reaches the same http.Handler
-// as over HTTPS, through an http.Request and ResponseWriter that a
-// connection reuses, on fasthttp's goroutine, with the body streamed, so
-// the body budget and every rule of the API hold unchanged. No handler of
-// those paths streams its answer or takes over its connection.
+// The API is served by fasthttp (internal/fastserve): most of its traffic
+// is invocations and polls, small requests on keep-alive connections, for
+// which net/http's server cost more than the invocation. The handlers stay
+// net/http handlers: a request reaches the API's http.Handler through an
+// http.Request and ResponseWriter that are reused, on fasthttp's goroutine,
+// with the body streamed, so that the body budget and every rule of the
+// API hold as they are. No handler streams its answer or takes over its
+// connection, and none needs the request's context to end when its client
+// goes away: each bounds its own waits.
 
 // bridge is one request's net/http view of a fasthttp request, reused.
 type bridge struct {
@@ -133,6 +133,10 @@ func (b *bridge) request(ctx *fasthttp.RequestCtx, base context.Context) *http.R
 	}
 	r.Host = string(h.Host())
 	r.RemoteAddr = ctx.RemoteAddr().String()
+	r.TLS = nil
+	if ctx.IsTLS() {
+		r.TLS = ctx.TLSConnectionState()
+	}
 	r.ContentLength = int64(h.ContentLength())
 	switch {
 	case r.ContentLength == 0 || r.ContentLength < -1: // none, or no framing: no body

@@ -18,17 +18,15 @@ const sniffTime = 5 * time.Second
 
 // sniffListener serves TLS and plain HTTP on one port, so that clients that
 // cannot speak TLS (serverledge-cli) reach the API's address unchanged. A
-// connection whose first byte opens a TLS handshake is handed to Accept as
-// a *tls.Conn; any other as it is to PlainListener's Accept, and the
-// handlers confine plain requests to Serverledge's paths (r.TLS is nil for
-// them). Connections are sniffed
+// connection whose first byte opens a TLS handshake is handed to the server
+// as a *tls.Conn; any other as it is, and the handlers confine plain requests
+// to Serverledge's paths (r.TLS is nil for them). Connections are sniffed
 // concurrently so that one silent client does not hold up Accept. It is safe
 // for concurrent use.
 type sniffListener struct {
 	net.Listener
 	tls   *tls.Config
 	conns chan net.Conn
-	plain chan net.Conn // plain connections, for PlainListener
 	errc  chan error
 	done  chan struct{}
 	wg    sync.WaitGroup
@@ -39,7 +37,7 @@ type sniffListener struct {
 }
 
 func newSniffListener(ln net.Listener, cfg *tls.Config) *sniffListener {
-	s := &sniffListener{Listener: ln, tls: cfg, conns: make(chan net.Conn), plain: make(chan net.Conn), errc: make(chan error, 1),
+	s := &sniffListener{Listener: ln, tls: cfg, conns: make(chan net.Conn), errc: make(chan error, 1),
 		done: make(chan struct{}), sniffed: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -96,36 +94,17 @@ func (s *sniffListener) sniff(c net.Conn) {
 		return
 	}
 	var out net.Conn = &peekedConn{Conn: c, r: r}
-	to := s.plain
 	if first[0] == tlsHandshake {
-		out, to = tls.Server(out, s.tls), s.conns
+		out = tls.Server(out, s.tls)
 	}
 	select {
-	case to <- out:
+	case s.conns <- out:
 	case <-s.done:
 		c.Close()
 	}
 }
 
-// PlainListener returns the listener of the plain connections, which
-// Close closes too.
-func (s *sniffListener) PlainListener() net.Listener { return plainListener{s} }
-
-type plainListener struct{ s *sniffListener }
-
-func (p plainListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.s.plain:
-		return c, nil
-	case <-p.s.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p plainListener) Close() error   { return nil }
-func (p plainListener) Addr() net.Addr { return p.s.Addr() }
-
-// Accept returns the next sniffed TLS connection.
+// Accept returns the next sniffed connection.
 func (s *sniffListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-s.conns:
