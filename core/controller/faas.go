@@ -146,20 +146,8 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 // decodeInvoke reads an invocation's body (none is an empty one); Params
 // are never nil. On failure it has answered.
 func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.InvokeRequest, bool) {
-	// Read whole into a pooled buffer and unmarshalled: a json.Decoder
-	// would allocate its own buffer for every invocation.
-	bp := invokeBodies.Get().(*[]byte)
-	body := bytes.NewBuffer((*bp)[:0])
-	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20))
-	if body.Cap() <= 64<<10 { // a large one is not kept
-		*bp = body.Bytes()
-		defer invokeBodies.Put(bp)
-	}
 	var req spec.InvokeRequest
-	if err == nil && body.Len() > 0 {
-		err = json.Unmarshal(body.Bytes(), &req)
-	}
-	if err != nil {
+	if err := c.readJSON(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
 		return nil, false
 	}
@@ -167,6 +155,23 @@ func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.Invoke
 		req.Params = map[string]any{}
 	}
 	return &req, true
+}
+
+// readJSON unmarshals r's body, of at most max_workflow_mb, into v; an
+// empty body leaves v as it is. The body is read whole into a pooled
+// buffer: a json.Decoder would allocate its own for every invocation.
+func (c *Con) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	bp := invokeBodies.Get().(*[]byte)
+	body := bytes.NewBuffer((*bp)[:0])
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20))
+	if body.Cap() <= 64<<10 { // a large one is not kept
+		*bp = body.Bytes()
+		defer invokeBodies.Put(bp)
+	}
+	if err == nil && body.Len() > 0 {
+		err = json.Unmarshal(body.Bytes(), v)
+	}
+	return err
 }
 
 // invokeBodies holds buffers for invocation bodies.

@@ -273,7 +273,7 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req spec.ServerledgeInvocation
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+	if err := c.readJSON(w, r, &req); err != nil {
 		slText(w, http.StatusBadRequest, "could not parse request: "+err.Error())
 		return
 	}
