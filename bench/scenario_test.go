@@ -62,7 +62,7 @@ func TestScenarios(t *testing.T) {
 		}
 	}
 	// two points, async+poll, and three rounds of the largest against http-ingress
-	f([]string{"--scenario", "invoke", "--clients", "1,2"}, 9, `errors=[1-9]`, ` n=0 `)
+	f([]string{"--scenario", "invoke", "--clients", "1,2"}, 12, `errors=[1-9]`, ` n=0 `)
 	f([]string{"--scenario", "rate", "--clients", "4", "--rates", "200"}, 1, `errors=[1-9]`, `unsent=[1-9]`, ` n=0 `)
 	f([]string{"--scenario", "cold", "--reps", "1"}, 4, ` n=0 `)
 	f([]string{"--scenario", "chain", "--lengths", "2", "--window", "4"}, 4, `txn=0 `, `failed`)
