@@ -139,9 +139,12 @@ func parseChain(c tls.Certificate) ([]*x509.Certificate, error) {
 
 // callLocal serves a request from an in-process client with identity id, as
 // dispatch does one from a connection, except that the handler runs on the
-// caller's goroutine and its context ends with ctx as well as with the
-// server. It returns the response body, or the error text the peer would
-// have answered, or ErrUnavailable once the server is closing.
+// caller's goroutine with the caller's context, whose deadline (Call always
+// sets one) bounds it; Close waits for it. Deriving a context that the
+// server's Close also ends would register it with the server's context, a
+// shared lock on every call. It returns the response body, or the error
+// text the peer would have answered, or ErrUnavailable once the server is
+// closing.
 func (s *Server) callLocal(ctx context.Context, id Identity, method string, body []byte) ([]byte, string, error) {
 	s.writeMu.RLock()
 	if s.stopping {
@@ -167,10 +170,7 @@ func (s *Server) callLocal(ctx context.Context, id Identity, method string, body
 			return nil, fmt.Sprintf("server busy: %d requests running", cap(s.sem)), nil
 		}
 	}
-	hctx, cancel := context.WithCancel(context.WithValue(ctx, identityKey{}, id))
-	defer cancel()
-	defer context.AfterFunc(s.ctx, cancel)()
-	resp, err := h.serve(hctx, method, body)
+	resp, err := h.serve(context.WithValue(ctx, identityKey{}, id), method, body)
 	if err != nil {
 		return nil, errText(err), nil
 	}
