@@ -204,11 +204,8 @@ func (c *Con) Start(ctx context.Context) (err error) {
 		}
 	}
 	ctx, c.cancel = context.WithCancel(context.Background())
-	// fasthttp serves the API's handlers: fastfront.go. Their context is
-	// never cancelled: every context a handler derives from a cancellable
-	// one registers with it, a shared lock per request, and each handler
-	// bounds its own waits.
-	c.http = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, newFastFront(c.routes(), context.Background(), c.log).serve, c.log)
+	// fasthttp serves the API's handlers: fastfront.go.
+	c.http = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, newFastFront(c.routes(), c.log).serve, c.log)
 	c.http.NoDefaultContentType = true // as net/http, which sniffs
 	c.group.Go(func() {
 		if err := c.http.Serve(ln); err != nil && !c.closed.Load() {

@@ -72,17 +72,15 @@ func (w *bridgeWriter) Write(p []byte) (int, error) {
 	return w.ctx.Write(p)
 }
 
-// fastFront serves h to fasthttp's requests; base is the context of every
-// request (a handler must not keep fasthttp's past the request).
+// fastFront serves h to fasthttp's requests.
 type fastFront struct {
 	h       http.Handler
-	base    context.Context
 	bridges sync.Pool
 	log     *slog.Logger
 }
 
-func newFastFront(h http.Handler, base context.Context, log *slog.Logger) *fastFront {
-	f := &fastFront{h: h, base: base, log: log}
+func newFastFront(h http.Handler, log *slog.Logger) *fastFront {
+	f := &fastFront{h: h, log: log}
 	f.bridges.New = func() any { return &bridge{w: bridgeWriter{header: http.Header{}}} }
 	return f
 }
@@ -102,7 +100,7 @@ func (f *fastFront) serve(ctx *fasthttp.RequestCtx) {
 		clear(b.w.header)
 		f.bridges.Put(b)
 	}()
-	r := b.request(ctx, f.base)
+	r := b.request(ctx)
 	b.w.ctx, b.w.status = ctx, 0
 	f.h.ServeHTTP(&b.w, r)
 	if b.w.status == 0 {
@@ -110,8 +108,11 @@ func (f *fastFront) serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// request fills b's http.Request from ctx's request.
-func (b *bridge) request(ctx *fasthttp.RequestCtx, base context.Context) *http.Request {
+// request fills b's http.Request from ctx's request. Its context is never
+// cancelled: fasthttp's must not outlive the request, and every context a
+// handler derives from a cancellable one registers with it, a shared lock
+// per request; each handler bounds its own waits.
+func (b *bridge) request(ctx *fasthttp.RequestCtx) *http.Request {
 	h := &ctx.Request.Header
 	r := &b.req
 	if r.Header == nil {
@@ -149,7 +150,7 @@ func (b *bridge) request(ctx *fasthttp.RequestCtx, base context.Context) *http.R
 		}
 		r.Body = &b.body
 	}
-	return r.WithContext(base)
+	return r.WithContext(context.Background())
 }
 
 // method returns m as a string, without allocating for the usual ones.

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,7 +33,7 @@ func TestFastFront(t *testing.T) {
 	mux.HandleFunc("GET /text", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain words") })
 	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("handler bug") })
 	log := slog.New(slog.DiscardHandler)
-	srv := fastserve.Server(core.APILimits(), 1<<20, true, newFastFront(mux, context.Background(), log).serve, log)
+	srv := fastserve.Server(core.APILimits(), 1<<20, true, newFastFront(mux, log).serve, log)
 	srv.NoDefaultContentType = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
