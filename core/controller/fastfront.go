@@ -2,7 +2,6 @@ package controller
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -108,37 +107,36 @@ func (f *fastFront) serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// request fills b's http.Request from ctx's request. Its context is never
-// cancelled: fasthttp's must not outlive the request, and every context a
-// handler derives from a cancellable one registers with it, a shared lock
-// per request; each handler bounds its own waits.
+// request fills b's http.Request from ctx's request, every field anew (a
+// handler may have cached a parsed form in the last one). Its context is
+// the background: fasthttp's must not outlive the request, and every
+// context a handler derives from a cancellable one registers with it, a
+// shared lock per request; each handler bounds its own waits.
 func (b *bridge) request(ctx *fasthttp.RequestCtx) *http.Request {
 	h := &ctx.Request.Header
-	r := &b.req
-	if r.Header == nil {
-		r.Header = http.Header{}
-	}
-	r.Method = method(h.Method())
-	b.url = url.URL{Path: string(ctx.Path()), RawQuery: string(ctx.URI().QueryString())}
-	r.URL = &b.url
-	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
-	if !h.IsHTTP11() {
-		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	header := b.req.Header // cleared, kept for its buckets
+	if header == nil {
+		header = http.Header{}
 	}
 	for k, v := range h.All() {
 		if string(k) == "Host" {
 			continue
 		}
-		key := string(k)
-		r.Header[key] = append(r.Header[key], string(v))
+		key := headerKey(k)
+		header[key] = append(header[key], string(v))
 	}
-	r.Host = string(h.Host())
-	r.RemoteAddr = ctx.RemoteAddr().String()
-	r.TLS = nil
+	b.url = url.URL{Path: string(ctx.Path()), RawQuery: string(ctx.URI().QueryString())}
+	b.req = http.Request{
+		Method: method(h.Method()), URL: &b.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: header,
+		Host: string(h.Host()), RemoteAddr: ctx.RemoteAddr().String(), ContentLength: int64(h.ContentLength()),
+	}
+	r := &b.req
+	if !h.IsHTTP11() {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
 	if ctx.IsTLS() {
 		r.TLS = ctx.TLSConnectionState()
 	}
-	r.ContentLength = int64(h.ContentLength())
 	switch {
 	case r.ContentLength == 0 || r.ContentLength < -1: // none, or no framing: no body
 		r.ContentLength, r.Body = 0, http.NoBody
@@ -150,7 +148,29 @@ func (b *bridge) request(ctx *fasthttp.RequestCtx) *http.Request {
 		}
 		r.Body = &b.body
 	}
-	return r.WithContext(context.Background())
+	return r
+}
+
+// headerKey returns the canonical header name k as a string, without
+// allocating for the usual ones.
+func headerKey(k []byte) string {
+	switch string(k) {
+	case "Accept":
+		return "Accept"
+	case "Accept-Encoding":
+		return "Accept-Encoding"
+	case "Authorization":
+		return "Authorization"
+	case "Connection":
+		return "Connection"
+	case "Content-Length":
+		return "Content-Length"
+	case "Content-Type":
+		return "Content-Type"
+	case "User-Agent":
+		return "User-Agent"
+	}
+	return string(k)
 }
 
 // method returns m as a string, without allocating for the usual ones.

@@ -115,7 +115,8 @@ func testDirectInvoke(t *testing.T, overNetwork bool) {
 			t.Fatalf("an invocation took %v", a.took)
 		}
 		if a.status != http.StatusOK {
-			if a.status < 500 || !strings.Contains(a.body, `"sum"`) {
+			var e spec.ErrorReply
+			if a.status < 500 || json.Unmarshal([]byte(a.body), &e) != nil || !strings.Contains(e.Error, `"sum"`) {
 				t.Fatalf("invoke while the instance moves = %d %q: want a 5xx naming the function", a.status, a.body)
 			}
 			return false
