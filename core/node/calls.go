@@ -150,15 +150,21 @@ func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload 
 	if err := send(&e); err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
+	// The node's call timeout needs a timer of its own only when the
+	// caller's deadline is later.
 	timeout := t.n.callTimeout()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	var expired <-chan time.Time
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > timeout {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	select {
 	case m := <-ch:
 		defer t.n.bufs.Put(m.buf)
 		ret, reply := result(m.ev.Kind, m.ev.Payload)
 		return ret, bytes.Clone(reply), nil
-	case <-timer.C:
+	case <-expired:
 		return core.CallErr, nil, fmt.Errorf("call to %s: %w after %v", to, errTimedOut, timeout)
 	case <-ctx.Done():
 		return core.CallErr, nil, ctx.Err()
