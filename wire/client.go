@@ -52,7 +52,9 @@ type ClientOptions struct {
 	// treat the peer as gone rather than wait for a timeout.
 	OnLost func()
 	// InProcess lets calls reach a Server listening at the address in this
-	// process without a connection (see local.go); events still take the
+	// process without a connection (see local.go): the handler gets the
+	// caller's request value itself and the caller the handler's response,
+	// so neither may change them once handed over. Events still take the
 	// network.
 	InProcess bool
 }

@@ -137,29 +137,35 @@ func parseChain(c tls.Certificate) ([]*x509.Certificate, error) {
 	return chain, nil
 }
 
-// callLocal serves a request from an in-process client with identity id, as
-// dispatch does one from a connection, except that the handler runs on the
-// caller's goroutine with the caller's context, whose deadline (Call always
-// sets one) bounds it; Close waits for it. Deriving a context that the
-// server's Close also ends would register it with the server's context, a
-// shared lock on every call. It returns the response body, or the error
-// text the peer would have answered, or ErrUnavailable once the server is
-// closing.
-func (s *Server) callLocal(ctx context.Context, id Identity, method string, body []byte) ([]byte, string, error) {
+// callLocal serves req from the in-process client c, admitted as l, as
+// dispatch does a request from a connection, except that the handler runs
+// on the caller's goroutine, gets req itself and returns its response
+// itself: nothing is encoded. It runs with the caller's context, whose
+// deadline (Call always sets one) bounds it, and the server's Close waits
+// for it; deriving a context that Close also ended would register it with
+// the server's, a shared lock on every call. ok is false when the method's
+// handler takes other types than the caller's: the call then takes the
+// network, where the codec reconciles them.
+func callLocal[Req, Resp any](ctx context.Context, c *Client, l *localLink, method string, req *Req) (resp *Resp, err error, ok bool) {
+	s := l.s
 	s.writeMu.RLock()
 	if s.stopping {
 		s.writeMu.RUnlock()
-		return nil, "", ErrUnavailable
+		return nil, fmt.Errorf("cannot call %q on %s: %w", method, c.addr, ErrUnavailable), true
 	}
 	s.requests.Add(1)
 	s.writeMu.RUnlock()
 	defer s.requests.Done()
-	if msg := s.authorize(id, method); msg != "" {
-		return nil, msg, nil
+	if msg := s.authorize(l.id, method); msg != "" {
+		return nil, &RemoteError{Method: method, Message: msg}, true
 	}
-	h, ok := s.cfg.Mux.lookup(method)
-	if !ok {
-		return nil, unknownMethod(method).Error(), nil
+	h, found := s.cfg.Mux.lookup(method)
+	if !found {
+		return nil, &RemoteError{Method: method, Message: unknownMethod(method).Error()}, true
+	}
+	fn, typed := h.typed.(func(context.Context, *Req) (*Resp, error))
+	if !typed {
+		return nil, nil, false
 	}
 	if !h.inline {
 		select {
@@ -167,12 +173,29 @@ func (s *Server) callLocal(ctx context.Context, id Identity, method string, body
 			defer func() { <-s.sem }()
 		default:
 			s.refused.Add(1)
-			return nil, fmt.Sprintf("server busy: %d requests running", cap(s.sem)), nil
+			return nil, &RemoteError{Method: method, Message: fmt.Sprintf("server busy: %d requests running", cap(s.sem))}, true
 		}
 	}
-	resp, err := h.serve(context.WithValue(ctx, identityKey{}, id), method, body)
-	if err != nil {
-		return nil, errText(err), nil
+	resp, err = serveLocal(context.WithValue(ctx, identityKey{}, l.id), method, fn, req)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// The handler gave up with the caller, who over a connection would
+		// have stopped waiting for its answer.
+		return nil, fmt.Errorf("cannot call %q on %s: no response: %w", method, c.addr, ctx.Err()), true
+	case err != nil:
+		return nil, &RemoteError{Method: method, Message: errText(err)}, true
+	case resp == nil: // a nil response arrives as a zero one over the network
+		resp = new(Resp)
 	}
-	return resp, "", nil
+	return resp, nil, true
+}
+
+// serveLocal runs fn on req; a panic is an error, as in handler.serve.
+func serveLocal[Req, Resp any](ctx context.Context, method string, fn func(context.Context, *Req) (*Resp, error), req *Req) (resp *Resp, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, fmt.Errorf("method %q panicked: %v", method, r)
+		}
+	}()
+	return fn(ctx, req)
 }

@@ -53,6 +53,11 @@ func TestInProcessCallsAdmitAsTLSWould(t *testing.T) {
 	if n := c.connects.Load(); n != 0 {
 		t.Fatalf("in-process client connected %d times", n)
 	}
+	// A caller whose types differ from the handler's takes the network,
+	// where the codec reconciles them.
+	if _, err := Call[Empty, Empty](ctx, c, "test.Echo", &Empty{}); err != nil || c.connects.Load() != 1 {
+		t.Fatalf("Echo with other types = %v after %d connections, want an answer over one", err, c.connects.Load())
+	}
 
 	// A client expecting another node, one of another CA and one without
 	// TLS take the network and fail there as they would anyway.

@@ -19,6 +19,9 @@ type Mux struct {
 // handler is a registered method.
 type handler struct {
 	fn func(ctx context.Context, body []byte) ([]byte, error)
+	// typed is the registered func(context.Context, *Req) (*Resp, error)
+	// itself, for in-process calls.
+	typed any
 	// inline methods run on the goroutine that reads the connection.
 	inline bool
 }
@@ -28,7 +31,7 @@ type handler struct {
 // context that ends when the connection or the server closes; its error is
 // returned to the caller as a *RemoteError. Registering a name twice panics.
 func Method[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req *Req) (*Resp, error)) {
-	m.add(name, handler{fn: codec(name, fn)})
+	m.add(name, handler{fn: codec(name, fn), typed: fn})
 }
 
 // MethodInline registers fn as the handler of name on m, as Method does, but
@@ -40,7 +43,7 @@ func Method[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req
 // once, never waiting for another process, nor for a lock held across a
 // call to one. The connection reads nothing else while fn runs.
 func MethodInline[Req, Resp any](m *Mux, name string, fn func(ctx context.Context, req *Req) (*Resp, error)) {
-	m.add(name, handler{fn: codec(name, fn), inline: true})
+	m.add(name, handler{fn: codec(name, fn), typed: fn, inline: true})
 }
 
 // codec wraps fn with the decoding of its request and the encoding of its
@@ -127,38 +130,31 @@ func (e *RemoteError) Error() string {
 // context.DeadlineExceeded) when no answer came in time; a response arriving
 // after that is dropped. Call is safe for concurrent use.
 func Call[Req, Resp any](ctx context.Context, c *Client, method string, req *Req) (*Resp, error) {
-	body, err := marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode request of %q: %w", method, err)
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()
 	}
+	if l := c.localLink(); l != nil {
+		if resp, err, ok := callLocal[Req, Resp](ctx, c, l, method, req); ok {
+			return resp, err
+		}
+	}
+	body, err := marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode request of %q: %w", method, err)
+	}
+	done := make(chan callResult, 1)
+	id, err := c.startCall(method, body, done)
+	if err != nil {
+		return nil, fmt.Errorf("cannot call %q on %s: %w", method, c.addr, err)
+	}
 	var r callResult
-	if l := c.localLink(); l != nil && requestFrameSize(method, body)-prefixLen <= min(c.opts.MaxFrame, l.s.maxFrame) {
-		r.body, r.remote, r.err = l.s.callLocal(ctx, l.id, method, body)
-		if len(r.body) > c.opts.MaxFrame {
-			r.body, r.err = nil, frameTooLarge(uint64(len(r.body)), c.opts.MaxFrame)
-		}
-		if r.remote != "" && ctx.Err() != nil {
-			// The handler gave up with the caller, who over a connection
-			// would have stopped waiting for its answer.
-			return nil, fmt.Errorf("cannot call %q on %s: no response: %w", method, c.addr, ctx.Err())
-		}
-	} else {
-		done := make(chan callResult, 1)
-		id, err := c.startCall(method, body, done)
-		if err != nil {
-			return nil, fmt.Errorf("cannot call %q on %s: %w", method, c.addr, err)
-		}
-		select {
-		case r = <-done:
-		case <-ctx.Done():
-			c.abandonCall(id)
-			return nil, fmt.Errorf("cannot call %q on %s: no response: %w", method, c.addr, ctx.Err())
-		}
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		c.abandonCall(id)
+		return nil, fmt.Errorf("cannot call %q on %s: no response: %w", method, c.addr, ctx.Err())
 	}
 	switch {
 	case r.err != nil:
