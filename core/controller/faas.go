@@ -230,11 +230,9 @@ func (c *Con) invoke(ctx context.Context, wf *workflow, name string, payload []b
 		resp, err := c.direct.invoke(ctx, fr, payload, q)
 		if !errors.Is(err, errNoRoute) {
 			c.invokedDirect.Inc()
-			domain := ""
-			if d := c.domainOf(wf); d != nil {
-				domain = d.id
-			}
-			return outcome(domain, name, payload, resp, err, arrived)
+			// The route's domain, which the refresher keeps current: no
+			// lock of the controller's per invocation.
+			return outcome(fr.domain, name, payload, resp, err, arrived)
 		}
 	}
 	c.invokedOrc.Inc()
