@@ -512,8 +512,7 @@ func (o *Orc) updateNode(ctx context.Context, req *wire.UpdateNode) (*wire.Updat
 		id: req.Node, addr: addr, nonce: req.Nonce, refresh: refresh, deadline: deadline,
 		caps: req.Capabilities, providers: req.Providers,
 		// A broken connection to a node is the first sign of its failure
-		// (a crash, kill -9): reconcile at once, which drops it as soon as
-		// its lease has surely ended rather than at its deadline.
+		// (a crash, kill -9): reconcile at once rather than at its deadline.
 		client: wire.NewClient(addr, o.clientOptions(wire.Identity{Role: wire.RoleNode, ID: req.Node.String()}, o.wake)),
 		probe:  wire.NewClient(addr, o.clientOptions(wire.Identity{Role: wire.RoleNode, ID: req.Node.String()}, nil)),
 	}

@@ -3,13 +3,11 @@ package orc
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/core/spec"
-	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -280,35 +278,5 @@ func TestCouldPlaceWaitsForJoiningNode(t *testing.T) {
 	gpu := &component{fn: fn.fn, req: spec.Requirements{LabelMatchAll: []string{"gpu"}}}
 	if err := o.couldPlace(context.Background(), gpu); !errors.Is(err, ErrNoFeasibleNode) {
 		t.Fatalf("couldPlace = %v with no node able and none joining, want ErrNoFeasibleNode", err)
-	}
-}
-
-// TestUnreachableNodeDroppedAfterItsLease: a node whose connection broke and
-// cannot be redialled (a crash, or a partition it is alive behind) is
-// dropped, and its instances re-created, only once it has surely fenced
-// them: 7/4 of its refresh after its last registration.
-func TestUnreachableNodeDroppedAfterItsLease(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens: every dial is refused
-	client := wire.NewClient(addr, wire.ClientOptions{RequestTimeout: time.Second})
-	defer client.Close()
-	if _, err := wire.Call[wire.Empty, wire.Empty](context.Background(), client, "x", &wire.Empty{}); err == nil {
-		t.Fatal("a call to nothing succeeded")
-	}
-	testutil.Eventually(t, 10*time.Second, "the client down", client.Down)
-	received := time.Unix(1000, 0)
-	n := testNode('a', received, func(n *node) { n.client, n.deadline = client, received.Add(2*n.refresh) })
-	for _, c := range []struct {
-		at      time.Duration // after the last registration
-		dropped bool
-	}{{0, false}, {n.refresh, false}, {n.refresh * 7 / 4, false}, {n.refresh*7/4 + time.Millisecond, true}} {
-		p := planReconcile(map[core.ID]*node{n.id: n}, map[core.ID]*component{}, nil, received.Add(c.at), time.Hour)
-		if dropped := len(p.expired) == 1; dropped != c.dropped {
-			t.Errorf("%v after the last registration: dropped %v, want %v", c.at, dropped, c.dropped)
-		}
 	}
 }

@@ -39,13 +39,9 @@ func planReconcile(nodes map[core.ID]*node, comps map[core.ID]*component, exits 
 	for _, id := range slices.SortedFunc(maps.Keys(nodes), core.ID.Compare) {
 		n := nodes[id]
 		switch {
-		// A node whose connection broke and cannot be redialled is gone
-		// (one that comes back registers anew), but its instances are
-		// re-created only once it has surely fenced them: a node that is
-		// alive behind a partition, or paused, runs them until 7/4 of its
-		// refresh after its last registration, which came before our
-		// deadline's 2 refreshes began.
-		case now.After(n.deadline) || n.client != nil && n.client.Down() && now.After(n.deadline.Add(-n.refresh/4)):
+		// A node whose connection broke and cannot be redialled is gone: a
+		// node that is alive answers, and one that comes back registers anew.
+		case now.After(n.deadline) || n.client != nil && n.client.Down():
 			p.expired = append(p.expired, n)
 		case !n.meshed:
 			if !n.meshing {
