@@ -25,6 +25,7 @@ var (
 	errHeldTooMany = errors.New("too many casts wait for their target to move")
 	errGaveUp      = errors.New("the target did not come back in time")
 	errStopping    = errors.New("the sender stopped")
+	errFenced      = errors.New("the node is cut off from its orchestrator past its lease")
 )
 
 // moving reports whether a cast failed because its target is being moved:
@@ -62,7 +63,7 @@ func (inst *instance) castOutput(output, payload []byte, created int64, wait boo
 	err := errReplacing
 	if ok {
 		e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
-		err = inst.n.route(&e)
+		err = inst.sendOutput(&e)
 	}
 	if err == nil {
 		return nil

@@ -439,18 +439,29 @@ func (inst *instance) created() int64 {
 // cast that fails is dropped.
 func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) error {
 	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
-	err := inst.n.route(&e)
+	err := inst.sendOutput(&e)
 	if err != nil {
 		inst.dropCast(to, err)
 	}
 	return err
 }
 
+// sendOutput routes e, sent by the instance, unless the node's lease has
+// ended: a host paused in the middle of a handler wakes up here, and what
+// the handler sends now would repeat what its replacement, started from the
+// last synced state, sends again.
+func (inst *instance) sendOutput(e *core.Event) error {
+	if inst.n.fenced(time.Now()) {
+		return errFenced
+	}
+	return inst.n.route(e)
+}
+
 // callTo makes a call from this function and waits for its result. The
 // reply is valid until the next call. Instance goroutine only.
 func (f *functionInstance) callTo(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
-	if to == f.id {
-		return core.CallErr, nil // the instance is busy in this very call
+	if to == f.id || f.n.fenced(time.Now()) {
+		return core.CallErr, nil // busy in this very call, or past the lease (sendOutput)
 	}
 	ret, reply, err := f.calls.call(f.id, to, payload, f.created(), f.quit)
 	if errors.Is(err, errTimedOut) {

@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/wire"
@@ -144,4 +146,26 @@ func callThrough(n *Node, c *oneCall, from, to core.InstanceID, p string) (core.
 	defer n.remove(from.Component)
 	defer n.dropInstanceMetrics(inst.metrics)
 	return c.call(from, to, []byte(p), 1, inst.quit)
+}
+
+// TestOutputsStopAtTheLease: once the node's lease has ended, what an
+// instance sends is dropped, as a host paused in the middle of a handler
+// wakes up: its replacement, started from the last synced state, sends it
+// again.
+func TestOutputsStopAtTheLease(t *testing.T) {
+	n := idleNode(t)
+	target := runResource(t, n, &upper{})
+	sender := runResource(t, n, &upper{})
+	n.leaseUntil.Store(int64(time.Since(n.epoch) + time.Hour))
+	if err := sender.castTo(target.id, []byte("before"), 0); err != nil {
+		t.Fatalf("cast within the lease: %v", err)
+	}
+	n.leaseUntil.Store(int64(time.Since(n.epoch) - time.Millisecond))
+	dropped := n.dropped.Get()
+	if err := sender.castTo(target.id, []byte("after"), 0); !errors.Is(err, errFenced) {
+		t.Fatalf("cast past the lease: %v, want %v", err, errFenced)
+	}
+	if got := n.dropped.Get(); got != dropped+1 {
+		t.Fatalf("dropped %d, want %d", got, dropped+1)
+	}
 }
