@@ -50,6 +50,8 @@ func (w *bridgeWriter) WriteHeader(status int) {
 		return
 	}
 	w.status = status
+	// net/http's Header holds canonical names already.
+	w.ctx.Response.Header.DisableNormalizing()
 	for k, vs := range w.header {
 		if k == "Content-Length" || k == "Transfer-Encoding" { // fasthttp frames the body
 			continue

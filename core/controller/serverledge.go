@@ -280,7 +280,7 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 	if req.Params == nil {
 		req.Params = map[string]any{}
 	}
-	payload, err := json.Marshal(req.Params)
+	payload, err := paramsPayload(req.Params)
 	if err != nil {
 		slText(w, http.StatusBadRequest, "bad parameters: "+err.Error())
 		return
