@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,9 +10,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgeless-go/edgeless/core"
 	"github.com/edgeless-go/edgeless/internal/fastserve"
+	"github.com/edgeless-go/edgeless/wire"
 )
 
 // TestFastFront: a net/http handler behind the fasthttp front sees the
@@ -78,5 +82,44 @@ func TestFastFront(t *testing.T) {
 			t.Errorf("GET %s = %s %q %q, want %s %q %q", c.path, resp.Status, resp.Header.Get("Content-Type"), body,
 				c.status, c.contentType, c.body)
 		}
+	}
+}
+
+// TestAPIFrontLimits: the controller's API, served by the fasthttp front,
+// answers a body over max_workflow_mb 413 from its Content-Length, having
+// read no more than fasthttp's 8 KiB pre-read of it, and a header block over
+// 64 KiB 431.
+func TestAPIFrontLimits(t *testing.T) {
+	c := newTestCon(t, func(cfg *Config) {
+		cfg.MaxWorkflowMB = 1
+		cfg.DomainRegisterURL = wire.MustAddr("127.0.0.1:0")
+		cfg.MetricsURL = wire.Addr{}
+	})
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ask := func(req string) string {
+		t.Helper()
+		conn, err := net.Dial("tcp", c.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return strings.TrimSpace(line)
+	}
+	if got := ask("POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\n\r\n" + strings.Repeat(" ", 16<<10)); got != "HTTP/1.1 413 Request Entity Too Large" {
+		t.Errorf("a 2 MiB body with max_workflow_mb = 1: %q, want 413 before the rest of it", got)
+	}
+	if got := ask("GET /api/v1/workflows HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n"); got != "HTTP/1.1 431 Request Header Fields Too Large" {
+		t.Errorf("a 70 KiB header: %q, want 431", got)
 	}
 }
