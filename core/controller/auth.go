@@ -188,13 +188,14 @@ func (a *authenticator) current(age time.Duration) map[[32]byte]Token {
 
 var errNoToken = errors.New("missing bearer token: send Authorization: Bearer <token> (edgeless cert token makes one)")
 
-// check returns the HTTP status and message refusing r, or 0 and nil. A nil
-// authenticator lets everything through.
-func (a *authenticator) check(r *http.Request, need Role) (int, error) {
+// check returns the HTTP status and message refusing a request with header
+// Authorization authz, or 0 and nil. A nil authenticator lets everything
+// through.
+func (a *authenticator) check(authz string, need Role) (int, error) {
 	if a == nil {
 		return 0, nil
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := strings.CutPrefix(authz, "Bearer ")
 	if !ok || tok == "" {
 		return http.StatusUnauthorized, errNoToken
 	}
@@ -216,13 +217,22 @@ func (a *authenticator) check(r *http.Request, need Role) (int, error) {
 // guard wraps h so that it runs only for requests whose token has role need.
 func (c *Con) guard(need Role, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if status, err := c.auth.check(r, need); err != nil {
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="edgeless"`)
-			}
-			writeError(w, status, err.Error())
-			return
+		if c.admit(w, r.Header.Get("Authorization"), need) {
+			h(w, r)
 		}
-		h(w, r)
 	}
+}
+
+// admit answers a request with header Authorization authz whose token lacks
+// role need, and says whether it may go on.
+func (c *Con) admit(w http.ResponseWriter, authz string, need Role) bool {
+	status, err := c.auth.check(authz, need)
+	if err == nil {
+		return true
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="edgeless"`)
+	}
+	writeError(w, status, err.Error())
+	return false
 }

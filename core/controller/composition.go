@@ -344,7 +344,7 @@ func (c *Con) handleDeleteComposition(w http.ResponseWriter, r *http.Request) {
 // "async", a request id to poll, as for a function.
 func (c *Con) handleInvokeComposition(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	req, ok := c.decodeInvoke(w, r)
+	req, ok := c.decodeInvoke(w, r.Body)
 	if !ok {
 		return
 	}

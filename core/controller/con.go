@@ -205,7 +205,9 @@ func (c *Con) Start(ctx context.Context) (err error) {
 	}
 	ctx, c.cancel = context.WithCancel(context.Background())
 	// fasthttp serves the API's handlers: fastfront.go.
-	c.http = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, newFastFront(c.routes(), c.log).serve, c.log)
+	front := newFastFront(c.routes(), c.log)
+	front.native = c.fastInvoke
+	c.http = fastserve.Server(limits, c.cfg.MaxWorkflowMB<<20, true, front.serve, c.log)
 	c.http.NoDefaultContentType = true // as net/http, which sniffs
 	c.group.Go(func() {
 		if err := c.http.Serve(ln); err != nil && !c.closed.Load() {

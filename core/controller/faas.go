@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -105,8 +106,13 @@ func (c *Con) handleDeleteFunction(w http.ResponseWriter, r *http.Request) {
 // JSON object. Synchronously, the function's reply is the response body;
 // with "async" the answer is 202 and a request id to poll.
 func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	req, ok := c.decodeInvoke(w, r)
+	c.invokeAPI(r.Context(), w, r.PathValue("name"), r.Body)
+}
+
+// invokeAPI serves POST /api/v1/invoke/NAME, of function name with body,
+// once the request was admitted: from the mux, or from fastInvoke.
+func (c *Con) invokeAPI(ctx context.Context, w http.ResponseWriter, name string, body io.ReadCloser) {
+	req, ok := c.decodeInvoke(w, body)
 	if !ok {
 		return
 	}
@@ -122,16 +128,16 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	}
 	q := slQoS(req.QoSClass, req.QoSMaxRespT, req.CanDoOffloading)
 	if !req.Async {
-		res := c.invoke(r.Context(), wf, name, payload, q)
+		res := c.invoke(ctx, wf, name, payload, q)
 		if res.Status != http.StatusOK {
 			writeError(w, res.Status, res.Error)
 			return
 		}
 		// Where it was served, and whether the first choice was overloaded.
-		w.Header().Set("Edgeless-Domain", res.Domain)
-		w.Header().Set("Edgeless-Node", res.Node.String())
-		w.Header().Set("Edgeless-Offloaded", strconv.FormatBool(res.Offloaded))
-		w.Header().Set("Content-Type", "application/octet-stream")
+		setHeader(w, "Edgeless-Domain", res.Domain)
+		setHeader(w, "Edgeless-Node", res.Node.String())
+		setHeader(w, "Edgeless-Offloaded", strconv.FormatBool(res.Offloaded))
+		setHeader(w, "Content-Type", "application/octet-stream")
 		w.Write(res.Result)
 		return
 	}
@@ -145,9 +151,9 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 
 // decodeInvoke reads an invocation's body (none is an empty one); Params
 // are never nil. On failure it has answered.
-func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.InvokeRequest, bool) {
+func (c *Con) decodeInvoke(w http.ResponseWriter, body io.ReadCloser) (*spec.InvokeRequest, bool) {
 	var req spec.InvokeRequest
-	if err := c.readJSON(w, r, &req); err != nil {
+	if err := c.readJSON(w, body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
 		return nil, false
 	}
@@ -157,19 +163,19 @@ func (c *Con) decodeInvoke(w http.ResponseWriter, r *http.Request) (*spec.Invoke
 	return &req, true
 }
 
-// readJSON unmarshals r's body, of at most max_workflow_mb, into v; an
-// empty body leaves v as it is. The body is read whole into a pooled
+// readJSON unmarshals a request's body, of at most max_workflow_mb, into v;
+// an empty body leaves v as it is. The body is read whole into a pooled
 // buffer: a json.Decoder would allocate its own for every invocation.
-func (c *Con) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+func (c *Con) readJSON(w http.ResponseWriter, body io.ReadCloser, v any) error {
 	bp := invokeBodies.Get().(*[]byte)
-	body := bytes.NewBuffer((*bp)[:0])
-	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, int64(c.cfg.MaxWorkflowMB)<<20))
-	if body.Cap() <= 64<<10 { // a large one is not kept
-		*bp = body.Bytes()
+	buf := bytes.NewBuffer((*bp)[:0])
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, body, int64(c.cfg.MaxWorkflowMB)<<20))
+	if buf.Cap() <= 64<<10 { // a large one is not kept
+		*bp = buf.Bytes()
 		defer invokeBodies.Put(bp)
 	}
-	if err == nil && body.Len() > 0 {
-		err = json.Unmarshal(body.Bytes(), v)
+	if err == nil && buf.Len() > 0 {
+		err = json.Unmarshal(buf.Bytes(), v)
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -73,11 +74,25 @@ func (w *bridgeWriter) Write(p []byte) (int, error) {
 	return w.ctx.Write(p)
 }
 
+// setHeader sets the response header k, canonical, to v: on the fast front
+// straight into fasthttp's response, without net/http's map, which takes a
+// slice per value.
+func setHeader(w http.ResponseWriter, k, v string) {
+	if b, ok := w.(*bridgeWriter); ok && b.status == 0 {
+		b.ctx.Response.Header.Set(k, v)
+		return
+	}
+	w.Header().Set(k, v)
+}
+
 // fastFront serves h to fasthttp's requests.
 type fastFront struct {
 	h       http.Handler
 	bridges sync.Pool
 	log     *slog.Logger
+	// native, when set, serves the requests it takes from fasthttp's
+	// request, without its net/http view; it answers through b.w.
+	native func(ctx *fasthttp.RequestCtx, b *bridge) bool
 }
 
 func newFastFront(h http.Handler, log *slog.Logger) *fastFront {
@@ -101,9 +116,10 @@ func (f *fastFront) serve(ctx *fasthttp.RequestCtx) {
 		clear(b.w.header)
 		f.bridges.Put(b)
 	}()
-	r := b.request(ctx)
 	b.w.ctx, b.w.status = ctx, 0
-	f.h.ServeHTTP(&b.w, r)
+	if f.native == nil || !f.native(ctx, b) {
+		f.h.ServeHTTP(&b.w, b.request(ctx))
+	}
 	if b.w.status == 0 {
 		b.w.WriteHeader(http.StatusOK)
 	}
@@ -139,18 +155,25 @@ func (b *bridge) request(ctx *fasthttp.RequestCtx) *http.Request {
 	if ctx.IsTLS() {
 		r.TLS = ctx.TLSConnectionState()
 	}
-	switch {
-	case r.ContentLength == 0 || r.ContentLength < -1: // none, or no framing: no body
-		r.ContentLength, r.Body = 0, http.NoBody
-	default: // a length, or chunked (-1: unknown)
-		b.body.r = ctx.RequestBodyStream()
-		if b.body.r == nil {
-			b.read.Reset(ctx.Request.Body())
-			b.body.r = &b.read
-		}
-		r.Body = &b.body
+	r.Body = b.requestBody(ctx)
+	if r.Body == http.NoBody {
+		r.ContentLength = 0
 	}
 	return r
+}
+
+// requestBody is ctx's request body.
+func (b *bridge) requestBody(ctx *fasthttp.RequestCtx) io.ReadCloser {
+	if n := ctx.Request.Header.ContentLength(); n == 0 || n < -1 { // none, or no framing: no body
+		return http.NoBody
+	}
+	// A length, or chunked (-1: unknown).
+	b.body.r = ctx.RequestBodyStream()
+	if b.body.r == nil {
+		b.read.Reset(ctx.Request.Body())
+		b.body.r = &b.read
+	}
+	return &b.body
 }
 
 // headerKey returns the canonical header name k as a string, without
@@ -183,4 +206,51 @@ func method(m []byte) string {
 		}
 	}
 	return string(m)
+}
+
+// Invocations are most of the API's traffic: fastInvoke serves them from
+// fasthttp's request, without building its net/http view (header map,
+// strings of the path, the query and the client's address), under the same
+// rules as the mux's routes for them.
+var (
+	apiInvokePath = []byte("/api/v1/invoke/")
+	slInvokePath  = []byte("/invoke/")
+)
+
+// fastInvoke serves POST /api/v1/invoke/NAME and Serverledge's POST
+// /invoke/NAME; false leaves the request to the mux, as any other, or a
+// name that is not one path segment.
+func (c *Con) fastInvoke(ctx *fasthttp.RequestCtx, b *bridge) bool {
+	if !ctx.IsPost() {
+		return false
+	}
+	path := ctx.Path() // unescaped and cleaned, as the mux's
+	name, api := bytes.CutPrefix(path, apiInvokePath)
+	serverledge := false
+	if !api {
+		if name, serverledge = bytes.CutPrefix(path, slInvokePath); !serverledge {
+			return false
+		}
+	}
+	if len(name) == 0 || bytes.IndexByte(name, '/') >= 0 {
+		return false
+	}
+	w := &b.w
+	// plainOnlyServerledge, then guard or tokenless.
+	if api && c.https && !ctx.IsTLS() {
+		writeError(w, http.StatusBadRequest, errPlainHTTP)
+		return true
+	}
+	authz := ctx.Request.Header.Peek("Authorization")
+	if !serverledge || len(authz) > 0 || !c.mayGoWithoutToken(ctx.RemoteIP()) {
+		if !c.admit(w, string(authz), RoleInvoker) {
+			return true
+		}
+	}
+	if api {
+		c.invokeAPI(context.Background(), w, string(name), b.requestBody(ctx))
+	} else {
+		c.invokeServerledge(context.Background(), w, string(name), b.requestBody(ctx))
+	}
+	return true
 }

@@ -66,12 +66,14 @@ func (c *Con) serverledgeRoutes(mux *http.ServeMux) {
 func (c *Con) plainOnlyServerledge(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.https && r.TLS == nil && !isServerledgePath(r.URL.Path) {
-			writeError(w, http.StatusBadRequest, "this address speaks HTTPS; plain HTTP serves only Serverledge's API (/create, /invoke/NAME, …)")
+			writeError(w, http.StatusBadRequest, errPlainHTTP)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
+
+const errPlainHTTP = "this address speaks HTTPS; plain HTTP serves only Serverledge's API (/create, /invoke/NAME, …)"
 
 func isServerledgePath(p string) bool {
 	for _, root := range serverledgePaths {
@@ -88,7 +90,7 @@ func isServerledgePath(p string) bool {
 func (c *Con) tokenless(need Role, h http.HandlerFunc) http.HandlerFunc {
 	guarded := c.guard(need, h)
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "" && c.mayGoWithoutToken(r) {
+		if r.Header.Get("Authorization") == "" && c.mayGoWithoutToken(remoteIP(r.RemoteAddr)) {
 			h(w, r)
 			return
 		}
@@ -96,22 +98,28 @@ func (c *Con) tokenless(need Role, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (c *Con) mayGoWithoutToken(r *http.Request) bool {
+// mayGoWithoutToken says whether serverledge_auth lets the client at ip go
+// without a token.
+func (c *Con) mayGoWithoutToken(ip net.IP) bool {
 	switch c.cfg.ServerledgeAuth {
 	case ServerledgeAuthNone:
 		return true
 	case ServerledgeAuthLoopback:
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			return false
-		}
 		// Exactly the loopback addresses, not all of 127.0.0.0/8: other
 		// addresses of that range are how containers and namespaces on the
 		// host are sometimes given their own.
-		ip := net.ParseIP(host)
 		return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
 	}
 	return false
+}
+
+// remoteIP is the address of a net/http request's RemoteAddr, or nil.
+func remoteIP(addr string) net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(host)
 }
 
 // slText answers as Serverledge does with a bare string.
@@ -266,14 +274,20 @@ func (c *Con) slDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("fun")
+	c.invokeServerledge(r.Context(), w, r.PathValue("fun"), r.Body)
+}
+
+// invokeServerledge serves Serverledge's POST /invoke/NAME, of function
+// name with body, once the request was admitted: from the mux, or from
+// fastInvoke.
+func (c *Con) invokeServerledge(ctx context.Context, w http.ResponseWriter, name string, body io.ReadCloser) {
 	wf := c.functionNamed(name)
 	if wf == nil {
 		slText(w, http.StatusNotFound, "Function unknown")
 		return
 	}
 	var req spec.ServerledgeInvocation
-	if err := c.readJSON(w, r, &req); err != nil {
+	if err := c.readJSON(w, body, &req); err != nil {
 		slText(w, http.StatusBadRequest, "could not parse request: "+err.Error())
 		return
 	}
@@ -295,7 +309,7 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, spec.ServerledgeAsync{ReqId: id})
 		return
 	}
-	res := c.invoke(r.Context(), wf, name, payload, q)
+	res := c.invoke(ctx, wf, name, payload, q)
 	switch res.Status {
 	case http.StatusOK:
 		writeJSON(w, http.StatusOK, serverledgeResponse(&res))

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"maps"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -69,7 +68,7 @@ func TestServerledgePaths(t *testing.T) {
 	f := func(auth, remote string, want bool) {
 		t.Helper()
 		c := &Con{cfg: Config{ServerledgeAuth: auth}}
-		if got := c.mayGoWithoutToken(&http.Request{RemoteAddr: remote}); got != want {
+		if got := c.mayGoWithoutToken(remoteIP(remote)); got != want {
 			t.Errorf("serverledge_auth %s from %s: %v, want %v", auth, remote, got, want)
 		}
 	}

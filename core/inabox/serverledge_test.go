@@ -277,6 +277,22 @@ func TestServerledgeAPI(t *testing.T) {
 	if status, _ := sl.do(http.MethodGet, "/api/v1/functions", nil); status != http.StatusBadRequest {
 		t.Fatalf("plain GET /api/v1/functions = %d, want 400", status)
 	}
+	// Invocations take the front's own path (fastInvoke): the same rules,
+	// and what it leaves to the mux answers as the mux does.
+	sl.token = b.AdminToken()
+	if status, data := sl.do(http.MethodPost, "/api/v1/invoke/sum", map[string]any{"params": map[string]any{"a": "1", "b": "2"}}); status != http.StatusBadRequest || !strings.Contains(string(data), "speaks HTTPS") {
+		t.Fatalf("plain POST /api/v1/invoke/sum with a token = %d %q, want 400", status, data)
+	}
+	sl.token = ""
+	for path, want := range map[string]int{"/invoke/sum/": http.StatusNotFound, "/invoke/": http.StatusNotFound, "/invoke/a%2Fb": http.StatusNotFound} {
+		if status, data := sl.do(http.MethodPost, path, slInvocation{}); status != want {
+			t.Fatalf("POST %s = %d %q, want %d", path, status, data, want)
+		}
+	}
+	if status, data := sl.do(http.MethodGet, "/invoke/sum", nil); status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /invoke/sum = %d %q, want 405", status, data)
+	}
+	sl.report(sl.want(http.MethodPost, "/invoke/../invoke/sum", slInvocation{Params: map[string]any{"a": "1", "b": "2"}}, http.StatusOK, ""), "3", true)
 	sl.want(http.MethodPost, "/delete", map[string]string{"Name": "sum"}, http.StatusOK, `{"Deleted":"sum"}`)
 	sl.want(http.MethodPost, "/delete", map[string]string{"Name": "sum"}, http.StatusNotFound, "Unknown function")
 	sl.want(http.MethodGet, "/function", nil, http.StatusOK, `[]`)
@@ -299,14 +315,21 @@ func TestServerledgeAuth(t *testing.T) {
 			}
 			return http.StatusUnauthorized
 		}
-		newSLClient(t, b, "").want(http.MethodGet, "/function", nil, status(localOK), "")
+		local := newSLClient(t, b, "")
+		local.want(http.MethodGet, "/function", nil, status(localOK), "")
 		remote := newSLClient(t, b, "127.0.0.2")
 		remote.want(http.MethodGet, "/function", nil, status(remoteOK), "")
+		// An invocation is admitted alike (fastInvoke); no function x.
+		admitted := func(ok bool) int { return map[bool]int{true: http.StatusNotFound, false: http.StatusUnauthorized}[ok] }
+		local.want(http.MethodPost, "/invoke/x", slInvocation{}, admitted(localOK), "")
+		remote.want(http.MethodPost, "/invoke/x", slInvocation{}, admitted(remoteOK), "")
 		remote.want(http.MethodPost, "/create", slFunction{Name: "x", Runtime: "wasm", MemoryMB: 1}, map[bool]int{true: http.StatusBadRequest, false: http.StatusUnauthorized}[remoteOK], "")
 		remote.token = b.AdminToken()
 		remote.want(http.MethodGet, "/function", nil, http.StatusOK, "[]")
+		remote.want(http.MethodPost, "/invoke/x", slInvocation{}, http.StatusNotFound, "Function unknown")
 		remote.token = "edg_wrong"
 		remote.want(http.MethodGet, "/function", nil, http.StatusUnauthorized, "")
+		remote.want(http.MethodPost, "/invoke/x", slInvocation{}, http.StatusUnauthorized, "")
 		// Native code stays off unless the node allows it.
 		remote.token = b.AdminToken()
 		so := slFunction{Name: "sumn", Runtime: "native", MemoryMB: 16, TarFunctionCode: tarOf(t, map[string]string{"sum.so": filepath.Join(root, "functions/sum/sum.so")})}
