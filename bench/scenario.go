@@ -295,7 +295,8 @@ func (r *scenarioRun) loadPoint(ctx context.Context, label string, iv *invoker, 
 	res := closedLoop(ctx, iv, c, seconds(r.sc.Warm), seconds(r.sc.Point), r.cfg.MaxTransactions)
 	d := newDistribution(res.lat)
 	tput := float64(d.n) / res.elapsed.Seconds()
-	r.point(label, "n", d.n, "errors", res.errs, "req_per_s", tput, "p50", d.p50, "p90", d.p90, "p99", d.p99, "max", d.max)
+	r.point(label, "n", d.n, "errors", res.errs, "req_per_s", tput, "p50", d.p50, "p90", d.p90, "p99", d.p99, "max", d.max,
+		"cpu_per_req", res.cpu/time.Duration(max(d.n, 1)))
 	if res.firstErr != nil {
 		fmt.Fprintf(r.out, "  first error: %v\n", res.firstErr)
 	}
