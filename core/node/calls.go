@@ -105,62 +105,129 @@ func result(kind core.EventKind, payload []byte) (core.CallRet, []byte) {
 }
 
 // callTable is how resources and the invoker wait for results: any number
-// of calls at once, from any goroutine, each with its own channel.
+// of calls at once, from any goroutine. Each call waits in a slot, reused
+// by the calls after it; its correlation id names the slot (low bits) and
+// the call (high bits), so that a result finds its waiter without a lock
+// or a map, and a late result of a call that gave up finds another call
+// number in the slot and is dropped.
 type callTable struct {
-	n       *Node
-	corr    atomic.Uint64
-	mu      sync.Mutex
-	pending map[uint64]chan mail
+	n     *Node
+	seq   atomic.Uint64               // numbers the calls
+	slots atomic.Pointer[[]*callSlot] // every slot made; replaced whole under mu, never shrunk
+	mu    sync.Mutex                  // making a slot, when none is idle
+	idle  atomic.Uint64               // stack of idle slots: tag<<32 | index+1 of the top, 0 when empty
 }
 
+// callSlot is where one call at a time waits for its result.
+type callSlot struct {
+	index    uint32
+	next     atomic.Uint32 // in the idle stack: index+1 of the slot below, 0 at the bottom
+	awaiting atomic.Uint64 // the correlation id of the call waiting, 0 when none
+	replies  chan mail     // the result; only the one who clears awaiting sends
+	timer    *time.Timer   // the waiting call's
+}
+
+// slotBits bounds the calls in flight at once per table.
+const (
+	slotBits = 24
+	slotMask = 1<<slotBits - 1
+)
+
+var errTooManyCalls = errors.New("too many calls in flight")
+
 func newCallTable(n *Node) *callTable {
-	return &callTable{n: n, pending: map[uint64]chan mail{}}
+	t := &callTable{n: n}
+	t.slots.Store(&[]*callSlot{})
+	return t
+}
+
+// acquire returns an idle slot, or a new one.
+func (t *callTable) acquire() (*callSlot, error) {
+	for {
+		top := t.idle.Load()
+		if uint32(top) == 0 {
+			break
+		}
+		s := (*t.slots.Load())[uint32(top)-1]
+		// The tag makes the swap fail if s left and came back meanwhile.
+		if t.idle.CompareAndSwap(top, (top>>32+1)<<32|uint64(s.next.Load())) {
+			return s, nil
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slots := *t.slots.Load()
+	if len(slots) > slotMask {
+		return nil, errTooManyCalls
+	}
+	s := &callSlot{index: uint32(len(slots)), replies: make(chan mail, 1)}
+	grown := append(slots[:len(slots):len(slots)], s)
+	t.slots.Store(&grown)
+	return s, nil
+}
+
+// release makes s idle again.
+func (t *callTable) release(s *callSlot) {
+	for {
+		top := t.idle.Load()
+		s.next.Store(uint32(top))
+		if t.idle.CompareAndSwap(top, (top>>32+1)<<32|uint64(s.index+1)) {
+			return
+		}
+	}
 }
 
 func (t *callTable) deliverReply(e core.Event) {
-	t.mu.Lock()
-	ch := t.pending[e.Corr]
-	t.mu.Unlock()
-	if ch == nil {
+	slots := *t.slots.Load()
+	if e.Corr == 0 || e.Corr&slotMask >= uint64(len(slots)) {
+		return
+	}
+	s := slots[e.Corr&slotMask]
+	if !s.awaiting.CompareAndSwap(e.Corr, 0) {
 		return // a late result of a call that gave up
 	}
-	m := t.n.mail(&e)
-	select {
-	case ch <- m:
-	default:
-		t.n.bufs.Put(m.buf)
-	}
+	s.replies <- t.n.mail(&e) // empty: the call takes what was sent before it ends
 }
 
 // call hands a call from `from` to `to` to send and waits for its result
 // until ctx ends, the node's call timeout passes or quit closes. The reply
 // is the caller's.
 func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload []byte, send func(*core.Event) error, quit <-chan struct{}) (core.CallRet, []byte, error) {
-	corr := t.corr.Add(1)
-	ch := make(chan mail, 1)
-	t.mu.Lock()
-	t.pending[corr] = ch
-	t.mu.Unlock()
+	s, err := t.acquire()
+	if err != nil {
+		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
+	}
+	defer t.release(s)
+	corr := t.seq.Add(1)<<slotBits | uint64(s.index)
+	s.awaiting.Store(corr)
+	got := false
 	defer func() {
-		t.mu.Lock()
-		delete(t.pending, corr)
-		t.mu.Unlock()
+		if !got && s.awaiting.Swap(0) == 0 {
+			// A result came as the call gave up: take it, so that the
+			// slot's next call finds the channel empty.
+			t.n.bufs.Put((<-s.replies).buf)
+		}
 	}()
 	e := core.Event{Kind: core.KindCall, Target: to, Source: from, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
 	if err := send(&e); err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
-	// The node's call timeout needs a timer of its own only when the
-	// caller's deadline is later.
+	// The node's call timeout needs the timer only when the caller's
+	// deadline is later.
 	timeout := t.n.callTimeout()
 	var expired <-chan time.Time
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > timeout {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		expired = timer.C
+		if s.timer == nil {
+			s.timer = time.NewTimer(timeout)
+		} else {
+			s.timer.Reset(timeout)
+		}
+		defer s.timer.Stop()
+		expired = s.timer.C
 	}
 	select {
-	case m := <-ch:
+	case m := <-s.replies:
+		got = true
 		defer t.n.bufs.Put(m.buf)
 		ret, reply := result(m.ev.Kind, m.ev.Payload)
 		return ret, bytes.Clone(reply), nil

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func TestInvokerAndResourceCallsByTable(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if k := len(n.invoker.calls.pending) + len(caller.calls.pending); k != 0 {
+	if k := n.invoker.calls.waiting() + caller.calls.waiting(); k != 0 {
 		t.Fatalf("%d calls left in the tables", k)
 	}
 	// The invoker takes results only.
@@ -167,5 +168,94 @@ func TestOutputsStopAtTheLease(t *testing.T) {
 	}
 	if got := n.dropped.Get(); got != dropped+1 {
 		t.Fatalf("dropped %d, want %d", got, dropped+1)
+	}
+}
+
+// waiting counts the calls waiting in t's slots.
+func (t *callTable) waiting() int {
+	k := 0
+	for _, s := range *t.slots.Load() {
+		if s.awaiting.Load() != 0 {
+			k++
+		}
+	}
+	return k
+}
+
+// TestCallTableSlots: a slot serves call after call; a result that comes
+// after its call gave up, or as it gives up, never reaches the slot's next
+// call; concurrent calls each get their own result and need no more slots
+// than calls at once.
+func TestCallTableSlots(t *testing.T) {
+	n := &Node{}
+	n.cfg.General.CallTimeoutMS = 10_000
+	n.bufs.New = func() any { b := make([]byte, 0, 64); return &b }
+	tab := newCallTable(n)
+	reply := func(e *core.Event, payload string) {
+		tab.deliverReply(core.Event{Kind: core.KindCallReply, Target: e.Source, Source: e.Target, Corr: e.Corr, Payload: []byte(payload)})
+	}
+	var from, to core.InstanceID
+
+	// Gave up before its result: the late result is dropped.
+	var late core.Event
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := tab.call(ctx, from, to, nil, func(e *core.Event) error { late = *e; return nil }, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call with its context ended: %v", err)
+	}
+	reply(&late, "late")
+	ret, got, err := tab.call(context.Background(), from, to, nil, func(e *core.Event) error {
+		if e.Corr == late.Corr || e.Corr&slotMask != late.Corr&slotMask {
+			t.Errorf("correlation ids %x then %x: want the same slot, another call", late.Corr, e.Corr)
+		}
+		reply(&late, "late again")
+		reply(e, "mine")
+		return nil
+	}, nil)
+	if err != nil || ret != core.CallReply || string(got) != "mine" {
+		t.Fatalf("next call = %v %q %v, want its own result", ret, got, err)
+	}
+
+	// The result arrives as the call gives up (both ready: either wins).
+	for i := range 500 {
+		want := fmt.Sprint(i)
+		tab.call(ctx, from, to, nil, func(e *core.Event) error { reply(e, "raced"); return nil }, nil)
+		_, got, err := tab.call(context.Background(), from, to, nil, func(e *core.Event) error { reply(e, want); return nil }, nil)
+		if err != nil || string(got) != want {
+			t.Fatalf("call %d after a raced one = %q %v, want %q", i, got, err, want)
+		}
+	}
+
+	// Concurrent calls, answered from other goroutines.
+	const callers, each = 32, 200
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := range callers {
+		wg.Go(func() {
+			for k := range each {
+				want := fmt.Sprintf("%d/%d", c, k)
+				_, got, err := tab.call(context.Background(), from, to, []byte(want), func(e *core.Event) error {
+					ev := *e
+					ev.Payload = bytes.Clone(e.Payload)
+					go reply(&ev, string(ev.Payload))
+					return nil
+				}, nil)
+				if err != nil || string(got) != want {
+					errs <- fmt.Errorf("call %s = %q %v", want, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if k := tab.waiting(); k != 0 {
+		t.Fatalf("%d calls left waiting", k)
+	}
+	if k := len(*tab.slots.Load()); k > callers {
+		t.Fatalf("%d slots for %d calls at once", k, callers)
 	}
 }

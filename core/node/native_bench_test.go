@@ -122,3 +122,22 @@ func BenchmarkChain(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInvokeNative measures calls from many goroutines at once through
+// the node's invoker (the path of a direct invocation, and of
+// http-ingress's calls) into one native no-op instance: call table, mailbox
+// and the way back.
+func BenchmarkInvokeNative(b *testing.B) {
+	n := runtimeNode(b)
+	inst := startClass(b, n, "RUST_NATIVE", "noop", "so", nil)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if ret, _, err := n.invoker.call(context.Background(), inst.id, nil, n.route); err != nil || ret == core.CallErr {
+				b.Error(ret, err)
+				return
+			}
+		}
+	})
+}
