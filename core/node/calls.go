@@ -125,6 +125,7 @@ type callSlot struct {
 	awaiting atomic.Uint64 // the correlation id of the call waiting, 0 when none
 	replies  chan mail     // the result; only the one who clears awaiting sends
 	timer    *time.Timer   // the waiting call's
+	ev       core.Event    // the waiting call's
 }
 
 // slotBits bounds the calls in flight at once per table.
@@ -208,8 +209,11 @@ func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload 
 			t.n.bufs.Put((<-s.replies).buf)
 		}
 	}()
-	e := core.Event{Kind: core.KindCall, Target: to, Source: from, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
-	if err := send(&e); err != nil {
+	// The slot's event: one on the stack would escape through send.
+	s.ev = core.Event{Kind: core.KindCall, Target: to, Source: from, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
+	err = send(&s.ev)
+	s.ev.Payload = nil // keep no payload alive
+	if err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
 	// The node's call timeout needs the timer only when the caller's
