@@ -43,6 +43,17 @@ type direct struct {
 
 	mu    sync.Mutex            // serialises writers of fns; guards nodes
 	nodes map[core.ID]*nodeLink // connections to nodes that routes use
+
+	// bound is the context of the direct calls whose caller set no
+	// deadline (see callContext); the refresher replaces it and ends the
+	// old ones once past their deadline (ending, the refresher's only).
+	bound  atomic.Pointer[context.Context]
+	ending []boundEnd
+}
+
+type boundEnd struct {
+	at     time.Time
+	cancel context.CancelFunc
 }
 
 // nodeLink is the controller's connection to one node's dataplane.
@@ -155,6 +166,7 @@ func (d *direct) invoke(ctx context.Context, fr *fnRoute, payload []byte, q qosR
 		fr.used.Store(true)
 	}
 	tg := &t.targets[int(fr.next.Add(1))%len(t.targets)]
+	ctx = d.callContext(ctx)
 	resp, err := wire.Call[wire.Invoke, wire.InvokeResponse](ctx, tg.client, wire.MethodNodeInvoke,
 		&wire.Invoke{Component: tg.component, Payload: payload, Urgent: q.Urgent})
 	switch {
@@ -173,17 +185,61 @@ func (d *direct) invoke(ctx context.Context, fr *fnRoute, payload []byte, q qosR
 	return nil, errNoRoute
 }
 
+// callContext bounds a direct call by the transport's request timeout when
+// ctx sets no bound of its own, as wire.Call would, but with a context
+// shared by the calls of a routeRefresh: a context of its own per call,
+// with its timer, cost more than the call's other bookkeeping together.
+// A call's bound is thus the timeout less at most one routeRefresh.
+func (d *direct) callContext(ctx context.Context) context.Context {
+	if ctx.Done() != nil {
+		return ctx
+	}
+	if b := d.bound.Load(); b != nil {
+		return *b
+	}
+	return ctx // the refresher has not started: wire.Call bounds it
+}
+
+// renewBound replaces the shared bound once it is a routeRefresh old, and
+// ends those past their deadline.
+func (d *direct) renewBound(now time.Time) {
+	if b := d.bound.Load(); b != nil {
+		if dl, _ := (*b).Deadline(); dl.Sub(now) > wire.DefaultRequestTimeout-routeRefresh {
+			return
+		}
+	}
+	at := now.Add(wire.DefaultRequestTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), at)
+	d.bound.Store(&ctx)
+	live := d.ending[:0]
+	for _, e := range d.ending {
+		if now.After(e.at) {
+			e.cancel()
+		} else {
+			live = append(live, e)
+		}
+	}
+	d.ending = append(live, boundEnd{at, cancel})
+}
+
 // loop refreshes routes every routeRefresh, and at once when asked, until
 // ctx ends. It owns the node connections and closes them on its way out.
 func (d *direct) loop(ctx context.Context) {
 	t := time.NewTicker(routeRefresh)
 	defer t.Stop()
 	defer d.closeNodes()
+	defer func() {
+		for _, e := range d.ending {
+			e.cancel()
+		}
+	}()
+	d.renewBound(time.Now())
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			d.renewBound(now)
 		case <-d.kick:
 		}
 		d.refresh(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/edgeless-go/edgeless/wire"
 )
@@ -36,4 +37,39 @@ func TestDirectNoRoute(t *testing.T) {
 	f("no instance", &routeTable{version: 1}, qosRequest{}, true)
 	edgeCloud := &routeTable{version: 1, viaOrc: true, targets: []target{{client: client}}}
 	f("edge-cloud, may offload", edgeCloud, qosRequest{CanOffload: true}, false)
+}
+
+// TestDirectCallContext: a direct call without a bound of its own gets the
+// shared one, the transport's request timeout ahead; the refresher renews
+// it each routeRefresh and ends the old ones once past their deadline.
+func TestDirectCallContext(t *testing.T) {
+	d := newDirect(nil)
+	bg := context.Background()
+	if got := d.callContext(bg); got != bg {
+		t.Fatal("before the refresher's first turn the caller's context must be kept: wire.Call bounds it")
+	}
+	now := time.Now()
+	d.renewBound(now)
+	first := d.callContext(bg)
+	if dl, ok := first.Deadline(); !ok || !dl.Equal(now.Add(wire.DefaultRequestTimeout)) {
+		t.Fatalf("shared bound's deadline %v %v, want %v", dl, ok, now.Add(wire.DefaultRequestTimeout))
+	}
+	own, cancel := context.WithCancel(bg)
+	defer cancel()
+	if d.callContext(own) != own {
+		t.Fatal("a caller's cancellable context must be kept")
+	}
+	d.renewBound(now.Add(routeRefresh / 2))
+	if d.callContext(bg) != first {
+		t.Fatal("renewed before a routeRefresh passed")
+	}
+	d.renewBound(now.Add(routeRefresh))
+	second := d.callContext(bg)
+	if second == first || first.Err() != nil {
+		t.Fatalf("after a routeRefresh: renewed %v, first ended early (%v)", second != first, first.Err())
+	}
+	d.renewBound(now.Add(wire.DefaultRequestTimeout + time.Second))
+	if first.Err() == nil || second.Err() == nil || len(d.ending) != 1 {
+		t.Fatalf("past their deadlines both must be ended (%v, %v) and only the new one kept (%d)", first.Err(), second.Err(), len(d.ending))
+	}
 }
