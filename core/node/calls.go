@@ -190,9 +190,10 @@ func (t *callTable) deliverReply(e core.Event) {
 	s.replies <- t.n.mail(&e) // empty: the call takes what was sent before it ends
 }
 
-// call hands a call from `from` to `to` to send and waits for its result
-// until ctx ends, the node's call timeout passes or quit closes. The reply
-// is the caller's.
+// call hands a call from `from` to `to` to send, or runs it at once on this
+// goroutine when `to` is an idle instance of this node (runNow), and waits
+// for its result until ctx ends, the node's call timeout passes or quit
+// closes. The reply is the caller's.
 func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload []byte, send func(*core.Event) error, quit <-chan struct{}) (core.CallRet, []byte, error) {
 	s, err := t.acquire()
 	if err != nil {
@@ -209,18 +210,25 @@ func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload 
 			t.n.bufs.Put((<-s.replies).buf)
 		}
 	}()
+	// The node's call timeout needs the timer only when the caller's
+	// deadline is later.
+	timeout := t.n.callTimeout()
+	wait := timeout
+	d, bounded := ctx.Deadline()
+	if bounded {
+		wait = min(wait, time.Until(d))
+	}
 	// The slot's event: one on the stack would escape through send.
 	s.ev = core.Event{Kind: core.KindCall, Target: to, Source: from, Corr: corr, Created: time.Now().UnixNano(), Payload: payload}
-	err = send(&s.ev)
+	if inst := t.n.local(to); inst == nil || !inst.runNow(&s.ev, wait) {
+		err = send(&s.ev)
+	}
 	s.ev.Payload = nil // keep no payload alive
 	if err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
-	// The node's call timeout needs the timer only when the caller's
-	// deadline is later.
-	timeout := t.n.callTimeout()
 	var expired <-chan time.Time
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > timeout {
+	if !bounded || time.Until(d) > timeout {
 		if s.timer == nil {
 			s.timer = time.NewTimer(timeout)
 		} else {

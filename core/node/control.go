@@ -60,6 +60,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	}
 	inst.sample("function_instantiate_time", t0)
 	inst.h = wi
+	inst.runBound = rt.bound
 	inst.release = func(failed bool) {
 		inst.cancelDelayed()
 		if !failed {

@@ -68,10 +68,17 @@ type instance struct {
 	patched     chan struct{}
 	patchedOnce sync.Once
 	held        heldCasts
-	handled     atomic.Uint64 // events handled, casts and calls; written by the instance goroutine only
+	handled     atomic.Uint64 // events handled, casts and calls; written under exec only
+	// exec is held by whoever runs the instance's handlers: its goroutine
+	// from taking events to parking, or a caller running a call on its own
+	// goroutine while the instance is idle (runNow).
+	exec sync.Mutex
+	// runBound is the longest a handler runs, which its runtime enforces
+	// (0: no bound, never run on a caller's goroutine). Set before start.
+	runBound time.Duration
 	// handlerStart is when the running handler began (Unix ns), 0 outside
 	// one; events the handler sends carry it as their creation time, which
-	// spares a clock read per event. Instance goroutine only.
+	// spares a clock read per event. Under exec only.
 	handlerStart int64
 	metrics      *instanceMetrics
 
@@ -227,8 +234,13 @@ func (inst *instance) deliverUrgent(e *core.Event) error {
 // While events queue back to back, a handler's start is the previous one's
 // end: one clock read per event instead of two (a clock read costs ~50 ns on
 // some VMs, about as much as a native handler call).
+//
+// It holds exec from taking an event until it parks, so that a call run on
+// its caller's goroutine (runNow) never overtakes an event queued before it.
 func (inst *instance) run() {
 	defer close(inst.done)
+	inst.exec.Lock()
+	defer inst.exec.Unlock()
 	var last time.Time // when the previous handler ended; zero after idling
 	for {
 		var m mail
@@ -243,9 +255,17 @@ func (inst *instance) run() {
 			return
 		} else if inst.mailbox.take(&m) {
 			start = last
-		} else if !inst.wait(&m) {
-			inst.finish(inst.abortReason())
-			return
+		} else {
+			inst.exec.Unlock()
+			urgent, ok := inst.wait(&m)
+			inst.exec.Lock()
+			switch {
+			case !ok:
+				inst.finish(inst.abortReason())
+				return
+			case !urgent: // the mailbox's, taken at the top under exec
+				continue
+			}
 		}
 		if start.IsZero() {
 			start = time.Now()
@@ -261,14 +281,9 @@ func (inst *instance) run() {
 			last = time.Time{}
 			continue
 		}
-		inst.handlerStart = start.UnixNano()
-		err := inst.handle(&m)
-		// A monotonic reading alone is cheaper than time.Now's two.
-		last = start.Add(time.Since(start))
-		inst.metrics.observe(inst, &m.ev, start, last, err != nil)
-		inst.handlerStart = 0
+		var err error
+		last, err = inst.runOne(&m, start)
 		inst.n.bufs.Put(m.buf)
-		inst.handled.Store(inst.handled.Load() + 1) // one writer: no locked add needed
 		if err != nil {
 			inst.log.Error("instance failed; removing it", "err", err)
 			reason := err.Error()
@@ -283,25 +298,71 @@ func (inst *instance) run() {
 	}
 }
 
-// wait blocks until an event comes and takes it, or reports false when the
-// instance is to stop instead. Instance goroutine only.
-func (inst *instance) wait(m *mail) bool {
-	for {
-		if inst.mailbox.park() {
-			select {
-			case <-inst.mailbox.wake:
-			case <-inst.quit:
-				inst.mailbox.unpark()
-				return false
-			case *m = <-inst.urgent:
-				inst.mailbox.unpark()
-				return true
-			}
-		}
-		if inst.mailbox.take(m) {
-			return true
-		}
+// runOne runs the handler on m, which began at start, and counts it; it
+// returns when it ended. Under exec only.
+func (inst *instance) runOne(m *mail, start time.Time) (time.Time, error) {
+	inst.handlerStart = start.UnixNano()
+	err := inst.handle(m)
+	// A monotonic reading alone is cheaper than time.Now's two.
+	end := start.Add(time.Since(start))
+	inst.metrics.observe(inst, &m.ev, start, end, err != nil)
+	inst.handlerStart = 0
+	inst.handled.Store(inst.handled.Load() + 1) // serialised by exec: no locked add needed
+	return end, err
+}
+
+// wait parks until an event may have come to the mailbox, or takes an
+// urgent one (urgent true); ok is false when the instance is to stop
+// instead. Instance goroutine only, without exec.
+func (inst *instance) wait(m *mail) (urgent, ok bool) {
+	if !inst.mailbox.park() {
+		return false, true
 	}
+	select {
+	case <-inst.mailbox.wake:
+		return false, true
+	case <-inst.quit:
+		inst.mailbox.unpark()
+		return false, false
+	case *m = <-inst.urgent:
+		inst.mailbox.unpark()
+		return true, true
+	}
+}
+
+// runNow runs the call e on the caller's goroutine, when the instance is
+// idle (nothing queued, no handler running, not stopping, within the
+// lease) and its handler's bound ends before the caller, who waits at most
+// wait, would give up: busy running it, the caller could not give up
+// earlier. It spares the call the hand-off to the instance's goroutine and
+// the one of its result back, which cost more than a small handler. False:
+// the call must be queued as usual. The caller must not be a handler of
+// this node's functions (a WASM handler would nest in another's host
+// call): only resources and the invoker use it.
+func (inst *instance) runNow(e *core.Event, wait time.Duration) bool {
+	if inst.runBound == 0 || inst.runBound > wait || !inst.exec.TryLock() {
+		return false
+	}
+	defer inst.exec.Unlock()
+	if inst.quitting.Load() || inst.mailbox.len() != 0 || len(inst.urgent) != 0 {
+		return false
+	}
+	start := time.Now()
+	if inst.n.fenced(start) {
+		return false // the run loop drops it and answers
+	}
+	m := mail{ev: *e}
+	if _, err := inst.runOne(&m, start); err != nil {
+		// As the run loop does, except that finish runs there.
+		reason := err.Error()
+		inst.failure.Store(&reason)
+		inst.aborted.Store(&reason)
+		if inst.n.remove(inst.id.Component) == inst {
+			inst.log.Error("instance failed; removing it", "err", err)
+		}
+		inst.signalQuit()
+	}
+	return true
 }
 
 func (inst *instance) handle(m *mail) error {

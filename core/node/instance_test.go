@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/core"
+	"github.com/edgeless-go/edgeless/internal/testutil"
 	"github.com/edgeless-go/edgeless/wire"
 )
 
@@ -188,6 +192,7 @@ func (t *callTable) waiting() int {
 // than calls at once.
 func TestCallTableSlots(t *testing.T) {
 	n := &Node{}
+	n.instances.Store(&map[core.ID]receiver{})
 	n.cfg.General.CallTimeoutMS = 10_000
 	n.bufs.New = func() any { b := make([]byte, 0, 64); return &b }
 	tab := newCallTable(n)
@@ -257,5 +262,138 @@ func TestCallTableSlots(t *testing.T) {
 	}
 	if k := len(*tab.slots.Load()); k > callers {
 		t.Fatalf("%d slots for %d calls at once", k, callers)
+	}
+}
+
+// ordered records the casts it handles; a call answers with them, and with
+// the goroutine it ran on. A cast of "wait" blocks until gate closes.
+type ordered struct {
+	mu    sync.Mutex
+	seen  []string
+	gate  chan struct{}
+	fail  bool
+	calls chan uint64 // the goroutine of each call
+}
+
+func (o *ordered) Cast(_ core.InstanceID, p []byte) error {
+	if string(p) == "wait" {
+		<-o.gate
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, string(p))
+	return nil
+}
+
+func (o *ordered) Call(_ core.InstanceID, p []byte) (core.CallRet, []byte, error) {
+	o.calls <- goroutineID()
+	if o.fail {
+		return core.CallErr, nil, errors.New("handler failed")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return core.CallReply, []byte(strings.Join(o.seen, ",")), nil
+}
+
+// goroutineID is the running goroutine's number, from its stack header.
+func goroutineID() uint64 {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _ := strconv.ParseUint(strings.Fields(string(buf))[1], 10, 64)
+	return id
+}
+
+// TestCallRunsNowWhenIdle: a call from the invoker or a resource to an idle
+// instance whose handlers are bounded runs on the caller's goroutine,
+// unless the caller would give up before the bound; one that finds the
+// instance busy or events queued waits its turn behind them; a handler that
+// fails there removes the instance as in its own loop.
+func TestCallRunsNowWhenIdle(t *testing.T) {
+	n := idleNode(t)
+	o := &ordered{gate: make(chan struct{}), calls: make(chan uint64, 4)}
+	target := runResource(t, n, o)
+	call := func() (core.CallRet, []byte, error) {
+		return n.invoker.call(context.Background(), target.id, nil, n.route)
+	}
+	idle := func() {
+		t.Helper()
+		testutil.Eventually(t, 10*time.Second, "the instance idle", func() bool {
+			if target.exec.TryLock() {
+				target.exec.Unlock()
+				return true
+			}
+			return false
+		})
+	}
+
+	// Unbounded handlers (a resource's) run on the instance's goroutine.
+	if ret, _, err := call(); err != nil || ret != core.CallReply || <-o.calls == goroutineID() {
+		t.Fatalf("call to an unbounded handler = %v %v, or ran on the caller's goroutine", ret, err)
+	}
+	// Bounded (as a WASM runtime's), idle: on this goroutine.
+	target.runBound = time.Second
+	idle()
+	if ret, reply, err := call(); err != nil || ret != core.CallReply || string(reply) != "" {
+		t.Fatalf("call to the idle instance = %v %q %v", ret, reply, err)
+	}
+	if got, want := <-o.calls, goroutineID(); got != want {
+		t.Fatalf("idle: the call ran on goroutine %d, the caller is %d", got, want)
+	}
+	// A caller who gives up before the bound: queued.
+	short, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	idle()
+	if ret, _, err := n.invoker.call(short, target.id, nil, n.route); err != nil || ret != core.CallReply || <-o.calls == goroutineID() {
+		t.Fatalf("call with a deadline before the bound = %v %v, or ran on the caller's goroutine", ret, err)
+	}
+
+	// Busy with "wait", "b" queued: the call comes after both, on the
+	// instance's goroutine.
+	cast := func(p string) {
+		e := core.Event{Kind: core.KindCast, Target: target.id, Source: target.id, Payload: []byte(p)}
+		if err := n.route(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cast("wait")
+	testutil.Eventually(t, 10*time.Second, "the instance taking the first cast", func() bool { return target.mailbox.len() == 0 })
+	cast("b")
+	type result struct {
+		reply []byte
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, reply, err := call()
+		done <- result{reply, err}
+	}()
+	testutil.Eventually(t, 10*time.Second, "the call queued", func() bool { return target.mailbox.len() == 2 })
+	close(o.gate)
+	if r := <-done; r.err != nil || string(r.reply) != "wait,b" {
+		t.Fatalf("call behind queued casts = %q %v, want \"wait,b\"", r.reply, r.err)
+	}
+	if got := <-o.calls; got == goroutineID() {
+		t.Fatal("the queued call ran on the test's goroutine")
+	}
+
+	// A failure on the caller's goroutine removes the instance, which stops.
+	idle()
+	o.fail = true
+	if ret, _, err := call(); err != nil || ret != core.CallErr {
+		t.Fatalf("failing call = %v %v, want CallErr", ret, err)
+	}
+	if got := <-o.calls; got != goroutineID() {
+		t.Fatal("the failing call did not run on the caller's goroutine")
+	}
+	select {
+	case <-target.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed instance did not stop")
+	}
+	if n.instance(target.id.Component) != nil {
+		t.Fatal("the failed instance is still routed to")
+	}
+	if r := target.failure.Load(); r == nil || *r != "handler failed" {
+		t.Fatalf("failure = %v, want the handler's error", r)
 	}
 }

@@ -38,6 +38,14 @@ func (n *Node) route(e *core.Event) error {
 	return p.SendEvent(e)
 }
 
+// local returns the function or resource instance id of this node, or nil.
+func (n *Node) local(id core.InstanceID) *instance {
+	if id.Node != n.id {
+		return nil
+	}
+	return n.instance(id.Component)
+}
+
 // HandleEvent implements wire.Handler: an event from a peer for a local
 // instance. A call that cannot be queued is answered with an error at once so
 // the caller does not wait for its timeout.

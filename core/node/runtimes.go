@@ -35,6 +35,10 @@ type functionRuntime struct {
 	// the limit the runtime holds it to.
 	memoryMB func(s *startSpec) int
 	close    func() error
+	// bound is the longest one handler runs, which the runtime enforces;
+	// 0: none. Only a bounded handler runs on a caller's goroutine
+	// (instance.runNow).
+	bound time.Duration
 }
 
 // limitOr returns the memory_mb annotation when set, else the runtime's
@@ -70,6 +74,7 @@ func (n *Node) startRuntimes() error {
 		// RUST_WASM is EDGELESS's name: any module implementing docs/abi.md.
 		n.addRuntime(&functionRuntime{
 			types: []string{"RUST_WASM", "WASM"},
+			bound: time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
 			start: func(s *startSpec, h functionHost) (function, error) {
 				m, err := rt.LoadHashed(s.code, s.sum)
 				if err != nil {
