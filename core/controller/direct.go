@@ -189,26 +189,25 @@ func (d *direct) invoke(ctx context.Context, fr *fnRoute, payload []byte, q qosR
 // ctx sets no bound of its own, as wire.Call would, but with a context
 // shared by the calls of a routeRefresh: a context of its own per call,
 // with its timer, cost more than the call's other bookkeeping together.
-// A call's bound is thus the timeout less at most one routeRefresh.
+// A call's bound is thus the timeout, plus at most one routeRefresh; not
+// less, so that the node may run the call on this goroutine when the
+// function's handler budget is the timeout (node's runNow). A shared bound
+// the refresher was late to renew is not used.
 func (d *direct) callContext(ctx context.Context) context.Context {
 	if ctx.Done() != nil {
 		return ctx
 	}
 	if b := d.bound.Load(); b != nil {
-		return *b
-	}
-	return ctx // the refresher has not started: wire.Call bounds it
-}
-
-// renewBound replaces the shared bound once it is a routeRefresh old, and
-// ends those past their deadline.
-func (d *direct) renewBound(now time.Time) {
-	if b := d.bound.Load(); b != nil {
-		if dl, _ := (*b).Deadline(); dl.Sub(now) > wire.DefaultRequestTimeout-routeRefresh {
-			return
+		if dl, _ := (*b).Deadline(); time.Until(dl) >= wire.DefaultRequestTimeout {
+			return *b
 		}
 	}
-	at := now.Add(wire.DefaultRequestTimeout)
+	return ctx // none yet, or stale: wire.Call bounds it
+}
+
+// renewBound replaces the shared bound, and ends those past their deadline.
+func (d *direct) renewBound(now time.Time) {
+	at := now.Add(wire.DefaultRequestTimeout + routeRefresh)
 	ctx, cancel := context.WithDeadline(context.Background(), at)
 	d.bound.Store(&ctx)
 	live := d.ending[:0]

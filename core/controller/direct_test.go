@@ -40,8 +40,9 @@ func TestDirectNoRoute(t *testing.T) {
 }
 
 // TestDirectCallContext: a direct call without a bound of its own gets the
-// shared one, the transport's request timeout ahead; the refresher renews
-// it each routeRefresh and ends the old ones once past their deadline.
+// shared one, the transport's request timeout ahead or up to a
+// routeRefresh more; the refresher renews it each routeRefresh and ends the
+// old ones once past their deadline; one it was late to renew is not used.
 func TestDirectCallContext(t *testing.T) {
 	d := newDirect(nil)
 	bg := context.Background()
@@ -51,25 +52,26 @@ func TestDirectCallContext(t *testing.T) {
 	now := time.Now()
 	d.renewBound(now)
 	first := d.callContext(bg)
-	if dl, ok := first.Deadline(); !ok || !dl.Equal(now.Add(wire.DefaultRequestTimeout)) {
-		t.Fatalf("shared bound's deadline %v %v, want %v", dl, ok, now.Add(wire.DefaultRequestTimeout))
+	if dl, ok := first.Deadline(); !ok || !dl.Equal(now.Add(wire.DefaultRequestTimeout+routeRefresh)) {
+		t.Fatalf("shared bound's deadline %v %v, want %v", dl, ok, now.Add(wire.DefaultRequestTimeout+routeRefresh))
 	}
 	own, cancel := context.WithCancel(bg)
 	defer cancel()
 	if d.callContext(own) != own {
 		t.Fatal("a caller's cancellable context must be kept")
 	}
-	d.renewBound(now.Add(routeRefresh / 2))
-	if d.callContext(bg) != first {
-		t.Fatal("renewed before a routeRefresh passed")
-	}
 	d.renewBound(now.Add(routeRefresh))
 	second := d.callContext(bg)
 	if second == first || first.Err() != nil {
 		t.Fatalf("after a routeRefresh: renewed %v, first ended early (%v)", second != first, first.Err())
 	}
+	// Renewed late: less than the timeout left, so not used.
+	d.renewBound(now.Add(-time.Second))
+	if d.callContext(bg) != bg {
+		t.Fatal("a stale shared bound was used")
+	}
 	d.renewBound(now.Add(wire.DefaultRequestTimeout + time.Second))
 	if first.Err() == nil || second.Err() == nil || len(d.ending) != 1 {
-		t.Fatalf("past their deadlines both must be ended (%v, %v) and only the new one kept (%d)", first.Err(), second.Err(), len(d.ending))
+		t.Fatalf("past their deadlines all must be ended (%v, %v) and only the new one kept (%d)", first.Err(), second.Err(), len(d.ending))
 	}
 }
