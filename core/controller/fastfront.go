@@ -66,7 +66,8 @@ func (w *bridgeWriter) WriteHeader(status int) {
 
 func (w *bridgeWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		if w.header.Get("Content-Type") == "" {
+		// Set in the map, or by setHeader straight in the response.
+		if w.header.Get("Content-Type") == "" && len(w.ctx.Response.Header.ContentType()) == 0 {
 			w.header.Set("Content-Type", http.DetectContentType(p))
 		}
 		w.WriteHeader(http.StatusOK)

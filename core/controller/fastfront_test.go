@@ -35,6 +35,11 @@ func TestFastFront(t *testing.T) {
 		w.Write(body)
 	})
 	mux.HandleFunc("GET /text", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain words") })
+	mux.HandleFunc("GET /html", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html><p>hi</p></html>") })
+	mux.HandleFunc("GET /typed", func(w http.ResponseWriter, r *http.Request) {
+		setHeader(w, "Content-Type", "application/octet-stream") // not sniffed over
+		io.WriteString(w, "<html>")
+	})
 	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("handler bug") })
 	log := slog.New(slog.DiscardHandler)
 	srv := fastserve.Server(core.APILimits(), 1<<20, true, newFastFront(mux, log).serve, log)
@@ -70,6 +75,8 @@ func TestFastFront(t *testing.T) {
 	}{
 		{"/panic", "500 Internal Server Error", "", ""},
 		{"/text", "200 OK", "text/plain; charset=utf-8", "plain words"},
+		{"/html", "200 OK", "text/html; charset=utf-8", "<html><p>hi</p></html>"},
+		{"/typed", "200 OK", "application/octet-stream", "<html>"},
 		{"/nothing", "404 Not Found", "text/plain; charset=utf-8", "404 page not found\n"},
 	} {
 		resp, err := http.Get(base + c.path)

@@ -42,6 +42,7 @@ func testDirectInvoke(t *testing.T, overNetwork bool) {
 		status          int
 		body            string
 		node, offloaded string
+		contentType     string
 		took            time.Duration
 	}
 	call := func(body string) answer {
@@ -54,7 +55,7 @@ func testDirectInvoke(t *testing.T, overNetwork bool) {
 		data, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		return answer{resp.StatusCode, strings.TrimSpace(string(data)), resp.Header.Get("Edgeless-Node"),
-			resp.Header.Get("Edgeless-Offloaded"), time.Since(t0)}
+			resp.Header.Get("Edgeless-Offloaded"), resp.Header.Get("Content-Type"), time.Since(t0)}
 	}
 	sum := func() answer { return call(`{"params":{"a":2,"b":3}}`) }
 	testutil.Eventually(t, 10*time.Second, "a direct invocation", func() bool {
@@ -67,8 +68,9 @@ func testDirectInvoke(t *testing.T, overNetwork bool) {
 	var served string
 	for range 20 {
 		a := sum()
-		if a.status != http.StatusOK || a.body != "5" || a.offloaded != "false" || a.node == "" || served != "" && a.node != served {
-			t.Fatalf("invoke = %+v, want 5 from the one instance's node, not offloaded", a)
+		if a.status != http.StatusOK || a.body != "5" || a.offloaded != "false" || a.node == "" || served != "" && a.node != served ||
+			a.contentType != "application/octet-stream" {
+			t.Fatalf("invoke = %+v, want 5 (application/octet-stream) from the one instance's node, not offloaded", a)
 		}
 		served = a.node
 	}
