@@ -210,8 +210,8 @@ func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload 
 			t.n.bufs.Put((<-s.replies).buf)
 		}
 	}()
-	// The node's call timeout needs the timer only when the caller's
-	// deadline is later.
+	// The caller waits at most wait, which decides whether the call may
+	// run on this goroutine.
 	timeout := t.n.callTimeout()
 	wait := timeout
 	d, bounded := ctx.Deadline()
@@ -227,6 +227,8 @@ func (t *callTable) call(ctx context.Context, from, to core.InstanceID, payload 
 	if err != nil {
 		return core.CallErr, nil, fmt.Errorf("cannot call %s: %w", to, err)
 	}
+	// The node's call timeout needs the timer only when the caller's
+	// deadline is later.
 	var expired <-chan time.Time
 	if !bounded || time.Until(d) > timeout {
 		if s.timer == nil {
