@@ -58,7 +58,7 @@ type WASMRuntime struct {
 	Enabled          bool   `toml:"enabled" comment:"offer the RUST_WASM function type"`
 	CacheDir         string `toml:"cache_dir" comment:"directory of compiled modules, reused across restarts; empty = memory only"`
 	MaxMemoryMB      int    `toml:"max_memory_mb" comment:"linear memory limit of one instance"`
-	HandlerTimeoutMS int    `toml:"handler_timeout_ms" comment:"CPU budget of one handler invocation; past it the instance is stopped"`
+	HandlerTimeoutMS int    `toml:"handler_timeout_ms" comment:"CPU budget of one handler invocation; past it the instance is stopped. A call from a resource or a FaaS invocation may run on its caller's thread when this is at most call_timeout_ms"`
 	MaxInstances     int    `toml:"max_instances" comment:"WASM instances alive at once; each reserves address space for max_memory_mb"`
 }
 
