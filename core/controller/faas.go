@@ -112,8 +112,9 @@ func (c *Con) handleInvoke(w http.ResponseWriter, r *http.Request) {
 // invokeAPI serves POST /api/v1/invoke/NAME, of function name with body,
 // once the request was admitted: from the mux, or from fastInvoke.
 func (c *Con) invokeAPI(ctx context.Context, w http.ResponseWriter, name string, body io.ReadCloser) {
-	req, ok := c.decodeInvoke(w, body)
-	if !ok {
+	var req apiInvocation
+	if err := c.readJSON(w, body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad invocation: "+err.Error())
 		return
 	}
 	wf := c.functionNamed(name)
@@ -180,14 +181,38 @@ func (c *Con) readJSON(w http.ResponseWriter, body io.ReadCloser, v any) error {
 	return err
 }
 
-// paramsPayload is what a function receives for params: their JSON, keys
-// sorted. No parameters, the usual invocation of a benchmark or a trigger,
-// need no encoder.
-func paramsPayload(params map[string]any) ([]byte, error) {
-	if len(params) == 0 {
+// apiInvocation is the body of POST /api/v1/invoke/NAME as the front reads
+// it: the params stay the JSON the client wrote (see paramsPayload).
+type apiInvocation struct {
+	spec.InvokeRequest
+	Params json.RawMessage `json:"params"` // shadows InvokeRequest's
+}
+
+// paramsPayload is what a function receives for params: the JSON object the
+// client wrote, as written (numbers keep every digit, and no map is built
+// per invocation). None, or null, is {}. params was decoded by
+// encoding/json, so it is valid JSON.
+func paramsPayload(params json.RawMessage) ([]byte, error) {
+	switch {
+	case len(params) == 0 || string(params) == "null":
 		return []byte("{}"), nil
+	case params[0] != '{':
+		return nil, fmt.Errorf("want a JSON object, not %s", jsonKind(params[0]))
 	}
-	return json.Marshal(params)
+	return params, nil
+}
+
+// jsonKind names the kind of JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // invokeBodies holds buffers for invocation bodies.

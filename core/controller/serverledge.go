@@ -277,6 +277,13 @@ func (c *Con) slInvoke(w http.ResponseWriter, r *http.Request) {
 	c.invokeServerledge(r.Context(), w, r.PathValue("fun"), r.Body)
 }
 
+// slInvocation is Serverledge's invocation body as the front reads it (see
+// apiInvocation).
+type slInvocation struct {
+	spec.ServerledgeInvocation
+	Params json.RawMessage // shadows ServerledgeInvocation's
+}
+
 // invokeServerledge serves Serverledge's POST /invoke/NAME, of function
 // name with body, once the request was admitted: from the mux, or from
 // fastInvoke.
@@ -286,13 +293,10 @@ func (c *Con) invokeServerledge(ctx context.Context, w http.ResponseWriter, name
 		slText(w, http.StatusNotFound, "Function unknown")
 		return
 	}
-	var req spec.ServerledgeInvocation
+	var req slInvocation
 	if err := c.readJSON(w, body, &req); err != nil {
 		slText(w, http.StatusBadRequest, "could not parse request: "+err.Error())
 		return
-	}
-	if req.Params == nil {
-		req.Params = map[string]any{}
 	}
 	payload, err := paramsPayload(req.Params)
 	if err != nil {

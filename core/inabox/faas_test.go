@@ -120,6 +120,54 @@ func TestFunctionLifecycle(t *testing.T) {
 	}
 }
 
+// TestInvokeParamsAsWritten: a function gets the params object its
+// client wrote, numbers with every digit, on both invocation paths; params
+// that are not an object are refused with a reason.
+func TestInvokeParamsAsWritten(t *testing.T) {
+	b := startBox(t, 1, nil)
+	if _, err := b.fcli("create", "-f", "echo", "--src", filepath.Join(root, "functions/echo/echo.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	call := func(path, body string) (int, string) {
+		t.Helper()
+		resp, err := b.api(http.MethodPost, path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	const params = `{"id":12345678901234567890,"z":1,"a":"<&>"}`
+	for body, want := range map[string]string{
+		`{"params":` + params + `}`: params,
+		`{"params":null}`:           "{}",
+		`{}`:                        "{}",
+		``:                          "{}",
+	} {
+		if status, got := call("/api/v1/invoke/echo", body); status != http.StatusOK || got != want {
+			t.Fatalf("invoke with %q = %d %q, want %q", body, status, got, want)
+		}
+	}
+	status, got := call("/invoke/echo", `{"Params":`+params+`}`)
+	var report spec.ServerledgeResponse
+	if err := json.Unmarshal([]byte(got), &report); status != http.StatusOK || err != nil || report.Result != params {
+		t.Fatalf("Serverledge invoke = %d %q, want the result %q", status, got, params)
+	}
+	for body, want := range map[string]string{
+		`{"params":[1,2]}`:  "want a JSON object, not an array",
+		`{"params":"x"}`:    "want a JSON object, not a string",
+		`{"params":{"a":}}`: "bad invocation",
+	} {
+		if status, got := call("/api/v1/invoke/echo", body); status != http.StatusBadRequest || !strings.Contains(got, want) {
+			t.Fatalf("invoke with %q = %d %q, want 400 with %q", body, status, got, want)
+		}
+	}
+	if status, got := call("/invoke/echo", `{"Params":true}`); status != http.StatusBadRequest || !strings.Contains(got, "not a boolean") {
+		t.Fatalf("Serverledge invoke with boolean params = %d %q, want 400", status, got)
+	}
+}
+
 // TestOverloadWithoutNeighbour: with one node and one instance allowed, an
 // invocation burst queues up to the mailbox bound and the rest is refused
 // with 429 and a clear reason; nothing is lost.
