@@ -222,16 +222,17 @@ func TestMemoryOwnership(t *testing.T) {
 	h.take()
 	got := alog()
 	want := []string{
-		// frees after the first "A" cast
-		"F16", "F16", "F1",
-		// Call: clear, component id, node id, payload, two slots, the guest's
-		// own reply, then the slots, ids and payload freed; never the reply.
-		"C0", "A16", "A16", "A3", "A4", "A4", "A5", "F4", "F4", "F16", "F16", "F3",
+		// the free after the first "A" cast: one block, 16+16+1 bytes
+		"F33",
+		// Call: clear, one block for two 4-byte slots, component id, node
+		// id and the 3-byte payload; the guest's own reply; then the block
+		// freed, never the reply.
+		"C0", "A43", "A5", "F43",
 		// Cast "Cq": the host places the 5-byte reply with the guest's
 		// allocator; the guest frees it when done.
-		"C0", "A16", "A16", "A2", "A5", "F5", "F16", "F16", "F2",
+		"C0", "A34", "A5", "F5", "F34",
 		// the second "A" cast
-		"C0", "A16", "A16", "A1",
+		"C0", "A33",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("allocator log\n%v\nwant\n%v", got, want)

@@ -343,50 +343,50 @@ static int take_reply(edg_inst *in, uint32_t ptr_slot, uint32_t len_slot) {
   return EDG_OK;
 }
 
+// event runs a cast or call handler. Its arguments share one guest block,
+// allocated and freed once: [out_ptr slot, out_len slot (calls only),
+// component id, node id, payload]. The guest sees the same pointers it would
+// with a block each (EDGELESS's allocators align to 4 at most, and a guest
+// never frees its arguments), at a third of the calls into it.
 static int event(edg_inst *in, int kind, const uint8_t *payload, size_t len) {
   int rc = guest_clear(in);
   if (rc)
     return rc;
-  uint32_t comp, node, pl;
-  if ((rc = copy_in(in, in->src + 16, 16, &comp)) ||
-      (rc = copy_in(in, in->src, 16, &node)) ||
-      (rc = copy_in(in, payload, len, &pl)))
+  uint32_t slots = kind == EDG_CALL ? 8 : 0;
+  uint64_t size = (uint64_t)slots + 32 + len;
+  if (size > UINT32_MAX)
+    return host_fail(in, EDG_CAUSE_OOM, "cannot pass a %zu-byte payload", len);
+  uint32_t block;
+  if ((rc = guest_alloc(in, (uint32_t)size, &block)))
     return rc;
-  if (kind == EDG_CAST) {
-    wasmtime_val_raw_t v[4];
-    v[0].i32 = (int32_t)node;
-    v[1].i32 = (int32_t)comp;
-    v[2].i32 = (int32_t)pl;
-    v[3].i32 = (int32_t)len;
-    if ((rc = call(in, EDG_FN_CAST, v, 4)))
-      return rc;
-  } else {
-    static const uint8_t zero[4];
-    uint32_t pslot, lslot;
-    if ((rc = copy_in(in, zero, 4, &pslot)) ||
-        (rc = copy_in(in, zero, 4, &lslot)))
-      return rc;
-    wasmtime_val_raw_t v[6];
-    v[0].i32 = (int32_t)node;
-    v[1].i32 = (int32_t)comp;
-    v[2].i32 = (int32_t)pl;
-    v[3].i32 = (int32_t)len;
-    v[4].i32 = (int32_t)pslot;
-    v[5].i32 = (int32_t)lslot;
-    if ((rc = call(in, EDG_FN_CALL, v, 6)))
-      return rc;
-    in->ret = v[0].i32;
-    in->reply_len = 0;
-    if (in->ret == 1 && (rc = take_reply(in, pslot, lslot)))
-      return rc;
-    if ((rc = guest_free(in, pslot, 4)) || (rc = guest_free(in, lslot, 4)))
-      return rc;
-  }
-  if ((rc = guest_free(in, comp, 16)) || (rc = guest_free(in, node, 16)))
-    return rc;
+  uint8_t *p = in->base + block;
+  memset(p, 0, slots);
+  memcpy(p + slots, in->src + 16, 16);
+  memcpy(p + slots + 16, in->src, 16);
   if (len > 0)
-    rc = guest_free(in, pl, (uint32_t)len);
-  return rc;
+    memcpy(p + slots + 32, payload, len);
+  uint32_t comp = block + slots, node = comp + 16;
+  uint32_t pl = len > 0 ? node + 16 : 0; // an absent buffer is pointer 0
+  wasmtime_val_raw_t v[6];
+  v[0].i32 = (int32_t)node;
+  v[1].i32 = (int32_t)comp;
+  v[2].i32 = (int32_t)pl;
+  v[3].i32 = (int32_t)len;
+  if (kind == EDG_CAST) {
+    rc = call(in, EDG_FN_CAST, v, 4);
+  } else {
+    v[4].i32 = (int32_t)block;
+    v[5].i32 = (int32_t)(block + 4);
+    if (!(rc = call(in, EDG_FN_CALL, v, 6))) {
+      in->ret = v[0].i32;
+      in->reply_len = 0;
+      if (in->ret == 1)
+        rc = take_reply(in, block, block + 4);
+    }
+  }
+  if (rc)
+    return rc;
+  return guest_free(in, block, (uint32_t)size);
 }
 
 static int init(edg_inst *in, const uint8_t *payload, size_t plen,
