@@ -292,7 +292,7 @@ func (inst *instance) run() {
 			inst.finish(reason)
 			return
 		}
-		if inst.mailbox.len() == 0 && len(inst.urgent) == 0 {
+		if inst.mailbox.empty() && len(inst.urgent) == 0 {
 			last = time.Time{} // the next event may come after a pause
 		}
 	}

@@ -20,13 +20,19 @@ type mailbox struct {
 	mask  uint64
 	bound uint64 // at most this many queued (mailbox_size)
 
-	_    [64]byte // head and tail apart: the receiver writes one, senders the other
-	tail atomic.Uint64
-	_    [56]byte
-	head atomic.Uint64 // written by the receiver only
-
-	parked atomic.Bool
-	wake   chan struct{} // one token
+	// Each on a cache line of its own, so that one side's writes do not
+	// take from the other side's cache what it only reads.
+	_    [64]byte
+	tail atomic.Uint64 // written by senders
+	// headSeen is a reading of head by a sender: head only grows, so it
+	// is a bound below head, and senders read head itself, which the
+	// receiver writes after every event, only when it says full.
+	headSeen atomic.Uint64
+	_        [48]byte
+	head     atomic.Uint64 // written by the receiver only
+	_        [56]byte
+	parked   atomic.Bool   // read by every sender; written when the receiver parks
+	wake     chan struct{} // one token
 }
 
 type slot struct {
@@ -49,7 +55,7 @@ func (b *mailbox) put(m *mail) bool {
 	pos := b.tail.Load()
 	var s *slot
 	for {
-		head := b.head.Load()
+		head := b.headSeen.Load()
 		if pos < head {
 			// pos was read before the receiver took the events up to head:
 			// stale (and pos-head would wrap round to "full").
@@ -57,7 +63,14 @@ func (b *mailbox) put(m *mail) bool {
 			continue
 		}
 		if pos-head >= b.bound {
-			return false
+			if head = b.head.Load(); pos < head {
+				pos = b.tail.Load()
+				continue
+			}
+			if pos-head >= b.bound {
+				return false
+			}
+			b.headSeen.Store(head) // racy, but any reading of head is below it
 		}
 		s = &b.slots[pos&b.mask]
 		switch seq := s.seq.Load(); {
@@ -93,14 +106,20 @@ func (b *mailbox) take(m *mail) bool {
 	return true
 }
 
+// empty reports whether no event is ready to take. Receiver only: unlike
+// len, it reads no line the senders write but the slot take reads next.
+func (b *mailbox) empty() bool {
+	pos := b.head.Load()
+	return b.slots[pos&b.mask].seq.Load() != pos+1
+}
+
 // park prepares the receiver to wait on wake and reports whether it may:
 // false if an event came in meanwhile. Receiver only; after a true result
 // it must wait for wake (or another reason to wake up) and then call
 // unpark.
 func (b *mailbox) park() bool {
 	b.parked.Store(true)
-	pos := b.head.Load()
-	if b.slots[pos&b.mask].seq.Load() == pos+1 {
+	if !b.empty() {
 		b.unpark()
 		return false
 	}
