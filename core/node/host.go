@@ -68,16 +68,21 @@ func (h functionHost) TelemetryLog(level int32, target, msg []byte) {
 		l = slog.LevelDebug
 	}
 	ctx := context.Background()
-	if h.log.Enabled(ctx, l) {
+	logged, s := h.log.Enabled(ctx, l), h.metrics.samples
+	if !logged && s == nil {
+		return
+	}
+	now, t, m := time.Now(), string(target), string(msg)
+	if logged {
 		// A record without a caller's pc: slog.Logger.Log would walk the
 		// stack for it (runtime.Callers), a large part of a busy function's
 		// cost.
-		r := slog.NewRecord(time.Now(), l, string(msg), 0)
-		r.AddAttrs(slog.String("target", string(target)))
+		r := slog.NewRecord(now, l, m, 0)
+		r.AddAttrs(slog.String("target", t))
 		h.log.Handler().Handle(ctx, r)
 	}
-	if s := h.metrics.samples; s != nil {
-		s.log(h.id.Component, time.Now(), string(target), string(msg))
+	if s != nil {
+		s.log(h.id.Component, now, t, m)
 	}
 }
 

@@ -512,7 +512,7 @@ func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) 
 // the handler sends now would repeat what its replacement, started from the
 // last synced state, sends again.
 func (inst *instance) sendOutput(e *core.Event) error {
-	if inst.n.fenced(time.Now()) {
+	if inst.n.fencedNow() {
 		return errFenced
 	}
 	return inst.n.route(e)
@@ -521,7 +521,7 @@ func (inst *instance) sendOutput(e *core.Event) error {
 // callTo makes a call from this function and waits for its result. The
 // reply is valid until the next call. Instance goroutine only.
 func (f *functionInstance) callTo(to core.InstanceID, payload []byte) (core.CallRet, []byte) {
-	if to == f.id || f.n.fenced(time.Now()) {
+	if to == f.id || f.n.fencedNow() {
 		return core.CallErr, nil // busy in this very call, or past the lease (sendOutput)
 	}
 	ret, reply, err := f.calls.call(f.id, to, payload, f.created(), f.quit)

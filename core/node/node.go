@@ -362,6 +362,12 @@ func (n *Node) fenced(now time.Time) bool {
 	return int64(now.Sub(n.epoch)) > n.leaseUntil.Load()
 }
 
+// fencedNow is fenced at this moment, from a monotonic reading alone:
+// cheaper than time.Now's two, on every event an instance sends.
+func (n *Node) fencedNow() bool {
+	return int64(time.Since(n.epoch)) > n.leaseUntil.Load()
+}
+
 // leaseEnd returns when the lease of the last accepted registration ends, or
 // a time far ahead before the first one.
 func (n *Node) leaseEnd() time.Time {
