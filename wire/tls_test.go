@@ -237,11 +237,13 @@ func TestPlaintextBounds(t *testing.T) {
 }
 
 // TestClientReset: Reset drops the connection at once; the client redials
-// for the next send.
+// after its backoff. (With a backoff of a millisecond the new connection
+// can come before the server has seen the old one go, so that the server
+// never holds none.)
 func TestClientReset(t *testing.T) {
 	rec := &recorder{}
 	s := startServer(t, ServerConfig{Handler: rec})
-	c := newClient(t, s.Addr(), ClientOptions{BackoffMin: time.Millisecond})
+	c := newClient(t, s.Addr(), ClientOptions{BackoffMin: 500 * time.Millisecond})
 	e := core.Event{Kind: core.KindCast, Payload: []byte("x")}
 	if err := c.SendEvent(&e); err != nil {
 		t.Fatal(err)
