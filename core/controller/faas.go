@@ -191,8 +191,8 @@ type bodyDecoder interface{ decodeBody(data []byte) error }
 
 // paramsPayload is what a function receives for params: the JSON object the
 // client wrote, as written (numbers keep every digit, and no map is built
-// per invocation). None, or null, is {}. params was decoded by
-// encoding/json, so it is valid JSON.
+// per invocation). None, or null, is {}. params came out of a body that
+// was valid JSON (encoding/json or decodeBody checked it).
 func paramsPayload(params json.RawMessage) ([]byte, error) {
 	switch {
 	case len(params) == 0 || string(params) == "null":
