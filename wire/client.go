@@ -123,6 +123,11 @@ type Client struct {
 	// spare, the second buffer swapped with out.
 	writing bool
 	spare   []byte
+	// deferred is set while out holds frames queued by QueueEvent that no
+	// one was woken for: the next SendEvent must wake the writer even though
+	// out is not empty.
+	deferred bool
+	room     *sendRoom // of conn's socket, while linkUp
 
 	local atomic.Pointer[localLink] // the in-process server last admitted
 
@@ -186,7 +191,15 @@ func (c *Client) Stats() ClientStats {
 // is down, ErrQueueFull when MaxPending bytes are waiting, ErrFrameTooLarge,
 // or ErrClosed. While the very first connection is being dialled, events are
 // queued.
-func (c *Client) SendEvent(e *core.Event) error {
+func (c *Client) SendEvent(e *core.Event) error { return c.queueEvent(e, true) }
+
+// QueueEvent is SendEvent without waking the writer: the event waits in the
+// outbound buffer for the caller's Flush, or for whichever send or flush
+// comes first. A sender of many events in a row thus writes them in one
+// batch from its own thread, rather than hand each to the writer's.
+func (c *Client) QueueEvent(e *core.Event) error { return c.queueEvent(e, false) }
+
+func (c *Client) queueEvent(e *core.Event, wake bool) error {
 	if !e.Kind.Valid() {
 		return fmt.Errorf("cannot send event to %s: invalid kind %d", c.addr, e.Kind)
 	}
@@ -199,14 +212,48 @@ func (c *Client) SendEvent(e *core.Event) error {
 		c.mu.Unlock()
 		return err
 	}
-	wasEmpty := len(c.out) == 0
+	signal := c.queuedLocked(wake)
 	c.out = AppendEvent(c.out, e)
 	c.outFrames++
 	c.mu.Unlock()
-	if wasEmpty {
+	if signal {
 		c.signal()
 	}
 	return nil
+}
+
+// queuedLocked accounts for a frame about to join out, and reports whether
+// the writer must be woken for it: frames join others already waiting for a
+// write, and the first ones either wake the writer or, without wake, wait
+// for a Flush.
+func (c *Client) queuedLocked(wake bool) bool {
+	if len(c.out) > 0 && !c.deferred {
+		return false
+	}
+	if wake {
+		c.deferred = false
+		return true
+	}
+	c.deferred = c.deferred || !c.writing
+	return false
+}
+
+// Flush sends what QueueEvent left waiting. It writes on the caller's thread
+// when the connection is up, idle, and its socket has room for the lot, so
+// that the write cannot block on a peer that stopped reading; otherwise it
+// wakes the writer.
+func (c *Client) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.deferred {
+		return
+	}
+	c.deferred = false
+	if c.state == linkUp && !c.writing && c.room.fits(len(c.out)) {
+		_ = c.flushLocked(c.conn, 1) // a failure is the connection goroutine's to report
+	} else {
+		c.signal()
+	}
 }
 
 // admitLocked decides whether size more bytes may be queued, starting the
@@ -251,15 +298,15 @@ func (c *Client) startCall(method string, body []byte, done chan<- callResult) (
 	c.nextID++
 	id := c.nextID
 	c.calls[id] = done
-	wasEmpty := len(c.out) == 0
+	signal := c.queuedLocked(true)
 	c.out = appendRequest(c.out, id, method, body)
 	c.outFrames++
 	if c.state == linkUp && !c.writing {
 		// Write it from here rather than wake the writer: a call waits
 		// for its answer anyway, and a hand-off between threads costs more
 		// than the write on an idle machine.
-		c.flushLocked(c.conn)
-	} else if wasEmpty {
+		c.flushLocked(c.conn, maxFlushRounds)
+	} else if signal {
 		c.signal()
 	}
 	return id, nil
@@ -270,16 +317,16 @@ func (c *Client) startCall(method string, body []byte, done chan<- callResult) (
 const maxFlushRounds = 4
 
 // flushLocked writes the outbound buffer to conn, and what is queued
-// meanwhile, up to maxFlushRounds writes; c.mu is held on entry and on
-// return but not while writing. A failed write closes conn, so that the
-// connection goroutine sees it and fails the waiting calls. The caller
-// checked that no one else is writing.
-func (c *Client) flushLocked(conn net.Conn) error {
+// meanwhile, up to rounds writes; c.mu is held on entry and on return but
+// not while writing. A failed write closes conn, so that the connection
+// goroutine sees it and fails the waiting calls. The caller checked that no
+// one else is writing.
+func (c *Client) flushLocked(conn net.Conn, rounds int) error {
 	c.writing = true
 	var err error
-	for round := 0; len(c.out) > 0 && c.conn == conn && round < maxFlushRounds; round++ {
+	for round := 0; len(c.out) > 0 && c.conn == conn && round < rounds; round++ {
 		buf, frames := c.out, c.outFrames
-		c.out, c.outFrames = c.spare[:0], 0
+		c.out, c.outFrames, c.deferred = c.spare[:0], 0, false
 		c.mu.Unlock()
 		var n int
 		n, err = conn.Write(buf)
@@ -432,7 +479,7 @@ func (c *Client) dial() (net.Conn, error) {
 		conn.Close()
 		return nil, ErrClosed
 	}
-	c.state, c.conn = linkUp, conn
+	c.state, c.conn, c.room = linkUp, conn, newSendRoom(conn)
 	c.connects.Add(1)
 	c.log.Debug("connected")
 	return conn, nil
@@ -447,9 +494,9 @@ func (c *Client) down(err error, loud bool) {
 		return
 	}
 	wasUp := c.state == linkUp
-	c.state, c.conn = linkDown, nil
+	c.state, c.conn, c.room = linkDown, nil, nil
 	c.lost.Add(uint64(c.outFrames))
-	c.out, c.outFrames = c.out[:0], 0
+	c.out, c.outFrames, c.deferred = c.out[:0], 0, false
 	c.failCallsLocked(fmt.Errorf("%w: %v", ErrUnavailable, err))
 	switch {
 	case wasUp:
@@ -507,7 +554,7 @@ func (c *Client) flush(conn net.Conn) error {
 	if c.writing {
 		return nil
 	}
-	return c.flushLocked(conn)
+	return c.flushLocked(conn, maxFlushRounds)
 }
 
 // read decodes response frames until the connection fails.
