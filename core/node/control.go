@@ -60,7 +60,7 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	}
 	inst.sample("function_instantiate_time", t0)
 	inst.h = wi
-	inst.runBound = rt.bound
+	inst.runBound, inst.batchOut = rt.bound, rt.ownThread
 	inst.release = func(failed bool) {
 		inst.cancelDelayed()
 		if !failed {
@@ -92,7 +92,12 @@ func (n *Node) startFunction(ctx context.Context, req *wire.StartFunction) (*wir
 	inst.initWaiting = func() { answer(nil) }
 	body := func() {
 		t := time.Now()
+		// Under exec, as every handler: a call that would run on its
+		// caller's goroutine (runNow) waits for handle_init in the queue.
+		inst.exec.Lock()
 		err := wi.Init([]byte(s.Annotations[spec.KeyInitPayload]), state)
+		inst.flushOut()
+		inst.exec.Unlock()
 		inst.initWaiting = nil
 		if !answer(err) && err != nil {
 			n.instanceExited(inst.id.Component, "handle_init failed: "+err.Error())

@@ -54,8 +54,9 @@ type heldCasts struct {
 
 // castOutput casts payload (copied) to output. A cast to a moving target is
 // held; with wait it returns once the cast is delivered or given up, with
-// the error, and without wait at once. Safe from any goroutine.
-func (inst *instance) castOutput(output, payload []byte, created int64, wait bool) error {
+// the error, and without wait at once. Safe from any goroutine; fromHandler:
+// the instance's running handler casts (see send).
+func (inst *instance) castOutput(output, payload []byte, created int64, wait, fromHandler bool) error {
 	to, ok := inst.resolve(output)
 	if !ok && !inst.known(output) {
 		return errUnmapped
@@ -63,7 +64,7 @@ func (inst *instance) castOutput(output, payload []byte, created int64, wait boo
 	err := errReplacing
 	if ok {
 		e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
-		err = inst.sendOutput(&e)
+		err = inst.sendOutput(&e, fromHandler)
 	}
 	if err == nil {
 		return nil

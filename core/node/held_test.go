@@ -29,7 +29,7 @@ func TestCastToAMovingTargetIsHeld(t *testing.T) {
 	go func() { result <- resourceHost{sender}.Cast("out", []byte("held")) }()
 	testutil.Eventually(t, 5*time.Second, "the cast to a moving target to be held", func() bool { return heldCount(sender.instance) == 1 })
 	// A function-style cast (no waiting) from the same sender.
-	if err := sender.castOutput([]byte("out"), []byte("queued"), 1, false); err != nil {
+	if err := sender.castOutput([]byte("out"), []byte("queued"), 1, false, false); err != nil {
 		t.Fatalf("a cast to a moving target without waiting: %v", err)
 	}
 	select {

@@ -15,12 +15,14 @@ import (
 type functionHost struct{ *functionInstance }
 
 func (h functionHost) Cast(output, payload []byte) {
-	if err := h.castOutput(output, payload, h.created(), false); err == errUnmapped && h.log.Enabled(context.Background(), slog.LevelDebug) {
+	if err := h.castOutput(output, payload, h.created(), false, true); err == errUnmapped && h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.log.Debug("cast to an unmapped output dropped", "output", string(output))
 	}
 }
 
-func (h functionHost) CastRaw(to core.InstanceID, payload []byte) { h.castTo(to, payload, h.created()) }
+func (h functionHost) CastRaw(to core.InstanceID, payload []byte) {
+	h.castTo(to, payload, h.created(), true)
+}
 
 func (h functionHost) Call(output, payload []byte) (core.CallRet, []byte) {
 	to, ok := h.resolve(output)
@@ -46,6 +48,7 @@ func (h functionHost) Sync(state []byte) {
 	// A write still pending when the lease ends is abandoned (its
 	// connection reset): delivered later, it would overwrite the state of
 	// the instance that replaces this one.
+	h.flushOut() // not to hold them up while the write waits
 	ctx, cancel := context.WithDeadline(context.Background(), h.n.leaseEnd())
 	defer cancel()
 	if err := h.n.state.save(ctx, h.logical, state); err != nil {
@@ -95,7 +98,7 @@ type resourceHost struct{ *resourceInstance }
 // moved, once it is queued to the new one or given up: an error means the
 // event is not delivered.
 func (h resourceHost) Cast(output string, payload []byte) error {
-	err := h.castOutput([]byte(output), payload, time.Now().UnixNano(), true)
+	err := h.castOutput([]byte(output), payload, time.Now().UnixNano(), true, false)
 	if err == errUnmapped {
 		return fmt.Errorf("output %q is not mapped", output)
 	}

@@ -80,7 +80,15 @@ type instance struct {
 	// one; events the handler sends carry it as their creation time, which
 	// spares a clock read per event. Under exec only.
 	handlerStart int64
-	metrics      *instanceMetrics
+	// batchOut: what the handlers send to other nodes is queued and sent in
+	// batches (send, flushOut), for runtimes that make an instance's host
+	// calls only on the goroutine running its handler (WASM). Set before
+	// start. A handler's events then leave when it returns (at most
+	// batchEvents or batchDelay later, while events keep coming), or when
+	// it blocks: in a call, a state sync, a wait for the wiring.
+	batchOut bool
+	out      outBatch // under exec only
+	metrics  *instanceMetrics
 
 	quit chan struct{}
 	// quitting is set as quit closes: the run loop reads it between events,
@@ -256,6 +264,7 @@ func (inst *instance) run() {
 		} else if inst.mailbox.take(&m) {
 			start = last
 		} else {
+			inst.flushOut()
 			inst.exec.Unlock()
 			urgent, ok := inst.wait(&m)
 			inst.exec.Lock()
@@ -294,6 +303,8 @@ func (inst *instance) run() {
 		}
 		if inst.mailbox.empty() && len(inst.urgent) == 0 {
 			last = time.Time{} // the next event may come after a pause
+		} else if inst.out.flushDue(last) {
+			inst.flushOut()
 		}
 	}
 }
@@ -352,7 +363,9 @@ func (inst *instance) runNow(e *core.Event, wait time.Duration) bool {
 		return false // the run loop drops it and answers
 	}
 	m := mail{ev: *e}
-	if _, err := inst.runOne(&m, start); err != nil {
+	_, err := inst.runOne(&m, start)
+	inst.flushOut()
+	if err != nil {
 		// As the run loop does, except that finish runs there.
 		reason := err.Error()
 		inst.failure.Store(&reason)
@@ -378,7 +391,7 @@ func (inst *instance) handle(m *mail) error {
 		ret, reply = core.CallErr, nil
 	}
 	out := core.Event{Kind: ret.ReplyKind(), Target: e.Source, Source: inst.id, Corr: e.Corr, Created: inst.created(), Payload: reply}
-	if rerr := inst.n.route(&out); rerr != nil && inst.log.Enabled(context.Background(), slog.LevelDebug) {
+	if rerr := inst.send(&out); rerr != nil && inst.log.Enabled(context.Background(), slog.LevelDebug) {
 		inst.log.Debug("cannot return call result", "to", e.Source.String(), "err", rerr)
 	}
 	return err
@@ -388,6 +401,7 @@ func (inst *instance) handle(m *mail) error {
 // error and, if the instance failed, tells the orchestrator.
 func (inst *instance) finish(failure string) {
 	inst.release(failure != "")
+	inst.flushOut() // what handle_stop sent
 	inst.dropHeld()
 	inst.n.dropInstanceMetrics(inst.metrics)
 	var m mail
@@ -474,6 +488,7 @@ func (f *functionInstance) waitPatch() bool {
 		return false
 	default:
 	}
+	f.flushOut()
 	f.initWaiting()
 	t := time.NewTimer(f.n.callTimeout())
 	defer t.Stop()
@@ -496,24 +511,29 @@ func (inst *instance) created() int64 {
 }
 
 // castTo sends a cast from this instance to an instance named by its id,
-// made at created; payload is copied. Without an output to re-resolve, a
-// cast that fails is dropped.
-func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64) error {
+// made at created; payload is copied. fromHandler: the instance's running
+// handler sends it (see send). Without an output to re-resolve, a cast that
+// fails is dropped.
+func (inst *instance) castTo(to core.InstanceID, payload []byte, created int64, fromHandler bool) error {
 	e := core.Event{Kind: core.KindCast, Target: to, Source: inst.id, Created: created, Payload: payload}
-	err := inst.sendOutput(&e)
+	err := inst.sendOutput(&e, fromHandler)
 	if err != nil {
 		inst.dropCast(to, err)
 	}
 	return err
 }
 
-// sendOutput routes e, sent by the instance, unless the node's lease has
-// ended: a host paused in the middle of a handler wakes up here, and what
-// the handler sends now would repeat what its replacement, started from the
-// last synced state, sends again.
-func (inst *instance) sendOutput(e *core.Event) error {
+// sendOutput routes e, sent by the instance (by its running handler:
+// fromHandler), unless the node's lease has ended: a host paused in the
+// middle of a handler wakes up here, and what the handler sends now would
+// repeat what its replacement, started from the last synced state, sends
+// again.
+func (inst *instance) sendOutput(e *core.Event, fromHandler bool) error {
 	if inst.n.fencedNow() {
 		return errFenced
+	}
+	if fromHandler {
+		return inst.send(e)
 	}
 	return inst.n.route(e)
 }
@@ -524,6 +544,7 @@ func (f *functionInstance) callTo(to core.InstanceID, payload []byte) (core.Call
 	if to == f.id || f.n.fencedNow() {
 		return core.CallErr, nil // busy in this very call, or past the lease (sendOutput)
 	}
+	f.flushOut() // not to hold them up while waiting
 	ret, reply, err := f.calls.call(f.id, to, payload, f.created(), f.quit)
 	if errors.Is(err, errTimedOut) {
 		f.log.Warn("call timed out", "to", to.String(), "err", err)
@@ -552,7 +573,7 @@ func (f *functionInstance) delayedCast(ms int64, output, payload []byte) {
 		delete(f.delayed, t)
 		f.delayedMu.Unlock()
 		if live {
-			f.castTo(to, p, time.Now().UnixNano())
+			f.castTo(to, p, time.Now().UnixNano(), false)
 		}
 	})
 	f.delayed[t] = struct{}{}

@@ -162,12 +162,12 @@ func TestOutputsStopAtTheLease(t *testing.T) {
 	target := runResource(t, n, &upper{})
 	sender := runResource(t, n, &upper{})
 	n.leaseUntil.Store(int64(time.Since(n.epoch) + time.Hour))
-	if err := sender.castTo(target.id, []byte("before"), 0); err != nil {
+	if err := sender.castTo(target.id, []byte("before"), 0, false); err != nil {
 		t.Fatalf("cast within the lease: %v", err)
 	}
 	n.leaseUntil.Store(int64(time.Since(n.epoch) - time.Millisecond))
 	dropped := n.dropped.Get()
-	if err := sender.castTo(target.id, []byte("after"), 0); !errors.Is(err, errFenced) {
+	if err := sender.castTo(target.id, []byte("after"), 0, false); !errors.Is(err, errFenced) {
 		t.Fatalf("cast past the lease: %v, want %v", err, errFenced)
 	}
 	if got := n.dropped.Get(); got != dropped+1 {

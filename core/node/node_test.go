@@ -8,6 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,11 +62,13 @@ func newCA(t *testing.T) *wire.CA {
 	return ca
 }
 
-// TestLargeEventAcrossNodes sends an event close to the frame limit from a
-// function on one node to a resource on another: it arrives whole.
-func TestLargeEventAcrossNodes(t *testing.T) {
+// echoAcross starts two peer nodes, a WASM echo function on the first and a
+// file-log resource on the second, its output: it returns the nodes, the
+// echo's id and the log's file.
+func echoAcross(t *testing.T) (a, b *Node, echo core.InstanceID, file string) {
+	t.Helper()
 	ca := newCA(t)
-	a, b := startNode(t, ca), startNode(t, ca)
+	a, b = startNode(t, ca), startNode(t, ca)
 	ctx := context.Background()
 	for _, pair := range [][2]*Node{{a, b}, {b, a}} {
 		if _, err := pair[0].updatePeers(ctx, &wire.UpdatePeers{Add: []wire.Peer{{Node: pair[1].ID(), Addr: pair[1].Addr()}}}); err != nil {
@@ -71,21 +76,28 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 		}
 	}
 	code := testutil.Function(t, "echo", "wasm")
-	echo, log := core.NewID(), core.NewID()
-	file := filepath.Join(b.cfg.Resources.DataDir, "big.log")
+	echo, log := core.InstanceID{Node: a.ID(), Component: core.NewID()}, core.NewID()
+	file = filepath.Join(b.cfg.Resources.DataDir, "echo.log")
 	if _, err := b.startResource(ctx, &wire.StartResource{Component: log, Provider: "file-log-1",
-		Spec: wire.ResourceSpec{Logical: core.NewID(), Name: "log", ClassType: "file-log", Configurations: map[string]string{"filename": "big.log"}}}); err != nil {
+		Spec: wire.ResourceSpec{Logical: core.NewID(), Name: "log", ClassType: "file-log", Configurations: map[string]string{"filename": "echo.log"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.startFunction(ctx, &wire.StartFunction{Component: echo,
+	if _, err := a.startFunction(ctx, &wire.StartFunction{Component: echo.Component,
 		Spec: wire.FunctionSpec{Logical: core.NewID(), Name: "echo", FunctionType: "RUST_WASM", Code: code}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.patch(ctx, &wire.PatchNode{Component: echo, Outputs: map[string][]core.InstanceID{"output": {{Node: b.ID(), Component: log}}}}); err != nil {
+	if _, err := a.patch(ctx, &wire.PatchNode{Component: echo.Component, Outputs: map[string][]core.InstanceID{"output": {{Node: b.ID(), Component: log}}}}); err != nil {
 		t.Fatal(err)
 	}
+	return a, b, echo, file
+}
+
+// TestLargeEventAcrossNodes sends an event close to the frame limit from a
+// function on one node to a resource on another: it arrives whole.
+func TestLargeEventAcrossNodes(t *testing.T) {
+	a, _, echo, file := echoAcross(t)
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16) // 10 MiB, over the default queue bound
-	e := core.Event{Kind: core.KindCast, Target: core.InstanceID{Node: a.ID(), Component: echo}, Payload: payload}
+	e := core.Event{Kind: core.KindCast, Target: echo, Payload: payload}
 	if err := a.route(&e); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +110,55 @@ func TestLargeEventAcrossNodes(t *testing.T) {
 	})
 	if !bytes.Equal(data[:len(payload)], payload) {
 		t.Fatal("the event arrived altered")
+	}
+}
+
+// TestBatchedOutputsAcrossNodes: a WASM function's casts and call results to
+// another node wait for its flush (instance.batchOut); none is held back,
+// whether the function goes idle after one event or handles a burst, and
+// they arrive in order.
+func TestBatchedOutputsAcrossNodes(t *testing.T) {
+	a, b, echo, file := echoAcross(t)
+	if !a.local(echo).batchOut {
+		t.Fatal("a WASM instance does not batch its outputs")
+	}
+	lines := func() []string {
+		data, _ := os.ReadFile(file)
+		return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	}
+	send := func(p string) {
+		e := core.Event{Kind: core.KindCast, Target: echo, Payload: []byte(p)}
+		for err := a.route(&e); err != nil; err = a.route(&e) {
+			if !isMailboxFull(err) {
+				t.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+	}
+	send("lone")
+	testutil.Eventually(t, 10*time.Second, "the cast of an instance that went idle", func() bool { return len(lines()) == 1 && lines()[0] == "lone" })
+
+	const burst = 1000
+	want := []string{"lone"}
+	for i := range burst {
+		want = append(want, strconv.Itoa(i))
+		send(want[len(want)-1])
+	}
+	var got []string
+	testutil.EventuallyDetail(t, 20*time.Second, "the burst's casts", func() bool {
+		got = lines()
+		return len(got) == len(want)
+	}, func() string { return fmt.Sprintf("%d of %d lines", len(got), len(want)) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("the casts arrived out of order or altered: %q", got)
+	}
+
+	// A call's result goes back the same way.
+	c := newOneCall(b)
+	from := core.InstanceID{Node: b.ID(), Component: core.NewID()}
+	ret, reply, err := callThrough(b, c, from, echo, "back")
+	if err != nil || ret != core.CallReply || string(reply) != "back" {
+		t.Fatalf("call across nodes = %v %q %v", ret, reply, err)
 	}
 }
 

@@ -39,6 +39,10 @@ type functionRuntime struct {
 	// 0: none. Only a bounded handler runs on a caller's goroutine
 	// (instance.runNow).
 	bound time.Duration
+	// ownThread: the runtime makes an instance's host calls only on the
+	// goroutine running its handler, so the instance may batch what it
+	// sends (instance.batchOut).
+	ownThread bool
 }
 
 // limitOr returns the memory_mb annotation when set, else the runtime's
@@ -73,8 +77,9 @@ func (n *Node) startRuntimes() error {
 		}
 		// RUST_WASM is EDGELESS's name: any module implementing docs/abi.md.
 		n.addRuntime(&functionRuntime{
-			types: []string{"RUST_WASM", "WASM"},
-			bound: time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
+			types:     []string{"RUST_WASM", "WASM"},
+			bound:     time.Duration(n.cfg.WASM.HandlerTimeoutMS) * time.Millisecond,
+			ownThread: true, // a module has no threads of its own
 			start: func(s *startSpec, h functionHost) (function, error) {
 				m, err := rt.LoadHashed(s.code, s.sum)
 				if err != nil {
