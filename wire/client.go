@@ -301,11 +301,13 @@ func (c *Client) startCall(method string, body []byte, done chan<- callResult) (
 	signal := c.queuedLocked(true)
 	c.out = appendRequest(c.out, id, method, body)
 	c.outFrames++
-	if c.state == linkUp && !c.writing {
+	if c.state == linkUp && !c.writing && c.room.fits(len(c.out)) {
 		// Write it from here rather than wake the writer: a call waits
 		// for its answer anyway, and a hand-off between threads costs more
-		// than the write on an idle machine.
-		c.flushLocked(c.conn, maxFlushRounds)
+		// than the write on an idle machine. Only when the socket has room:
+		// a peer that stopped reading must not hold the caller past its
+		// deadline.
+		c.flushLocked(c.conn, 1)
 	} else if signal {
 		c.signal()
 	}

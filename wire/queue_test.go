@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -94,9 +95,10 @@ func TestFlushWhileConnecting(t *testing.T) {
 	}
 }
 
-// A peer that accepts and never reads fills the socket: Flush must then
-// leave the write to the writer, which blocks, and never block its caller.
-func TestFlushNeverBlocksOnAStalledPeer(t *testing.T) {
+// stalledPeer returns a client connected to a peer that accepts and never
+// reads.
+func stalledPeer(t *testing.T, opts ClientOptions) *Client {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -116,12 +118,19 @@ func TestFlushNeverBlocksOnAStalledPeer(t *testing.T) {
 		default:
 		}
 	})
-	c := newClient(t, ln.Addr().String(), ClientOptions{MaxPending: 4 << 20})
+	c := newClient(t, ln.Addr().String(), opts)
 	first := testEvent(core.KindCast, 0, 0, nil)
-	if err := c.QueueEvent(&first); err != nil { // starts the dial
+	if err := c.SendEvent(&first); err != nil { // starts the dial
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, "the connection", func() bool { return c.Stats().Connects == 1 })
+	return c
+}
+
+// A peer that accepts and never reads fills the socket: Flush must then
+// leave the write to the writer, which blocks, and never block its caller.
+func TestFlushNeverBlocksOnAStalledPeer(t *testing.T) {
+	c := stalledPeer(t, ClientOptions{MaxPending: 4 << 20})
 	payload := make([]byte, 32<<10)
 	done := make(chan error, 1)
 	go func() {
@@ -144,5 +153,40 @@ func TestFlushNeverBlocksOnAStalledPeer(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Flush blocked on a peer that does not read")
+	}
+}
+
+// A call's request is written on the caller's thread only when the socket
+// has room for it: a peer that stops reading must not hold callers past
+// their deadline.
+func TestCallNeverBlocksOnAStalledPeer(t *testing.T) {
+	c := stalledPeer(t, ClientOptions{MaxPending: 4 << 20})
+	req := struct{ B []byte }{make([]byte, 256<<10)}
+	done := make(chan error, 1)
+	go func() {
+		// Bounded: MaxPending is reached within 4 MiB of requests the
+		// writer could not write, or the loop ends.
+		for range 1000 {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			_, err := Call[struct{ B []byte }, struct{}](ctx, c, "stalled", &req)
+			cancel()
+			if errors.Is(err, ErrQueueFull) {
+				done <- err
+				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				done <- fmt.Errorf("want the deadline or ErrQueueFull, got %v", err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("calls ended with %v, want ErrQueueFull once the stalled peer's socket and the queue are full", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call blocked on a peer that does not read")
 	}
 }
