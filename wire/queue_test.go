@@ -146,14 +146,7 @@ func TestFlushNeverBlocksOnAStalledPeer(t *testing.T) {
 		}
 		done <- nil
 	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrQueueFull) {
-			t.Fatalf("QueueEvent ended with %v, want ErrQueueFull once the stalled peer's socket and the queue are full", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Flush blocked on a peer that does not read")
-	}
+	wantQueueFull(t, done, "Flush")
 }
 
 // A call's request is written on the caller's thread only when the socket
@@ -181,12 +174,19 @@ func TestCallNeverBlocksOnAStalledPeer(t *testing.T) {
 		}
 		done <- nil
 	}()
+	wantQueueFull(t, done, "a call")
+}
+
+// wantQueueFull waits for the sending loop's end: the stalled peer's socket
+// and then the queue full, never what blocked.
+func wantQueueFull(t *testing.T, done <-chan error, what string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrQueueFull) {
-			t.Fatalf("calls ended with %v, want ErrQueueFull once the stalled peer's socket and the queue are full", err)
+			t.Fatalf("sending ended with %v, want ErrQueueFull once the stalled peer's socket and the queue are full", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("a call blocked on a peer that does not read")
+		t.Fatalf("%s blocked on a peer that does not read", what)
 	}
 }
