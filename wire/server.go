@@ -109,6 +109,7 @@ type Server struct {
 	framesOut atomic.Uint64
 	bytesOut  atomic.Uint64
 	malformed atomic.Uint64
+	stalled   atomic.Uint64
 	refused   atomic.Uint64
 	denied    atomic.Uint64
 
@@ -126,6 +127,7 @@ type ServerStats struct {
 	FramesOut uint64 // response frames written
 	BytesOut  uint64 // bytes of those frames
 	Malformed uint64 // connections closed for a malformed frame
+	Stalled   uint64 // connections closed because their peer left answers unread
 	Refused   uint64 // requests refused because MaxRequests were running
 	Denied    uint64 // connections, requests and events refused to the peer's identity, and connections over MaxConns
 }
@@ -239,6 +241,7 @@ func (s *Server) Stats() ServerStats {
 		FramesOut: s.framesOut.Load(),
 		BytesOut:  s.bytesOut.Load(),
 		Malformed: s.malformed.Load(),
+		Stalled:   s.stalled.Load(),
 		Refused:   s.refused.Load(),
 		Denied:    s.denied.Load(),
 	}
@@ -382,6 +385,17 @@ func (g *engine) OnTraffic(c gnet.Conn) (action gnet.Action) {
 			action = gnet.Close
 		}
 	}()
+	// A peer that sends requests and leaves their answers unread would have
+	// gnet buffer answers without bound: past one answer of the largest
+	// size and what the TLS server lets queue, it is dropped.
+	if c.OutboundBuffered() > s.maxFrame+maxQueuedResponses {
+		s.stalled.Add(1)
+		if ok, n := s.badLog.Allow(); ok {
+			s.log.Warn("closing connection whose peer does not read its answers", "remote", p.remote,
+				"unread_bytes", c.OutboundBuffered(), "suppressed", n-1)
+		}
+		return gnet.Close
+	}
 	// While a large frame trickles in, look at its prefix only: peeking at
 	// everything would copy the partial frame out of gnet's ring buffer on
 	// every read.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,6 +239,37 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 	f("oversize length 4 GiB", b(0xff, 0xff, 0xff, 0xff))
 	f("truncated request", frame(b(0x94, 16, 1)))
 	testutil.Eventually(t, 10*time.Second, "one connection left", func() bool { return s.Stats().Conns == 1 })
+}
+
+// A peer that sends requests and never reads the answers is dropped once a
+// frame's worth and a megabyte of them wait, rather than have the server
+// buffer answers without bound; other peers are served on.
+func TestServerDropsPeerLeavingAnswersUnread(t *testing.T) {
+	s := startServer(t, ServerConfig{Mux: &Mux{}, MaxFrame: 4096})
+	conn := rawConn(t, s.Addr())
+	var burst []byte
+	for i := range 1000 { // each answered at once: unknown method
+		burst = appendRequest(burst, uint64(i+1), "no.such.method", nil)
+	}
+	// Bounded: at most 64 MiB of requests, far beyond the answers' bound
+	// and the sockets' buffers, before the server must have closed.
+	var err error
+	for sent := 0; err == nil && sent < 64<<20; sent += len(burst) {
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_, err = conn.Write(burst)
+	}
+	if err == nil {
+		t.Fatal("64 MiB of requests whose answers were never read, and the server still reads them")
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the server stopped reading but kept the connection: %v", err)
+	}
+	if got := s.Stats().Stalled; got != 1 {
+		t.Fatalf("Stalled = %d, want 1", got)
+	}
+	if _, err := Call[Empty, Empty](context.Background(), newClient(t, s.Addr(), ClientOptions{}), "no.such.method", &Empty{}); err == nil || !strings.Contains(err.Error(), "unknown method") {
+		t.Fatalf("another peer's call: %v, want its unknown-method answer", err)
+	}
 }
 
 func TestServerWithoutHandlerRejectsEvents(t *testing.T) {
