@@ -475,8 +475,8 @@ func requestJSON(w *spec.Workflow) string {
 // report pairs the marks, prints the summary and writes the CSV rows and
 // plots.
 func (r *runner) report(from, to time.Time) error {
-	marks, dropped := r.sink.take()
-	p := pairMarks(marks, from.UnixNano(), to.UnixNano(), r.stops, seconds(r.cfg.LossGrace))
+	marks, wfs, dropped := r.sink.take()
+	p := pairMarks(marks, wfs, from.UnixNano(), to.UnixNano(), r.stops, seconds(r.cfg.LossGrace))
 	lat := make([]time.Duration, len(p.done))
 	for i, t := range p.done {
 		lat[i] = t.latency()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,23 +101,42 @@ func TestArrivals(t *testing.T) {
 
 func TestPairMarks(t *testing.T) {
 	ms := func(v int64) int64 { return v * 1e6 }
-	marks := []mark{
-		{at: ms(5), wf: "a", txn: "1"}, // before the window
-		{at: ms(6), wf: "a", txn: "1", end: true},
-		{at: ms(10), wf: "a", txn: "2"},
-		{at: ms(13), wf: "a", txn: "2", end: true},
-		{at: ms(11), wf: "b", txn: "2"}, // same id, other workflow
-		{at: ms(20), wf: "b", txn: "2", end: true},
-		{at: ms(12), wf: "a", txn: "3"},            // never ends, long before a stops: lost
-		{at: ms(98), wf: "a", txn: "4"},            // never ends, just before a stops: in flight
-		{at: ms(50), wf: "b", txn: "9", end: true}, // end without a begin
+	s := newMarkSink(100)
+	a, b := s.workflow("a"), s.workflow("b")
+	for _, m := range []struct {
+		at  int64
+		wf  uint32
+		txn string
+		end bool
+	}{
+		{ms(5), a, "1", false}, // before the window
+		{ms(6), a, "1", true},
+		{ms(10), a, "2", false},
+		{ms(13), a, "2", true},
+		{ms(11), b, "2", false}, // same id, other workflow
+		{ms(20), b, "2", true},
+		{ms(12), a, "3", false},   // never ends, long before a stops: lost
+		{ms(98), a, "4", false},   // never ends, just before a stops: in flight
+		{ms(50), b, "9", true},    // end without a begin
+		{ms(30), b, "x-7", false}, // ids that are not plain numbers are ids too
+		{ms(37), b, "x-7", true},
+		{ms(31), b, "07", false}, // not 7: a never-ending one
+		{ms(32), b, "7", false},
+		{ms(33), b, "7", true},
+	} {
+		s.add(m.at, m.wf, m.txn, m.end)
 	}
-	p := pairMarks(marks, ms(10), ms(100), map[string]int64{"a": ms(99)}, 10*time.Millisecond)
-	if len(p.done) != 2 || p.done[0].latency() != 3*time.Millisecond || p.done[1].latency() != 9*time.Millisecond {
-		t.Errorf("done = %+v", p.done)
+	marks, wfs, _ := s.take()
+	p := pairMarks(marks, wfs, ms(10), ms(100), map[string]int64{"a": ms(99)}, 10*time.Millisecond)
+	var got []string
+	for _, d := range p.done {
+		got = append(got, fmt.Sprintf("%s:%v", d.wf, d.latency()))
 	}
-	if p.lost != 1 || p.inFlight != 1 || p.orphans != 1 {
-		t.Errorf("lost %d, in flight %d, orphans %d; want 1, 1, 1", p.lost, p.inFlight, p.orphans)
+	if want := []string{"a:3ms", "b:9ms", "b:7ms", "b:1ms"}; !slices.Equal(got, want) {
+		t.Errorf("done = %v, want %v", got, want)
+	}
+	if p.lost != 2 || p.inFlight != 1 || p.orphans != 1 {
+		t.Errorf("lost %d, in flight %d, orphans %d; want 2, 1, 1", p.lost, p.inFlight, p.orphans)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,13 +18,20 @@ const (
 	targetEnd   = "tend"
 )
 
-// mark is one tbegin or tend of a transaction.
+// mark is one tbegin or tend of a transaction. It holds no pointer, so
+// that the garbage collector never walks the millions of marks a long run
+// collects: with the ids as strings, a run of 2 M events grew a heap of
+// 200 MB of them, whose marking took half a second of the run's CPU.
 type mark struct {
 	at  int64  // Unix ns, when the function made the host call
-	wf  string // workflow id
-	txn string // transaction id, as the function logged it
+	txn uint64 // the transaction id (see markSink.txnKey)
+	wf  uint32 // index of the workflow id in markSink.wfs
 	end bool
 }
+
+// textTxn marks a transaction id that is not a plain decimal number: the
+// rest of mark.txn is then the index of its text in markSink.texts.
+const textTxn = 1 << 63
 
 // markSink collects marks from any goroutine, up to max; past it they are
 // counted and dropped, so that memory stays bounded on long runs. Marks go
@@ -35,13 +43,34 @@ type markSink struct {
 	n, max  int
 	ends    int
 	dropped int
+	wfs     []string // workflow ids, by index
+	wfIndex map[string]uint32
+	texts   []string // transaction ids that are not plain numbers, by index
+	txIndex map[string]uint64
 }
 
 const markChunk = 1 << 14
 
-func newMarkSink(max int) *markSink { return &markSink{max: max} }
+func newMarkSink(max int) *markSink {
+	return &markSink{max: max, wfIndex: map[string]uint32{}, txIndex: map[string]uint64{}}
+}
 
-func (s *markSink) add(m mark) {
+// workflow returns the index that marks of the workflow id carry.
+func (s *markSink) workflow(id string) uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.wfIndex[id]
+	if !ok {
+		i = uint32(len(s.wfs))
+		s.wfs = append(s.wfs, id)
+		s.wfIndex[id] = i
+	}
+	return i
+}
+
+// add records that transaction txn of workflow wf (an index from
+// workflow) began or ended at the Unix time at, in ns.
+func (s *markSink) add(at int64, wf uint32, txn string, end bool) {
 	s.mu.Lock()
 	switch {
 	case s.n >= s.max:
@@ -51,24 +80,56 @@ func (s *markSink) add(m mark) {
 			s.chunks = append(s.chunks, make([]mark, 0, markChunk))
 		}
 		last := &s.chunks[len(s.chunks)-1]
-		*last = append(*last, m)
+		*last = append(*last, mark{at: at, txn: s.txnKey(txn), wf: wf, end: end})
 		s.n++
-		if m.end {
+		if end {
 			s.ends++
 		}
 	}
 	s.mu.Unlock()
 }
 
-// take returns the marks collected so far and how many were dropped.
-func (s *markSink) take() ([]mark, int) {
+// txnKey returns the key of a transaction id: its value when it is a plain
+// decimal number (no sign, no leading zero, at most 18 digits: the text and
+// the value then stand for each other, and the value is below textTxn),
+// else textTxn and the index of its text. Under mu.
+func (s *markSink) txnKey(txn string) uint64 {
+	if v, ok := plainNumber(txn); ok {
+		return v
+	}
+	i, ok := s.txIndex[txn]
+	if !ok {
+		i = textTxn | uint64(len(s.texts))
+		s.texts = append(s.texts, txn)
+		s.txIndex[txn] = i
+	}
+	return i
+}
+
+func plainNumber(s string) (uint64, bool) {
+	if s == "" || len(s) > 18 || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(s[i]-'0')
+	}
+	return v, true
+}
+
+// take returns the marks collected so far, the workflow ids their wf
+// indexes name, and how many marks were dropped.
+func (s *markSink) take() ([]mark, []string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all := make([]mark, 0, s.n)
 	for _, c := range s.chunks {
 		all = append(all, c...)
 	}
-	return all, s.dropped
+	return all, slices.Clone(s.wfs), s.dropped
 }
 
 // count returns how many marks were collected.
@@ -91,7 +152,8 @@ type markHandler struct {
 	next  slog.Handler
 	level slog.Level
 	sink  *markSink
-	wf    string // the "workflow" attribute of the logger, if any
+	wf    uint32 // the sink's index of the logger's "workflow" attribute
+	hasWF bool
 }
 
 func (h *markHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -99,7 +161,7 @@ func (h *markHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *markHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level == slog.LevelDebug && h.wf != "" {
+	if r.Level == slog.LevelDebug && h.hasWF {
 		var target string
 		r.Attrs(func(a slog.Attr) bool {
 			if a.Key == "target" {
@@ -109,7 +171,7 @@ func (h *markHandler) Handle(ctx context.Context, r slog.Record) error {
 			return true
 		})
 		if target == targetBegin || target == targetEnd {
-			h.sink.add(mark{at: r.Time.UnixNano(), wf: h.wf, txn: r.Message, end: target == targetEnd})
+			h.sink.add(r.Time.UnixNano(), h.wf, r.Message, target == targetEnd)
 			return nil
 		}
 	}
@@ -124,7 +186,7 @@ func (h *markHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	c.next = h.next.WithAttrs(attrs)
 	for _, a := range attrs {
 		if a.Key == "workflow" {
-			c.wf = a.Value.String()
+			c.wf, c.hasWF = h.sink.workflow(a.Value.String()), true
 		}
 	}
 	return &c
@@ -166,7 +228,7 @@ func readRedisMarks(ctx context.Context, url string, instances map[string]string
 				if !ok || err != nil {
 					continue
 				}
-				sink.add(mark{at: int64(sec * 1e9), wf: wf, txn: txn, end: target == targetEnd})
+				sink.add(int64(sec*1e9), sink.workflow(wf), txn, target == targetEnd)
 			}
 		}
 		if err := iter.Err(); err != nil {
@@ -181,6 +243,7 @@ func readRedisMarks(ctx context.Context, url string, instances map[string]string
 func (s *markSink) reset() {
 	s.mu.Lock()
 	s.chunks, s.n, s.ends, s.dropped = nil, 0, 0, 0
+	s.texts, s.txIndex = nil, map[string]uint64{}
 	s.mu.Unlock()
 }
 

@@ -70,8 +70,8 @@ func benchRing(b *testing.B, nodes int, plain bool, ext string, window int) {
 	b.ResetTimer()
 	waitMarks(b, sink, base+2*b.N)
 	b.StopTimer()
-	marks, _ := sink.take()
-	pr := pairMarks(marks, from, time.Now().UnixNano(), nil, time.Hour)
+	marks, wfs, _ := sink.take()
+	pr := pairMarks(marks, wfs, from, time.Now().UnixNano(), nil, time.Hour)
 	lat := make([]time.Duration, len(pr.done))
 	for i, t := range pr.done {
 		lat[i] = t.latency()

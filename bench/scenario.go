@@ -487,8 +487,8 @@ func (r *scenarioRun) ring(ctx context.Context, con *controller, nodes []string,
 		}
 	}
 	to := time.Now()
-	marks, _ := r.sink.take()
-	p := pairMarks(marks, from.UnixNano(), to.UnixNano(), nil, time.Hour)
+	marks, wfs, _ := r.sink.take()
+	p := pairMarks(marks, wfs, from.UnixNano(), to.UnixNano(), nil, time.Hour)
 	lat := make([]time.Duration, len(p.done))
 	for i, t := range p.done {
 		lat[i] = t.latency()
@@ -660,7 +660,7 @@ func (r *scenarioRun) failoverOnce(ctx context.Context) (closing, recovered time
 	if err := r.waitEnds(ctx, 1); err != nil {
 		return 0, 0, err
 	}
-	marks, _ := r.sink.take()
+	marks, _, _ := r.sink.take()
 	first := int64(math.MaxInt64)
 	for _, m := range marks {
 		if m.end && m.at > t1.UnixNano() && m.at < first {

@@ -30,12 +30,15 @@ type pairing struct {
 // stopped (absent: still running at to); one that never ended is lost when
 // it began more than grace before its workflow's stop (or before to), and
 // in flight otherwise.
-func pairMarks(marks []mark, from, to int64, stops map[string]int64, grace time.Duration) pairing {
-	type key struct{ wf, txn string }
+func pairMarks(marks []mark, wfs []string, from, to int64, stops map[string]int64, grace time.Duration) pairing {
+	type key struct {
+		txn uint64
+		wf  uint32
+	}
 	begins := make(map[key]int64, len(marks)/2+1)
 	ends := make(map[key]int64, len(marks)/2+1)
 	for _, m := range marks {
-		k := key{m.wf, m.txn}
+		k := key{m.txn, m.wf}
 		set := begins
 		if m.end {
 			set = ends
@@ -50,10 +53,10 @@ func pairMarks(marks []mark, from, to int64, stops map[string]int64, grace time.
 			continue
 		}
 		if e, ok := ends[k]; ok && e >= b {
-			p.done = append(p.done, txn{wf: k.wf, begin: b, end: e})
+			p.done = append(p.done, txn{wf: wfs[k.wf], begin: b, end: e})
 			continue
 		}
-		stop, ok := stops[k.wf]
+		stop, ok := stops[wfs[k.wf]]
 		if !ok || stop > to {
 			stop = to
 		}
