@@ -16,16 +16,7 @@ import (
 func benchNode(b *testing.B, function string) (*Node, *instance) {
 	b.Helper()
 	code := testutil.Function(b, function, "wasm")
-	cfg := Default()
-	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
-	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
-	cfg.WASM.CacheDir = ""
-	cfg.WASM.MaxInstances = 8
-	cfg.State.Dir = b.TempDir()
-	cfg.Resources = Resources{DataDir: b.TempDir()}
-	cfg.TLS.Enabled = false       // events stay in the node
-	cfg.Container.Enabled = false // Docker's work would disturb the measure
-	n, err := New(cfg, slog.New(slog.DiscardHandler))
+	n, err := New(benchConfig(b), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,6 +32,21 @@ func benchNode(b *testing.B, function string) (*Node, *instance) {
 		b.Fatal(err)
 	}
 	return n, n.instance(id)
+}
+
+// benchConfig is the configuration of a node alone, with no orchestrator
+// (its registration just fails).
+func benchConfig(b *testing.B) Config {
+	cfg := Default()
+	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
+	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
+	cfg.WASM.CacheDir = ""
+	cfg.WASM.MaxInstances = 8
+	cfg.State.Dir = b.TempDir()
+	cfg.Resources = Resources{DataDir: b.TempDir()}
+	cfg.TLS.Enabled = false       // events stay in the node
+	cfg.Container.Enabled = false // Docker's work would disturb the measure
+	return cfg
 }
 
 // BenchmarkLocalCastWASM measures one local hop: a cast routed to a WASM
@@ -60,3 +66,28 @@ func BenchmarkLocalCastWASM(b *testing.B) {
 		runtime.Gosched()
 	}
 }
+
+// BenchmarkTelemetryLog is a function's log line on a node whose logger
+// takes debug records, as edgeless bench's does for its transaction marks:
+// the node's share of the host call, with a handler that does nothing.
+func BenchmarkTelemetryLog(b *testing.B) {
+	n, err := New(benchConfig(b), slog.New(takeAll{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := functionHost{newFunctionInstance(n, core.InstanceID{Node: n.id, Component: core.NewID()},
+		&wire.FunctionSpec{Logical: core.NewID(), Name: "f"})}
+	target, msg := []byte("tbegin"), []byte("12345")
+	b.ReportAllocs()
+	for b.Loop() {
+		h.TelemetryLog(5, target, msg)
+	}
+}
+
+// takeAll is a slog.Handler that takes every record and does nothing.
+type takeAll struct{}
+
+func (takeAll) Enabled(context.Context, slog.Level) bool  { return true }
+func (takeAll) Handle(context.Context, slog.Record) error { return nil }
+func (h takeAll) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h takeAll) WithGroup(string) slog.Handler           { return h }

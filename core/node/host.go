@@ -75,7 +75,10 @@ func (h functionHost) TelemetryLog(level int32, target, msg []byte) {
 	if !logged && s == nil {
 		return
 	}
-	now, t, m := time.Now(), string(target), string(msg)
+	// Both strings in one allocation rather than one each.
+	var buf [128]byte
+	tm := string(append(append(buf[:0], target...), msg...))
+	now, t, m := time.Now(), tm[:len(target)], tm[len(target):]
 	if logged {
 		// A record without a caller's pc: slog.Logger.Log would walk the
 		// stack for it (runtime.Callers), a large part of a busy function's
