@@ -34,16 +34,9 @@ func benchNode(b *testing.B, function string) (*Node, *instance) {
 	return n, n.instance(id)
 }
 
-// benchConfig is the configuration of a node alone, with no orchestrator
-// (its registration just fails).
+// benchConfig is aloneConfig without TLS or containers.
 func benchConfig(b *testing.B) Config {
-	cfg := Default()
-	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
-	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
-	cfg.WASM.CacheDir = ""
-	cfg.WASM.MaxInstances = 8
-	cfg.State.Dir = b.TempDir()
-	cfg.Resources = Resources{DataDir: b.TempDir()}
+	cfg := aloneConfig(b)
 	cfg.TLS.Enabled = false       // events stay in the node
 	cfg.Container.Enabled = false // Docker's work would disturb the measure
 	return cfg

@@ -20,18 +20,26 @@ import (
 	"github.com/edgeless-go/edgeless/wire"
 )
 
-// startNode starts a node with no orchestrator (its registration just fails)
-// and a certificate from ca; opts change its configuration.
-func startNode(t *testing.T, ca *wire.CA, opts ...func(*Config)) *Node {
-	t.Helper()
+// aloneConfig is the configuration of a node with no orchestrator (its
+// registration just fails), its files in temporary directories.
+func aloneConfig(tb testing.TB) Config {
 	cfg := Default()
 	cfg.General.InvocationURL = wire.MustAddr("127.0.0.1:0")
 	cfg.General.NodeRegisterURL = wire.MustAddr("127.0.0.1:1")
 	cfg.WASM.CacheDir = ""
 	cfg.WASM.MaxInstances = 8
-	cfg.State.Dir = t.TempDir()
+	cfg.State.Dir = tb.TempDir()
+	cfg.Resources = Resources{DataDir: tb.TempDir()}
+	return cfg
+}
+
+// startNode starts a node with no orchestrator (its registration just fails)
+// and a certificate from ca; opts change its configuration.
+func startNode(t *testing.T, ca *wire.CA, opts ...func(*Config)) *Node {
+	t.Helper()
+	cfg := aloneConfig(t)
 	cfg.Telemetry.MetricsURL = wire.Addr{}
-	cfg.Resources = Resources{FileLogProvider: "file-log-1", DataDir: t.TempDir()}
+	cfg.Resources.FileLogProvider = "file-log-1"
 	cfg.Container.Enabled = false // the container tests start their own
 	creds, err := ca.Credentials(wire.Identity{Role: wire.RoleNode, ID: core.NewID().String()}, nil)
 	if err != nil {
