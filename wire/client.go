@@ -344,6 +344,9 @@ func (c *Client) flushLocked(conn net.Conn, rounds int) error {
 		if err != nil {
 			break
 		}
+		if c.conn == conn {
+			c.room.wrote(n)
+		}
 	}
 	c.writing = false
 	if len(c.out) > 0 && err == nil {

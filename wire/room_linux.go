@@ -20,7 +20,15 @@ type sendRoom struct {
 	probe  func(fd uintptr)
 	queued int
 	err    error
+	// credit is what the last probe left of limit, less what was written
+	// since: a lower bound of the room (acknowledgements only add to it),
+	// so that most checks need no system call.
+	credit int
 }
+
+// recordOverhead is what a write may add to its bytes on the socket: TLS's
+// record header and tag.
+const recordOverhead = 64
 
 func newSendRoom(conn net.Conn) *sendRoom {
 	if tc, ok := conn.(*tls.Conn); ok {
@@ -52,8 +60,19 @@ func (r *sendRoom) fits(n int) bool {
 	if r == nil || n > r.limit {
 		return false
 	}
+	if n+recordOverhead <= r.credit {
+		return true
+	}
 	if err := r.raw.Control(r.probe); err != nil || r.err != nil {
 		return false
 	}
-	return r.queued+n <= r.limit
+	r.credit = r.limit - r.queued
+	return n+recordOverhead <= r.credit
+}
+
+// wrote accounts for n bytes written to the socket, by anyone.
+func (r *sendRoom) wrote(n int) {
+	if r != nil {
+		r.credit -= n + recordOverhead
+	}
 }
