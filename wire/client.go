@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -499,11 +500,17 @@ func (c *Client) down(err error, loud bool) {
 		return
 	}
 	wasUp := c.state == linkUp
+	// A peer that closed the connection with nothing of ours in flight
+	// left as peers do when they stop or restart: worth a line, not a
+	// warning.
+	quiet := errors.Is(err, io.EOF) && c.outFrames == 0 && len(c.calls) == 0
 	c.state, c.conn, c.room = linkDown, nil, nil
 	c.lost.Add(uint64(c.outFrames))
 	c.out, c.outFrames, c.deferred = c.out[:0], 0, false
 	c.failCallsLocked(fmt.Errorf("%w: %v", ErrUnavailable, err))
 	switch {
+	case wasUp && quiet:
+		c.log.Info("peer closed the connection")
 	case wasUp:
 		c.log.Warn("connection to peer lost", "err", err)
 	case loud:

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,4 +187,48 @@ func TestClientCloseIsIdempotent(t *testing.T) {
 	if _, err := Call[echoReq, echoResp](context.Background(), c2, "echo", &echoReq{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Call after Close: %v", err)
 	}
+}
+
+// A peer that closes the connection with nothing of the client's in flight
+// (it stops or restarts) is logged as such, not warned about.
+func TestPeerClosingIsNotAWarning(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
+			rec := &recorder{}
+			cfg := ServerConfig{Handler: rec}
+			var log lockedBuffer
+			opts := ClientOptions{Log: slog.New(slog.NewTextHandler(&log, nil))}
+			if secure {
+				p := newPKI(t)
+				cfg.TLS = p.creds(RoleNode, "n1").ServerTLS()
+				cfg.EventsFrom = func(Identity) bool { return true }
+				opts.TLS = p.creds(RoleNode, "n2").ClientTLS(Identity{Role: RoleNode, ID: "n1"})
+			}
+			s := startServer(t, cfg)
+			c := connected(t, s.Addr(), opts, rec)
+			s.Close()
+			testutil.Eventually(t, 10*time.Second, "Down", c.Down)
+			if got := log.String(); !strings.Contains(got, `level=INFO msg="peer closed the connection"`) || strings.Contains(got, "WARN") {
+				t.Fatalf("log:\n%s\nwant the peer's close at INFO and no warning", got)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
