@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,7 +195,7 @@ func TestPeerClosingIsNotAWarning(t *testing.T) {
 		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
 			rec := &recorder{}
 			cfg := ServerConfig{Handler: rec}
-			var log lockedBuffer
+			var log testutil.Buffer
 			opts := ClientOptions{Log: slog.New(slog.NewTextHandler(&log, nil))}
 			if secure {
 				p := newPKI(t)
@@ -213,22 +212,4 @@ func TestPeerClosingIsNotAWarning(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -154,7 +153,7 @@ func TestProxyTop(t *testing.T) {
 
 	// --watch redraws until interrupted.
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Proxy(ctx, []string{"-r", srv.URL(), "top", "nodes", "--watch", "--interval", "10ms"}, out)
@@ -169,23 +168,6 @@ func TestProxyTop(t *testing.T) {
 	if !strings.Contains(frames[1], "edgeless top") || !strings.HasSuffix(frames[1], want) {
 		t.Fatalf("frame =\n%s\nwant the table\n%s", frames[1], want)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestProxyIntent(t *testing.T) {
