@@ -193,18 +193,8 @@ func TestClientCloseIsIdempotent(t *testing.T) {
 func TestPeerClosingIsNotAWarning(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
-			rec := &recorder{}
-			cfg := ServerConfig{Handler: rec}
 			var log testutil.Buffer
-			opts := ClientOptions{Log: slog.New(slog.NewTextHandler(&log, nil))}
-			if secure {
-				p := newPKI(t)
-				cfg.TLS = p.creds(RoleNode, "n1").ServerTLS()
-				cfg.EventsFrom = func(Identity) bool { return true }
-				opts.TLS = p.creds(RoleNode, "n2").ClientTLS(Identity{Role: RoleNode, ID: "n1"})
-			}
-			s := startServer(t, cfg)
-			c := connected(t, s.Addr(), opts, rec)
+			s, c := connectedPair(t, secure, ClientOptions{Log: slog.New(slog.NewTextHandler(&log, nil))}, &recorder{})
 			s.Close()
 			testutil.Eventually(t, 10*time.Second, "Down", c.Down)
 			if got := log.String(); !strings.Contains(got, `level=INFO msg="peer closed the connection"`) || strings.Contains(got, "WARN") {

@@ -25,20 +25,27 @@ func connected(t *testing.T, addr string, opts ClientOptions, rec *recorder) *Cl
 	return c
 }
 
+// connectedPair starts a server taking events into rec and returns it with
+// a client whose connection to it is up: plain, or with node certificates
+// of one CA at both ends when secure.
+func connectedPair(t *testing.T, secure bool, opts ClientOptions, rec *recorder) (*Server, *Client) {
+	t.Helper()
+	cfg := ServerConfig{Handler: rec}
+	if secure {
+		p := newPKI(t)
+		cfg.TLS = p.creds(RoleNode, "n1").ServerTLS()
+		cfg.EventsFrom = func(Identity) bool { return true }
+		opts.TLS = p.creds(RoleNode, "n2").ClientTLS(Identity{Role: RoleNode, ID: "n1"})
+	}
+	s := startServer(t, cfg)
+	return s, connected(t, s.Addr(), opts, rec)
+}
+
 func TestQueueEventWaitsForFlush(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
 			rec := &recorder{}
-			cfg := ServerConfig{Handler: rec}
-			var opts ClientOptions
-			if secure {
-				p := newPKI(t)
-				cfg.TLS = p.creds(RoleNode, "n1").ServerTLS()
-				cfg.EventsFrom = func(Identity) bool { return true }
-				opts.TLS = p.creds(RoleNode, "n2").ClientTLS(Identity{Role: RoleNode, ID: "n1"})
-			}
-			s := startServer(t, cfg)
-			c := connected(t, s.Addr(), opts, rec)
+			_, c := connectedPair(t, secure, ClientOptions{}, rec)
 			for i := range 3 {
 				e := testEvent(core.KindCast, uint64(i+1), 0, []byte{byte(i)})
 				if err := c.QueueEvent(&e); err != nil {
