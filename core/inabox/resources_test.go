@@ -378,8 +378,9 @@ func TestMetricsCollector(t *testing.T) {
 			sec, frac, _ := strings.Cut(ts, ".")
 			unix, err2 := strconv.ParseInt(sec, 10, 64)
 			// The collector times the marks' arrival, so a begin mark queued
-			// longer than its end mark shortens the 20 ms a little.
-			if err1 != nil || err2 != nil || len(frac) != 3 || v < 10 || v > 2000 || time.Since(time.Unix(unix, 0)) > time.Minute {
+			// longer than its end mark shortens the 20 ms: on a loaded machine
+			// one sample may be far below it (the average is checked below).
+			if err1 != nil || err2 != nil || len(frac) != 3 || v < 0 || v > 2000 || time.Since(time.Unix(unix, 0)) > time.Minute {
 				t.Fatalf("%s sample %q, want <about 20 ms>,<unix s>.<mmm>", key, s)
 			}
 		}
