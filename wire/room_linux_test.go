@@ -13,12 +13,7 @@ func TestSendRoomProbesOnlyWhenShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	r := newSendRoom(conn)
+	r := newSendRoom(rawConn(t, ln.Addr().String()))
 	if r == nil {
 		t.Fatal("no send room for a TCP connection")
 	}
