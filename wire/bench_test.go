@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,4 +133,103 @@ func BenchmarkLoopbackThroughput(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(began).Seconds(), "events/s")
+}
+
+// relay is a Handler that sends every event it receives on to next. The
+// two relays of a ring share their count of hops: warm is closed at hop
+// warmHops, done at hop target, and no event goes on from there.
+type relay struct {
+	next   atomic.Pointer[Client] // set after the servers start
+	hops   *atomic.Uint64
+	target uint64
+	warm   chan struct{}
+	done   chan struct{}
+}
+
+const warmHops = 2000
+
+func (r *relay) HandleEvent(e *core.Event) {
+	switch n := r.hops.Add(1); {
+	case n == warmHops:
+		close(r.warm)
+	case n == r.target:
+		close(r.done)
+	}
+	if r.hops.Load() < r.target {
+		_ = r.next.Load().SendEvent(e) // 64 in flight never fill the queue
+	}
+}
+
+// BenchmarkRingFloor is BenchmarkRing/remote/*/loaded without nodes or
+// functions: two servers on loopback whose handlers send every event they
+// receive to the other, 64 events in flight, so that every event crosses a
+// connection. It is the transport's own bound for that ring, to compare
+// with the ring through instances in the same run; tls uses mutual TLS, as
+// the ring's default, plain none.
+func BenchmarkRingFloor(b *testing.B) {
+	for _, secure := range []bool{true, false} {
+		b.Run(map[bool]string{true: "tls", false: "plain"}[secure], func(b *testing.B) {
+			benchRingFloor(b, secure)
+		})
+	}
+}
+
+func benchRingFloor(b *testing.B, secure bool) {
+	ca, err := NewCA("bench", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var hops atomic.Uint64
+	warm, done := make(chan struct{}), make(chan struct{})
+	var relays [2]*relay
+	var servers [2]*Server
+	var creds [2]*Credentials
+	for i := range relays {
+		relays[i] = &relay{hops: &hops, target: warmHops + uint64(b.N), warm: warm, done: done}
+		cfg := ServerConfig{Addr: "127.0.0.1:0", Handler: relays[i]}
+		if secure {
+			if creds[i], err = ca.Credentials(Identity{Role: RoleNode, ID: strconv.Itoa(i)}, nil); err != nil {
+				b.Fatal(err)
+			}
+			cfg.TLS, cfg.EventsFrom = creds[i].ServerTLS(), func(Identity) bool { return true }
+		}
+		s, err := NewServer(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		servers[i] = s
+	}
+	for i, r := range relays {
+		var opts ClientOptions
+		if secure {
+			opts.TLS = creds[i].ClientTLS(Identity{Role: RoleNode, ID: strconv.Itoa(1 - i)})
+		}
+		c := NewClient(servers[1-i].Addr(), opts)
+		b.Cleanup(func() { c.Close() })
+		r.next.Store(c)
+	}
+	e := benchEvent()
+	for range 64 {
+		if err := relays[1].next.Load().SendEvent(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.After(time.Minute)
+	for _, c := range []chan struct{}{warm, done} {
+		select {
+		case <-c:
+		case <-deadline:
+			b.Fatalf("%d of %d hops after a minute", hops.Load(), warmHops+b.N)
+		}
+		if c == warm {
+			b.ReportAllocs()
+			b.ResetTimer()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
