@@ -132,7 +132,7 @@ func TestMemoryLimitAnnotation(t *testing.T) {
 	}
 }
 
-// TestLargeFunction deploys a 12 MB function (noop with a 12 MB custom
+// TestLargeFunction deploys a 20 MB function (noop with a 20 MB custom
 // section; the outbound queues used to hold 8 MiB) end to end: controller,
 // orchestrator and node take it.
 func TestLargeFunction(t *testing.T) {
