@@ -18,11 +18,11 @@ import (
 )
 
 // testLog writes through t.Log so a failing test shows what the transport said.
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -58,7 +58,7 @@ func (r *recorder) snapshot() []core.Event {
 
 // startServer starts a server on 127.0.0.1:0 (or cfg.Addr) and closes it
 // when the test ends.
-func startServer(t *testing.T, cfg ServerConfig) *Server {
+func startServer(t testing.TB, cfg ServerConfig) *Server {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
