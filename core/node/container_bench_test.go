@@ -87,11 +87,17 @@ func coldStarts(b *testing.B, ftype string, code []byte, annotations map[string]
 	if ftype == spec.FunctionTypePython310 {
 		ready = 1
 	}
+	var docker *client.Client
 	if spares > 0 {
+		var err error
+		if docker, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err != nil {
+			b.Fatal(err)
+		}
+		defer docker.Close()
 		// The first instance of an image finds no spare; it has one started.
 		inst := startFn(b, n, ftype, code, annotations)
 		n.remove(inst.id.Component).stop()
-		waitSpares(b, n, ready)
+		waitSpares(b, docker, n, ready)
 	}
 	for b.Loop() {
 		inst := startFn(b, n, ftype, code, annotations)
@@ -100,7 +106,7 @@ func coldStarts(b *testing.B, ftype string, code []byte, annotations map[string]
 		n.remove(inst.id.Component).stop()
 		if spares > 0 {
 			// The next instance takes the spare the last one had refilled.
-			waitSpares(b, n, ready)
+			waitSpares(b, docker, n, ready)
 		}
 		b.StartTimer()
 	}
@@ -110,13 +116,8 @@ func coldStarts(b *testing.B, ftype string, code []byte, annotations map[string]
 // containers whose servers accept connections: a spare an instance finds
 // has usually waited long enough for its interpreter to be up, which the
 // spare cases measure.
-func waitSpares(b *testing.B, n *Node, want int) {
+func waitSpares(b *testing.B, docker *client.Client, n *Node, want int) {
 	b.Helper()
-	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer docker.Close()
 	ctx := context.Background()
 	filter := filters.NewArgs(filters.Arg("label", container.LabelNode+"="+n.id.String()),
 		filters.Arg("label", "edgeless.kind=spare"), filters.Arg("status", "running"))
